@@ -1,0 +1,112 @@
+"""Knowledge base of initiative sheets. `create_app()` builds a fresh app: no module-level app."""
+
+from __future__ import annotations
+
+import logging
+from importlib import import_module
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from kb.config import INSTANCE_DIR, PROJECT_ROOT, load_config
+from kb.extensions import csrf, db, login_manager
+
+# Each domain's blueprint; a new domain adds its module here.
+BLUEPRINTS = (
+    "kb.auth.views",
+    "kb.sheets.views",
+    "kb.api.views",
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.update(load_config(config))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+
+    for module_name in BLUEPRINTS:
+        module = import_module(module_name)
+        app.register_blueprint(module.bp)
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+
+    from kb.cli import register_cli
+    from kb.templating import register_templating
+
+    register_cli(app)
+    register_templating(app)
+    _register_errors(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _security_headers(response: Response) -> Response:
+    # Embed routes set their own frame-ancestors; every other page refuses to be framed.
+    if "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return response
+
+
+FRENCH_ERRORS = {
+    400: "La requête est invalide.",
+    401: "Connexion requise.",
+    403: "Vous n'avez pas accès à cette page.",
+    404: "Cette page n'existe pas.",
+    405: "Méthode non autorisée pour cette adresse.",
+    413: "Envoi trop volumineux.",
+    429: "Trop de requêtes : réessayez dans un instant.",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/oembed"
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        code = exc.code or 500
+        # Werkzeug's default descriptions are English: readers get a French one.
+        message = exc.description if exc.description != type(exc).description \
+            else FRENCH_ERRORS.get(code, "La requête n'a pas pu être traitée.")
+        if wants_json():
+            return jsonify({"error": exc.name.lower().replace(" ", "_"), "message": message}), code
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Any:
+        app.logger.exception("unhandled error")
+        db.session.rollback()
+        if wants_json():
+            return jsonify({"error": "server_error", "message": "Erreur interne."}), 500
+        return render_template("error.html", code=500, message=None), 500

@@ -1,0 +1,135 @@
+"""The OpenAPI 3.1 document, with the sheet schema built from the field declaration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kb.sheets.fields import FIELDS, Field, Kind
+
+
+def _field_schema(f: Field) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if f.kind is Kind.LIST:
+        schema = {"type": "array", "items": {"type": "string", "maxLength": f.max_length}}
+    elif f.kind is Kind.CHOICE:
+        schema = {"type": "string", "enum": ["", *f.choice_values]}
+    elif f.kind is Kind.URL:
+        schema = {"type": "string", "format": "uri", "maxLength": f.max_length}
+    else:
+        schema = {"type": "string", "maxLength": f.max_length}
+    schema["title"] = f.label
+    if f.kind is Kind.LONG:
+        schema["description"] = "Markdown (CommonMark, sans HTML)."
+    return schema
+
+
+def sheet_input_schema(partial: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {f.name: _field_schema(f) for f in FIELDS},
+    }
+    schema["properties"]["comment"] = {"type": "string", "maxLength": 300}
+    if partial:
+        schema["properties"]["base_revision"] = {"type": "integer"}
+        schema["required"] = ["base_revision"]
+    else:
+        schema["required"] = [f.name for f in FIELDS if f.required]
+    return schema
+
+
+def openapi_document() -> dict[str, Any]:
+    sheet = {
+        "type": "object",
+        "properties": {
+            **{f.name: _field_schema(f) for f in FIELDS},
+            "slug": {"type": "string"},
+            "url": {"type": "string", "format": "uri"},
+            "status": {"type": "string", "enum": ["approved", "pending", "rejected"]},
+            "revision": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "last_reviewed_at": {"type": "string", "format": "date-time"},
+            "review_due_at": {"type": "string", "format": "date-time"},
+            "fresh": {"type": "boolean"},
+            "state": {"type": "string", "enum": ["active", "hidden", "archived", "merged"]},
+        },
+    }
+    error = {"type": "object", "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}
+
+    def ref(name: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    slug_param = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+    write = {"type": "object", "properties": {
+        "slug": {"type": "string"}, "revision": {"type": "integer"},
+        "status": {"type": "string"}}}
+    query = [{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
+        ("page", "integer"), ("per_page", "integer"), ("tag", "string"), ("scale", "string"),
+        ("city", "string"), ("department", "string"), ("actor_type", "string"))]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
+                 "description": "Lecture publique des fiches publiées ; écriture avec un jeton "
+                                "(`kb tokens create EMAIL`)."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Sheet": sheet, "Error": error,
+                        "SheetInput": sheet_input_schema(), "SheetPatch": sheet_input_schema(True)},
+        },
+        "paths": {
+            "/api/v1/sheets": {
+                "get": {"summary": "Fiches publiées", "parameters": query, "responses": {
+                    "200": json_response("Une page de fiches", {"type": "object", "properties": {
+                        "items": {"type": "array", "items": ref("Sheet")},
+                        "total": {"type": "integer"}, "page": {"type": "integer"},
+                        "per_page": {"type": "integer"}}})}},
+                "post": {"summary": "Créer une fiche", "security": [{"bearer": []}],
+                         "requestBody": {"required": True, "content": {
+                             "application/json": {"schema": ref("SheetInput")}}},
+                         "responses": {"201": json_response("Publiée", write),
+                                       "202": json_response("En attente de relecture", write),
+                                       "401": json_response("Sans jeton", ref("Error")),
+                                       "422": json_response("Invalide", ref("Error"))}},
+            },
+            "/api/v1/sheets/{slug}": {
+                "get": {"summary": "Une fiche", "parameters": [slug_param], "responses": {
+                    "200": json_response("La fiche", ref("Sheet")),
+                    "301": {"description": "Fiche fusionnée dans une autre"},
+                    "404": json_response("Introuvable", ref("Error"))}},
+                "patch": {"summary": "Modifier une fiche", "security": [{"bearer": []}],
+                          "parameters": [slug_param],
+                          "requestBody": {"required": True, "content": {
+                              "application/json": {"schema": ref("SheetPatch")}}},
+                          "responses": {"200": json_response("Publiée", write),
+                                        "202": json_response("En attente", write),
+                                        "409": json_response("Conflit", ref("Error")),
+                                        "422": json_response("Invalide", ref("Error"))}},
+            },
+            "/api/v1/revisions/{id}/approve": {"post": {
+                "summary": "Approuver (modérateurs)", "security": [{"bearer": []}],
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "Approuvée"},
+                              "403": json_response("Interdit", ref("Error"))}}},
+            "/api/v1/revisions/{id}/reject": {"post": {
+                "summary": "Refuser avec un motif (modérateurs)", "security": [{"bearer": []}],
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"reason": {"type": "string"}},
+                    "required": ["reason"]}}}},
+                "responses": {"200": {"description": "Refusée"},
+                              "403": json_response("Interdit", ref("Error"))}}},
+            "/api/v1/tags": {"get": {"summary": "Mots-clés et nombre de fiches", "responses": {
+                "200": json_response("Mots-clés", {"type": "array", "items": {
+                    "type": "object", "properties": {"name": {"type": "string"},
+                                                     "slug": {"type": "string"},
+                                                     "count": {"type": "integer"}}}})}}},
+        },
+    }

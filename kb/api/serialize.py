@@ -1,0 +1,39 @@
+"""The sheet object of the API, jsonl export and embeds: declared fields plus metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from kb.sheets.fields import FIELDS
+from kb.sheets.models import Revision, Sheet
+from kb.timeutil import isoformat
+
+META_FIELDS = ("slug", "url", "status", "revision", "created_at", "updated_at",
+               "last_reviewed_at", "review_due_at", "fresh", "state")
+
+
+def sheet_url(sheet: Sheet) -> str:
+    # Built by hand: exports and the CLI run outside any request.
+    return f"{current_app.config['KB_BASE_URL']}/fiches/{sheet.slug}"
+
+
+def sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, Any]:
+    """`revision` defaults to the approved one; moderators and authors may ask for a pending one."""
+    revision = revision or sheet.approved_revision
+    assert revision is not None, "an unpublished sheet has no public object"
+    obj: dict[str, Any] = {f.name: revision.data.get(f.name, f.empty()) for f in FIELDS}
+    obj.update(
+        slug=sheet.slug,
+        url=sheet_url(sheet),
+        status=revision.status,
+        revision=revision.id,
+        created_at=isoformat(sheet.created_at),
+        updated_at=isoformat(sheet.updated_at),
+        last_reviewed_at=isoformat(sheet.last_reviewed_at),
+        review_due_at=isoformat(sheet.review_due_at),
+        fresh=sheet.fresh,
+        state=sheet.state,
+    )
+    return obj

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from kb.auth import operations
+from kb.auth.forms import LoginForm, RegisterForm
+from kb.auth.models import User
+from kb.extensions import db, login_manager
+from kb.transaction import commit
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect would help phishing.
+    if target and urlparse(target).netloc == "" and target.startswith("/") \
+            and not target.startswith("//"):
+        return target
+    return url_for("sheets.home")
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login() -> str | Response:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = operations.find_user(form.email.data or "")
+        if user is None or not user.check_password(form.password.data or ""):
+            form.password.errors = ["Adresse ou mot de passe incorrect."]
+        elif user.blocked:
+            form.email.errors = ["Ce compte est bloqué."]
+        else:
+            login_user(user)
+            flash("Vous êtes connecté·e.", "success")
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/inscription", methods=["GET", "POST"])
+def register() -> str | Response:
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = operations.create_user(form.email.data or "", form.password.data or "",
+                                          display_name=form.display_name.data or "")
+        except operations.AccountError as exc:
+            form.email.errors = [str(exc).capitalize() + "."]
+        else:
+            commit()
+            login_user(user)
+            flash("Bienvenue ! Vos premières fiches seront relues avant publication.", "success")
+            return redirect(url_for("sheets.home"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/deconnexion", methods=["POST"])
+@login_required
+def logout() -> Response:
+    logout_user()
+    flash("Vous êtes déconnecté·e.", "success")
+    return redirect(url_for("sheets.home"))
+
+
+@bp.app_context_processor
+def inject_user() -> dict[str, object]:
+    return {"current_user": current_user}

@@ -1,0 +1,152 @@
+"""The `kb` command: a Flask CLI group over create_app()."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from kb.config import PROJECT_ROOT
+
+
+def _create_app() -> Flask:
+    from kb import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
+             help="Base de connaissances des fiches initiatives.")
+def main() -> None:
+    """Entry point of the `kb` console script."""
+
+
+def alembic_config() -> object:
+    from alembic.config import Config
+    from flask import current_app
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url",
+                           current_app.config["SQLALCHEMY_DATABASE_URI"].replace("%", "%%"))
+    return config
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
+    click.echo("Base de données à jour.")
+
+
+@click.command("load-fixtures")
+@click.option("--if-empty", is_flag=True, help="Only when the database has no sheet yet.")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def load_fixtures(if_empty: bool, path: str | None) -> None:
+    """Load the demo data (fixtures/demo.json by default)."""
+    from sqlalchemy import func, select
+
+    from kb.extensions import db
+    from kb.importers import run_import
+    from kb.sheets.models import Sheet
+
+    if if_empty and db.session.scalar(select(func.count(Sheet.id))):
+        click.echo("Des fiches existent déjà : démo non chargée.")
+        return
+    run_import(Path(path or PROJECT_ROOT / "fixtures" / "demo.json"), "json", echo=click.echo)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["bazar-text", "json", "jsonl", "csv"]),
+              help="bazar-text: YesWiki/Bazar dump; json: full backup; jsonl: one sheet per "
+                   "line (API objects); csv: one sheet per row.")
+@with_appcontext
+def import_command(path: str, fmt: str) -> None:
+    """Import sheets from PATH; re-importing updates the same sheets."""
+    from kb.importers import ImportFailed, run_import
+
+    try:
+        run_import(Path(path), fmt, echo=click.echo)
+    except ImportFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(["json", "jsonl", "csv"]),
+              help="json: full backup with history and accounts; jsonl: one published sheet "
+                   "per line (API objects); csv: one published sheet per row.")
+@with_appcontext
+def export_command(path: str, fmt: str) -> None:
+    """Export to PATH ('-' for standard output)."""
+    from kb.importers.exports import export
+
+    if path == "-":
+        count = export(sys.stdout, fmt)
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            count = export(out, fmt)
+    click.echo(f"{count} fiche(s) exportée(s).", err=True)
+
+
+@click.group("users")
+def users() -> None:
+    """Manage accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["contributor", "moderator", "admin"]),
+              default="contributor", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", "display_name", default="", help="Displayed name.")
+@with_appcontext
+def users_create(email: str, role: str, password: str, display_name: str) -> None:
+    """Create an account."""
+    from kb.auth.operations import AccountError, create_user
+    from kb.transaction import commit
+
+    try:
+        create_user(email, password, role, display_name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    commit()
+    click.echo(f"Compte créé : {email} ({role}).")
+
+
+@click.group("tokens")
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@with_appcontext
+def tokens_create(email: str) -> None:
+    """Create an API token for EMAIL and print it (shown once)."""
+    from kb.auth.operations import create_token, find_user
+    from kb.transaction import commit
+
+    user = find_user(email)
+    if user is None:
+        raise click.ClickException(f"aucun compte pour {email}")
+    token = create_token(user)
+    commit()
+    click.echo(token)
+
+
+COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens)
+
+
+def register_cli(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

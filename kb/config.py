@@ -1,0 +1,56 @@
+"""Defaults, overridden by KB_* environment variables, then by the `config` mapping."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+def _secret_key() -> str:
+    """KB_SECRET_KEY, else a key kept in instance/ so sessions survive a restart."""
+    key = os.environ.get("KB_SECRET_KEY")
+    if key:
+        return key
+    path = INSTANCE_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    env = os.environ
+    database_url = env.get("KB_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kb.sqlite3'}")
+    default_backend = "postgres" if database_url.startswith("postgresql") else "whoosh"
+    config: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "KB_INDEX_DIR": env.get("KB_INDEX_DIR", str(INSTANCE_DIR / "index")),
+        "KB_SEARCH_BACKEND": env.get("KB_SEARCH_BACKEND", default_backend),
+        "KB_MAIL_URL": env.get("KB_MAIL_URL", ""),
+        "KB_MAIL_FROM": env.get("KB_MAIL_FROM", "Fiches initiatives <ne-pas-repondre@kb.local>"),
+        "KB_BASE_URL": env.get("KB_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "KB_REDIS_URL": env.get("KB_REDIS_URL", ""),
+        "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),
+        "KB_SPAM_REPORTS_TO_HIDE": int(env.get("KB_SPAM_REPORTS_TO_HIDE", "3")),
+        "KB_EMBED_FRAME_ANCESTORS": env.get("KB_EMBED_FRAME_ANCESTORS", "*"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "JSON_SORT_KEYS": False,
+    }
+    overrides = dict(overrides or {})
+    if "SECRET_KEY" not in overrides:
+        config["SECRET_KEY"] = _secret_key()
+    config.update(overrides)
+    return config

@@ -1,0 +1,26 @@
+"""`kb import`: read a file in one of the supported formats and upsert its sheets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+Echo = Callable[[str], None]
+
+
+class ImportFailed(Exception):
+    """A file that cannot be imported; the message names the line when there is one."""
+
+
+def run_import(path: Path, fmt: str, echo: Echo = print) -> dict[str, int]:
+    from kb.importers import backup, bazar_import, tabular
+
+    runners = {
+        "bazar-text": bazar_import.import_bazar_text,
+        "json": backup.import_backup,
+        "jsonl": tabular.import_jsonl,
+        "csv": tabular.import_csv,
+    }
+    if fmt not in runners:
+        raise ImportFailed(f"format inconnu : {fmt}")
+    return runners[fmt](path, echo)

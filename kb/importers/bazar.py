@@ -1,0 +1,243 @@
+"""Parse a YesWiki/Bazar plain-text dump into clean sheet data.
+
+The dump is dirty (see ../shared/seeds/003_*.txt): titles are repeated, paragraphs and list
+items are duplicated (sometimes with a word injected), spam lines are injected, labels vary,
+free values don't fit our vocabularies. Parsing is pure: it returns sheets and a report per
+sheet; writing them is the importer's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import Any
+
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind, empty_data
+from kb.sheets.territories import department_code, is_region
+from kb.text import fold
+
+OTHER_ACTOR = "precisez autre acteur"  # "Précisez autre acteur": the type is 'autre', named here
+NARRATIVE = {"context", "stakes", "convictions", "method", "results"}
+LONG_FIELDS = {f.name for f in FIELDS if f.kind is Kind.LONG}
+URL_RE = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+
+
+def label_key(line: str) -> str:
+    return " ".join(fold(line).replace("’", "'").strip().rstrip("?:").split())
+
+
+LABELS: dict[str, str] = {}
+for _f in FIELDS:
+    for _alias in (_f.name, _f.label, *_f.aliases):
+        LABELS[label_key(_alias)] = _f.name
+LABELS[OTHER_ACTOR] = OTHER_ACTOR
+
+
+@dataclass
+class ParsedSheet:
+    line: int  # where the sheet starts in the dump, for messages
+    data: dict[str, Any]
+    spam: list[str] = field(default_factory=list)
+    duplicates_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _RawSheet:
+    line: int
+    title: str
+    values: dict[str, list[str]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+
+def _split(lines: list[str]) -> list[_RawSheet]:
+    sheets: list[_RawSheet] = []
+    current: _RawSheet | None = None
+    label: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if not line:
+            i += 1
+            continue
+        key = LABELS.get(label_key(line))
+        if key is not None and current is not None:
+            label = key
+            current.order.append(key)
+            current.values.setdefault(key, [])
+            i += 1
+            continue
+        # A title: a non-label line (usually doubled) followed by a narrative label that cannot
+        # continue the current sheet (the sheet is past its narrative part, or has that label).
+        j = i + 1
+        while j < len(lines) and lines[j].strip() == line:
+            j += 1
+        next_key = LABELS.get(label_key(lines[j])) if j < len(lines) else None
+        starts_sheet = current is None or (
+            next_key in NARRATIVE
+            and (next_key in current.order or any(k not in NARRATIVE for k in current.order))
+        )
+        if starts_sheet:
+            current = _RawSheet(line=i + 1, title=line)
+            sheets.append(current)
+            label = None
+            i = j
+            continue
+        if label is not None and current is not None:
+            current.values[label].append(line)
+        i += 1
+    return sheets
+
+
+def _norm(line: str) -> str:
+    return " ".join(fold(line).split())
+
+
+def _learn_spam(sheets: list[_RawSheet]) -> set[str]:
+    """Short lines injected into the long text of several sheets are spam (e.g. 'FloodCRM')."""
+    seen: Counter[str] = Counter()
+    for sheet in sheets:
+        lines = {_norm(v) for k in LONG_FIELDS for v in sheet.values.get(k, [])}
+        seen.update(v for v in lines if len(v.split()) <= 3 and not URL_RE.search(v))
+    return {line for line, count in seen.items() if count >= 2}
+
+
+def _is_spam(line: str, spam_terms: set[str]) -> bool:
+    norm = _norm(line)
+    if norm in spam_terms:
+        return True
+    squashed = norm.replace(" ", "")
+    return any(term.replace(" ", "") in squashed for term in spam_terms if len(term) >= 5)
+
+
+def _near_duplicate(line: str, kept: list[str]) -> bool:
+    """Same line again, or the same line with a word injected ('cerLiberté tain.e.s')."""
+    norm = _norm(line)
+    for other in kept:
+        if norm == other:
+            return True
+        if abs(len(norm) - len(other)) < 20 and len(norm) > 40 \
+                and SequenceMatcher(None, norm, other, autojunk=False).ratio() > 0.96:
+            return True
+    return False
+
+
+def _markdown(lines: list[str]) -> str:
+    """Dump lines to Markdown: '- - x' is a nested item, '-x' an item, other lines paragraphs."""
+    blocks: list[str] = []
+    for line in lines:
+        nested = re.match(r"^-\s*-\s*(.*)$", line)
+        item = re.match(r"^-\s*(.*)$", line)
+        if nested:
+            text, is_item = "  - " + nested.group(1), True
+        elif item and item.group(1):
+            text, is_item = "- " + item.group(1), True
+        else:
+            text, is_item = line, False
+        if is_item and blocks and blocks[-1].lstrip().startswith("- "):
+            blocks[-1] += "\n" + text
+        else:
+            blocks.append(text)
+    return "\n\n".join(blocks)
+
+
+def _choice(f: Field, value: str, report: ParsedSheet) -> str:
+    if not value:
+        return ""
+    key = label_key(value)
+    for choice_value, choice_label in f.choices:
+        if key in (choice_value, label_key(choice_label)):
+            return choice_value
+    report.warnings.append(f"{f.label} « {value} » inconnu : remplacé par « autre »"
+                           if "autre" in f.choice_values else
+                           f"{f.label} « {value} » inconnu : laissé vide")
+    return "autre" if "autre" in f.choice_values else ""
+
+
+def _clean_sheet(raw: _RawSheet, spam_terms: set[str]) -> ParsedSheet:
+    report = ParsedSheet(line=raw.line, data=empty_data())
+    data = report.data
+    data["title"] = raw.title
+    kept: list[str] = [_norm(raw.title)]
+    values: dict[str, list[str]] = {}
+    for key, lines in raw.values.items():
+        values[key] = []
+        for line in lines:
+            if _is_spam(line, spam_terms):
+                report.spam.append(line)
+                continue
+            f = FIELDS_BY_NAME.get(key)
+            if f is not None and f.kind is Kind.LIST:
+                if _norm(line) not in {_norm(v) for v in values[key]}:
+                    values[key].append(line)
+                else:
+                    report.duplicates_dropped += 1
+                continue
+            if _near_duplicate(line, kept):
+                report.duplicates_dropped += 1
+                continue
+            kept.append(_norm(line))
+            values[key].append(line)
+
+    for f in FIELDS:
+        lines = values.get(f.name, [])
+        if f.name == "title" or not lines:
+            continue
+        if f.kind is Kind.LONG:
+            data[f.name] = _markdown(lines)
+        elif f.kind is Kind.LIST:
+            data[f.name] = [" ".join(v.split()) for v in lines]
+        elif f.kind is Kind.CHOICE:
+            data[f.name] = _choice(f, lines[0], report)
+        elif f.kind is Kind.URL:
+            url = lines[0].strip()
+            if re.match(r"^https?://[^/\s]+\.[^/\s]+", url):
+                data[f.name] = url
+            else:
+                report.warnings.append(f"Lien web « {url} » invalide : ignoré")
+        else:
+            data[f.name] = " ".join(" ".join(lines).split())
+
+    other_actor = " ".join(values.get(OTHER_ACTOR, []))
+    if other_actor:
+        if not data["actor_type"]:
+            data["actor_type"] = "autre"
+        if fold(other_actor) not in fold(data["actor_name"]):
+            data["actor_name"] = (f"{data['actor_name']} ({other_actor})"
+                                  if data["actor_name"] else other_actor)
+    _place_territory(data, report)
+    for key in ("contacts",):
+        if raw.values.get(key) and not data[key]:
+            report.warnings.append("Contact uniquement constitué de spam : laissé vide")
+    for name, f in FIELDS_BY_NAME.items():
+        if f.max_length and isinstance(data[name], str) and len(data[name]) > f.max_length:
+            data[name] = data[name][: f.max_length]
+            report.warnings.append(f"{f.label} tronqué à {f.max_length} caractères")
+    return report
+
+
+def _place_territory(data: dict[str, Any], report: ParsedSheet) -> None:
+    """'106 rue Pierre Corneille, Lyon' -> Lyon; 'vendée' -> department 85; a region -> warning."""
+    city = data["city"]
+    if "," in city and re.match(r"^\d", city):
+        data["city"] = city.rsplit(",", 1)[1].strip()
+        report.warnings.append(f"Ville « {city} » : adresse réduite à « {data['city']} »")
+        return
+    code = department_code(city) if city else None
+    if code and not data["department"]:
+        data["department"], data["city"] = code, ""
+        report.warnings.append(f"Ville « {city} » est un département : département {code}")
+    elif city and is_region(city):
+        data["city"] = ""
+        report.warnings.append(f"Ville « {city} » est une région : ville laissée vide")
+    elif city and city.islower():
+        data["city"] = city.title()
+
+
+def parse_bazar_text(text: str) -> list[ParsedSheet]:
+    lines = text.replace("\r\n", "\n").split("\n")
+    raw_sheets = _split(lines)
+    spam_terms = _learn_spam(raw_sheets)
+    return [_clean_sheet(raw, spam_terms) for raw in raw_sheets]

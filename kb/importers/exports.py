@@ -1,0 +1,50 @@
+"""Exports of the published sheets (jsonl, csv) and the full backup (json), streamed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from kb.api.serialize import sheet_object
+from kb.extensions import db
+from kb.importers.backup import write_backup
+from kb.importers.tabular import LIST_SEPARATOR
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
+from kb.sheets.models import Sheet, published_sheets
+
+CSV_COLUMNS = ("slug", *FIELD_NAMES, "url", "updated_at")
+
+
+def published_objects() -> Iterator[dict[str, Any]]:
+    query = published_sheets().order_by(Sheet.id).execution_options(yield_per=200)
+    for sheet in db.session.scalars(query):
+        yield sheet_object(sheet)
+
+
+def csv_row(obj: dict[str, Any]) -> list[str]:
+    row = []
+    for name in CSV_COLUMNS:
+        value = obj.get(name, "")
+        field = FIELDS_BY_NAME.get(name)
+        if field is not None and field.kind is Kind.LIST:
+            value = LIST_SEPARATOR.join(value)
+        row.append("" if value is None else str(value))
+    return row
+
+
+def export(out: IO[str], fmt: str) -> int:
+    if fmt == "json":
+        return write_backup(out)
+    count = 0
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
+    for obj in published_objects():
+        if writer is not None:
+            writer.writerow(csv_row(obj))
+        else:
+            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        count += 1
+    return count

@@ -1,0 +1,86 @@
+"""`jsonl` and `csv`: one published sheet per line/row, with the declaration's field names."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kb.importers import Echo, ImportFailed
+from kb.importers.upsert import upsert_sheet
+from kb.sheets import operations
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind, ValidationError
+from kb.transaction import commit
+
+BATCH = 500  # commit (and index) in batches: 10,000 sheets take seconds
+LIST_SEPARATOR = " | "
+READ_ONLY = {"url", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
+             "review_due_at", "fresh", "state"}
+
+
+def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ImportFailed(f"{path} ligne {number} : JSON invalide ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise ImportFailed(f"{path} ligne {number} : un objet JSON est attendu")
+            yield number, obj
+
+
+def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        unknown = set(reader.fieldnames or []) - set(FIELD_NAMES) - READ_ONLY - {"slug"}
+        if unknown:
+            raise ImportFailed(f"{path} ligne 1 : colonnes inconnues : {', '.join(sorted(unknown))}")
+        for row in reader:
+            obj: dict[str, Any] = {}
+            for key, value in row.items():
+                if key is None:
+                    raise ImportFailed(f"{path} ligne {reader.line_num} : trop de colonnes")
+                field = FIELDS_BY_NAME.get(key)
+                if field is not None and field.kind is Kind.LIST:
+                    obj[key] = [v.strip() for v in (value or "").split("|") if v.strip()]
+                else:
+                    obj[key] = value or ""
+            yield reader.line_num, obj
+
+
+def _import_rows(path: Path, rows: Iterator[tuple[int, dict[str, Any]]], fmt: str,
+                 echo: Echo) -> dict[str, int]:
+    author = operations.system_user()
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+    pending = 0
+    for number, obj in rows:
+        slug = obj.pop("slug", None) or None
+        data = {k: v for k, v in obj.items() if k not in READ_ONLY}
+        try:
+            outcome, _ = upsert_sheet(data, author, f"Import {fmt}", slug=slug)
+        except ValidationError as exc:
+            counts["skipped"] += 1
+            echo(f"{path.name} ligne {number} : ignorée : {exc}")
+            continue
+        counts[outcome] += 1
+        pending += 1
+        if pending >= BATCH:
+            commit()
+            pending = 0
+    commit()
+    echo(f"{counts['created']} fiche(s) créée(s), {counts['updated']} mise(s) à jour, "
+         f"{counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s).")
+    return counts
+
+
+def import_jsonl(path: Path, echo: Echo) -> dict[str, int]:
+    return _import_rows(path, _rows_jsonl(path), "jsonl", echo)
+
+
+def import_csv(path: Path, echo: Echo) -> dict[str, int]:
+    return _import_rows(path, _rows_csv(path), "csv", echo)

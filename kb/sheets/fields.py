@@ -1,0 +1,196 @@
+"""The one declaration of a sheet's fields.
+
+The form, the page, the per-field diff, the search schema, the API schema, import and
+export all read this list: adding a field is one edit here (plus a migration when it
+becomes a filter column).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlparse
+
+
+class Kind(StrEnum):
+    SHORT = "short"  # one line of plain text
+    LONG = "long"  # Markdown, rendered then sanitised
+    CHOICE = "choice"  # one value of a vocabulary
+    LIST = "list"  # a list of short texts
+    URL = "url"  # an http(s) link
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: Kind
+    required: bool = False
+    searchable: bool = True
+    boost: float = 1.0
+    max_length: int = 20_000
+    hint: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # (value, French label)
+    aliases: tuple[str, ...] = field(default=())  # labels seen in imported dumps
+
+    @property
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(value for value, _ in self.choices)
+
+    def choice_label(self, value: str) -> str:
+        return dict(self.choices).get(value, value)
+
+    def empty(self) -> Any:
+        return [] if self.kind is Kind.LIST else ""
+
+
+ACTOR_TYPES = (
+    ("commune", "Commune"),
+    ("departement", "Département"),
+    ("region", "Région"),
+    ("etat", "État"),
+    ("association", "Association"),
+    ("entreprise", "Entreprise"),
+    ("collectif", "Collectif"),
+    ("autre", "Autre"),
+)
+
+SCALES = (
+    ("quartier", "Quartier"),
+    ("commune", "Commune"),
+    ("intercommunalite", "Intercommunalité"),
+    ("departement", "Département"),
+    ("region", "Région"),
+    ("national", "National"),
+)
+
+FIELDS: tuple[Field, ...] = (
+    Field("title", "Titre", Kind.SHORT, required=True, boost=5.0, max_length=200,
+          hint="Un titre qui dit l'action et le lieu, par exemple « Accueil en mairie de Brest ».",
+          aliases=("titre", "bf_titre")),
+    Field("summary", "Résumé", Kind.SHORT, boost=2.0, max_length=500,
+          hint="Deux phrases au plus : ce qui a été fait, pour qui.", aliases=("resume",)),
+    Field("context", "Contexte / Description", Kind.LONG,
+          hint="D'où part l'initiative : le problème constaté, le territoire, le public.",
+          aliases=("description", "contexte")),
+    Field("stakes", "Enjeux", Kind.LONG, hint="Ce que l'initiative cherche à changer.",
+          aliases=("enjeux",)),
+    Field("convictions", "Convictions", Kind.LONG,
+          hint="Les partis pris et principes qui ont guidé l'action.", aliases=("convictions",)),
+    Field("method", "Méthodologie mise en place", Kind.LONG,
+          hint="Les étapes, les outils, qui a été impliqué et comment.",
+          aliases=("methodologie mise en place", "methodologie")),
+    Field("results", "Réalisations", Kind.LONG,
+          hint="Ce qui a été produit et les résultats observés, chiffres compris.",
+          aliases=("realisations", "resultats")),
+    Field("contacts", "Comment contacter cette initiative ?", Kind.LONG, max_length=2_000,
+          hint="Une adresse de contact ou une personne référente.",
+          aliases=("comment contacter cette initiative", "contact")),
+    Field("actor_name", "Nom de l'acteur", Kind.SHORT, boost=3.0, max_length=200,
+          hint="La structure ou la personne qui porte l'initiative.",
+          aliases=("nom de l'acteur", "nom de l acteur")),
+    Field("sheet_author", "Auteur de la fiche", Kind.SHORT, boost=1.0, max_length=200,
+          aliases=("auteur de la fiche",)),
+    Field("actor_type", "Type d'acteur", Kind.CHOICE, searchable=False, choices=ACTOR_TYPES,
+          hint="Le type de structure qui porte l'initiative.",
+          aliases=("type d'acteurs qui propose cette initiative", "type d'acteur",
+                   "type d'acteurs")),
+    Field("scale", "Échelle d'action", Kind.CHOICE, searchable=False, choices=SCALES,
+          hint="Le territoire sur lequel l'action se déploie.",
+          aliases=("echelle d'action", "echelle")),
+    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",)),
+    Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
+          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",)),
+    Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
+          hint="Quelques mots-clés, séparés par des virgules : accueil, numérique, insertion…",
+          aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle")),
+    Field("partners", "Partenaires associés", Kind.LIST, boost=1.0, max_length=200,
+          hint="Un partenaire par ligne.", aliases=("partenaires associes", "partenaires")),
+    Field("website", "Lien web", Kind.URL, searchable=False, max_length=500,
+          hint="Adresse commençant par http:// ou https://.",
+          aliases=("lien web si existant", "lien web", "site web")),
+    Field("further_reading", "Pour aller plus loin", Kind.LONG,
+          hint="Documents, articles, guides à lire.", aliases=("pour aller plus loin",)),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+FIELD_NAMES: tuple[str, ...] = tuple(FIELDS_BY_NAME)
+MAX_LIST_ITEMS = 50
+
+
+class ValidationError(Exception):
+    """Bad sheet data: `errors` maps a field name to a French message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def empty_data() -> dict[str, Any]:
+    return {f.name: f.empty() for f in FIELDS}
+
+
+def clean_value(f: Field, value: Any) -> Any:
+    """Normalise one value or raise ValueError with a French message."""
+    if value is None:
+        return f.empty()
+    if f.kind is Kind.LIST:
+        if isinstance(value, str):
+            value = re.split(r"[\n,;]", value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("doit être une liste de textes")
+        items: list[str] = []
+        for item in value:
+            item = " ".join(_CONTROL.sub("", item).split())
+            if len(item) > f.max_length:
+                raise ValueError(f"chaque élément fait au plus {f.max_length} caractères")
+            if item and item.casefold() not in {i.casefold() for i in items}:
+                items.append(item)
+        if len(items) > MAX_LIST_ITEMS:
+            raise ValueError(f"au plus {MAX_LIST_ITEMS} éléments")
+        return items
+    if not isinstance(value, str):
+        raise ValueError("doit être un texte")
+    value = _CONTROL.sub("", value).replace("\r\n", "\n").strip()
+    if f.kind is not Kind.LONG:
+        value = " ".join(value.split())
+    if len(value) > f.max_length:
+        raise ValueError(f"fait au plus {f.max_length} caractères")
+    if f.kind is Kind.CHOICE and value and value not in f.choice_values:
+        raise ValueError("valeur inconnue ; valeurs possibles : " + ", ".join(f.choice_values))
+    if f.kind is Kind.URL and value:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in value:
+            raise ValueError("doit être une adresse http:// ou https:// valide")
+    return value
+
+
+def validate(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Return cleaned data for the declared fields or raise ValidationError.
+
+    Unknown keys are errors (a typo must not be silently dropped). With `partial`, only
+    the given fields are cleaned and required fields may be absent.
+    """
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    for key in data:
+        if key not in FIELDS_BY_NAME:
+            errors[key] = "champ inconnu"
+    for f in FIELDS:
+        if partial and f.name not in data:
+            continue
+        try:
+            cleaned[f.name] = clean_value(f, data.get(f.name))
+        except ValueError as exc:
+            errors[f.name] = str(exc)
+            continue
+        if f.required and not cleaned[f.name]:
+            errors[f.name] = "ce champ est obligatoire"
+    if errors:
+        raise ValidationError(errors)
+    return cleaned

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Table, Text, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import Select
+
+from kb.auth.models import User
+from kb.extensions import db
+from kb.timeutil import utcnow
+
+REVIEW_INTERVALS = (3, 6, 12, 24)  # months
+DEFAULT_REVIEW_INTERVAL = 12
+
+
+class SheetState(StrEnum):
+    ACTIVE = "active"
+    HIDDEN = "hidden"  # hidden pending review (spam reports, blocked author)
+    ARCHIVED = "archived"  # page and history kept, out of search and listings
+    MERGED = "merged"  # redirects to merged_into
+
+
+class RevisionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+sheet_tags = Table(
+    "sheet_tags",
+    db.metadata,
+    Column("sheet_id", ForeignKey("sheets.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+
+
+class Sheet(db.Model):  # type: ignore[name-defined]
+    """A sheet and the projection of its last approved revision (used to filter and list)."""
+
+    __tablename__ = "sheets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    state: Mapped[str] = mapped_column(String(20), default=SheetState.ACTIVE.value, index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("sheets.id"))
+    approved_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("revisions.id", use_alter=True, name="fk_sheets_approved_revision")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    review_interval_months: Mapped[int] = mapped_column(Integer, default=DEFAULT_REVIEW_INTERVAL)
+    last_reviewed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Projection of the approved revision: empty until a revision is approved.
+    title: Mapped[str] = mapped_column(String(200), default="")
+    actor_type: Mapped[str] = mapped_column(String(30), default="", index=True)
+    scale: Mapped[str] = mapped_column(String(30), default="", index=True)
+    city: Mapped[str] = mapped_column(String(120), default="", index=True)
+    department: Mapped[str] = mapped_column(String(80), default="", index=True)
+
+    approved_revision: Mapped[Revision | None] = relationship(
+        foreign_keys=[approved_revision_id], post_update=True
+    )
+    merged_into: Mapped[Sheet | None] = relationship(remote_side=[id])
+    tags: Mapped[list[Tag]] = relationship(secondary=sheet_tags, order_by=Tag.name)
+
+    @property
+    def review_due_at(self) -> datetime:
+        return self.last_reviewed_at + timedelta(days=round(self.review_interval_months * 30.44))
+
+    @property
+    def fresh(self) -> bool:
+        return utcnow() < self.review_due_at
+
+    @property
+    def is_published(self) -> bool:
+        return self.state == SheetState.ACTIVE and self.approved_revision_id is not None
+
+
+class Revision(db.Model):  # type: ignore[name-defined]
+    """One saved version of a sheet. Append-only: only the review columns ever change."""
+
+    __tablename__ = "revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("sheets.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    comment: Mapped[str] = mapped_column(String(300), default="")
+    base_revision_id: Mapped[int | None] = mapped_column(ForeignKey("revisions.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(
+        String(20), default=RevisionStatus.PENDING.value, index=True
+    )
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+
+    sheet: Mapped[Sheet] = relationship(foreign_keys=[sheet_id])
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+
+    @property
+    def title(self) -> str:
+        return str(self.data.get("title", ""))
+
+
+def published_sheets() -> Select[Any]:
+    """What readers may see: active sheets with an approved revision. Every listing starts here."""
+    return select(Sheet).where(
+        Sheet.state == SheetState.ACTIVE.value, Sheet.approved_revision_id.is_not(None)
+    )

@@ -1,0 +1,191 @@
+"""Every change to sheets and revisions. Nothing here commits: callers use kb.transaction.commit()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from slugify import slugify
+from sqlalchemy import func, select
+
+from kb.auth.models import SYSTEM_EMAIL, Role, User
+from kb.auth.permissions import auto_approves
+from kb.extensions import db
+from kb.sheets.fields import empty_data, validate
+from kb.sheets.merge import three_way_merge
+from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
+from kb.timeutil import utcnow
+from kb.transaction import mark_changed
+
+
+class PermissionDenied(Exception):
+    pass
+
+
+@dataclass
+class EditConflict(Exception):
+    """The sheet changed since the edit started and the same fields were changed on both sides."""
+
+    fields: list[str]
+    head: Revision
+    mine: dict[str, Any]  # the user's full data, kept so that nothing is lost
+
+
+def unique_slug(title: str) -> str:
+    base = slugify(title, max_length=100, word_boundary=True) or "fiche"
+    slug, n = base, 2
+    while db.session.scalar(select(Sheet.id).where(Sheet.slug == slug)) is not None:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def tag_for(name: str) -> Tag:
+    slug = slugify(name, max_length=80) or "tag"
+    tag = db.session.scalar(select(Tag).where(Tag.slug == slug))
+    if tag is None:
+        tag = Tag(name=name, slug=slug)
+        db.session.add(tag)
+    return tag
+
+
+def system_user() -> User:
+    """The author of imported revisions."""
+    user = db.session.scalar(select(User).where(User.email == SYSTEM_EMAIL))
+    if user is None:
+        user = User(email=SYSTEM_EMAIL, display_name="Import", role=Role.ADMIN.value)
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def head_revision(sheet: Sheet) -> Revision | None:
+    """The latest revision that was not rejected: the tip edits build on."""
+    return db.session.scalar(
+        select(Revision)
+        .where(Revision.sheet_id == sheet.id, Revision.status != RevisionStatus.REJECTED.value)
+        .order_by(Revision.id.desc())
+        .limit(1)
+    )
+
+
+def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
+    """Point the sheet at `revision` and refresh its projection (filters, tags)."""
+    data = revision.data
+    sheet.approved_revision = revision
+    sheet.approved_revision_id = revision.id
+    sheet.title = data.get("title", "")
+    sheet.actor_type = data.get("actor_type", "")
+    sheet.scale = data.get("scale", "")
+    sheet.city = data.get("city", "")
+    sheet.department = data.get("department", "")
+    sheet.tags = [tag_for(name) for name in data.get("tags", [])]
+    sheet.updated_at = when or utcnow()
+    # An approved edit counts as a review: the people who know the sheet looked at it.
+    sheet.last_reviewed_at = sheet.updated_at
+    mark_changed([sheet.id])
+
+
+def _approve(revision: Revision, reviewer: User, when: Any = None) -> None:
+    revision.status = RevisionStatus.APPROVED.value
+    revision.reviewed_by_id = reviewer.id
+    revision.reviewed_at = when or utcnow()
+    current = revision.sheet.approved_revision_id
+    if current is None or revision.id > current:
+        publish(revision.sheet, revision, when)
+
+
+def _add_revision(
+    sheet: Sheet, data: dict[str, Any], author: User, comment: str, base: Revision | None
+) -> Revision:
+    revision = Revision(
+        sheet=sheet, author_id=author.id, data=data, comment=comment[:300],
+        base_revision_id=base.id if base else None, created_at=utcnow(),
+        status=RevisionStatus.PENDING.value,
+    )
+    db.session.add(revision)
+    db.session.flush()
+    if auto_approves(author):
+        _approve(revision, author)
+    return revision
+
+
+def create_sheet(
+    data: dict[str, Any], author: User, comment: str = "Création", slug: str | None = None
+) -> Revision:
+    """Create a sheet with its first revision, approved at once for moderators and trusted users."""
+    if author.blocked:
+        raise PermissionDenied("compte bloqué")
+    cleaned = validate(data)
+    sheet = Sheet(slug=slug or unique_slug(cleaned["title"]), created_at=utcnow())
+    db.session.add(sheet)
+    db.session.flush()
+    return _add_revision(sheet, cleaned, author, comment, None)
+
+
+def edit_sheet(
+    sheet: Sheet,
+    changes: dict[str, Any],
+    author: User,
+    base_revision_id: int | None,
+    comment: str = "",
+) -> Revision:
+    """Save an edit that started from `base_revision_id`.
+
+    `changes` may hold only some fields (API PATCH); missing ones keep their base value.
+    A stale base is merged field by field; overlapping changes raise EditConflict.
+    """
+    if author.blocked:
+        raise PermissionDenied("compte bloqué")
+    cleaned = validate(changes, partial=True)
+    head = head_revision(sheet)
+    if head is None:
+        raise ValueError("fiche sans révision")
+    base = db.session.get(Revision, base_revision_id) if base_revision_id else head
+    if base is None or base.sheet_id != sheet.id:
+        raise ValueError("révision de départ inconnue pour cette fiche")
+    mine = {**empty_data(), **base.data, **cleaned}
+    if base.id != head.id:
+        mine, conflicts = three_way_merge(base.data, head.data, mine)
+        if conflicts:
+            raise EditConflict(conflicts, head, mine)
+    if mine == head.data:
+        return head  # nothing changed: no empty revision
+    validate(mine)  # a merged result must still be a valid sheet
+    return _add_revision(sheet, mine, author, comment, head)
+
+
+def restore_revision(revision: Revision, author: User) -> Revision:
+    """Restore an old revision's content as a new revision on top of the head."""
+    sheet = revision.sheet
+    head = head_revision(sheet)
+    comment = f"Restauration de la révision {revision.id}"
+    return _add_revision(sheet, dict(revision.data), author, comment, head)
+
+
+def approve_revision(revision: Revision, moderator: User) -> None:
+    if not moderator.is_moderator:
+        raise PermissionDenied("réservé aux modérateurs")
+    if revision.status != RevisionStatus.PENDING.value:
+        raise ValueError("cette révision a déjà été traitée")
+    _approve(revision, moderator)
+
+
+def reject_revision(revision: Revision, moderator: User, reason: str) -> None:
+    if not moderator.is_moderator:
+        raise PermissionDenied("réservé aux modérateurs")
+    if revision.status != RevisionStatus.PENDING.value:
+        raise ValueError("cette révision a déjà été traitée")
+    if not reason.strip():
+        raise ValueError("un motif de refus est nécessaire")
+    revision.status = RevisionStatus.REJECTED.value
+    revision.reviewed_by_id = moderator.id
+    revision.reviewed_at = utcnow()
+    revision.review_reason = reason.strip()[:2000]
+
+
+def approved_count(user: User) -> int:
+    return db.session.scalar(
+        select(func.count(Revision.id)).where(
+            Revision.author_id == user.id, Revision.status == RevisionStatus.APPROVED.value
+        )
+    ) or 0

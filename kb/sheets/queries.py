@@ -1,0 +1,54 @@
+"""Read helpers shared by pages and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.sql import Select
+
+from kb.extensions import db
+from kb.sheets.models import Sheet, Tag, published_sheets, sheet_tags
+
+MAX_PER_PAGE = 100
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def parse_page(value: Any, default: int = 1, maximum: int = 10_000) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(number, 1), maximum)
+
+
+def paginate(query: Select[Any], page: Any, per_page: int) -> Page:
+    number = parse_page(page)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = db.session.scalars(query.limit(per_page).offset((number - 1) * per_page)).all()
+    return Page(list(items), total, number, per_page)
+
+
+def tag_counts() -> list[tuple[Tag, int]]:
+    """Tags of published sheets with their counts, most used first."""
+    published_ids = published_sheets().with_only_columns(Sheet.id).subquery()
+    rows = db.session.execute(
+        select(Tag, func.count(sheet_tags.c.sheet_id))
+        .join(sheet_tags, sheet_tags.c.tag_id == Tag.id)
+        .where(sheet_tags.c.sheet_id.in_(select(published_ids.c.id)))
+        .group_by(Tag.id)
+        .order_by(func.count(sheet_tags.c.sheet_id).desc(), Tag.name)
+    ).all()
+    return [(tag, count) for tag, count in rows]

@@ -1,0 +1,53 @@
+"""Markdown to safe HTML, and plain text for indexing and snippets.
+
+Markdown is rendered with CommonMark, raw HTML off, then sanitised by one nh3 allowlist:
+this is the only place user text becomes HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html import unescape
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "ul", "ol", "li", "blockquote", "code", "pre",
+    "h3", "h4", "h5", "h6", "a", "hr",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+
+
+def sanitize(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow noopener ugc",
+    )
+
+
+def render_markdown(source: str) -> Markup:
+    # Headings of user text start at h3: the page keeps h1 (title) and h2 (field labels).
+    html = _markdown.render(source or "")
+    html = re.sub(r"<(/?)h[12]>", r"<\1h3>", html)
+    return Markup(sanitize(html))
+
+
+def plain_text(source: str) -> str:
+    """Markdown source to plain text (for indexing, snippets, similarity)."""
+    html = _markdown.render(source or "")
+    text = re.sub(r"<[^>]+>", " ", html)
+    return " ".join(unescape(text).split())
+
+
+def fold(text: str) -> str:
+    """Case- and accent-fold: 'Échelle' -> 'echelle'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

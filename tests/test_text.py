@@ -1,0 +1,24 @@
+from kb.text import fold, plain_text, render_markdown
+
+
+def test_markdown_is_rendered_with_raw_html_escaped():
+    html = render_markdown("**gras** <script>alert(1)</script> <b onclick=x>b</b>")
+    assert "<strong>gras</strong>" in html
+    assert "<script>" not in html and "<b onclick" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_dangerous_links_are_removed_and_others_get_rel():
+    html = render_markdown("[a](javascript:alert(1)) [b](https://example.org)")
+    assert 'href="javascript' not in html
+    assert 'href="https://example.org"' in html and "noopener" in html
+
+
+def test_user_headings_never_compete_with_page_headings():
+    html = render_markdown("# Titre\n\n## Sous-titre")
+    assert "<h1>" not in html and "<h2>" not in html and html.count("<h3>") == 2
+
+
+def test_plain_text_and_folding():
+    assert plain_text("- **Accueil** des [usagers](https://x.org)") == "Accueil des usagers"
+    assert fold("Échelle d'ACTION") == "echelle d'action"
