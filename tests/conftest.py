@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -30,7 +30,9 @@ PASSWORD = "mot-de-passe-solide"
 
 
 def _pg_schema(worker_id: str) -> str:
-    return f"kbtest_{worker_id}".replace("-", "_")
+    # Unique per run (xdist sets the run id) so that two runs on one server never collide.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:8]
+    return f"kbtest_{run}_{worker_id}".replace("-", "_").lower()
 
 
 def _with_search_path(url: str, schema: str) -> str:
@@ -74,6 +76,14 @@ def app_config(tmp_path: Any, pg_database: str | None) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any], pg_database: str | None) -> Iterator[Flask]:
     app = create_app(app_config)
+
+    @app.before_request
+    def fresh_request_globals() -> None:
+        # Requests reuse the test's outer app context, hence its `g`: forget the last
+        # request's user as a real server (one context per request) would.
+        for name in ("api_user", "_login_user"):
+            g.pop(name, None)
+
     with app.app_context():
         if pg_database is None:
             db.create_all()

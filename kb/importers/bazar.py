@@ -52,6 +52,15 @@ class _RawSheet:
     order: list[str] = field(default_factory=list)
 
 
+def _awaits_choice(sheet: _RawSheet, label: str | None, line: str) -> bool:
+    """'Département' right after 'Echelle d'action' is the scale's value, not a label."""
+    f = FIELDS_BY_NAME.get(label or "")
+    if f is None or f.kind is not Kind.CHOICE or sheet.values.get(f.name):
+        return False
+    key = label_key(line)
+    return any(key in (value, label_key(text)) for value, text in f.choices)
+
+
 def _split(lines: list[str]) -> list[_RawSheet]:
     sheets: list[_RawSheet] = []
     current: _RawSheet | None = None
@@ -63,7 +72,7 @@ def _split(lines: list[str]) -> list[_RawSheet]:
             i += 1
             continue
         key = LABELS.get(label_key(line))
-        if key is not None and current is not None:
+        if key is not None and current is not None and not _awaits_choice(current, label, line):
             label = key
             current.order.append(key)
             current.values.setdefault(key, [])

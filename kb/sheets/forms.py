@@ -7,6 +7,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import Field as FormField
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from kb.sheets.fields import FIELDS, Field, Kind
@@ -15,7 +16,9 @@ from kb.sheets.fields import FIELDS, Field, Kind
 def _form_field(f: Field) -> FormField:
     kwargs: dict[str, Any] = {"description": f.hint}
     if f.kind is Kind.CHOICE:
-        return SelectField(f.label, choices=[("", "— Choisir —"), *f.choices], **kwargs)
+        # The declaration validates the value (with a French message); the select only offers it.
+        choices = [SelectChoice("", "— Choisir —")] + [SelectChoice(v, label) for v, label in f.choices]
+        return SelectField(f.label, choices=choices, validate_choice=False, **kwargs)
     if f.kind in (Kind.LONG, Kind.LIST):
         return TextAreaField(f.label, **kwargs)
     return StringField(f.label, validators=[Length(max=f.max_length)], **kwargs)
