@@ -56,3 +56,9 @@ def department_code(value: str) -> str | None:
 
 def is_region(value: str) -> bool:
     return _key(value) in _REGION_KEYS
+
+
+def department_label(value: str) -> str:
+    """'29' -> 'Finistère (29)'; a free value is shown as given."""
+    code = department_code(value) if value else None
+    return f"{DEPARTMENTS[code]} ({code})" if code else value
