@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
-from slugify import slugify
 
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
 from kb.sheets.territories import department_label
-from kb.text import render_markdown
+from kb.text import render_markdown, slugify
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
           "septembre", "octobre", "novembre", "décembre")
@@ -41,7 +40,7 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, date_fr=french_date, datetime_fr=french_datetime,
         choice_label=choice_label, department_label=department_label,
-        slugify=lambda v: slugify(v, max_length=80),
+        slugify=lambda v: slugify(v, 80),
     )
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,

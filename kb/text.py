@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from html import unescape
 
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from slugify import slugify as _slugify
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
@@ -51,3 +53,10 @@ def fold(text: str) -> str:
     """Case- and accent-fold: 'Échelle' -> 'echelle'."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=16_384)
+def slugify(text: str, max_length: int = 100) -> str:
+    """'Médiation numérique' -> 'mediation-numerique'. Cached: python-slugify looks up its
+    transliteration module on every call, which dominated large imports."""
+    return _slugify(text, max_length=max_length, word_boundary=True)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from blinker import Namespace
 from flask import current_app
 
 from kb.extensions import db
+
+if TYPE_CHECKING:
+    from kb.sheets.models import Sheet
 
 log = logging.getLogger(__name__)
 _signals = Namespace()
@@ -19,13 +23,16 @@ sheets_changed = _signals.signal("sheets-changed")
 _CHANGED = "kb_changed_sheets"
 
 
-def mark_changed(sheet_ids: Iterable[int]) -> None:
-    db.session.info.setdefault(_CHANGED, set()).update(sheet_ids)
+def mark_changed(sheets: Iterable[Sheet | int]) -> None:
+    """Note sheets (objects, or ids) whose published state may change at the next commit."""
+    db.session.info.setdefault(_CHANGED, []).extend(sheets)
 
 
 def commit() -> None:
-    changed: set[int] = db.session.info.pop(_CHANGED, set())
+    marked: list[Sheet | int] = db.session.info.pop(_CHANGED, [])
     try:
+        db.session.flush()  # new sheets get their ids
+        changed = {item if isinstance(item, int) else item.id for item in marked}
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kb.extensions import db
 from kb.importers import Echo, ImportFailed
-from kb.importers.upsert import upsert_sheet
+from kb.importers.upsert import Upserter, slug_for
 from kb.sheets import operations
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind, ValidationError
 from kb.transaction import commit
@@ -53,26 +54,35 @@ def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield reader.line_num, obj
 
 
+def _batches(rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _import_rows(path: Path, rows: Iterator[tuple[int, dict[str, Any]]], fmt: str,
                  echo: Echo) -> dict[str, int]:
-    author = operations.system_user()
+    upserter = Upserter(operations.system_user(), f"Import {fmt}")
     counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
-    pending = 0
-    for number, obj in rows:
-        slug = obj.pop("slug", None) or None
-        data = {k: v for k, v in obj.items() if k not in READ_ONLY}
-        try:
-            outcome, _ = upsert_sheet(data, author, f"Import {fmt}", slug=slug)
-        except ValidationError as exc:
-            counts["skipped"] += 1
-            echo(f"{path.name} ligne {number} : ignorée : {exc}")
-            continue
-        counts[outcome] += 1
-        pending += 1
-        if pending >= BATCH:
-            commit()
-            pending = 0
-    commit()
+    for batch in _batches(rows):
+        items = [(number, obj.pop("slug", None) or None,
+                  {k: v for k, v in obj.items() if k not in READ_ONLY}) for number, obj in batch]
+        upserter.prefetch(slug_for(data, slug) for _, slug, data in items)
+        with db.session.no_autoflush:  # one flush per batch, at commit
+            for number, slug, data in items:
+                try:
+                    outcome, _ = upserter.upsert(data, slug)
+                except ValidationError as exc:
+                    counts["skipped"] += 1
+                    echo(f"{path.name} ligne {number} : ignorée : {exc}")
+                    continue
+                counts[outcome] += 1
+        commit()
     echo(f"{counts['created']} fiche(s) créée(s), {counts['updated']} mise(s) à jour, "
          f"{counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s).")
     return counts

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from slugify import slugify
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from kb.auth.models import SYSTEM_EMAIL, Role, User
 from kb.auth.permissions import auto_approves
@@ -14,6 +14,7 @@ from kb.extensions import db
 from kb.sheets.fields import empty_data, validate
 from kb.sheets.merge import three_way_merge
 from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
+from kb.text import slugify
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
 
@@ -32,20 +33,33 @@ class EditConflict(Exception):
 
 
 def unique_slug(title: str) -> str:
-    base = slugify(title, max_length=100, word_boundary=True) or "fiche"
+    base = slugify(title) or "fiche"
     slug, n = base, 2
     while db.session.scalar(select(Sheet.id).where(Sheet.slug == slug)) is not None:
         slug, n = f"{base}-{n}", n + 1
     return slug
 
 
+_TAG_CACHE = "kb_tag_cache"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_tags(session: Session, _transaction: object) -> None:
+    session.info.pop(_TAG_CACHE, None)
+
+
 def tag_for(name: str) -> Tag:
-    slug = slugify(name, max_length=80) or "tag"
-    tag = db.session.scalar(select(Tag).where(Tag.slug == slug))
-    if tag is None:
-        tag = Tag(name=name, slug=slug)
-        db.session.add(tag)
-    return tag
+    """The tag for `name`, created if new. All tags are loaded once per session: imports of
+    thousands of sheets would otherwise query (and autoflush) once per tag."""
+    cache: dict[str, Tag] | None = db.session.info.get(_TAG_CACHE)
+    if cache is None:
+        cache = {tag.slug: tag for tag in db.session.scalars(select(Tag))}
+        db.session.info[_TAG_CACHE] = cache
+    slug = slugify(name, 80) or "tag"
+    if slug not in cache:
+        cache[slug] = Tag(name=name, slug=slug)
+        db.session.add(cache[slug])
+    return cache[slug]
 
 
 def system_user() -> User:
@@ -82,15 +96,16 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     sheet.updated_at = when or utcnow()
     # An approved edit counts as a review: the people who know the sheet looked at it.
     sheet.last_reviewed_at = sheet.updated_at
-    mark_changed([sheet.id])
+    mark_changed([sheet])
 
 
 def _approve(revision: Revision, reviewer: User, when: Any = None) -> None:
     revision.status = RevisionStatus.APPROVED.value
-    revision.reviewed_by_id = reviewer.id
+    revision.reviewed_by = reviewer
     revision.reviewed_at = when or utcnow()
-    current = revision.sheet.approved_revision_id
-    if current is None or revision.id > current:
+    current = revision.sheet.approved_revision
+    # A revision not flushed yet is the newest one.
+    if current is None or revision.id is None or revision.id > current.id:
         publish(revision.sheet, revision, when)
 
 
@@ -98,12 +113,11 @@ def _add_revision(
     sheet: Sheet, data: dict[str, Any], author: User, comment: str, base: Revision | None
 ) -> Revision:
     revision = Revision(
-        sheet=sheet, author_id=author.id, data=data, comment=comment[:300],
+        sheet=sheet, author=author, data=data, comment=comment[:300],
         base_revision_id=base.id if base else None, created_at=utcnow(),
         status=RevisionStatus.PENDING.value,
     )
     db.session.add(revision)
-    db.session.flush()
     if auto_approves(author):
         _approve(revision, author)
     return revision
@@ -118,7 +132,6 @@ def create_sheet(
     cleaned = validate(data)
     sheet = Sheet(slug=slug or unique_slug(cleaned["title"]), created_at=utcnow())
     db.session.add(sheet)
-    db.session.flush()
     return _add_revision(sheet, cleaned, author, comment, None)
 
 
