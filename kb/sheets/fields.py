@@ -104,7 +104,7 @@ FIELDS: tuple[Field, ...] = (
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
           hint="Code (par exemple 29) ou nom du département.", aliases=("departement",)),
     Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
-          hint="Quelques mots-clés, séparés par des virgules : accueil, numérique, insertion…",
+          hint="Quelques mots-clés, un par ligne ou séparés par des virgules : accueil, numérique…",
           aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle")),
     Field("partners", "Partenaires associés", Kind.LIST, boost=1.0, max_length=200,
           hint="Un partenaire par ligne.", aliases=("partenaires associes", "partenaires")),
