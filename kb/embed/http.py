@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Response as FlaskResponse
 from sqlalchemy import func, select
@@ -19,6 +20,8 @@ from kb.extensions import db
 from kb.sheets.models import published_sheets
 
 EMBED_MAX_AGE = 300  # seconds a partner page may reuse a widget before revalidating
+_STATELESS = "kb.stateless"
+log = logging.getLogger(__name__)
 
 
 def stateless(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,7 +29,8 @@ def stateless(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.kb_stateless = True
+        # On the request, not on g: an app context (and its g) may outlive one request.
+        request.environ[_STATELESS] = True
         return view(*args, **kwargs)
 
     return wrapper
@@ -53,7 +57,7 @@ class StatelessAwareSessionInterface(SessionInterface):
         return self.inner.is_null_session(obj)
 
     def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
-        if g.get("kb_stateless"):
+        if request.environ.get(_STATELESS):
             response.headers.remove("Set-Cookie")
             return
         self.inner.save_session(app, session, response)
@@ -64,7 +68,7 @@ def init_app(app: Flask) -> None:
         app.session_interface = StatelessAwareSessionInterface(app.session_interface)
 
 
-_SOURCE = re.compile(r"^(\*|'self'|https?://[A-Za-z0-9.*:\-\[\]]+|[A-Za-z0-9.*\-]+(:\d+)?)$")
+_SOURCE = re.compile(r"^(\*|'self'|https?://[A-Za-z0-9.*:\-\[\]]+|[A-Za-z0-9*\-]+(\.[A-Za-z0-9\-]+)+(:\d+)?)$")
 
 
 def frame_ancestors() -> str:
@@ -72,12 +76,14 @@ def frame_ancestors() -> str:
 
     '*' (the default) lets any site frame the widgets; otherwise a space- or comma-separated
     list of origins, to which our own origin is added (the configurator's preview).
-    Anything that is not a plain source expression is ignored, so a typo cannot inject
-    another directive.
+    A value that is not a list of plain sources fails closed ('self' only), so a typo can
+    neither inject another directive nor open the widgets to every site.
     """
     raw = str(current_app.config.get("KB_EMBED_FRAME_ANCESTORS", "*") or "")
-    sources = [s for s in re.split(r"[\s,]+", raw.strip()) if s and _SOURCE.match(s)]
-    if not sources:
+    sources = [s for s in re.split(r"[\s,]+", raw.strip()) if s]
+    if not sources or not all(_SOURCE.match(s) for s in sources):
+        log.warning("KB_EMBED_FRAME_ANCESTORS=%r is not a list of origins: widgets framable "
+                    "by this site only", raw)
         return "'self'"
     if "*" in sources:
         return "*"
@@ -104,6 +110,9 @@ def cacheable(response: Response, last_modified: datetime | None = None,
         response.set_etag(etag)
     elif not response.is_streamed:
         response.add_etag()
+    if response.is_streamed:
+        # Otherwise make_conditional reads the whole generator to compute Content-Length.
+        response.implicit_sequence_conversion = False
     if last_modified is not None:
         response.last_modified = last_modified.replace(tzinfo=UTC)
     return response.make_conditional(request)
