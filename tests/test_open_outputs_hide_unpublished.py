@@ -9,8 +9,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import select
 
+from kb.extensions import db
 from kb.sheets import operations
+from kb.sheets.models import Sheet
 from kb.transaction import commit
 
 SECRETS = {
@@ -92,11 +95,6 @@ def test_unpublished_sheets_have_no_widget_nor_oembed(client, base, state):
 
 
 def test_pending_creation_has_no_widget_nor_oembed(client, base):
-    from sqlalchemy import select
-
-    from kb.extensions import db
-    from kb.sheets.models import Sheet
-
     slug = db.session.scalar(select(Sheet.slug).where(Sheet.approved_revision_id.is_(None)
                                                       & (Sheet.state == "active")))
     assert slug is not None

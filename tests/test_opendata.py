@@ -13,10 +13,12 @@ import feedparser
 import pytest
 
 from kb.config import PROJECT_ROOT
+from kb.extensions import db
 from kb.importers import run_import
 from kb.importers.exports import CSV_COLUMNS, export
 from kb.sheets import operations
 from kb.sheets.fields import FIELD_NAMES
+from kb.sheets.models import published_sheets
 from kb.transaction import commit
 
 SEED = PROJECT_ROOT / "fixtures" / "demo.json"
@@ -26,9 +28,6 @@ SEED = PROJECT_ROOT / "fixtures" / "demo.json"
 def seeded(app):
     """The demo sheets (the field's seed dump), as `make run` loads them."""
     run_import(Path(SEED), "json", echo=lambda *args, **kwargs: None)
-    from kb.sheets.models import published_sheets
-
-    from kb.extensions import db
     return db.session.scalars(published_sheets()).all()
 
 
