@@ -134,7 +134,8 @@ def snippets(kind: str, target: str, label: str) -> dict[str, str]:
         '<iframe src="{src}" title="{title}" width="100%" height="{height}" '
         'style="border:0;max-width:640px" loading="lazy"></iframe>'
     ).format(src=frame_src, title=title, height=SNIPPET_HEIGHT[kind])
-    return {"script": str(script), "iframe": str(iframe), "frame_src": frame_src}
+    return {"script": str(script), "iframe": str(iframe), "frame_src": frame_src,
+            "target": target, "page_url": page_url}
 
 
 def _without_limit(query_string: str) -> str:

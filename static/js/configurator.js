@@ -34,6 +34,7 @@
         if (fresh) {
           result.innerHTML = fresh.innerHTML;
           window.history.replaceState(null, "", url);
+          if (window.kbWidgets) window.kbWidgets.scan();
         }
       })
       .catch(function () { /* keep the previous preview */ });
