@@ -276,3 +276,31 @@ def test_oembed_errors(client, brest, make_sheet, contributor):
 def test_oembed_accepts_the_address_the_reader_used(client, brest):
     # KB_BASE_URL is the canonical address; the host a request came in through is ours too.
     assert _oembed(client, f"http://localhost/fiches/{brest.slug}").status_code == 200
+
+
+def test_a_consumer_discovers_and_embeds_a_sheet(client, brest):
+    """What an oEmbed consumer does: find the discovery link in the page, then fetch it."""
+    from html.parser import HTMLParser
+    from urllib.parse import urlsplit
+
+    class Discovery(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[dict[str, str | None]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            attributes = dict(attrs)
+            if tag == "link" and attributes.get("type") == "application/json+oembed":
+                self.found.append(attributes)
+
+    parser = Discovery()
+    parser.feed(client.get(f"/fiches/{brest.slug}").get_data(as_text=True))
+    assert len(parser.found) == 1 and parser.found[0]["rel"] == "alternate"
+    endpoint = urlsplit(parser.found[0]["href"] or "")
+    data = client.get(f"{endpoint.path}?{endpoint.query}").get_json()
+    # Required by the spec for every type, then for "rich".
+    assert data["version"] == "1.0" and data["type"] == "rich"
+    for name, kind in (("html", str), ("width", int), ("height", int), ("title", str),
+                       ("provider_name", str), ("provider_url", str), ("cache_age", int)):
+        assert isinstance(data[name], kind), name
+    assert data["html"].count("<iframe") == 1 and "<script" not in data["html"]
