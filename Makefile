@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := kb:create_app
 
-.PHONY: run test lint typecheck pytest db demo clean
+.PHONY: run test lint typecheck pytest browser db demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The browser tests (widgets on a partner page) drive Debian's Chromium: Playwright cannot
+# download its own browsers here.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 # The suite on SQLite; again on PostgreSQL when KB_TEST_DATABASE_URL is set.
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest -n 2 --dist loadfile
 	@if [ -n "$$KB_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$KB_TEST_DATABASE_URL"; \

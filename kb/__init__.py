@@ -19,6 +19,8 @@ BLUEPRINTS = (
     "kb.auth.views",
     "kb.sheets.views",
     "kb.api.views",
+    "kb.embed.views",
+    "kb.opendata.views",
 )
 
 

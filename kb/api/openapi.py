@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kb.sheets.fields import FIELDS, Field, Kind
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 
 
 def _field_schema(f: Field) -> dict[str, Any]:
@@ -75,8 +75,13 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
-                 "description": "Lecture publique des fiches publiées ; écriture avec un jeton "
-                                "(`kb tokens create EMAIL`)."},
+                 "description": "Lecture publique des fiches publiées, ouverte à tout site "
+                                "(CORS) ; écriture avec un jeton (`kb tokens create EMAIL`). "
+                                "Données ouvertes : exports complets `/donnees/fiches.csv`, "
+                                "`/donnees/fiches.json`, `/donnees/fiches.jsonl` et flux Atom "
+                                "(voir `/donnees`)."},
+        "externalDocs": {"description": "Données ouvertes : exports et flux",
+                         "url": "/donnees"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Sheet": sheet, "Error": error,
@@ -131,5 +136,40 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object", "properties": {"name": {"type": "string"},
                                                      "slug": {"type": "string"},
                                                      "count": {"type": "integer"}}}})}}},
+            **_open_data_paths(ref),
         },
+    }
+
+
+def _open_data_paths(ref: Any) -> dict[str, Any]:
+    """Exports and feeds (kb/opendata): streamed, cacheable, same objects as the API."""
+    def export(summary: str, mimetype: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"get": {"summary": summary, "tags": ["Données ouvertes"], "responses": {
+            "200": {"description": summary, "content": {mimetype: {"schema": schema}}},
+            "304": {"description": "Inchangé depuis If-None-Match / If-Modified-Since"}}}}
+
+    def feed(summary: str, parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {"get": {"summary": summary, "tags": ["Données ouvertes"],
+                        "parameters": parameters or [], "responses": {
+                            "200": {"description": "Flux Atom",
+                                    "content": {"application/atom+xml": {}}},
+                            "404": {"description": "Mot-clé ou échelle inconnus"}}}}
+
+    text = {"type": "string"}
+    return {
+        "/donnees/fiches.csv": export(
+            "Export CSV des fiches publiées (colonnes : les champs déclarés, slug, url, "
+            "updated_at ; listes séparées par « | »)", "text/csv", text),
+        "/donnees/fiches.json": export("Export JSON (tableau d'objets fiche)",
+                                       "application/json",
+                                       {"type": "array", "items": ref("Sheet")}),
+        "/donnees/fiches.jsonl": export("Export JSON Lines (un objet fiche par ligne)",
+                                        "application/x-ndjson", text),
+        "/donnees/flux/modifications.atom": feed("Modifications approuvées récentes"),
+        "/donnees/flux/nouvelles-fiches.atom": feed("Nouvelles fiches"),
+        "/donnees/flux/mots-cles/{slug}.atom": feed("Fiches d'un mot-clé", [
+            {"name": "slug", "in": "path", "required": True, "schema": text}]),
+        "/donnees/flux/echelles/{scale}.atom": feed("Fiches d'une échelle", [
+            {"name": "scale", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": list(FIELDS_BY_NAME["scale"].choice_values)}}]),
     }

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, g, jsonify, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from kb.api.cors import add_cors_headers
 from kb.api.openapi import openapi_document
 from kb.api.serialize import sheet_object
 from kb.auth.models import User
@@ -24,6 +25,7 @@ from kb.transaction import commit
 
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with bearer tokens, never with the session cookie
+bp.after_request(add_cors_headers)  # reads open to any origin, writes not
 
 LIST_FILTERS = ("scale", "city", "department", "actor_type")
 

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
+from sqlalchemy.orm import joinedload
+
 from kb.api.serialize import sheet_object
 from kb.extensions import db
 from kb.importers.backup import write_backup
@@ -18,7 +20,10 @@ CSV_COLUMNS = ("slug", *FIELD_NAMES, "url", "updated_at")
 
 
 def published_objects() -> Iterator[dict[str, Any]]:
-    query = published_sheets().order_by(Sheet.id).execution_options(yield_per=200)
+    # yield_per streams rows (server-side cursor on PostgreSQL); the approved revision comes
+    # in the same row, not one query per sheet.
+    query = (published_sheets().options(joinedload(Sheet.approved_revision))
+             .order_by(Sheet.id).execution_options(yield_per=200))
     for sheet in db.session.scalars(query):
         yield sheet_object(sheet)
 

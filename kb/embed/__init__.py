@@ -1,0 +1,1 @@
+"""Widgets for partner sites: sheet and list iframes, widget.js, configurator, oEmbed."""

@@ -1,0 +1,242 @@
+"""Widgets for partner sites (sheet card, live list), widget.js, the configurator and oEmbed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from markupsafe import Markup
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from kb.embed import http
+from kb.embed.listing import DEFAULT_LIMIT, MAX_LIMIT, ListParams, list_sheets, parse_params
+from kb.extensions import db
+from kb.sheets.models import Sheet, SheetState, published_sheets
+from kb.sheets.queries import tag_counts
+
+bp = Blueprint("embed", __name__)
+
+PROVIDER_NAME = "Fiches initiatives"
+OEMBED_WIDTH, OEMBED_HEIGHT = 600, 360
+SNIPPET_HEIGHT = {"sheet": 360, "list": 480}
+
+
+def init_app(app: Flask) -> None:
+    http.init_app(app)
+    app.jinja_env.globals["oembed_link"] = oembed_link
+
+
+def _published(slug: str) -> Sheet | None:
+    return db.session.scalar(published_sheets().where(Sheet.slug == slug))
+
+
+def _frame_page(body: str, status: int = 200, **cache: Any) -> Response:
+    response = current_app.make_response((body, status))
+    http.allow_framing(response)
+    if status == 200:
+        http.cacheable(response, **cache)
+    return response
+
+
+def _frame_error(message: str, status: int) -> Response:
+    return _frame_page(render_template("embed/missing.html", message=message), status)
+
+
+@bp.get("/embed/sheets/<slug>")
+@http.stateless
+def sheet(slug: str) -> Response:
+    found = _published(slug)
+    if found is None:
+        merged = db.session.scalar(select(Sheet).where(
+            Sheet.slug == slug, Sheet.state == SheetState.MERGED.value))
+        target = merged.merged_into if merged is not None else None
+        if target is not None and target.is_published:
+            # Partners' old snippets keep working after a merge.
+            return redirect(url_for("embed.sheet", slug=target.slug), 301)
+        return _frame_error("Cette fiche n'existe pas ou n'est plus publiée.", 404)
+    revision = found.approved_revision
+    assert revision is not None
+    body = render_template("embed/sheet.html", sheet=found, data=revision.data)
+    return _frame_page(body, last_modified=max(found.updated_at, found.last_reviewed_at))
+
+
+@bp.get("/embed/list")
+@http.stateless
+def sheet_list() -> Response:
+    try:
+        params = parse_params(request.args)
+    except ValueError as exc:  # shown inside the partner's frame, in French
+        return _frame_error(str(exc), 400)
+    sheets, total = list_sheets(params)
+    body = render_template("embed/list.html", sheets=sheets, total=total, params=params,
+                           more_url=_more_url(params))
+    latest = max((max(s.updated_at, s.last_reviewed_at) for s in sheets), default=None)
+    return _frame_page(body, last_modified=latest)
+
+
+def _more_url(params: ListParams) -> str:
+    """The site's full listing for the same filters (search page once installed)."""
+    args: dict[str, Any] = dict(params.filters)
+    if params.q and "search.results" in current_app.view_functions:
+        return url_for("search.results", q=params.q, **args)
+    return url_for("sheets.index", **args)
+
+
+@bp.get("/widget.js")
+@http.stateless
+def widget_js() -> Response:
+    response = send_from_directory(current_app.static_folder or "static", "js/widget.js",
+                                   mimetype="text/javascript", max_age=3600)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+# --- configurator ---------------------------------------------------------------------------
+
+def snippets(kind: str, target: str, label: str) -> dict[str, str]:
+    """The two snippets a partner copies: widget.js form and plain iframe form.
+
+    `target` is a slug (kind "sheet") or the list's query string (kind "list").
+    """
+    base = current_app.config["KB_BASE_URL"]
+    if kind == "sheet":
+        frame_src = f"{base}/embed/sheets/{target}"
+        page_url = f"{base}/fiches/{target}"
+        attribute = Markup(' data-sheet="{}"').format(target)
+        link_text = f"{label} — {PROVIDER_NAME}"
+        title = f"Fiche initiative : {label}"
+    else:
+        frame_src = f"{base}/embed/list" + (f"?{target}" if target else "")
+        page_url = f"{base}/fiches" + (f"?{_without_limit(target)}" if _without_limit(target)
+                                       else "")
+        attribute = Markup(' data-list="{}"').format(target)
+        link_text = f"{PROVIDER_NAME} : {label}"
+        title = f"{PROVIDER_NAME} : {label}"
+    script = Markup(
+        '<div class="kb-widget"{attr}><a href="{page}">{text}</a></div>\n'
+        '<script src="{base}/widget.js" async></script>'
+    ).format(attr=attribute, page=page_url, text=link_text, base=base)
+    iframe = Markup(
+        '<iframe src="{src}" title="{title}" width="100%" height="{height}" '
+        'style="border:0;max-width:640px" loading="lazy"></iframe>'
+    ).format(src=frame_src, title=title, height=SNIPPET_HEIGHT[kind])
+    return {"script": str(script), "iframe": str(iframe), "frame_src": frame_src,
+            "target": target, "page_url": page_url}
+
+
+def _without_limit(query_string: str) -> str:
+    return "&".join(p for p in query_string.split("&") if p and not p.startswith("limit="))
+
+
+@bp.get("/embed")
+def configurator() -> str:
+    kind = "list" if request.args.get("mode") == "list" else "sheet"
+    sheets = db.session.execute(
+        published_sheets().with_only_columns(Sheet.slug, Sheet.title)
+        .order_by(Sheet.title).limit(2000)).all()
+    chosen = request.args.get("sheet", "").strip()
+    params = ListParams()
+    if kind == "list":
+        try:
+            params = parse_params(request.args)
+        except ValueError as exc:
+            abort(400, str(exc))
+        target = urlencode(params.query_args())
+        label = _list_label(params)
+    else:
+        found = _published(chosen) if chosen else None
+        if found is None and sheets:
+            chosen = sheets[0].slug
+            found = _published(chosen)
+        target, label = (found.slug, found.title) if found else ("", "")
+    return render_template(
+        "embed/configurator.html", kind=kind, sheets=sheets, chosen=chosen, params=params,
+        tags=tag_counts(), snippet=snippets(kind, target, label) if target or kind == "list"
+        else None, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
+
+
+def _list_label(params: ListParams) -> str:
+    parts = [f"« {params.q} »"] if params.q else []
+    parts += [value for value in params.filters.values()]
+    return ", ".join(parts) or "dernières fiches"
+
+
+# --- oEmbed ---------------------------------------------------------------------------------
+
+_SHEET_PATH = re.compile(r"^/(?:fiches|embed/sheets)/([^/]+)/?$")
+
+
+def _our_origins() -> set[str]:
+    origins = {request.host_url.rstrip("/")}
+    base = urlsplit(current_app.config["KB_BASE_URL"])
+    origins.add(f"{base.scheme}://{base.netloc}")
+    return {o.lower() for o in origins}
+
+
+def _dimension(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        abort(400, f"« {name} » doit être un nombre entier positif de pixels.")
+    return int(value)
+
+
+@bp.get("/oembed")
+@http.stateless
+def oembed() -> Response:
+    fmt = request.args.get("format", "json").strip().lower() or "json"
+    if fmt != "json":
+        abort(501, "Seul le format json est proposé (format=json).")
+    url = request.args.get("url", "").strip()
+    if not url:
+        abort(400, "Paramètre « url » manquant : l'adresse d'une fiche de ce site.")
+    parts = urlsplit(url)
+    match = _SHEET_PATH.match(parts.path)
+    if f"{parts.scheme}://{parts.netloc}".lower() not in _our_origins() or match is None:
+        abort(400, "Cette adresse n'est pas celle d'une fiche de ce site.")
+    found = _published(match.group(1))
+    if found is None:
+        abort(404, "Cette fiche n'existe pas ou n'est plus publiée.")
+    max_width, max_height = _dimension("maxwidth"), _dimension("maxheight")
+    # The spec: never larger than maxwidth/maxheight.
+    width = min(OEMBED_WIDTH, max_width or OEMBED_WIDTH)
+    height = min(OEMBED_HEIGHT, max_height or OEMBED_HEIGHT)
+    base = current_app.config["KB_BASE_URL"]
+    data = found.approved_revision.data if found.approved_revision else {}
+    html = Markup(
+        '<iframe src="{src}" title="{title}" width="{w}" height="{h}" style="border:0" '
+        'loading="lazy"></iframe>'
+    ).format(src=f"{base}/embed/sheets/{found.slug}", title=f"Fiche initiative : {found.title}",
+             w=width, h=height)
+    payload: dict[str, Any] = {
+        "version": "1.0", "type": "rich", "html": str(html), "width": width, "height": height,
+        "title": found.title, "provider_name": PROVIDER_NAME, "provider_url": base + "/",
+        "cache_age": 3600,
+    }
+    if data.get("actor_name"):
+        payload["author_name"] = data["actor_name"]
+    response = jsonify(payload)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return http.cacheable(response, last_modified=found.updated_at, max_age=3600)
+
+
+def oembed_link(page_url: str) -> str:
+    """The discovery URL of a sheet page, for its <link rel="alternate">."""
+    base = current_app.config["KB_BASE_URL"]
+    return f"{base}/oembed?" + urlencode({"url": page_url, "format": "json"})
+

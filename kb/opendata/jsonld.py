@@ -1,0 +1,75 @@
+"""schema.org description of a sheet page (JSON-LD), from its approved revision only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app
+from markupsafe import Markup
+
+from kb.api.serialize import sheet_url
+from kb.sheets.fields import FIELDS_BY_NAME
+from kb.sheets.models import Sheet
+from kb.sheets.territories import DEPARTMENTS, department_code
+from kb.timeutil import isoformat
+
+
+def sheet_schema(sheet: Sheet) -> dict[str, Any]:
+    revision = sheet.approved_revision
+    assert revision is not None, "only published sheets are described"
+    data = revision.data
+    base = current_app.config["KB_BASE_URL"]
+    obj: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Article",
+        "@id": sheet_url(sheet),
+        "url": sheet_url(sheet),
+        "headline": data.get("title", "")[:110],
+        "name": data.get("title", ""),
+        "inLanguage": "fr",
+        "dateCreated": isoformat(sheet.created_at),
+        "dateModified": isoformat(sheet.updated_at),
+        "isAccessibleForFree": True,
+        "publisher": {"@type": "Organization", "name": "Fiches initiatives", "url": base + "/"},
+    }
+    if data.get("summary"):
+        obj["description"] = data["summary"]
+    if data.get("tags"):
+        obj["keywords"] = ", ".join(data["tags"])
+        obj["about"] = [{"@type": "Thing", "name": tag} for tag in data["tags"]]
+    if data.get("actor_name"):
+        author: dict[str, Any] = {"@type": "Organization", "name": data["actor_name"]}
+        if data.get("website"):
+            author["url"] = data["website"]
+        obj["author"] = author
+    place = _place(data)
+    if place:
+        obj["spatialCoverage"] = place
+    return obj
+
+
+def _place(data: dict[str, Any]) -> dict[str, Any] | None:
+    city, department = data.get("city", ""), data.get("department", "")
+    if not city and not department:
+        return None
+    address: dict[str, Any] = {"@type": "PostalAddress", "addressCountry": "FR"}
+    if city:
+        address["addressLocality"] = city
+    if department:
+        code = department_code(department)
+        address["addressRegion"] = DEPARTMENTS[code] if code else department
+    scale = FIELDS_BY_NAME["scale"].choice_label(data.get("scale", ""))
+    name = city or address["addressRegion"]
+    place: dict[str, Any] = {"@type": "Place", "name": name, "address": address}
+    if scale:
+        place["description"] = f"Échelle : {scale}"
+    return place
+
+
+def sheet_jsonld(sheet: Sheet) -> Markup:
+    """JSON for a <script type="application/ld+json">: '<', '>' and '&' escaped so that no
+    text of the sheet can close the script element."""
+    text = json.dumps(sheet_schema(sheet), ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
