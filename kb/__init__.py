@@ -19,6 +19,9 @@ BLUEPRINTS = (
     "kb.auth.views",
     "kb.sheets.views",
     "kb.api.views",
+    "kb.freshness.views",
+    "kb.moderation.views",
+    "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 
 
