@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -88,6 +88,14 @@ def app(app_config: dict[str, Any], pg_database: str | None) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    # The `app` fixture keeps an app context pushed, so every request of a test would share
+    # `flask.g` (where Flask-Login caches the user and the API its token user): start each
+    # request with an empty `g`, as in production.
+    def fresh_g(sender: Flask, **extra: Any) -> None:
+        for key in list(g):
+            g.pop(key)
+
+    request_started.connect(fresh_g, app, weak=False)
     return app.test_client()
 
 
