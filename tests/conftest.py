@@ -24,6 +24,7 @@ from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.models import Revision
 from kb.transaction import commit
+from tests.smtp_server import smtp  # noqa: F401  (fixture: a real local SMTP server)
 
 PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
 PASSWORD = "mot-de-passe-solide"
@@ -56,6 +57,18 @@ def pg_database(worker_id: str) -> Iterator[str | None]:
     with engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # scrypt (the default) takes ~0.2 s per account; tests create many accounts. A cheap
+    # PBKDF2 keeps the real hash/verify code path.
+    from werkzeug.security import generate_password_hash
+
+    import kb.auth.models
+
+    monkeypatch.setattr(kb.auth.models, "generate_password_hash",
+                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1000"))
 
 
 @pytest.fixture

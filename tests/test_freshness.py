@@ -18,7 +18,7 @@ from kb.sheets import operations
 from kb.sheets.models import Sheet
 from kb.timeutil import utcnow
 from kb.transaction import commit
-from tests.smtp_server import Inbox, smtp  # noqa: F401
+from tests.smtp_server import Inbox
 
 LINK = re.compile(r"http://kb\.test(/fraicheur/confirmer/\S+)")
 

@@ -13,7 +13,7 @@ from kb.sheets import operations
 from kb.sheets.models import Revision, Sheet
 from kb.transaction import commit, sheets_changed
 from tests.conftest import sheet_data
-from tests.smtp_server import Inbox, smtp  # noqa: F401
+from tests.smtp_server import Inbox
 
 
 def form_of(data):

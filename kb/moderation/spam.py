@@ -29,7 +29,9 @@ HONEYPOT_FIELD = "homepage"
 HONEYPOT_ENDPOINTS = frozenset({"auth.register", "sheets.create", "sheets.edit",
                                 "moderation.report"})
 
-# endpoint -> (config key of the limit, shared scope, limited methods)
+# endpoint -> (config key of the limit, shared scope, limited methods). Login and registration
+# are counted per client address (the person has no account yet, or is guessing one); the rest
+# per account when logged in, else per address.
 RATE_LIMITS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "auth.login": ("KB_RATE_LIMIT_LOGIN", "login", ("POST",)),
     "auth.register": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
@@ -110,6 +112,12 @@ def _limit_key() -> str:
     # Accounts are counted per account, anonymous clients per address.
     if getattr(current_user, "is_authenticated", False):
         return f"u:{current_user.id}"
+    if request.path.startswith("/api/"):
+        from kb.api.views import api_user
+
+        user = api_user()
+        if user is not None:
+            return f"u:{user.id}"
     return get_remote_address()
 
 
@@ -125,7 +133,8 @@ def init_rate_limits(app: Flask) -> Limiter:
         view = app.view_functions.get(endpoint)
         if view is None:
             continue
-        decorator = limiter.shared_limit(_limit_value(config_key), scope=scope,
+        key_func = get_remote_address if scope in ("login", "register") else _limit_key
+        decorator = limiter.shared_limit(_limit_value(config_key), scope=scope, key_func=key_func,
                                          methods=list(methods), error_message=RATE_LIMIT_MESSAGE)
         wrapped: Any = decorator(view)
         app.view_functions[endpoint] = wrapped
