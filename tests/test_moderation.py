@@ -322,3 +322,14 @@ def test_sheet_page_links_to_the_report_form(client, make_sheet):
 def test_moderation_link_in_the_header_only_for_moderators(client, login, make_user, role, link):
     login(make_user(role) if role else None)
     assert ('href="/moderation"' in client.get("/").get_data(as_text=True)) is link
+
+
+def test_openapi_documents_the_moderation_endpoints(client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    report = paths["/api/v1/sheets/{slug}/reports"]["post"]
+    assert report["requestBody"]["content"]["application/json"]["schema"]["properties"][
+        "reason"]["enum"] == ["outdated", "duplicate", "spam", "inappropriate", "other"]
+    assert "429" in report["responses"]
+    for path in ("/api/v1/sheets/{slug}/confirm", "/api/v1/moderation/revisions",
+                 "/api/v1/moderation/reports", "/api/v1/moderation/stale"):
+        assert path in paths
