@@ -87,7 +87,12 @@ def revision(revision_id: int) -> str:
     if rev is None:
         abort(404, "Cette révision n'existe pas.")
     sheet = rev.sheet
-    base = sheet.approved_revision if sheet.approved_revision_id != rev.id else None
+    # Pending work is compared with what readers see now; a decided revision with the one it
+    # was written from.
+    if rev.status == RevisionStatus.PENDING:
+        base = sheet.approved_revision
+    else:
+        base = db.session.get(Revision, rev.base_revision_id) if rev.base_revision_id else None
     diffs = diff_data(base.data if base else None, rev.data)
     return render_template("moderation/revision.html", rev=rev, sheet=sheet, base=base,
                            diffs=diffs, form=ReasonForm(),
