@@ -333,3 +333,24 @@ def test_openapi_documents_the_moderation_endpoints(client):
     for path in ("/api/v1/sheets/{slug}/confirm", "/api/v1/moderation/revisions",
                  "/api/v1/moderation/reports", "/api/v1/moderation/stale"):
         assert path in paths
+
+
+def test_the_audit_log_page_lists_who_did_what_and_why(client, login, make_sheet, contributor,
+                                                       moderator):
+    revision = make_sheet(author=contributor, title="Fiche refusée")
+    moderation.reject(revision, moderator, "Doublon de la fiche de Brest")
+    commit()
+    login(moderator)
+    page = client.get("/moderation/journal").get_data(as_text=True)
+    assert "Marc Modo" in page and "révision refusée" in page
+    assert "Doublon de la fiche de Brest" in page and "Fiche refusée" in page
+
+
+def test_an_unreachable_mail_server_does_not_undo_the_decision(app, client, login, make_sheet,
+                                                               contributor, moderator, caplog):
+    app.config["KB_MAIL_URL"] = "smtp://127.0.0.1:1"  # nothing listens there
+    revision = make_sheet(author=contributor)
+    login(moderator)
+    assert client.post(f"/moderation/revisions/{revision.id}/approuver").status_code == 302
+    assert db.session.get(Revision, revision.id).status == "approved"
+    assert "notification non envoyée à contrib@example.org" in caplog.text

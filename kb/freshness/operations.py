@@ -56,16 +56,18 @@ def grace_period() -> timedelta:
     return timedelta(days=current_app.config["KB_ARCHIVE_GRACE_MONTHS"] * DAYS_PER_MONTH)
 
 
-def archive_candidates(now: datetime | None = None) -> list[Sheet]:
+def archive_candidates(now: datetime | None = None, due: list[Sheet] | None = None
+                       ) -> list[Sheet]:
     """Due sheets left unreviewed past the grace period: moderators decide whether to archive."""
     now = now or utcnow()
-    return [s for s in due_sheets(now) if s.review_due_at + grace_period() <= now]
+    due = due_sheets(now) if due is None else due
+    return [s for s in due if s.review_due_at + grace_period() <= now]
 
 
-def stale_sheets(now: datetime | None = None) -> list[Sheet]:
+def stale_sheets(now: datetime | None = None, due: list[Sheet] | None = None) -> list[Sheet]:
     """Due sheets nobody can be asked about (only the import user wrote them, or every author is
     blocked): the moderators' "à reprendre" queue."""
-    due = due_sheets(now)
+    due = due_sheets(now) if due is None else due
     contributors = reachable_contributors(s.id for s in due)
     return [s for s in due if not contributors.get(s.id)]
 

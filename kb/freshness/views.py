@@ -44,7 +44,7 @@ def queue() -> str:
         Sheet.state == SheetState.ARCHIVED.value).order_by(Sheet.archived_at.desc())).all()
     return render_template("freshness/queue.html", due=due, contributors=contributors,
                            stale=[s for s in due if not contributors.get(s.id)],
-                           candidates=operations.archive_candidates(), archived=archived,
+                           candidates=operations.archive_candidates(due=due), archived=archived,
                            form=ReasonForm())
 
 

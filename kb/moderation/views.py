@@ -264,9 +264,9 @@ def dashboard() -> str:
     counts = {
         "pending": queries.pending_count(),
         "due": len(due),
-        "stale": len(freshness.stale_sheets()),
+        "stale": len(freshness.stale_sheets(due=due)),
         "reported": queries.reported_sheet_count(),
-        "archive": len(freshness.archive_candidates()),
+        "archive": len(freshness.archive_candidates(due=due)),
         "hidden": states.get(SheetState.HIDDEN.value, 0),
         "archived": states.get(SheetState.ARCHIVED.value, 0),
     }
