@@ -41,6 +41,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),
         "KB_SPAM_REPORTS_TO_HIDE": int(env.get("KB_SPAM_REPORTS_TO_HIDE", "3")),
         "KB_EMBED_FRAME_ANCESTORS": env.get("KB_EMBED_FRAME_ANCESTORS", "*"),
+        # Moderation and freshness (docs/moderation.md).
+        "KB_MAX_LINKS_UNTRUSTED": int(env.get("KB_MAX_LINKS_UNTRUSTED", "3")),
+        "KB_REMINDER_PERIOD_DAYS": int(env.get("KB_REMINDER_PERIOD_DAYS", "30")),
+        "KB_CONFIRM_TOKEN_DAYS": int(env.get("KB_CONFIRM_TOKEN_DAYS", "45")),
+        "KB_ARCHIVE_GRACE_MONTHS": int(env.get("KB_ARCHIVE_GRACE_MONTHS", "6")),
+        "KB_RATE_LIMIT_LOGIN": env.get("KB_RATE_LIMIT_LOGIN", "10 per minute"),
+        "KB_RATE_LIMIT_REGISTER": env.get("KB_RATE_LIMIT_REGISTER", "5 per hour"),
+        "KB_RATE_LIMIT_REPORT": env.get("KB_RATE_LIMIT_REPORT", "10 per hour"),
+        "KB_RATE_LIMIT_SUBMIT": env.get("KB_RATE_LIMIT_SUBMIT", "30 per hour"),
+        # Flask-Limiter: shared Redis counters when KB_REDIS_URL is set, else per process.
+        "RATELIMIT_STORAGE_URI": env.get("KB_REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

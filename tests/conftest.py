@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, g
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -24,6 +24,7 @@ from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.models import Revision
 from kb.transaction import commit
+from tests.smtp_server import smtp  # noqa: F401  (fixture: a real local SMTP server)
 
 PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
 PASSWORD = "mot-de-passe-solide"
@@ -60,6 +61,18 @@ def pg_database(worker_id: str) -> Iterator[str | None]:
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # scrypt (the default) takes ~0.2 s per account; tests create many accounts. A cheap
+    # PBKDF2 keeps the real hash/verify code path.
+    from werkzeug.security import generate_password_hash
+
+    import kb.auth.models
+
+    monkeypatch.setattr(kb.auth.models, "generate_password_hash",
+                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1000"))
+
+
 @pytest.fixture
 def app_config(tmp_path: Any, pg_database: str | None) -> dict[str, Any]:
     return {
@@ -76,14 +89,6 @@ def app_config(tmp_path: Any, pg_database: str | None) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any], pg_database: str | None) -> Iterator[Flask]:
     app = create_app(app_config)
-
-    @app.before_request
-    def fresh_request_globals() -> None:
-        # Requests reuse the test's outer app context, hence its `g`: forget the last
-        # request's user as a real server (one context per request) would.
-        for name in ("api_user", "_login_user"):
-            g.pop(name, None)
-
     with app.app_context():
         if pg_database is None:
             db.create_all()
@@ -98,6 +103,14 @@ def app(app_config: dict[str, Any], pg_database: str | None) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    # The `app` fixture keeps an app context pushed, so every request of a test would share
+    # `flask.g` (where Flask-Login caches the user and the API its token user): start each
+    # request with an empty `g`, as in production.
+    def fresh_g(sender: Flask, **extra: Any) -> None:
+        for key in list(g):
+            g.pop(key)
+
+    request_started.connect(fresh_g, app, weak=False)
     return app.test_client()
 
 

@@ -72,7 +72,7 @@ def openapi_document() -> dict[str, Any]:
     query = [{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
         ("page", "integer"), ("per_page", "integer"), ("tag", "string"), ("scale", "string"),
         ("city", "string"), ("department", "string"), ("actor_type", "string"))]
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
                  "description": "Lecture publique des fiches publiées, ouverte à tout site "
@@ -139,6 +139,10 @@ def openapi_document() -> dict[str, Any]:
             **_open_data_paths(ref),
         },
     }
+    from kb.moderation.openapi import moderation_paths
+
+    document["paths"].update(moderation_paths())
+    return document
 
 
 def _open_data_paths(ref: Any) -> dict[str, Any]:

@@ -170,10 +170,12 @@ def review_revision(revision_id: int, decision: str) -> Any:
     if not isinstance(reason, str):
         return _error(400, "validation", "« reason » doit être un texte.")
     try:
+        from kb.moderation import operations as moderation  # audit log + e-mail to the author
+
         if decision == "approve":
-            operations.approve_revision(revision, user)
+            moderation.approve(revision, user)
         else:
-            operations.reject_revision(revision, user, reason)
+            moderation.reject(revision, user, reason)
     except ValueError as exc:
         return _error(409 if "traitée" in str(exc) else 400, "invalid", str(exc))
     commit()

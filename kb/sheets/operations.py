@@ -112,6 +112,9 @@ def _approve(revision: Revision, reviewer: User, when: Any = None) -> None:
 def _add_revision(
     sheet: Sheet, data: dict[str, Any], author: User, comment: str, base: Revision | None
 ) -> Revision:
+    from kb.moderation.spam import check_links  # spam rule for untrusted contributors
+
+    check_links(base.data if base else None, data, author)
     revision = Revision(
         sheet=sheet, author=author, data=data, comment=comment[:300],
         base_revision_id=base.id if base else None, created_at=utcnow(),

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from kb.auth.permissions import can_see_revision, is_moderator
 from kb.extensions import db
+from kb.moderation import operations as moderation
 from kb.sheets import operations
 from kb.sheets.diff import diff_data
 from kb.sheets.fields import SCALES, ValidationError
@@ -218,10 +219,11 @@ def review(revision_id: int, decision: str) -> Response:
     if not form.validate_on_submit():
         abort(400, "Formulaire expiré, rechargez la page.")
     try:
+        # Through moderation: audit log and e-mail to the author.
         if decision == "approuver":
-            operations.approve_revision(revision, current_user)
+            moderation.approve(revision, current_user)
         else:
-            operations.reject_revision(revision, current_user, form.reason.data or "")
+            moderation.reject(revision, current_user, form.reason.data or "")
     except ValueError as exc:
         flash(str(exc).capitalize() + ".", "error")
     else:

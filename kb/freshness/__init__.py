@@ -1,0 +1,1 @@
+"""Freshness: review intervals, digest reminders, one-click confirmations, archiving."""

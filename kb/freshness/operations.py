@@ -1,0 +1,252 @@
+"""Freshness: which sheets are due, digest reminders with one-click confirmation links,
+confirmations, review intervals and archiving. Nothing is ever deleted here."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app, render_template
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from kb import mail
+from kb.auth.models import User
+from kb.auth.permissions import can_review_freshness
+from kb.extensions import db
+from kb.freshness.models import ConfirmToken, DigestLog
+from kb.moderation.models import Action
+from kb.moderation.operations import ModerationError, PermissionDenied, audit
+from kb.moderation.queries import reachable_contributors
+from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
+from kb.timeutil import utcnow
+from kb.transaction import commit, mark_changed
+
+log = logging.getLogger(__name__)
+DAYS_PER_MONTH = 30.44  # the same month length as Sheet.review_due_at
+_SALT = "kb-freshness-confirm"
+
+
+class TokenError(Exception):
+    """An unusable confirmation link; `gone` when it was valid once (expired or used)."""
+
+    def __init__(self, message: str, gone: bool = False):
+        super().__init__(message)
+        self.gone = gone
+
+
+# --- what is due ----------------------------------------------------------------------------
+
+def due_sheets(now: datetime | None = None) -> list[Sheet]:
+    """Published sheets past their review date, the longest overdue first."""
+    now = now or utcnow()
+    # SQL narrows to sheets not reviewed within the shortest interval; the exact date is the
+    # model's property (interval in months), so the last step is in Python.
+    horizon = now - timedelta(days=min(REVIEW_INTERVALS) * DAYS_PER_MONTH)
+    candidates = db.session.scalars(
+        published_sheets().where(Sheet.last_reviewed_at <= horizon).order_by(Sheet.id))
+    return sorted((s for s in candidates if s.review_due_at <= now),
+                  key=lambda s: (s.review_due_at, s.id))
+
+
+def grace_period() -> timedelta:
+    return timedelta(days=current_app.config["KB_ARCHIVE_GRACE_MONTHS"] * DAYS_PER_MONTH)
+
+
+def archive_candidates(now: datetime | None = None, due: list[Sheet] | None = None
+                       ) -> list[Sheet]:
+    """Due sheets left unreviewed past the grace period: moderators decide whether to archive."""
+    now = now or utcnow()
+    due = due_sheets(now) if due is None else due
+    return [s for s in due if s.review_due_at + grace_period() <= now]
+
+
+def stale_sheets(now: datetime | None = None, due: list[Sheet] | None = None) -> list[Sheet]:
+    """Due sheets nobody can be asked about (only the import user wrote them, or every author is
+    blocked): the moderators' "à reprendre" queue."""
+    due = due_sheets(now) if due is None else due
+    contributors = reachable_contributors(s.id for s in due)
+    return [s for s in due if not contributors.get(s.id)]
+
+
+def review_age_buckets(now: datetime | None = None) -> list[tuple[str, int]]:
+    """Published sheets by months since their last review, for the dashboard chart."""
+    now = now or utcnow()
+    bounds = ((3, "moins de 3 mois"), (6, "3 à 6 mois"), (12, "6 à 12 mois"),
+              (18, "12 à 18 mois"), (24, "18 à 24 mois"))
+    counts = dict.fromkeys([label for _, label in bounds] + ["plus de 24 mois"], 0)
+    for (reviewed,) in db.session.execute(
+            published_sheets().with_only_columns(Sheet.last_reviewed_at)):
+        months = (now - reviewed).days / DAYS_PER_MONTH
+        label = next((lab for limit, lab in bounds if months < limit), "plus de 24 mois")
+        counts[label] += 1
+    return list(counts.items())
+
+
+# --- confirmation links ---------------------------------------------------------------------
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def token_lifetime() -> timedelta:
+    return timedelta(days=current_app.config["KB_CONFIRM_TOKEN_DAYS"])
+
+
+def issue_token(sheet: Sheet, user: User, now: datetime | None = None) -> str:
+    """A signed, expiring, single-use "toujours à jour" token for `user` about `sheet`."""
+    now = now or utcnow()
+    nonce = secrets.token_urlsafe(24)
+    db.session.add(ConfirmToken(nonce=nonce, sheet_id=sheet.id, user_id=user.id,
+                                created_at=now, expires_at=now + token_lifetime()))
+    return _serializer().dumps(nonce)
+
+
+def confirm_url(token: str) -> str:
+    return f"{current_app.config['KB_BASE_URL']}/fraicheur/confirmer/{token}"
+
+
+def load_token(token: str) -> ConfirmToken:
+    """The stored token behind a link, or TokenError. Does not consume it."""
+    try:
+        nonce = _serializer().loads(token, max_age=int(token_lifetime().total_seconds()))
+    except SignatureExpired as exc:
+        raise TokenError("Ce lien a expiré.", gone=True) from exc
+    except BadSignature as exc:
+        raise TokenError("Ce lien n'est pas valide.") from exc
+    row = db.session.scalar(select(ConfirmToken).where(ConfirmToken.nonce == str(nonce)))
+    if row is None:
+        raise TokenError("Ce lien n'est pas valide.")
+    if row.used_at is not None:
+        raise TokenError("Ce lien a déjà servi : la fiche a été confirmée.", gone=True)
+    if row.expires_at <= utcnow():
+        raise TokenError("Ce lien a expiré.", gone=True)
+    if row.user.blocked:
+        raise TokenError("Ce lien n'est plus valide.", gone=True)
+    if row.sheet.state != SheetState.ACTIVE:
+        raise TokenError("Cette fiche n'est plus publiée : elle ne peut pas être confirmée.",
+                         gone=True)
+    return row
+
+
+def use_token(token: str) -> ConfirmToken:
+    row = load_token(token)
+    row.used_at = utcnow()
+    confirm_fresh(row.sheet, row.user, via="lien du courriel de relecture")
+    return row
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+def confirm_fresh(sheet: Sheet, user: User, via: str = "") -> None:
+    """"Toujours à jour": the sheet counts as reviewed now, without a new revision."""
+    if not can_review_freshness(user, sheet):
+        raise PermissionDenied("réservé aux contributeurs de la fiche et aux modérateurs")
+    if sheet.state != SheetState.ACTIVE or sheet.approved_revision_id is None:
+        raise ModerationError("seule une fiche publiée peut être confirmée à jour")
+    sheet.last_reviewed_at = utcnow()
+    mark_changed([sheet.id])
+    audit(user, Action.CONFIRM_FRESH, sheet=sheet, reason=via)
+
+
+def set_interval(sheet: Sheet, user: User, months: int) -> None:
+    if not can_review_freshness(user, sheet):
+        raise PermissionDenied("réservé aux contributeurs de la fiche et aux modérateurs")
+    if months not in REVIEW_INTERVALS:
+        raise ModerationError("fréquence possible : "
+                              + ", ".join(f"{m} mois" for m in REVIEW_INTERVALS))
+    if months == sheet.review_interval_months:
+        return
+    before = sheet.review_interval_months
+    sheet.review_interval_months = months
+    mark_changed([sheet.id])
+    audit(user, Action.SET_INTERVAL, sheet=sheet, reason=f"{before} → {months} mois",
+          before=before, after=months)
+
+
+def archive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+    """Out of search and listings; the page (with a banner) and the history stay."""
+    if not moderator.is_moderator:
+        raise PermissionDenied("réservé aux modérateurs")
+    if sheet.state != SheetState.ACTIVE:
+        raise ModerationError("seule une fiche active peut être archivée")
+    sheet.state = SheetState.ARCHIVED.value
+    sheet.archived_at = utcnow()
+    mark_changed([sheet.id])
+    audit(moderator, Action.ARCHIVE, sheet=sheet, reason=reason)
+
+
+def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+    if not moderator.is_moderator:
+        raise PermissionDenied("réservé aux modérateurs")
+    if sheet.state != SheetState.ARCHIVED:
+        raise ModerationError("cette fiche n'est pas archivée")
+    sheet.state = SheetState.ACTIVE.value
+    sheet.archived_at = None
+    mark_changed([sheet.id])
+    audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason)
+
+
+# --- digest ---------------------------------------------------------------------------------
+
+@dataclass
+class ReminderRun:
+    sent: list[tuple[User, list[Sheet]]] = field(default_factory=list)
+    already_reminded: list[User] = field(default_factory=list)
+    failed: list[tuple[User, str]] = field(default_factory=list)
+    stale: list[Sheet] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    sheet: Sheet
+    confirm_url: str
+
+
+def send_reminders(now: datetime | None = None) -> ReminderRun:
+    """One digest per contributor per period listing all their due sheets. Commits per
+    contributor, after the message left, so a re-run never sends the same digest twice and a
+    failed send is retried next time."""
+    now = now or utcnow()
+    period = timedelta(days=current_app.config["KB_REMINDER_PERIOD_DAYS"])
+    run = ReminderRun()
+    due = due_sheets(now)
+    contributors = reachable_contributors(s.id for s in due)
+    by_user: dict[int, list[Sheet]] = defaultdict(list)
+    users: dict[int, User] = {}
+    for sheet in due:
+        people = contributors.get(sheet.id, [])
+        if not people:
+            run.stale.append(sheet)
+        for user in people:
+            users[user.id] = user
+            by_user[user.id].append(sheet)
+    for user_id, sheets in sorted(by_user.items()):
+        user = users[user_id]
+        last = db.session.scalar(select(func.max(DigestLog.sent_at)).where(
+            DigestLog.user_id == user_id))
+        if last is not None and last > now - period:
+            run.already_reminded.append(user)
+            continue
+        items = [_Item(s, confirm_url(issue_token(s, user, now))) for s in sheets]
+        db.session.add(DigestLog(user_id=user_id, sent_at=now, sheet_ids=[s.id for s in sheets]))
+        db.session.flush()
+        subject = ("Une fiche à relire" if len(items) == 1
+                   else f"{len(items)} fiches à relire") + " — Fiches initiatives"
+        body = render_template("mail/digest.txt", user=user, items=items,
+                               base_url=current_app.config["KB_BASE_URL"],
+                               token_days=current_app.config["KB_CONFIRM_TOKEN_DAYS"],
+                               period_days=period.days)
+        try:
+            mail.send(mail.Mail(to=user.email, subject=subject, body=body))
+        except mail.MailError as exc:
+            db.session.rollback()
+            log.error("digest non envoyé à %s : %s", user.email, exc)
+            run.failed.append((user, str(exc)))
+            continue
+        commit()
+        run.sent.append((user, sheets))
+    return run

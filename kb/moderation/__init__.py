@@ -1,0 +1,1 @@
+"""Moderation: review queue, reports, audit log, spam defence."""

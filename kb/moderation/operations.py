@@ -1,0 +1,264 @@
+"""Moderation writes: decisions on revisions, reports, hiding, accounts. Every action is written to
+the audit log; people concerned are told by e-mail after the commit. Nothing commits here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app, render_template
+from sqlalchemy import func, select
+
+from kb import mail
+from kb.auth.models import SYSTEM_EMAIL, User
+from kb.extensions import db
+from kb.moderation.models import Action, AuditEntry, Report, ReportReason
+from kb.moderation.queries import reachable_contributors
+from kb.sheets import operations as sheet_ops
+from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
+from kb.timeutil import utcnow
+from kb.transaction import mark_changed
+
+PermissionDenied = sheet_ops.PermissionDenied
+
+
+class ModerationError(ValueError):
+    """A refused action, with a French message for the user."""
+
+
+def audit(actor: User | None, action: Action, *, sheet: Sheet | None = None,
+          revision: Revision | None = None, target_user: User | None = None, reason: str = "",
+          **details: Any) -> AuditEntry:
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None, action=action.value,
+        sheet_id=sheet.id if sheet else (revision.sheet_id if revision else None),
+        revision_id=revision.id if revision else None,
+        target_user_id=target_user.id if target_user else None,
+        reason=reason.strip()[:2000], details=details, created_at=utcnow())
+    db.session.add(entry)
+    return entry
+
+
+def _require_moderator(user: User) -> None:
+    if not user.is_moderator or user.blocked:
+        raise PermissionDenied("réservé aux modérateurs")
+
+
+def _reachable(user: User) -> bool:
+    return not user.blocked and user.email != SYSTEM_EMAIL
+
+
+def _render_mail(to: str, subject: str, template: str, **context: Any) -> mail.Mail:
+    body = render_template(template, base_url=current_app.config["KB_BASE_URL"], **context)
+    return mail.Mail(to=to, subject=subject, body=body)
+
+
+# --- revisions ------------------------------------------------------------------------------
+
+def approve(revision: Revision, moderator: User) -> None:
+    sheet_ops.approve_revision(revision, moderator)
+    audit(moderator, Action.APPROVE, revision=revision)
+    _maybe_trust(revision.author)
+    author = revision.author
+    if _reachable(author) and author.id != moderator.id:
+        mail.queue(_render_mail(author.email, f"Votre contribution « {revision.title} » est publiée",
+                                "mail/decision.txt", revision=revision, approved=True))
+
+
+def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = True) -> None:
+    sheet_ops.reject_revision(revision, moderator, reason)
+    audit(moderator, Action.REJECT, revision=revision, reason=reason)
+    author = revision.author
+    if notify and _reachable(author) and author.id != moderator.id:
+        mail.queue(_render_mail(author.email,
+                                f"Votre contribution « {revision.title} » n'a pas été retenue",
+                                "mail/decision.txt", revision=revision, approved=False))
+
+
+def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
+                reason: str = "") -> tuple[list[Revision], dict[int, str]]:
+    """Approve or reject several revisions; returns those done and {id: error} for the others."""
+    _require_moderator(moderator)
+    if decision not in ("approve", "reject"):
+        raise ModerationError("action inconnue")
+    if decision == "reject" and not reason.strip():
+        raise ModerationError("un motif de refus est nécessaire")
+    done: list[Revision] = []
+    errors: dict[int, str] = {}
+    # Oldest first, so that several edits of one sheet publish in order.
+    for revision_id in sorted(set(revision_ids)):
+        revision = db.session.get(Revision, revision_id)
+        if revision is None:
+            errors[revision_id] = "révision introuvable"
+            continue
+        try:
+            if decision == "approve":
+                approve(revision, moderator)
+            else:
+                reject(revision, moderator, reason)
+        except ValueError as exc:
+            errors[revision_id] = str(exc)
+        else:
+            done.append(revision)
+    return done, errors
+
+
+def _maybe_trust(author: User) -> None:
+    """Grant trust when the author reaches KB_AUTO_APPROVE_AFTER approved revisions, unless a
+    moderator withdrew it before (their decision wins over the counter)."""
+    threshold = int(current_app.config.get("KB_AUTO_APPROVE_AFTER", 0))
+    if threshold <= 0 or author.trusted or author.is_moderator or author.blocked:
+        return
+    if sheet_ops.approved_count(author) < threshold:
+        return
+    revoked = db.session.scalar(select(AuditEntry.id).where(
+        AuditEntry.target_user_id == author.id,
+        AuditEntry.action == Action.TRUST_REVOKED.value).limit(1))
+    if revoked is None:
+        author.trusted = True
+        audit(None, Action.TRUST_AUTO, target_user=author,
+              reason=f"{threshold} contributions approuvées")
+
+
+# --- reports --------------------------------------------------------------------------------
+
+def report_sheet(sheet: Sheet, reason: str, comment: str, reporter: User | None,
+                 reporter_key: str) -> Report:
+    """Record a reader's report; spam reports from enough distinct reporters hide the sheet."""
+    if reason not in {r.value for r in ReportReason}:
+        raise ModerationError("motif de signalement inconnu ; motifs possibles : "
+                              + ", ".join(r.value for r in ReportReason))
+    comment = comment.strip()
+    if len(comment) > 2000:
+        raise ModerationError("le commentaire fait au plus 2000 caractères")
+    if reason == ReportReason.OTHER and not comment:
+        raise ModerationError("précisez le problème dans le commentaire")
+    if not sheet.is_published:
+        raise ModerationError("cette fiche ne peut pas être signalée")
+    already = db.session.scalar(select(Report.id).where(
+        Report.sheet_id == sheet.id, Report.reason == reason, Report.reporter_key == reporter_key,
+        Report.closed_at.is_(None)).limit(1))
+    if already is not None:
+        raise ModerationError("vous avez déjà signalé cette fiche pour ce motif ; "
+                              "les modérateurs vont l'examiner")
+    report = Report(sheet_id=sheet.id, reason=reason, comment=comment,
+                    reporter_id=reporter.id if reporter else None, reporter_key=reporter_key,
+                    created_at=utcnow())
+    db.session.add(report)
+    db.session.flush()
+    if reason == ReportReason.SPAM:
+        _maybe_hide_for_spam(sheet)
+    elif reason == ReportReason.OUTDATED:
+        for user in reachable_contributors([sheet.id]).get(sheet.id, []):
+            if reporter is None or user.id != reporter.id:
+                mail.queue(_render_mail(user.email, f"Fiche à vérifier : « {sheet.title} »",
+                                        "mail/outdated_report.txt", sheet=sheet, report=report,
+                                        user=user))
+    return report
+
+
+def _maybe_hide_for_spam(sheet: Sheet) -> None:
+    threshold = int(current_app.config.get("KB_SPAM_REPORTS_TO_HIDE", 3))
+    distinct = db.session.scalar(select(func.count(func.distinct(Report.reporter_key))).where(
+        Report.sheet_id == sheet.id, Report.reason == ReportReason.SPAM.value,
+        Report.closed_at.is_(None))) or 0
+    if distinct >= threshold and sheet.state == SheetState.ACTIVE:
+        sheet.state = SheetState.HIDDEN.value
+        mark_changed([sheet.id])
+        audit(None, Action.HIDE_SPAM, sheet=sheet,
+              reason=f"{distinct} signalements de spam de lecteurs distincts", reports=distinct)
+
+
+def close_report(report: Report, moderator: User, resolution: str = "") -> None:
+    _require_moderator(moderator)
+    if report.closed_at is not None:
+        raise ModerationError("ce signalement a déjà été traité")
+    report.closed_at = utcnow()
+    report.closed_by_id = moderator.id
+    report.resolution = resolution.strip()[:2000]
+    audit(moderator, Action.REPORT_CLOSED, sheet=report.sheet, reason=resolution,
+          report=report.id, report_reason=report.reason)
+
+
+def _close_open_reports(sheet: Sheet, moderator: User, resolution: str,
+                        reason: ReportReason | None = None) -> None:
+    query = select(Report).where(Report.sheet_id == sheet.id, Report.closed_at.is_(None))
+    if reason is not None:
+        query = query.where(Report.reason == reason.value)
+    for report in db.session.scalars(query):
+        report.closed_at = utcnow()
+        report.closed_by_id = moderator.id
+        report.resolution = resolution
+
+
+# --- sheet visibility -----------------------------------------------------------------------
+
+def hide_sheet(sheet: Sheet, moderator: User, reason: str) -> None:
+    _require_moderator(moderator)
+    if sheet.state != SheetState.ACTIVE:
+        raise ModerationError("seule une fiche active peut être masquée")
+    if not reason.strip():
+        raise ModerationError("un motif est nécessaire")
+    sheet.state = SheetState.HIDDEN.value
+    mark_changed([sheet.id])
+    audit(moderator, Action.HIDE, sheet=sheet, reason=reason)
+
+
+def restore_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+    """Put a hidden sheet back; its open spam reports are closed (else it would hide again)."""
+    _require_moderator(moderator)
+    if sheet.state != SheetState.HIDDEN:
+        raise ModerationError("cette fiche n'est pas masquée")
+    sheet.state = SheetState.ACTIVE.value
+    mark_changed([sheet.id])
+    _close_open_reports(sheet, moderator, reason or "fiche rétablie", ReportReason.SPAM)
+    audit(moderator, Action.RESTORE, sheet=sheet, reason=reason)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+def _may_manage(moderator: User, user: User) -> None:
+    _require_moderator(moderator)
+    if user.id == moderator.id:
+        raise ModerationError("vous ne pouvez pas modifier votre propre compte ici")
+    if user.email == SYSTEM_EMAIL:
+        raise ModerationError("le compte d'import ne se modifie pas")
+    if user.is_moderator and not moderator.is_admin:
+        raise PermissionDenied("seul un administrateur peut agir sur un modérateur")
+
+
+def block_user(user: User, moderator: User, reason: str) -> list[Revision]:
+    """Block an account and reject all its pending work (logged one by one, no e-mail)."""
+    _may_manage(moderator, user)
+    if user.blocked:
+        raise ModerationError("ce compte est déjà bloqué")
+    if not reason.strip():
+        raise ModerationError("un motif est nécessaire")
+    user.blocked = True
+    user.trusted = False
+    audit(moderator, Action.BLOCK, target_user=user, reason=reason)
+    pending = list(db.session.scalars(select(Revision).where(
+        Revision.author_id == user.id, Revision.status == RevisionStatus.PENDING.value)
+        .order_by(Revision.id)))
+    for revision in pending:
+        reject(revision, moderator, f"Compte bloqué : {reason.strip()}", notify=False)
+    return pending
+
+
+def unblock_user(user: User, moderator: User, reason: str = "") -> None:
+    _may_manage(moderator, user)
+    if not user.blocked:
+        raise ModerationError("ce compte n'est pas bloqué")
+    user.blocked = False
+    audit(moderator, Action.UNBLOCK, target_user=user, reason=reason)
+
+
+def set_trust(user: User, moderator: User, trusted: bool, reason: str = "") -> None:
+    _may_manage(moderator, user)
+    if user.blocked and trusted:
+        raise ModerationError("un compte bloqué ne peut pas être de confiance")
+    if user.trusted == trusted:
+        raise ModerationError("rien à changer")
+    user.trusted = trusted
+    audit(moderator, Action.TRUST_GRANTED if trusted else Action.TRUST_REVOKED,
+          target_user=user, reason=reason)

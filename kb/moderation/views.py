@@ -1,0 +1,300 @@
+"""Moderation pages (/moderation…) and the readers' report form (/fiches/<slug>/signaler)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from kb.auth.models import User
+from kb.auth.permissions import can_review_freshness, can_see_revision, is_moderator
+from kb.extensions import db, login_manager
+from kb.moderation import operations, queries
+from kb.moderation.forms import ReasonForm, ReportForm
+from kb.moderation.models import Action, AuditEntry, Report
+from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
+from kb.sheets.diff import diff_data
+from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
+from kb.transaction import commit
+
+bp = Blueprint("moderation", __name__)
+
+
+def moderator_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Anonymous: to the login page; logged in without the role: 403."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not is_moderator(current_user) or current_user.blocked:
+            abort(403, "Réservé aux modérateurs.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _checked_form() -> ReasonForm:
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        abort(400, "Formulaire expiré ou invalide, rechargez la page.")
+    return form
+
+
+def _back(default: str) -> Response:
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(default)
+
+
+def _sheet(slug: str) -> Sheet:
+    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
+    if sheet is None:
+        abort(404, "Cette fiche n'existe pas.")
+    return sheet
+
+
+def _done(message: str) -> None:
+    commit()
+    flash(message, "success")
+
+
+# --- queue ----------------------------------------------------------------------------------
+
+@bp.get("/moderation")
+@moderator_required
+def queue() -> str:
+    filters = queries.QueueFilters(kind=request.args.get("type", ""),
+                                   tag=request.args.get("tag", "").strip(),
+                                   author=request.args.get("auteur", "").strip())
+    if filters.kind not in ("", "new", "edit"):
+        abort(400, "Filtre « type » inconnu : new ou edit.")
+    revisions = queries.pending_revisions(filters)
+    return render_template("moderation/queue.html", revisions=revisions, filters=filters,
+                           is_new=queries.is_new_sheet, form=ReasonForm())
+
+
+@bp.get("/moderation/revisions/<int:revision_id>")
+@moderator_required
+def revision(revision_id: int) -> str:
+    rev = db.session.get(Revision, revision_id)
+    if rev is None:
+        abort(404, "Cette révision n'existe pas.")
+    sheet = rev.sheet
+    # Pending work is compared with what readers see now; a decided revision with the one it
+    # was written from.
+    if rev.status == RevisionStatus.PENDING:
+        base = sheet.approved_revision
+    else:
+        base = db.session.get(Revision, rev.base_revision_id) if rev.base_revision_id else None
+    diffs = diff_data(base.data if base else None, rev.data)
+    return render_template("moderation/revision.html", rev=rev, sheet=sheet, base=base,
+                           diffs=diffs, form=ReasonForm(),
+                           history=queries.audit_entries(sheet=sheet, limit=20))
+
+
+@bp.post("/moderation/revisions/<int:revision_id>/<any(approuver, refuser):decision>")
+@moderator_required
+def decide(revision_id: int, decision: str) -> Response:
+    rev = db.session.get(Revision, revision_id)
+    if rev is None:
+        abort(404, "Cette révision n'existe pas.")
+    form = _checked_form()
+    try:
+        if decision == "approuver":
+            operations.approve(rev, current_user)
+        else:
+            operations.reject(rev, current_user, form.reason.data or "")
+    except ValueError as exc:
+        db.session.rollback()
+        flash(str(exc).capitalize() + ".", "error")
+        return redirect(url_for("moderation.revision", revision_id=revision_id))
+    _done("Révision approuvée et publiée." if decision == "approuver"
+          else "Révision refusée ; l'auteur est prévenu.")
+    return _back(url_for("moderation.queue"))
+
+
+@bp.post("/moderation/revisions/lot")
+@moderator_required
+def bulk() -> Response:
+    form = _checked_form()
+    decision = {"approuver": "approve", "refuser": "reject"}.get(request.form.get("action", ""))
+    ids = [int(v) for v in request.form.getlist("revision") if v.isdigit()]
+    if decision is None:
+        abort(400, "Action inconnue : approuver ou refuser.")
+    if not ids:
+        flash("Cochez au moins une révision.", "error")
+        return redirect(url_for("moderation.queue"))
+    try:
+        done, errors = operations.bulk_review(ids, decision, current_user, form.reason.data or "")
+    except ValueError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+        return redirect(url_for("moderation.queue"))
+    commit()
+    verb = "approuvée(s)" if decision == "approve" else "refusée(s)"
+    flash(f"{len(done)} révision(s) {verb}.", "success")
+    for revision_id, message in errors.items():
+        flash(f"Révision {revision_id} : {message}.", "error")
+    return redirect(url_for("moderation.queue"))
+
+
+# --- reports --------------------------------------------------------------------------------
+
+@bp.route("/fiches/<slug>/signaler", methods=["GET", "POST"])
+def report(slug: str) -> Any:
+    sheet = _sheet(slug)
+    if not sheet.is_published:
+        abort(404, "Cette fiche n'existe pas.")
+    form = ReportForm()
+    if form.validate_on_submit():
+        user = current_user if current_user.is_authenticated else None
+        try:
+            operations.report_sheet(sheet, form.reason.data or "", form.comment.data or "", user,
+                                    client_fingerprint())
+        except operations.ModerationError as exc:
+            db.session.rollback()
+            form.comment.errors = [*form.comment.errors, str(exc).capitalize() + "."]
+        else:
+            commit()
+            flash("Merci : votre signalement a été transmis aux modérateurs.", "success")
+            return redirect(url_for("sheets.show", slug=sheet.slug))
+    status = 422 if form.errors else 200
+    return render_template("moderation/report.html", sheet=sheet, form=form), status
+
+
+@bp.get("/moderation/signalements")
+@moderator_required
+def reports() -> str:
+    by_sheet: dict[int, list[Report]] = {}
+    for r in queries.open_reports():
+        by_sheet.setdefault(r.sheet_id, []).append(r)
+    return render_template("moderation/reports.html", by_sheet=by_sheet,
+                           hidden=queries.hidden_sheets(), form=ReasonForm())
+
+
+@bp.post("/moderation/signalements/<int:report_id>/classer")
+@moderator_required
+def close_report(report_id: int) -> Response:
+    report_row = db.session.get(Report, report_id)
+    if report_row is None:
+        abort(404, "Ce signalement n'existe pas.")
+    form = _checked_form()
+    try:
+        operations.close_report(report_row, current_user, form.reason.data or "")
+    except ValueError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        _done("Signalement classé.")
+    return _back(url_for("moderation.reports"))
+
+
+@bp.post("/moderation/fiches/<slug>/<any(masquer, retablir):action>")
+@moderator_required
+def visibility(slug: str, action: str) -> Response:
+    sheet = _sheet(slug)
+    form = _checked_form()
+    try:
+        if action == "masquer":
+            operations.hide_sheet(sheet, current_user, form.reason.data or "")
+        else:
+            operations.restore_sheet(sheet, current_user, form.reason.data or "")
+    except ValueError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        _done("Fiche masquée." if action == "masquer" else "Fiche rétablie.")
+    return _back(url_for("moderation.reports"))
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+@bp.get("/moderation/utilisateurs")
+@moderator_required
+def users() -> str:
+    search = request.args.get("q", "")
+    return render_template("moderation/users.html", rows=queries.users_page(search),
+                           search=search, form=ReasonForm())
+
+
+USER_ACTIONS = ("bloquer", "debloquer", "confiance", "retirer-confiance")
+
+
+@bp.post("/moderation/utilisateurs/<int:user_id>/<any("
+         + ", ".join(f"'{a}'" for a in USER_ACTIONS) + "):action>")
+@moderator_required
+def user_action(user_id: int, action: str) -> Response:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, "Ce compte n'existe pas.")
+    form = _checked_form()
+    reason = form.reason.data or ""
+    try:
+        if action == "bloquer":
+            hidden = operations.block_user(user, current_user, reason)
+            message = f"Compte bloqué ; {len(hidden)} contribution(s) en attente refusée(s)."
+        elif action == "debloquer":
+            operations.unblock_user(user, current_user, reason)
+            message = "Compte débloqué."
+        else:
+            operations.set_trust(user, current_user, action == "confiance", reason)
+            message = "Confiance accordée." if action == "confiance" else "Confiance retirée."
+    except operations.PermissionDenied as exc:
+        abort(403, str(exc).capitalize() + ".")
+    except ValueError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        _done(message)
+    return _back(url_for("moderation.users"))
+
+
+# --- dashboard and log ----------------------------------------------------------------------
+
+@bp.get("/moderation/tableau-de-bord")
+@moderator_required
+def dashboard() -> str:
+    from kb.freshness import operations as freshness
+
+    due = freshness.due_sheets()
+    states = queries.count_by_state()
+    counts = {
+        "pending": queries.pending_count(),
+        "due": len(due),
+        "stale": len(freshness.stale_sheets(due=due)),
+        "reported": queries.reported_sheet_count(),
+        "archive": len(freshness.archive_candidates(due=due)),
+        "hidden": states.get(SheetState.HIDDEN.value, 0),
+        "archived": states.get(SheetState.ARCHIVED.value, 0),
+    }
+    buckets = freshness.review_age_buckets()
+    return render_template("moderation/dashboard.html", counts=counts, buckets=buckets,
+                           bucket_max=max([n for _, n in buckets] + [1]),
+                           oldest=queries.pending_revisions(limit=10), due=due[:10])
+
+
+@bp.get("/moderation/journal")
+@moderator_required
+def journal() -> str:
+    entries = db.session.scalars(select(AuditEntry).order_by(
+        AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(300)).all()
+    return render_template("moderation/journal.html", entries=entries)
+
+
+# --- template helpers and hooks -------------------------------------------------------------
+
+def history_entries(sheet: Sheet) -> list[AuditEntry]:
+    """Audit entries shown on a sheet's history: those about revisions the viewer may see."""
+    return [e for e in queries.audit_entries(sheet=sheet)
+            if e.revision is None or can_see_revision(current_user, e.revision)]
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(check_honeypot)
+    app.jinja_env.globals.update(
+        moderation_history=history_entries, can_review_freshness=can_review_freshness,
+        REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
+        pending_status=RevisionStatus.PENDING.value, audit_actions=Action)
