@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := kb:create_app
 
-.PHONY: run test lint typecheck pytest browser db demo clean
+.PHONY: run test lint typecheck pytest browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 # The browser tests (widgets on a partner page) drive Debian's Chromium: Playwright cannot
 # download its own browsers here.
 browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 # The suite on SQLite; again on PostgreSQL when KB_TEST_DATABASE_URL is set.
 pytest: $(STAMP) browser
