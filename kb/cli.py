@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from kb.config import PROJECT_ROOT
+from kb.search.cli import index
 
 
 def _create_app() -> Flask:
@@ -42,6 +43,9 @@ def init_db() -> None:
     from alembic import command
 
     command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
+    from kb.search.service import get_backend
+
+    get_backend().ensure_schema()  # PostgreSQL search: extensions, text search configuration
     click.echo("Base de données à jour.")
 
 
@@ -144,7 +148,7 @@ def tokens_create(email: str) -> None:
     click.echo(token)
 
 
-COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens)
+COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index)
 
 
 def register_cli(app: Flask) -> None:

@@ -34,6 +34,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "KB_INDEX_DIR": env.get("KB_INDEX_DIR", str(INSTANCE_DIR / "index")),
         "KB_SEARCH_BACKEND": env.get("KB_SEARCH_BACKEND", default_backend),
+        # Seconds a writer waits for the index lock before giving up (drift, then reconcile).
+        "KB_SEARCH_LOCK_TIMEOUT": float(env.get("KB_SEARCH_LOCK_TIMEOUT", "10")),
         "KB_MAIL_URL": env.get("KB_MAIL_URL", ""),
         "KB_MAIL_FROM": env.get("KB_MAIL_FROM", "Fiches initiatives <ne-pas-repondre@kb.local>"),
         "KB_BASE_URL": env.get("KB_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),

@@ -1,0 +1,421 @@
+"""Whoosh (embedded) backend. Every Whoosh import of the project stays in this module.
+
+Layout of KB_INDEX_DIR: `CURRENT` names the live generation directory (`gen-*`); a rebuild
+writes a new generation and replaces `CURRENT` atomically. `write.lock` (flock) serialises
+writers across processes (gunicorn workers, CLI) before Whoosh's own lock is taken, with a
+timeout; readers never lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whoosh import columns, fields, index, query
+from whoosh.analysis import Filter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.index import LockError
+from whoosh.searching import Searcher
+
+from kb.search.analysis import STOP_WORDS, damerau_levenshtein, fold, is_stop, stem
+from kb.search.backend import (
+    SCHEMA_VERSION,
+    BackendResult,
+    Document,
+    Facet,
+    Filters,
+    Hit,
+    IndexBusy,
+    LoadDocuments,
+    SearchUnavailable,
+)
+from kb.search.documents import SEARCHABLE
+from kb.search.query import Alternative, ParsedQuery, Phrase
+from kb.search.snippets import highlight
+
+log = logging.getLogger(__name__)
+VERSION_FILE = "kb_schema_version"
+CORRECTION_BOOST = 0.3  # a typo-corrected word counts less than the word as typed
+FACET_COLUMNS = ("scale", "actor_type", "department", "city")
+
+
+class FoldFilter(Filter):
+    """Accent and case folding (kb.search.analysis.fold). Module-level: pickled in the schema."""
+
+    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
+        for token in tokens:
+            token.text = fold(token.text)
+            yield token
+
+
+def french_analyzer() -> Any:
+    return (RegexTokenizer(r"\w+") | FoldFilter()
+            | StopFilter(stoplist=STOP_WORDS, minsize=2) | StemFilter(stemfn=stem, cachesize=None))
+
+
+def vocabulary_analyzer() -> Any:
+    return RegexTokenizer(r"\w+") | FoldFilter()
+
+
+def build_schema() -> fields.Schema:
+    analyzer = french_analyzer()
+    spec: dict[str, Any] = {
+        f.name: fields.TEXT(analyzer=analyzer, field_boost=f.boost, phrase=True)
+        for f in SEARCHABLE
+    }
+    spec.update(
+        sheet_id=fields.ID(unique=True, stored=True, sortable=True),
+        stamp=fields.COLUMN(columns.VarBytesColumn()),
+        slug=fields.STORED(),
+        title_text=fields.STORED(),
+        snippet=fields.STORED(),
+        words=fields.TEXT(analyzer=vocabulary_analyzer(), phrase=False),
+        f_scale=fields.ID(sortable=True),
+        f_actor_type=fields.ID(sortable=True),
+        f_department=fields.ID(sortable=True),
+        f_city=fields.ID(sortable=True),
+        f_tags=fields.KEYWORD(commas=True, scorable=False),
+        c_tags=fields.COLUMN(columns.VarBytesColumn()),
+        c_labels=fields.COLUMN(columns.VarBytesColumn()),
+        updated=fields.NUMERIC(bits=64, sortable=True),
+        due=fields.NUMERIC(bits=64, sortable=True),
+    )
+    return fields.Schema(**spec)
+
+
+def _fields(doc: Document) -> dict[str, Any]:
+    values: dict[str, Any] = {name: text for name, text in doc.fields.items() if text}
+    labels = {"department": doc.department_label, "city": doc.city_label, "tags": doc.tags}
+    values.update(
+        sheet_id=str(doc.sheet_id),
+        stamp=doc.stamp.encode(),
+        slug=doc.slug,
+        title_text=doc.title,
+        snippet=doc.snippet_source,
+        words=" ".join(doc.vocabulary),
+        f_scale=doc.scale,
+        f_actor_type=doc.actor_type,
+        f_department=doc.department,
+        f_city=doc.city,
+        f_tags=",".join(doc.tags),
+        c_tags="\t".join(doc.tags).encode(),
+        c_labels=json.dumps(labels, ensure_ascii=False).encode(),
+        updated=int(doc.updated_at.timestamp()),
+        due=int(doc.review_due_at.timestamp()),
+    )
+    return {k: v for k, v in values.items() if v != ""}
+
+
+@dataclass
+class _FacetData:
+    """Per reader: each document's facet values, read once from the columns."""
+
+    values: dict[str, list[str]]
+    tags: list[list[str]]
+    labels: dict[str, dict[str, str]]
+
+
+@dataclass
+class _Open:
+    directory: Path
+    ix: Any
+    searcher: Searcher
+    facets: _FacetData | None = None
+
+
+_local = threading.local()
+
+
+class WhooshBackend:
+    name = "whoosh"
+
+    def __init__(self, root: str | Path, lock_timeout: float = 10.0):
+        self.root = Path(root)
+        self.lock_timeout = lock_timeout
+
+    # -- layout -----------------------------------------------------------------------------
+    def _current(self) -> Path | None:
+        try:
+            name = (self.root / "CURRENT").read_text().strip()
+        except OSError:
+            return None
+        directory = self.root / name
+        return directory if name and directory.is_dir() else None
+
+    def exists(self) -> bool:
+        return self._current() is not None
+
+    def ensure_schema(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _check_version(self, directory: Path) -> None:
+        try:
+            version = int((directory / VERSION_FILE).read_text().strip())
+        except (OSError, ValueError):
+            version = -1
+        if version != SCHEMA_VERSION:
+            raise SearchUnavailable(
+                f"l'index de recherche est au format {version}, le logiciel attend le format "
+                f"{SCHEMA_VERSION} : lancez `kb index rebuild`")
+
+    def _open_index(self) -> tuple[Path, Any]:
+        directory = self._current()
+        if directory is None:
+            raise SearchUnavailable("l'index de recherche n'existe pas encore : "
+                                    "lancez `kb index rebuild`")
+        self._check_version(directory)
+        try:
+            return directory, index.open_dir(str(directory))
+        except Exception as exc:  # noqa: BLE001 - any unreadable index is "unavailable"
+            raise SearchUnavailable(f"index de recherche illisible ({exc!r}) : "
+                                    "lancez `kb index rebuild`") from exc
+
+    def _reader_state(self) -> _Open:
+        """This thread's searcher, reopened when the index changed (one per thread)."""
+        cache: dict[Path, _Open] = _local.__dict__.setdefault("open", {})
+        current = cache.get(self.root)
+        directory = self._current()
+        try:
+            if current is not None and current.directory == directory \
+                    and current.searcher.up_to_date():
+                return current
+            if current is not None:
+                current.searcher.close()
+                del cache[self.root]
+            directory, ix = self._open_index()
+            state = _Open(directory, ix, ix.searcher())
+        except SearchUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            cache.pop(self.root, None)
+            raise SearchUnavailable(f"index de recherche illisible ({exc!r})") from exc
+        cache[self.root] = state
+        return state
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "write.lock", "a") as handle:
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise IndexBusy("l'index est occupé par un autre processus") from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _writer(self, ix: Any, **options: Any) -> Any:
+        # Our flock already serialises writers; Whoosh's lock is retried in case a process
+        # outside this code (an old worker) holds it.
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                return ix.writer(timeout=1.0, **options)
+            except LockError:
+                if time.monotonic() > deadline:
+                    raise IndexBusy("verrou d'écriture Whoosh toujours pris") from None
+
+    # -- writing ----------------------------------------------------------------------------
+    def index(self, load: LoadDocuments, sheet_ids: list[int]) -> None:
+        with self._write_lock():
+            _, ix = self._open_index()
+            documents = load(sheet_ids)
+            writer = self._writer(ix)
+            try:
+                for sheet_id, doc in documents.items():
+                    if doc is None:
+                        writer.delete_by_term("sheet_id", str(sheet_id))
+                    else:
+                        writer.update_document(**_fields(doc))
+                writer.commit()
+            except BaseException:
+                writer.cancel()
+                raise
+            finally:
+                ix.close()
+
+    def rebuild(self, documents: Iterable[Document]) -> int:
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.time_ns()}-{os.getpid()}"
+        building = self.root / f"build-{name}"
+        building.mkdir()
+        count = 0
+        try:
+            ix = index.create_in(str(building), build_schema())
+            writer = ix.writer(limitmb=256)
+            for doc in documents:
+                writer.add_document(**_fields(doc))
+                count += 1
+            writer.commit(optimize=True)
+            ix.close()
+            (building / VERSION_FILE).write_text(str(SCHEMA_VERSION))
+            building.rename(self.root / name)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        with self._write_lock():
+            previous = self._current()
+            pointer = self.root / f"CURRENT.{os.getpid()}.tmp"
+            pointer.write_text(name)
+            os.replace(pointer, self.root / "CURRENT")  # the atomic swap
+            self._cleanup(keep={name, previous.name if previous else ""})
+        return count
+
+    def _cleanup(self, keep: set[str]) -> None:
+        """Drop old generations (the previous one stays for readers still on it)."""
+        for path in self.root.iterdir():
+            stale_build = path.name.startswith("build-") and time.time() - path.stat().st_mtime > 3600
+            if (path.name.startswith("gen-") and path.name not in keep) or stale_build:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def optimize(self) -> None:
+        with self._write_lock():
+            _, ix = self._open_index()
+            writer = self._writer(ix)
+            writer.commit(optimize=True)
+            ix.close()
+
+    def stamps(self) -> dict[int, str]:
+        _, ix = self._open_index()
+        try:
+            with ix.reader() as reader:
+                ids = list(reader.column_reader("sheet_id", translate=True))
+                stamps = list(reader.column_reader("stamp", translate=False))
+                return {int(ids[n]): stamps[n].decode() for n in reader.all_doc_ids()}
+        except SearchUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise SearchUnavailable(f"index de recherche illisible ({exc!r})") from exc
+        finally:
+            ix.close()
+
+    # -- reading ----------------------------------------------------------------------------
+    def known_words(self, candidates: list[str]) -> set[str]:
+        searcher = self._reader_state().searcher
+        return {w for w in candidates if searcher.doc_frequency("words", w) > 0}
+
+    def similar_words(self, word: str, max_distance: int) -> list[str]:
+        searcher = self._reader_state().searcher
+        reader = searcher.reader()
+        # Whoosh's automaton counts a transposition as two edits: ask one more, then keep
+        # what is within `max_distance` Damerau-Levenshtein edits.
+        candidates = set(reader.terms_within("words", word, min(max_distance + 1, 3), prefix=1))
+        scored = [(damerau_levenshtein(word, c, max_distance), c) for c in candidates if c != word]
+        return [c for d, c in sorted(
+            ((d, c) for d, c in scored if d <= max_distance),
+            key=lambda dc: (dc[0], -searcher.doc_frequency("words", dc[1])))]
+
+    def _alternative(self, alt: Alternative) -> query.Query:
+        if isinstance(alt, Phrase):
+            stems = [stem(w) for w in alt.words if not is_stop(w)]
+            if len(stems) == 1:
+                return self._stem_query(stems[0])
+            return query.Or([query.Phrase(f.name, stems) for f in SEARCHABLE])
+        exact = stem(alt.word)
+        parts = [self._stem_query(exact)]
+        parts += [self._stem_query(s, CORRECTION_BOOST)
+                  for s in dict.fromkeys(stem(c) for c in alt.corrections) if s != exact]
+        return parts[0] if len(parts) == 1 else query.Or(parts)
+
+    @staticmethod
+    def _stem_query(term: str, boost: float = 1.0) -> query.Query:
+        return query.Or([query.Term(f.name, term, boost=boost) for f in SEARCHABLE])
+
+    def _query(self, parsed: ParsedQuery, match_all: bool) -> query.Query:
+        groups = [query.Or([self._alternative(a) for a in group]) if len(group) > 1
+                  else self._alternative(group[0]) for group in parsed.groups]
+        positive: query.Query
+        if not groups:
+            positive = query.Every()
+        elif len(groups) == 1:
+            positive = groups[0]
+        else:
+            positive = query.And(groups) if match_all else query.Or(groups)
+        if parsed.excluded:
+            positive = query.AndNot(positive, query.Or([self._alternative(a)
+                                                        for a in parsed.excluded]))
+        return positive
+
+    @staticmethod
+    def _filter(filters: Filters) -> query.Query | None:
+        terms = [query.Term(f"f_{name}" if name != "tag" else "f_tags", value)
+                 for name, value in filters.active().items()]
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else query.And(terms)
+
+    def _facet_data(self, state: _Open) -> _FacetData:
+        if state.facets is None:
+            reader = state.searcher.reader()
+            values = {name: list(reader.column_reader(f"f_{name}", translate=True))
+                      for name in FACET_COLUMNS}
+            tags = [raw.decode().split("\t") if raw else []
+                    for raw in reader.column_reader("c_tags", translate=False)]
+            labels: dict[str, dict[str, str]] = {"department": {}, "city": {}, "tags": {}}
+            for docnum, raw in enumerate(reader.column_reader("c_labels", translate=False)):
+                if not raw:
+                    continue
+                data = json.loads(raw)
+                for name in ("department", "city"):
+                    key = values[name][docnum]
+                    if key and key not in labels[name]:
+                        labels[name][key] = data[name]
+                for slug, tag_name in data["tags"].items():
+                    labels["tags"].setdefault(slug, tag_name)
+            state.facets = _FacetData(values, tags, labels)
+        return state.facets
+
+    def _count_facets(self, state: _Open, docnums: set[int]) -> dict[str, list[Facet]]:
+        data = self._facet_data(state)
+        out: dict[str, list[Facet]] = {}
+        for name in FACET_COLUMNS:
+            column = data.values[name]
+            counter = Counter(column[d] for d in docnums)
+            counter.pop("", None)
+            out[name] = [Facet(k, data.labels.get(name, {}).get(k, k), n)
+                         for k, n in counter.items()]
+        tag_counter: Counter[str] = Counter()
+        for d in docnums:
+            tag_counter.update(data.tags[d])
+        tag_counter.pop("", None)
+        out["tags"] = [Facet(k, data.labels["tags"].get(k, k), n) for k, n in tag_counter.items()]
+        return out
+
+    def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,
+               match_all: bool = True) -> BackendResult:
+        state = self._reader_state()
+        searcher = state.searcher
+        q = self._query(parsed, match_all)
+        filter_q = self._filter(filters)
+        options: dict[str, Any] = {}
+        if sort == "updated":
+            options = {"sortedby": "updated", "reverse": True}
+        elif sort == "freshness":
+            options = {"sortedby": "due", "reverse": True}
+        results = searcher.search(q, filter=filter_q, limit=offset + limit, **options)
+        words = parsed.positive_words()
+        hits = []
+        for hit in results[offset:offset + limit]:
+            stored = hit.fields()
+            hits.append(Hit(int(stored["sheet_id"]), stored["slug"], stored["title_text"],
+                            round(float(hit.score or 0.0), 4),
+                            highlight(stored.get("snippet", ""), words)))
+        matched = set(searcher.docs_for_query(
+            query.And([q, filter_q]) if filter_q is not None else q))
+        return BackendResult(hits, len(matched), self._count_facets(state, matched))
