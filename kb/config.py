@@ -55,4 +55,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if "SECRET_KEY" not in overrides:
         config["SECRET_KEY"] = _secret_key()
     config.update(overrides)
+    if "KB_SEARCH_BACKEND" not in env and "KB_SEARCH_BACKEND" not in overrides:
+        # Follow the database actually used (tests and callers may override the URL).
+        uri = str(config["SQLALCHEMY_DATABASE_URI"])
+        config["KB_SEARCH_BACKEND"] = "postgres" if uri.startswith("postgresql") else "whoosh"
     return config

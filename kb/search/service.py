@@ -108,7 +108,7 @@ def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
     if fold(suggestion) == fold(parsed.text):
         return None
     better = backend.search(parse(suggestion), filters, "relevance", 0, 1)
-    return suggestion if better.total > total else None
+    return suggestion if better.total >= max(total, 1) else None
 
 
 def _facets(result: BackendResult) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, str]]]:

@@ -362,13 +362,24 @@ class WhooshBackend:
 
     def _facet_data(self, state: _Open) -> _FacetData:
         if state.facets is None:
-            reader = state.searcher.reader()
-            values = {name: list(reader.column_reader(f"f_{name}", translate=True))
-                      for name in FACET_COLUMNS}
-            tags = [raw.decode().split("\t") if raw else []
-                    for raw in reader.column_reader("c_tags", translate=False)]
+            leaves = state.searcher.reader().leaf_readers()
+
+            def column(name: str, translate: bool) -> list[Any]:
+                # Segment by segment (Whoosh's multi-segment column reader trips over
+                # segments that hold no value for a column); documents in global order.
+                out: list[Any] = []
+                for leaf, offset in leaves:
+                    out.extend([None] * (offset - len(out)))
+                    if leaf.has_column(name):
+                        out.extend(leaf.column_reader(name, translate=translate))
+                    else:
+                        out.extend([b"" if not translate else ""] * leaf.doc_count_all())
+                return out
+
+            values = {name: column(f"f_{name}", True) for name in FACET_COLUMNS}
+            tags = [raw.decode().split("\t") if raw else [] for raw in column("c_tags", False)]
             labels: dict[str, dict[str, str]] = {"department": {}, "city": {}, "tags": {}}
-            for docnum, raw in enumerate(reader.column_reader("c_labels", translate=False)):
+            for docnum, raw in enumerate(column("c_labels", False)):
                 if not raw:
                     continue
                 data = json.loads(raw)
