@@ -234,8 +234,9 @@ def test_results_page(client: FlaskClient, corpus: dict[str, Revision]) -> None:
 
 def test_every_page_has_the_search_box_pointing_to_recherche(client: FlaskClient,
                                                               app: Flask) -> None:
-    html = client.get("/").get_data(as_text=True)
-    assert 'action="/recherche"' in html
+    home = client.get("/")
+    assert home.status_code == 200
+    assert 'action="/recherche"' in home.get_data(as_text=True)
 
 
 def test_tag_and_scale_pages_use_the_search_engine(client: FlaskClient,

@@ -295,6 +295,8 @@ class WhooshBackend:
         _, ix = self._open_index()
         try:
             with ix.reader() as reader:
+                if not reader.doc_count_all():
+                    return {}
                 ids = list(reader.column_reader("sheet_id", translate=True))
                 stamps = list(reader.column_reader("stamp", translate=False))
                 return {int(ids[n]): stamps[n].decode() for n in reader.all_doc_ids()}
@@ -362,7 +364,8 @@ class WhooshBackend:
 
     def _facet_data(self, state: _Open) -> _FacetData:
         if state.facets is None:
-            leaves = state.searcher.reader().leaf_readers()
+            reader = state.searcher.reader()
+            leaves = reader.leaf_readers() if reader.doc_count_all() else []
 
             def column(name: str, translate: bool) -> list[Any]:
                 # Segment by segment (Whoosh's multi-segment column reader trips over
