@@ -35,10 +35,12 @@ STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 MIN_TYPO_LENGTH = 5  # words this long or longer tolerate typos
 
 
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(text: str) -> str:
     """Case- and accent-fold, ligatures spelled out: 'Cœur Éclairé' -> 'coeur eclaire'."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES).casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.translate(_LIGATURES).casefold()))
 
 
 _stemmer = snowballstemmer.stemmer("french")

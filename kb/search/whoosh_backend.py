@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import columns, fields, index, query
-from whoosh.analysis import Filter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.analysis import RegexTokenizer, StemFilter, StopFilter
 from whoosh.index import LockError
 from whoosh.searching import Searcher
 
@@ -45,33 +45,45 @@ from kb.search.snippets import highlight
 
 log = logging.getLogger(__name__)
 VERSION_FILE = "kb_schema_version"
+VOCABULARY_FILE = "vocabulary.txt"
 CORRECTION_BOOST = 0.3  # a typo-corrected word counts less than the word as typed
 FACET_COLUMNS = ("scale", "actor_type", "department", "city")
 
 
-class FoldFilter(Filter):
-    """Accent and case folding (kb.search.analysis.fold). Module-level: pickled in the schema."""
+class FoldingTokenizer(RegexTokenizer):
+    """Folds accents and case (kb.search.analysis.fold) over the whole text, then splits words.
 
-    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
-        for token in tokens:
-            token.text = fold(token.text)
-            yield token
+    Folding comes before the stemmer; doing it once per text rather than per token halves the
+    analysis time. Module-level: Whoosh pickles the analyzer into the index.
+    """
+
+    def __call__(self, value: str, **kwargs: Any) -> Any:
+        return super().__call__(fold(value), **kwargs)
 
 
 def french_analyzer() -> Any:
-    return (RegexTokenizer(r"\w+") | FoldFilter()
+    return (FoldingTokenizer(r"\w+")
             | StopFilter(stoplist=STOP_WORDS, minsize=2) | StemFilter(stemfn=stem, cachesize=None))
 
 
-def vocabulary_analyzer() -> Any:
-    return RegexTokenizer(r"\w+") | FoldFilter()
+def _boost_groups() -> dict[str, tuple[str, ...]]:
+    """One Whoosh field per declared boost: fewer fields to write and to query, same weights."""
+    groups: dict[str, list[str]] = {}
+    for f in SEARCHABLE:
+        groups.setdefault(f"text_{f.boost:g}".replace(".", "_"), []).append(f.name)
+    return {name: tuple(names) for name, names in groups.items()}
+
+
+BOOST_GROUPS = _boost_groups()
+TEXT_FIELDS = tuple(BOOST_GROUPS)
 
 
 def build_schema() -> fields.Schema:
     analyzer = french_analyzer()
     spec: dict[str, Any] = {
-        f.name: fields.TEXT(analyzer=analyzer, field_boost=f.boost, phrase=True)
-        for f in SEARCHABLE
+        name: fields.TEXT(analyzer=analyzer, field_boost=float(name[5:].replace("_", ".")),
+                          phrase=True)
+        for name in TEXT_FIELDS
     }
     spec.update(
         sheet_id=fields.ID(unique=True, stored=True, sortable=True),
@@ -79,12 +91,13 @@ def build_schema() -> fields.Schema:
         slug=fields.STORED(),
         title_text=fields.STORED(),
         snippet=fields.STORED(),
-        words=fields.TEXT(analyzer=vocabulary_analyzer(), phrase=False),
         f_scale=fields.ID(sortable=True),
         f_actor_type=fields.ID(sortable=True),
         f_department=fields.ID(sortable=True),
         f_city=fields.ID(sortable=True),
-        f_tags=fields.KEYWORD(commas=True, scorable=False),
+        # Scorable only so that Whoosh keeps a length column: without one its writer stats
+        # the disk once per posting.
+        f_tags=fields.KEYWORD(commas=True, scorable=True),
         c_tags=fields.COLUMN(columns.VarBytesColumn()),
         c_labels=fields.COLUMN(columns.VarBytesColumn()),
         updated=fields.NUMERIC(bits=64, sortable=True),
@@ -94,7 +107,9 @@ def build_schema() -> fields.Schema:
 
 
 def _fields(doc: Document) -> dict[str, Any]:
-    values: dict[str, Any] = {name: text for name, text in doc.fields.items() if text}
+    values: dict[str, Any] = {
+        name: "\n".join(doc.fields.get(f, "") for f in names) for name, names in BOOST_GROUPS.items()
+    }
     labels = {"department": doc.department_label, "city": doc.city_label, "tags": doc.tags}
     values.update(
         sheet_id=str(doc.sheet_id),
@@ -102,7 +117,6 @@ def _fields(doc: Document) -> dict[str, Any]:
         slug=doc.slug,
         title_text=doc.title,
         snippet=doc.snippet_source,
-        words=" ".join(doc.vocabulary),
         f_scale=doc.scale,
         f_actor_type=doc.actor_type,
         f_department=doc.department,
@@ -114,6 +128,56 @@ def _fields(doc: Document) -> dict[str, Any]:
         due=int(doc.review_due_at.timestamp()),
     )
     return {k: v for k, v in values.items() if v != ""}
+
+
+class Vocabulary:
+    """The folded words of indexed sheets (typo tolerance, suggestions), one per line.
+
+    Kept beside the Whoosh segments rather than as an indexed field, which doubled the
+    postings a rebuild writes. Append-only between rebuilds: a word whose last sheet left
+    stays until `kb index rebuild`, which at worst offers a correction that finds nothing.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.words: set[str] = set()
+        self._by_initial: dict[str, list[str]] = {}
+        self._offset = 0
+
+    def refresh(self) -> None:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        if size <= self._offset:
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read(size - self._offset)
+        complete = chunk.rfind(b"\n") + 1  # a line still being appended waits for next time
+        self._offset += complete
+        for word in chunk[:complete].decode("utf-8", "replace").split():
+            if word not in self.words:
+                self.words.add(word)
+                self._by_initial.setdefault(word[0], []).append(word)
+
+    def similar(self, word: str, max_distance: int) -> list[tuple[int, str]]:
+        """(distance, word) for words within `max_distance` edits, same first letter."""
+        found = []
+        for candidate in self._by_initial.get(word[:1], []):
+            if candidate != word and abs(len(candidate) - len(word)) <= max_distance:
+                distance = damerau_levenshtein(word, candidate, max_distance)
+                if distance <= max_distance:
+                    found.append((distance, candidate))
+        return found
+
+    @staticmethod
+    def append(path: Path, words: Iterable[str]) -> None:
+        existing = set(path.read_text(encoding="utf-8").split()) if path.exists() else set()
+        new = sorted(set(words) - existing)
+        if new:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(new) + "\n")
 
 
 @dataclass
@@ -234,7 +298,7 @@ class WhooshBackend:
     # -- writing ----------------------------------------------------------------------------
     def index(self, load: LoadDocuments, sheet_ids: list[int]) -> None:
         with self._write_lock():
-            _, ix = self._open_index()
+            directory, ix = self._open_index()
             documents = load(sheet_ids)
             writer = self._writer(ix)
             try:
@@ -249,6 +313,8 @@ class WhooshBackend:
                 raise
             finally:
                 ix.close()
+            Vocabulary.append(directory / VOCABULARY_FILE,
+                              (w for d in documents.values() if d for w in d.vocabulary))
 
     def rebuild(self, documents: Iterable[Document]) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -256,14 +322,17 @@ class WhooshBackend:
         building = self.root / f"build-{name}"
         building.mkdir()
         count = 0
+        vocabulary: set[str] = set()
         try:
             ix = index.create_in(str(building), build_schema())
             writer = ix.writer(limitmb=256)
             for doc in documents:
                 writer.add_document(**_fields(doc))
+                vocabulary.update(doc.vocabulary)
                 count += 1
             writer.commit(optimize=True)
             ix.close()
+            Vocabulary.append(building / VOCABULARY_FILE, vocabulary)
             (building / VERSION_FILE).write_text(str(SCHEMA_VERSION))
             building.rename(self.root / name)
         except BaseException:
@@ -309,26 +378,36 @@ class WhooshBackend:
 
     # -- reading ----------------------------------------------------------------------------
     def known_words(self, candidates: list[str]) -> set[str]:
-        searcher = self._reader_state().searcher
-        return {w for w in candidates if searcher.doc_frequency("words", w) > 0}
+        state = self._reader_state()
+        vocabulary = self._vocabulary(state.directory)
+        return {w for w in candidates if w in vocabulary.words}
 
     def similar_words(self, word: str, max_distance: int) -> list[str]:
-        searcher = self._reader_state().searcher
-        reader = searcher.reader()
-        # Whoosh's automaton counts a transposition as two edits: ask one more, then keep
-        # what is within `max_distance` Damerau-Levenshtein edits.
-        candidates = set(reader.terms_within("words", word, min(max_distance + 1, 3), prefix=1))
-        scored = [(damerau_levenshtein(word, c, max_distance), c) for c in candidates if c != word]
-        return [c for d, c in sorted(
-            ((d, c) for d, c in scored if d <= max_distance),
-            key=lambda dc: (dc[0], -searcher.doc_frequency("words", dc[1])))]
+        state = self._reader_state()
+        searcher = state.searcher
+        found = self._vocabulary(state.directory).similar(word, max_distance)
+
+        def frequency(candidate: str) -> int:
+            term = stem(candidate)
+            return sum(searcher.doc_frequency(name, term) for name in TEXT_FIELDS)
+
+        return [w for _, _, w in sorted((d, -frequency(w), w) for d, w in found)]
+
+    @staticmethod
+    def _vocabulary(directory: Path) -> Vocabulary:
+        cache: dict[Path, Vocabulary] = _local.__dict__.setdefault("vocabulary", {})
+        vocabulary = cache.get(directory)
+        if vocabulary is None:
+            vocabulary = cache[directory] = Vocabulary(directory / VOCABULARY_FILE)
+        vocabulary.refresh()
+        return vocabulary
 
     def _alternative(self, alt: Alternative) -> query.Query:
         if isinstance(alt, Phrase):
             stems = [stem(w) for w in alt.words if not is_stop(w)]
             if len(stems) == 1:
                 return self._stem_query(stems[0])
-            return query.Or([query.Phrase(f.name, stems) for f in SEARCHABLE])
+            return query.Or([query.Phrase(name, stems) for name in TEXT_FIELDS])
         exact = stem(alt.word)
         parts = [self._stem_query(exact)]
         parts += [self._stem_query(s, CORRECTION_BOOST)
@@ -337,7 +416,7 @@ class WhooshBackend:
 
     @staticmethod
     def _stem_query(term: str, boost: float = 1.0) -> query.Query:
-        return query.Or([query.Term(f.name, term, boost=boost) for f in SEARCHABLE])
+        return query.Or([query.Term(name, term, boost=boost) for name in TEXT_FIELDS])
 
     def _query(self, parsed: ParsedQuery, match_all: bool) -> query.Query:
         groups = [query.Or([self._alternative(a) for a in group]) if len(group) > 1
