@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import columns, fields, index, query
-from whoosh.analysis import RegexTokenizer, StemFilter, StopFilter
+from whoosh.analysis import Token, Tokenizer
 from whoosh.index import LockError
 from whoosh.searching import Searcher
 
-from kb.search.analysis import STOP_WORDS, damerau_levenshtein, fold, is_stop, stem
+from kb.search.analysis import WORD, damerau_levenshtein, fold, is_stop, stem
 from kb.search.backend import (
     SCHEMA_VERSION,
     BackendResult,
@@ -50,39 +50,69 @@ CORRECTION_BOOST = 0.3  # a typo-corrected word counts less than the word as typ
 FACET_COLUMNS = ("scale", "actor_type", "department", "city")
 
 
-class FoldingTokenizer(RegexTokenizer):
-    """Folds accents and case (kb.search.analysis.fold) over the whole text, then splits words.
+class FrenchAnalyzer(Tokenizer):
+    """kb.search.analysis in one pass: fold the text, split words, drop stop words, stem.
 
-    Folding comes before the stemmer; doing it once per text rather than per token halves the
-    analysis time. Module-level: Whoosh pickles the analyzer into the index.
+    The same chain as Whoosh's RegexTokenizer | StopFilter | StemFilter with folding first,
+    without a generator per stage (analysis is most of a rebuild's time). Module-level:
+    Whoosh pickles the analyzer into the index.
     """
 
-    def __call__(self, value: str, **kwargs: Any) -> Any:
-        return super().__call__(fold(value), **kwargs)
+    def __call__(self, value: str, positions: bool = False, chars: bool = False,
+                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
+                 start_char: int = 0, tokenize: bool = True, mode: str = "",
+                 **kwargs: Any) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        position = start_pos
+        for match in WORD.finditer(fold(value)):
+            word = match.group()
+            if is_stop(word):
+                continue
+            token.text = stem(word)
+            token.stopped = False
+            token.boost = 1.0
+            if keeporiginal:
+                token.original = word
+            if positions:
+                token.pos = position
+                position += 1
+            if chars:
+                token.startchar = start_char + match.start()
+                token.endchar = start_char + match.end()
+            yield token
 
 
 def french_analyzer() -> Any:
-    return (FoldingTokenizer(r"\w+")
-            | StopFilter(stoplist=STOP_WORDS, minsize=2) | StemFilter(stemfn=stem, cachesize=None))
+    return FrenchAnalyzer()
+
+
+ALL_TEXT = "text_all"
 
 
 def _boost_groups() -> dict[str, tuple[str, ...]]:
-    """One Whoosh field per declared boost: fewer fields to write and to query, same weights."""
-    groups: dict[str, list[str]] = {}
+    """Whoosh text fields: `text_all` (every searchable field, boost 1) to match, plus one
+    field per declared boost above 1 that adds its weight when scoring (title 5, tags 4...).
+
+    Matching on one field keeps the matcher trees small (total and facets need every match);
+    the short boosted fields cost little to index twice.
+    """
+    groups: dict[str, list[str]] = {ALL_TEXT: [f.name for f in SEARCHABLE]}
     for f in SEARCHABLE:
-        groups.setdefault(f"text_{f.boost:g}".replace(".", "_"), []).append(f.name)
+        if f.boost > 1:
+            groups.setdefault(f"text_{f.boost:g}".replace(".", "_"), []).append(f.name)
     return {name: tuple(names) for name, names in groups.items()}
 
 
 BOOST_GROUPS = _boost_groups()
 TEXT_FIELDS = tuple(BOOST_GROUPS)
+BOOSTED_FIELDS = tuple(name for name in TEXT_FIELDS if name != ALL_TEXT)
 
 
 def build_schema() -> fields.Schema:
     analyzer = french_analyzer()
     spec: dict[str, Any] = {
-        name: fields.TEXT(analyzer=analyzer, field_boost=float(name[5:].replace("_", ".")),
-                          phrase=True)
+        name: fields.TEXT(analyzer=analyzer, phrase=True, field_boost=1.0 if name == ALL_TEXT
+                          else float(name[5:].replace("_", ".")) - 1)  # text_all adds 1
         for name in TEXT_FIELDS
     }
     spec.update(
@@ -195,6 +225,10 @@ class _Open:
     ix: Any
     searcher: Searcher
     facets: _FacetData | None = None
+
+
+def _any(parts: list[query.Query]) -> query.Query:
+    return parts[0] if len(parts) == 1 else query.Or(parts)
 
 
 _local = threading.local()
@@ -389,7 +423,7 @@ class WhooshBackend:
 
         def frequency(candidate: str) -> int:
             term = stem(candidate)
-            return sum(searcher.doc_frequency(name, term) for name in TEXT_FIELDS)
+            return int(searcher.doc_frequency(ALL_TEXT, term))
 
         return [w for _, _, w in sorted((d, -frequency(w), w) for d, w in found)]
 
@@ -402,25 +436,26 @@ class WhooshBackend:
         vocabulary.refresh()
         return vocabulary
 
-    def _alternative(self, alt: Alternative) -> query.Query:
+    def _alternative(self, alt: Alternative, names: tuple[str, ...]) -> query.Query:
         if isinstance(alt, Phrase):
             stems = [stem(w) for w in alt.words if not is_stop(w)]
             if len(stems) == 1:
-                return self._stem_query(stems[0])
-            return query.Or([query.Phrase(name, stems) for name in TEXT_FIELDS])
+                return self._stem_query(stems[0], names)
+            return _any([query.Phrase(name, stems) for name in names])
         exact = stem(alt.word)
-        parts = [self._stem_query(exact)]
-        parts += [self._stem_query(s, CORRECTION_BOOST)
+        parts = [self._stem_query(exact, names)]
+        parts += [self._stem_query(s, names, CORRECTION_BOOST)
                   for s in dict.fromkeys(stem(c) for c in alt.corrections) if s != exact]
-        return parts[0] if len(parts) == 1 else query.Or(parts)
+        return _any(parts)
 
     @staticmethod
-    def _stem_query(term: str, boost: float = 1.0) -> query.Query:
-        return query.Or([query.Term(name, term, boost=boost) for name in TEXT_FIELDS])
+    def _stem_query(term: str, names: tuple[str, ...], boost: float = 1.0) -> query.Query:
+        return _any([query.Term(name, term, boost=boost) for name in names])
 
-    def _query(self, parsed: ParsedQuery, match_all: bool) -> query.Query:
-        groups = [query.Or([self._alternative(a) for a in group]) if len(group) > 1
-                  else self._alternative(group[0]) for group in parsed.groups]
+    def _query(self, parsed: ParsedQuery, match_all: bool,
+               names: tuple[str, ...] = (ALL_TEXT,)) -> query.Query:
+        """The query on `names`: text_all alone to match, every text field to score."""
+        groups = [_any([self._alternative(a, names) for a in group]) for group in parsed.groups]
         positive: query.Query
         if not groups:
             positive = query.Every()
@@ -429,8 +464,8 @@ class WhooshBackend:
         else:
             positive = query.And(groups) if match_all else query.Or(groups)
         if parsed.excluded:
-            positive = query.AndNot(positive, query.Or([self._alternative(a)
-                                                        for a in parsed.excluded]))
+            positive = query.AndNot(positive, _any([self._alternative(a, (ALL_TEXT,))
+                                                    for a in parsed.excluded]))
         return positive
 
     @staticmethod
@@ -494,14 +529,23 @@ class WhooshBackend:
                match_all: bool = True) -> BackendResult:
         state = self._reader_state()
         searcher = state.searcher
-        q = self._query(parsed, match_all)
+        match_q = self._query(parsed, match_all)
         filter_q = self._filter(filters)
-        options: dict[str, Any] = {}
-        if sort == "updated":
-            options = {"sortedby": "updated", "reverse": True}
-        elif sort == "freshness":
-            options = {"sortedby": "due", "reverse": True}
-        results = searcher.search(q, filter=filter_q, limit=offset + limit, **options)
+        # Every match (total, facets) from the one-field query, unscored; the page from the
+        # boosted query, where Whoosh's top-N collector may skip blocks that cannot rank.
+        matched = set(searcher.docs_for_query(
+            match_q if filter_q is None else query.And([match_q, filter_q])))
+        if sort in ("updated", "freshness") or not parsed.groups:
+            results = searcher.search(match_q, filter=filter_q, limit=offset + limit,
+                                      sortedby="due" if sort == "freshness" else "updated",
+                                      reverse=True)
+        else:
+            # Matching stays driven by the one-field query; the boosted fields (title, tags,
+            # actor, city, summary) only add to the score of documents it matched.
+            boosts = [self._alternative(a, BOOSTED_FIELDS) for group in parsed.groups
+                      for a in group]
+            results = searcher.search(query.AndMaybe(match_q, _any(boosts)),
+                                      filter=filter_q, limit=offset + limit)
         words = parsed.positive_words()
         hits = []
         for hit in results[offset:offset + limit]:
@@ -509,6 +553,4 @@ class WhooshBackend:
             hits.append(Hit(int(stored["sheet_id"]), stored["slug"], stored["title_text"],
                             round(float(hit.score or 0.0), 4),
                             highlight(stored.get("snippet", ""), words)))
-        matched = set(searcher.docs_for_query(
-            query.And([q, filter_q]) if filter_q is not None else q))
         return BackendResult(hits, len(matched), self._count_facets(state, matched))
