@@ -11,7 +11,7 @@ from kb.search.query import ParsedQuery
 
 FACETS = ("scale", "actor_type", "tags", "department", "city")
 SORTS = ("relevance", "updated", "freshness")
-SCHEMA_VERSION = 7  # bump when the documents or the analysis change: `kb index rebuild`
+SCHEMA_VERSION = 8  # bump when the documents or the analysis change: `kb index rebuild`
 
 
 class SearchUnavailable(Exception):

@@ -40,6 +40,8 @@ class SearchDocument(db.Model):  # type: ignore[name-defined]
     slug: Mapped[str] = mapped_column(String(120))
     title: Mapped[str] = mapped_column(String(200))
     tsv: Mapped[str] = mapped_column(TSVectorType())
+    # Title, tags, actor, place, summary only: small enough to rank thousands of matches fast.
+    tsv_head: Mapped[str | None] = mapped_column(TSVectorType(), nullable=True)
     snippet_source: Mapped[str] = mapped_column(Text, default="")
     scale: Mapped[str] = mapped_column(String(30), default="")
     actor_type: Mapped[str] = mapped_column(String(30), default="")
@@ -68,3 +70,4 @@ class SearchWord(db.Model):  # type: ignore[name-defined]
 
     word: Mapped[str] = mapped_column(String(40), primary_key=True)
     stem: Mapped[str] = mapped_column(String(40), index=True)
+    lexeme: Mapped[str] = mapped_column(String(80), default="")  # what kb_french makes of it

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -73,6 +73,12 @@ HEADLINE_OPTIONS = (f"StartSel={START}, StopSel={STOP}, MaxWords=35, MinWords=15
                     "MaxFragments=2, FragmentDelimiter=\" … \"")
 _TSV_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
                        for k in "ABCD")
+_TSV_HEAD_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
+                            for k in "ABC")
+# Above this many matches, rank in two stages: the short head vector picks candidates, the
+# full vector orders them (ts_rank_cd reads every matched vector, ~5 µs each).
+FULL_RANK_LIMIT = 1_500
+CANDIDATES = 300
 
 
 class PostgresBackend:
@@ -102,11 +108,27 @@ class PostgresBackend:
                     f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR "
                     "asciiword, asciihword, hword_asciipart, word, hword, hword_part "
                     f"WITH {_quote(schemas['unaccent'])}.unaccent, french_stem"))
+            self._drop_outdated_tables(conn)
             db.metadata.create_all(conn, tables=list(TABLES), checkfirst=True)
             conn.execute(text(
                 "CREATE INDEX IF NOT EXISTS ix_search_words_trgm ON search_words "
                 f"USING gin (word {_quote(schemas['pg_trgm'])}.gin_trgm_ops)"))
             self._trgm_schema = schemas["pg_trgm"]
+
+    @staticmethod
+    def _drop_outdated_tables(conn: Connection) -> None:
+        """Derived tables from an older version lose their columns' meaning: drop them, the
+        rebuild that a version change calls for fills them again."""
+        inspector = inspect(conn)
+        for table in TABLES:
+            if not inspector.has_table(table.name):
+                continue
+            existing = {c["name"] for c in inspector.get_columns(table.name)}
+            if existing != {c.name for c in table.columns}:
+                log.warning("search table %s is outdated: recreated (kb index rebuild)", table.name)
+                for stale in TABLES:
+                    conn.execute(text(f"DROP TABLE IF EXISTS {stale.name} CASCADE"))
+                return
 
     @staticmethod
     def _extension_schema(conn: Connection, extension: str) -> str | None:
@@ -193,10 +215,10 @@ class PostgresBackend:
             rows.append(row)
         columns = [c for c in rows[0] if not c.startswith("w_")]
         conn.execute(text(
-            f"INSERT INTO search_documents ({', '.join(columns)}, tsv) "
-            f"VALUES ({', '.join(':' + c for c in columns)}, {_TSV_SQL}) "
+            f"INSERT INTO search_documents ({', '.join(columns)}, tsv, tsv_head) "
+            f"VALUES ({', '.join(':' + c for c in columns)}, {_TSV_SQL}, {_TSV_HEAD_SQL}) "
             "ON CONFLICT (sheet_id) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*columns[1:], "tsv"])), rows)
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*columns[1:], "tsv", "tsv_head"])), rows)
         tags = [{"sheet_id": d.sheet_id, "slug": slug, "name": name[:60]}
                 for d in docs for slug, name in d.tags.items()]
         if tags:
@@ -204,8 +226,9 @@ class PostgresBackend:
                               "VALUES (:sheet_id, :slug, :name) ON CONFLICT DO NOTHING"), tags)
         vocabulary = sorted({w for d in docs for w in d.vocabulary})
         conn.execute(text(
-            "INSERT INTO search_words (word, stem) SELECT * FROM unnest(CAST(:w AS text[]), "
-            "CAST(:s AS text[])) ON CONFLICT DO NOTHING"),
+            "INSERT INTO search_words (word, stem, lexeme) SELECT w, s, array_to_string("
+            f"tsvector_to_array(to_tsvector('{CONFIG}', w)), ' ') FROM unnest(CAST(:w AS text[]), "
+            "CAST(:s AS text[])) AS v(w, s) ON CONFLICT DO NOTHING"),
             {"w": vocabulary, "s": [stem(w) for w in vocabulary]})
 
     def index(self, load: LoadDocuments, sheet_ids: list[int]) -> None:
@@ -232,6 +255,10 @@ class PostgresBackend:
             self._write(conn, batch, [])
             conn.execute(text(f"COMMENT ON TABLE search_documents IS '{VERSION_COMMENT}'"))
         self._version_ok = False
+        with db.engine.connect() as conn:  # fresh statistics, or the planner scans everything
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in TABLES:
+                conn.execute(text(f"ANALYZE {table.name}"))
         return count
 
     def optimize(self) -> None:
@@ -273,8 +300,10 @@ class PostgresBackend:
         stems |= {stem(t.word) for t in (a for a in parsed.excluded if isinstance(a, Term))}
         found: dict[str, list[str]] = {}
         if stems:
+            # One spelling per distinct lexeme: a longer OR list only slows ranking down.
             for word, word_stem in conn.execute(text(
-                    "SELECT word, stem FROM search_words WHERE stem = ANY(:s)"),
+                    "SELECT DISTINCT ON (stem, lexeme) word, stem FROM search_words "
+                    "WHERE stem = ANY(:s) ORDER BY stem, lexeme, length(word), word"),
                     {"s": sorted(stems)}):
                 found.setdefault(word_stem, []).append(word)
         return found
@@ -321,6 +350,10 @@ class PostgresBackend:
     def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,
                match_all: bool = True) -> BackendResult:
         with self._reading() as conn:
+            # Matches come from the GIN index's bitmap: without rechecks (plain queries), no
+            # tsvector is read to count them and their facets. A sequential scan would read
+            # (and decompress) every vector.
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
             params: dict[str, Any] = {}
             positive, negative = self._tsquery(conn, parsed, match_all, params)
             where = self._where(filters, params)
@@ -333,23 +366,40 @@ class PostgresBackend:
             base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
             facets = self._facets(conn, base, params)
             total = facets.pop("total")[0].count if facets.get("total") else 0
-            order = {"updated": "updated_at DESC", "freshness": "review_due_at DESC"}.get(
-                sort, "score DESC, updated_at DESC" if positive else "updated_at DESC")
-            score = f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv, q.query)" if positive else "0.0"
-            headline = (f"ts_headline('{CONFIG}', p.snippet_source, p.query, :headline)"
-                        if positive else "p.snippet_source")
-            # The page first, then headlines for its rows only (ts_headline is costly).
-            rows = conn.execute(text(
-                f"SELECT p.sheet_id, p.slug, p.title, p.score, {headline} FROM ("
-                f"SELECT d.sheet_id, d.slug, d.title, d.snippet_source, q.query, {score} AS score, "
-                f"d.updated_at AS updated_at, d.review_due_at AS review_due_at {base} "
-                f"ORDER BY {order}, sheet_id LIMIT :limit OFFSET :offset) p "
-                f"ORDER BY {order}, sheet_id"),
-                {**params, "limit": limit, "offset": offset, "headline": HEADLINE_OPTIONS}).all()
+            rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort, total,
+                              offset, limit)
         hits = [Hit(r[0], r[1], r[2], round(float(r[3]), 4),
                     from_markers(r[4]) if positive else highlight(r[4], []))
                 for r in rows]
         return BackendResult(hits, total, facets)
+
+    @staticmethod
+    def _page(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any],
+              ranked: bool, sort: str, total: int, offset: int, limit: int) -> list[Any]:
+        order = {"updated": "updated_at DESC", "freshness": "review_due_at DESC"}.get(
+            sort, "score DESC, updated_at DESC" if ranked else "updated_at DESC")
+        score = f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv, q.query)" if ranked else "0.0"
+        base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
+        source = base
+        if ranked and order.startswith("score") and total > FULL_RANK_LIMIT:
+            # Many matches: the head vectors (title, tags, actor, place, summary) choose the
+            # candidates cheaply, then the full vectors order them.
+            source = (
+                f"FROM search_documents d, (SELECT {query_sql} AS query) q "
+                f"WHERE d.sheet_id IN (SELECT d.sheet_id {base} ORDER BY "
+                f"ts_rank_cd('{RANK_WEIGHTS}', coalesce(d.tsv_head, ''), q.query) DESC, "
+                "d.updated_at DESC LIMIT :candidates)")
+            params = {**params, "candidates": max(CANDIDATES, offset + limit)}
+        headline = (f"ts_headline('{CONFIG}', p.snippet_source, p.query, :headline)"
+                    if ranked else "p.snippet_source")
+        # The page first, then headlines for its rows only (ts_headline is costly).
+        return list(conn.execute(text(
+            f"SELECT p.sheet_id, p.slug, p.title, p.score, {headline} FROM ("
+            f"SELECT d.sheet_id, d.slug, d.title, d.snippet_source, q.query, {score} AS score, "
+            f"d.updated_at AS updated_at, d.review_due_at AS review_due_at {source} "
+            f"ORDER BY {order}, sheet_id LIMIT :limit OFFSET :offset) p "
+            f"ORDER BY {order}, sheet_id"),
+            {**params, "limit": limit, "offset": offset, "headline": HEADLINE_OPTIONS}).all())
 
     @staticmethod
     def _facets(conn: Connection, base: str, params: dict[str, Any]) -> dict[str, list[Facet]]:
