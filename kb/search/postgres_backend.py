@@ -353,9 +353,10 @@ class PostgresBackend:
             # Matches come from the GIN index's bitmap: without rechecks (plain queries), no
             # tsvector is read to count them and their facets. A sequential scan would read
             # (and decompress) every vector.
-            conn.execute(text("SET LOCAL enable_seqscan = off"))
             params: dict[str, Any] = {}
             positive, negative = self._tsquery(conn, parsed, match_all, params)
+            if positive:
+                conn.execute(text("SET LOCAL enable_seqscan = off"))
             where = self._where(filters, params)
             query_sql = f"({positive})" if positive else "NULL::tsquery"
             if positive:
