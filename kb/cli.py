@@ -45,7 +45,11 @@ def init_db() -> None:
     command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
     from kb.search.service import get_backend
 
-    get_backend().ensure_schema()  # PostgreSQL search: extensions, text search configuration
+    try:
+        get_backend().ensure_schema()  # PostgreSQL search: extensions, text search configuration
+    except Exception as exc:  # noqa: BLE001 - e.g. no right to CREATE EXTENSION: say so, go on
+        click.echo(f"Recherche : schéma non préparé ({exc}) ; `kb index rebuild` réessaiera.",
+                   err=True)
     click.echo("Base de données à jour.")
 
 

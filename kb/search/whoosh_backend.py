@@ -427,12 +427,12 @@ class WhooshBackend:
 
         return [w for _, _, w in sorted((d, -frequency(w), w) for d, w in found)]
 
-    @staticmethod
-    def _vocabulary(directory: Path) -> Vocabulary:
+    def _vocabulary(self, directory: Path) -> Vocabulary:
+        # One per index root and thread; a new generation (rebuild) replaces the old one.
         cache: dict[Path, Vocabulary] = _local.__dict__.setdefault("vocabulary", {})
-        vocabulary = cache.get(directory)
-        if vocabulary is None:
-            vocabulary = cache[directory] = Vocabulary(directory / VOCABULARY_FILE)
+        vocabulary = cache.get(self.root)
+        if vocabulary is None or vocabulary.path.parent != directory:
+            vocabulary = cache[self.root] = Vocabulary(directory / VOCABULARY_FILE)
         vocabulary.refresh()
         return vocabulary
 
