@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         figures["load_s"] = round(time.perf_counter() - started, 2)
 
         started = time.perf_counter()
-        service.rebuild_index()
+        service.rebuild_index(background=True)  # as `kb index rebuild` does
         figures["rebuild_s"] = round(time.perf_counter() - started, 2)
 
         def through_service(q: str, filters: dict[str, str]) -> None:

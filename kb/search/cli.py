@@ -22,7 +22,7 @@ def rebuild() -> None:
 
     total = len(published_stamps())
     with click.progressbar(length=total, label="Indexation des fiches") as bar:
-        count = rebuild_index(bar.update)
+        count = rebuild_index(bar.update, background=True)
     click.echo(f"Index reconstruit ({get_backend().name}) : {count} fiche(s).")
 
 

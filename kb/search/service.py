@@ -27,6 +27,7 @@ from kb.search.backend import (
 )
 from kb.search.documents import (
     all_documents,
+    all_documents_in_background,
     load_documents,
     normalise_filters,
     published_stamps,
@@ -236,11 +237,15 @@ def _counted(documents: Iterator[Document], progress: Progress | None) -> Iterat
             progress(1)
 
 
-def rebuild_index(progress: Progress | None = None) -> int:
-    """Build a fresh index from the database, swap it in, then catch writes made meanwhile."""
+def rebuild_index(progress: Progress | None = None, background: bool = False) -> int:
+    """Build a fresh index from the database, swap it in, then catch writes made meanwhile.
+
+    `background` builds the documents in a forked process (CLI only: never in a web worker).
+    """
     backend = get_backend()
     backend.ensure_schema()
-    count = backend.rebuild(_counted(all_documents(), progress))
+    documents = all_documents_in_background() if background else all_documents()
+    count = backend.rebuild(_counted(documents, progress))
     drift = check_index()
     ids = drift.missing + drift.stale + drift.extra
     for start in range(0, len(ids), BATCH):
