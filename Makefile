@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/kb init-db
 	$(BIN)/kb load-fixtures --if-empty
+	$(BIN)/kb index update
 	$(BIN)/kb run --host 127.0.0.1 --port 5000
 
 lint: $(STAMP)

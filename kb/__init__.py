@@ -21,6 +21,7 @@ BLUEPRINTS = (
     "kb.api.views",
     "kb.embed.views",
     "kb.opendata.views",
+    "kb.search.views",
     "kb.freshness.views",
     "kb.moderation.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from kb.config import PROJECT_ROOT
+from kb.search.cli import index
 
 
 def _create_app() -> Flask:
@@ -42,6 +43,13 @@ def init_db() -> None:
     from alembic import command
 
     command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
+    from kb.search.service import get_backend
+
+    try:
+        get_backend().ensure_schema()  # PostgreSQL search: extensions, text search configuration
+    except Exception as exc:  # noqa: BLE001 - e.g. no right to CREATE EXTENSION: say so, go on
+        click.echo(f"Recherche : schéma non préparé ({exc}) ; `kb index rebuild` réessaiera.",
+                   err=True)
     click.echo("Base de données à jour.")
 
 
@@ -146,7 +154,8 @@ def tokens_create(email: str) -> None:
 
 from kb.freshness.cli import freshness  # noqa: E402
 
-COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, freshness)
+COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
+            freshness)
 
 
 def register_cli(app: Flask) -> None:

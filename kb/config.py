@@ -34,6 +34,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "KB_INDEX_DIR": env.get("KB_INDEX_DIR", str(INSTANCE_DIR / "index")),
         "KB_SEARCH_BACKEND": env.get("KB_SEARCH_BACKEND", default_backend),
+        # Seconds a writer waits for the index lock before giving up (drift, then reconcile).
+        "KB_SEARCH_LOCK_TIMEOUT": float(env.get("KB_SEARCH_LOCK_TIMEOUT", "10")),
         "KB_MAIL_URL": env.get("KB_MAIL_URL", ""),
         "KB_MAIL_FROM": env.get("KB_MAIL_FROM", "Fiches initiatives <ne-pas-repondre@kb.local>"),
         "KB_BASE_URL": env.get("KB_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
@@ -65,4 +67,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if "SECRET_KEY" not in overrides:
         config["SECRET_KEY"] = _secret_key()
     config.update(overrides)
+    if "KB_SEARCH_BACKEND" not in env and "KB_SEARCH_BACKEND" not in overrides:
+        # Follow the database actually used (tests and callers may override the URL).
+        uri = str(config["SQLALCHEMY_DATABASE_URI"])
+        config["KB_SEARCH_BACKEND"] = "postgres" if uri.startswith("postgresql") else "whoosh"
     return config

@@ -38,6 +38,41 @@ def sheet_input_schema(partial: bool = False) -> dict[str, Any]:
     return schema
 
 
+def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
+    """GET /api/v1/search (kb/search): French full-text search with facets."""
+    params = [{"name": n, "in": "query", "schema": s, "description": d} for n, s, d in (
+        ("q", {"type": "string", "maxLength": 500},
+         "Mots cherchés (sans accents possible, fautes de frappe tolérées) ; \"expression\", "
+         "-mot pour exclure, OR entre deux mots."),
+        ("scale", {"type": "string"}, "Échelle (valeur du champ scale)."),
+        ("tag", {"type": "string"}, "Mot-clé (slug)."),
+        ("actor_type", {"type": "string"}, "Type d'acteur."),
+        ("department", {"type": "string"}, "Département : code ou nom."),
+        ("city", {"type": "string"}, "Ville (sans accents ni majuscules possible)."),
+        ("sort", {"type": "string", "enum": ["relevance", "updated", "freshness"]},
+         "Pertinence (défaut), dernière mise à jour, ou fraîcheur (relue récemment)."),
+        ("page", {"type": "integer", "minimum": 1}, "Page (20 résultats par page)."),
+        ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "Résultats par page."))]
+    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
+    result = {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "slug": {"type": "string"}, "title": {"type": "string"},
+            "url": {"type": "string", "format": "uri"}, "score": {"type": "number"},
+            "snippet": {"type": "string", "description": "Extrait HTML, <mark> autour des mots "
+                                                         "trouvés (texte échappé)."},
+            "fresh": {"type": "boolean", "description": "Faux quand la fiche est à actualiser."}}}},
+        "total": {"type": "integer"},
+        "facets": {"type": "object", "properties": {
+            name: counts for name in ("scale", "actor_type", "tags", "department", "city")}},
+        "suggestion": {"type": ["string", "null"],
+                       "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "message": {"type": ["string", "null"]}}}
+    return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
+            "responses": {"200": json_response("Résultats, nombre et facettes", result),
+                          "503": json_response("Index en reconstruction", ref("Error"))}}
+
+
 def openapi_document() -> dict[str, Any]:
     sheet = {
         "type": "object",
@@ -131,6 +166,7 @@ def openapi_document() -> dict[str, Any]:
                     "required": ["reason"]}}}},
                 "responses": {"200": {"description": "Refusée"},
                               "403": json_response("Interdit", ref("Error"))}}},
+            "/api/v1/search": {"get": search_operation(json_response, ref)},
             "/api/v1/tags": {"get": {"summary": "Mots-clés et nombre de fiches", "responses": {
                 "200": json_response("Mots-clés", {"type": "array", "items": {
                     "type": "object", "properties": {"name": {"type": "string"},

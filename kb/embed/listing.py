@@ -12,6 +12,7 @@ from sqlalchemy.sql import Select
 from werkzeug.datastructures import MultiDict
 
 from kb.extensions import db
+from kb.search.service import search_sheets
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import Revision, Sheet, Tag, published_sheets, sheet_tags
 from kb.sheets.territories import DEPARTMENTS, department_code
@@ -93,22 +94,15 @@ def list_sheets(params: ListParams) -> tuple[list[Sheet], int]:
     return list(sheets), total
 
 
-MAX_MATCHES = 200
+MAX_MATCHES = 100  # the search service's largest page
 
 
 def matching_slugs(q: str, filters: dict[str, str]) -> list[str]:
-    """Slugs of published sheets matching `q`, best first: the search service when installed."""
-    try:
-        from kb.search.service import search_sheets  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        search_sheets = None
-    if search_sheets is not None:
-        try:
-            result = search_sheets(q, filters, "relevance", 1, MAX_MATCHES)
-            return [hit.slug for hit in result.items]
-        except Exception:  # noqa: BLE001 - a broken index must not break partner pages
-            log.exception("search failed for a list widget; falling back to SQL")
-    # FALLBACK while kb.search is absent: a plain substring match on title and summary.
+    """Slugs of published sheets matching `q`, best first, from the search service."""
+    result = search_sheets(q, filters, "relevance", 1, MAX_MATCHES)
+    if not result["unavailable"]:
+        return [hit["slug"] for hit in result["items"]]
+    # The index is missing or being rebuilt: a substring match keeps partner pages useful.
     summary = Revision.data["summary"].as_string()
     query = (filtered(published_sheets(), filters)
              .join(Revision, Revision.id == Sheet.approved_revision_id)

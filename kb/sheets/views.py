@@ -25,6 +25,7 @@ from kb.sheets.models import (
     sheet_tags,
 )
 from kb.sheets.queries import paginate, tag_counts
+from kb.templating import search_endpoint
 from kb.transaction import commit
 
 bp = Blueprint("sheets", __name__)
@@ -87,12 +88,12 @@ def index() -> str:
 
 @bp.route("/tags/<slug>")
 def tag_page(slug: str) -> Response:
-    return redirect(url_for("sheets.index", tag=slug))
+    return redirect(url_for(search_endpoint(), tag=slug))
 
 
 @bp.route("/echelle/<scale>")
 def scale_page(scale: str) -> Response:
-    return redirect(url_for("sheets.index", scale=scale))
+    return redirect(url_for(search_endpoint(), scale=scale))
 
 
 @bp.route("/fiches/<slug>")

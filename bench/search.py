@@ -1,0 +1,400 @@
+"""Search benchmark: a synthetic corpus, full rebuild time, query latency (service and HTTP),
+against SQLite FTS5 measured in the same run on the same corpus.
+
+    .venv/bin/python -m bench.search                       # 10,000 sheets, Whoosh on SQLite
+    .venv/bin/python -m bench.search --sheets 100000
+    .venv/bin/python -m bench.search --backend postgres \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/kb_bench
+
+The corpus follows the word frequencies of the seed texts (../shared/seeds from the project
+root): each seed word keeps its observed frequency, and a Zipf tail of rarer derived words
+gives the vocabulary a realistic size. Prints a table, then the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, text, update
+
+from kb.config import PROJECT_ROOT
+
+# ../shared/seeds from the project root (the repository is cloned next to shared/); a git
+# worktree one level deeper finds it one level up.
+SEEDS = next((p for p in (PROJECT_ROOT.parent / "shared" / "seeds",
+                          PROJECT_ROOT.parent.parent / "shared" / "seeds") if p.is_dir()),
+             PROJECT_ROOT.parent / "shared" / "seeds")
+CITIES = ["Brest", "Quimper", "Nantes", "Saint-Denis", "Lyon", "Lille", "Rennes", "Marseille",
+          "Toulouse", "Bordeaux", "Montpellier", "Strasbourg", "Grenoble", "Dijon", "Angers",
+          "Saint-Méen-le-Grand", "Saint-Gaudens", "Besançon", "Limoges", "Poitiers", "Amiens",
+          "Le Mans", "Nîmes", "Orléans", "Rouen", "Caen", "Metz", "Pau", "Vannes", "Lorient"]
+DEPARTMENTS = ["29", "44", "93", "69", "59", "35", "13", "31", "33", "34", "67", "38", "21",
+               "49", "85", "31", "25", "87", "86", "80", "72", "30", "45", "76", "14", "57"]
+SCALES = ["quartier", "commune", "intercommunalite", "departement", "region", "national"]
+ACTORS = ["commune", "departement", "region", "etat", "association", "entreprise", "collectif"]
+
+# A fixed query set: common and rare words, two words, a phrase, typos, no accents, OR, NOT,
+# a filter alone (the "par échelle" and tag pages) and a filter with words.
+QUERIES: list[tuple[str, dict[str, str]]] = [
+    ("accueil", {}),
+    ("mediation numerique", {}),
+    ('"design de service"', {}),
+    ("acceuil des usagers", {}),
+    ("partagee", {}),
+    ("accompagnement insertion", {}),
+    ("agents usagers mairie", {}),
+    ("accueillir", {}),
+    ("numérique OR inclusion", {}),
+    ("accueil -mairie", {}),
+    ("experimentation", {}),
+    ("dematerialisation", {}),
+    ("prototypes", {}),
+    ("acompagnement", {}),
+    ("accueil", {"scale": "commune"}),
+    ("", {"scale": "quartier"}),
+    ("", {"tag": "accueil"}),
+    ("usagers", {"department": "29"}),
+]
+
+
+# -- corpus ----------------------------------------------------------------------------------
+
+def seed_frequencies() -> Counter[str]:
+    words: Counter[str] = Counter()
+    for path in sorted(SEEDS.glob("*.txt")):
+        text_ = path.read_text(encoding="utf-8", errors="replace").lower()
+        words.update(w for w in re.findall(r"[^\W\d_]+", text_) if len(w) > 1)
+    if not words:
+        raise SystemExit(f"no seed text under {SEEDS}")
+    return words
+
+
+class WordSampler:
+    """Seed words with their frequencies, plus a Zipf tail of derived rarer words."""
+
+    def __init__(self, frequencies: Counter[str], rng: random.Random, tail: int = 30_000):
+        self.rng = rng
+        ranked = [w for w, _ in frequencies.most_common()]
+        weights = [float(frequencies[w]) for w in ranked]
+        suffixes = ["tion", "ment", "age", "ité", "eur", "ique", "isme", "ance", "oir", "iste"]
+        stems = [w[:max(3, len(w) - 3)] for w in ranked if len(w) > 5]
+        base = min(weights)
+        seen = set(ranked)
+        for rank in range(1, tail + 1):
+            word = rng.choice(stems) + rng.choice(suffixes)
+            if word in seen:
+                continue
+            seen.add(word)
+            ranked.append(word)
+            weights.append(base / (1 + rank / 50))  # Zipf-like: rarer than any seed word
+        self.words = ranked
+        self.cumulative: list[float] = []
+        total = 0.0
+        for weight in weights:
+            total += weight
+            self.cumulative.append(total)
+        self.common = [w for w in frequencies if frequencies[w] >= 3 and len(w) > 4]
+
+    def text(self, low: int, high: int) -> str:
+        count = self.rng.randint(low, high)
+        words = self.rng.choices(self.words, cum_weights=self.cumulative, k=count)
+        sentences, start = [], 0
+        while start < len(words):
+            end = start + self.rng.randint(8, 20)
+            sentence = " ".join(words[start:end])
+            sentences.append(sentence[:1].upper() + sentence[1:] + ".")
+            start = end
+        return " ".join(sentences)
+
+
+def sheet_data(sampler: WordSampler, n: int, tags: list[str]) -> dict[str, Any]:
+    rng = sampler.rng
+    city = rng.choice(CITIES)
+    return {
+        "title": f"{sampler.text(3, 7).rstrip('.')} à {city}"[:190],
+        "summary": sampler.text(15, 30)[:480],
+        "context": sampler.text(60, 150),
+        "stakes": sampler.text(30, 80),
+        "convictions": sampler.text(10, 50),
+        "method": sampler.text(80, 200),
+        "results": sampler.text(40, 120),
+        "contacts": f"contact{n}@example.org",
+        "actor_name": sampler.text(2, 4).rstrip(".")[:190],
+        "sheet_author": "",
+        "actor_type": rng.choice(ACTORS),
+        "scale": rng.choice(SCALES),
+        "city": city,
+        "department": rng.choice(DEPARTMENTS),
+        "tags": sorted(set(rng.sample(tags, rng.randint(1, 4)))),
+        "partners": [sampler.text(2, 4).rstrip(".") for _ in range(rng.randint(0, 3))],
+        "website": "",
+        "further_reading": "",
+    }
+
+
+def load_corpus(count: int, seed: int) -> list[dict[str, Any]]:
+    """Write `count` approved, published sheets straight into the database (fast path)."""
+    from slugify import slugify
+
+    from kb.extensions import db
+    from kb.sheets.models import Revision, Sheet, Tag, sheet_tags
+    from kb.sheets.operations import system_user
+    from kb.timeutil import utcnow
+
+    rng = random.Random(seed)
+    sampler = WordSampler(seed_frequencies(), rng)
+    tag_names = sorted({w for w in sampler.common})[:150] + ["accueil", "numérique", "insertion"]
+    tag_names = sorted(set(tag_names))
+    author = system_user()
+    tag_ids: dict[str, int] = {}
+    for name in tag_names:
+        tag = Tag(name=name, slug=slugify(name, max_length=80))
+        db.session.add(tag)
+        db.session.flush()
+        tag_ids[name] = tag.id
+    author_id = author.id
+    db.session.commit()
+    now = utcnow()
+    corpus = []
+    for start in range(0, count, 1000):
+        sheets, revisions, links = [], [], []
+        for n in range(start, min(count, start + 1000)):
+            data = sheet_data(sampler, n, tag_names)
+            corpus.append(data)
+            when = now - timedelta(days=rng.randint(0, 900))
+            sheets.append({"id": n + 1, "slug": f"fiche-{n + 1}", "state": "active",
+                           "created_at": when, "updated_at": when, "review_interval_months": 12,
+                           "last_reviewed_at": when, "title": data["title"],
+                           "actor_type": data["actor_type"], "scale": data["scale"],
+                           "city": data["city"], "department": data["department"]})
+            revisions.append({"id": n + 1, "sheet_id": n + 1, "author_id": author_id,
+                              "created_at": when, "comment": "bench", "data": data,
+                              "status": "approved", "reviewed_by_id": author_id,
+                              "reviewed_at": when, "review_reason": ""})
+            links += [{"sheet_id": n + 1, "tag_id": tag_ids[t]} for t in data["tags"]]
+        db.session.execute(insert(Sheet.__table__), sheets)
+        db.session.execute(insert(Revision.__table__), revisions)
+        db.session.execute(insert(sheet_tags), links)
+    db.session.execute(update(Sheet.__table__).values(approved_revision_id=Sheet.__table__.c.id))
+    if db.engine.dialect.name == "postgresql":
+        for table in ("sheets", "revisions"):
+            db.session.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {count + 1})"))
+    db.session.commit()
+    return corpus
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))] * 1000, 2)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "mean_ms": round(
+        statistics.fmean(ordered) * 1000, 2), "n": len(ordered)}
+
+
+def timed(run: Callable[[str, dict[str, str]], Any], rounds: int) -> dict[str, float]:
+    for q, filters in QUERIES:  # warm caches (searchers, stems, query plans)
+        run(q, filters)
+    samples = []
+    for _ in range(rounds):
+        for q, filters in QUERIES:
+            start = time.perf_counter()
+            run(q, filters)
+            samples.append(time.perf_counter() - start)
+    return percentiles(samples)
+
+
+# -- the FTS5 baseline ------------------------------------------------------------------------
+
+FTS_COLUMNS = ("title", "tags", "actor_name", "city", "summary", "body")
+FTS_WEIGHTS = (5.0, 4.0, 3.0, 3.0, 2.0, 1.0)  # the declaration's boosts, as bm25() weights
+
+
+def fts_rows(corpus: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    for n, data in enumerate(corpus, start=1):
+        body = " ".join(data[k] for k in ("context", "stakes", "convictions", "method",
+                                          "results", "contacts", "further_reading"))
+        yield (n, data["title"], " ".join(data["tags"]), data["actor_name"], data["city"],
+               data["summary"], body, data["scale"], data["department"])
+
+
+def fts_build(corpus: list[dict[str, Any]], path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5({', '.join(FTS_COLUMNS)}, scale UNINDEXED,"
+                 " department UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')")
+    conn.executemany("INSERT INTO fts (rowid, title, tags, actor_name, city, summary, body, "
+                     "scale, department) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", fts_rows(corpus))
+    conn.commit()
+    conn.execute("INSERT INTO fts(fts) VALUES ('optimize')")
+    conn.commit()
+    return conn
+
+
+def fts_match(q: str) -> str:
+    """The query in FTS5 syntax: quoted words (AND), phrases, OR, NOT."""
+    parts: list[str] = []
+    for chunk in re.findall(r'"[^"]*"|\S+', q):
+        if chunk == "OR":
+            parts.append("OR")
+        elif chunk.startswith("-") and len(chunk) > 1:
+            parts.append('NOT "' + chunk[1:].replace('"', "") + '"')
+        else:
+            parts.append('"' + chunk.strip('"').replace('"', "") + '"')
+    return " ".join(parts)
+
+
+def fts_search(conn: sqlite3.Connection, q: str, filters: dict[str, str]) -> Any:
+    """Top 20 with snippets, the total, and two facet counts: a fair share of kb's work."""
+    where, params = [], []
+    if q:
+        where.append("fts MATCH ?")
+        params.append(fts_match(q))
+    for name in ("scale", "department"):
+        if name in filters:
+            where.append(f"{name} = ?")
+            params.append(filters[name])
+    if "tag" in filters:
+        where.append("fts MATCH ?")
+        params.append('tags:"' + filters["tag"] + '"')
+    clause = " AND ".join(where) or "1"
+    rank = f"bm25(fts, {', '.join(map(str, FTS_WEIGHTS))})"
+    rows = conn.execute(
+        f"SELECT rowid, title, snippet(fts, 5, '<mark>', '</mark>', '…', 30), {rank} AS r "
+        f"FROM fts WHERE {clause} ORDER BY r LIMIT 20", params).fetchall()
+    total = conn.execute(f"SELECT count(*) FROM fts WHERE {clause}", params).fetchone()
+    facets = conn.execute(f"SELECT scale, count(*) FROM fts WHERE {clause} GROUP BY scale",
+                          params).fetchall()
+    return rows, total, facets
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import kb.models  # noqa: F401
+    from kb import create_app
+    from kb.extensions import db
+    from kb.search import service
+
+    workdir = Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'kb.sqlite3'}"
+    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url,
+                      "KB_INDEX_DIR": str(workdir / "index"), "KB_SEARCH_BACKEND": args.backend,
+                      "KB_BASE_URL": "http://127.0.0.1:5000", "RATELIMIT_ENABLED": False})
+    figures: dict[str, Any] = {"sheets": args.sheets, "backend": args.backend,
+                               "database": database_url.split(":", 1)[0].split("+")[0],
+                               "queries": len(QUERIES),
+                               "rounds": args.rounds}
+    with app.app_context():
+        if database_url.startswith("postgresql"):
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        db.create_all()
+        started = time.perf_counter()
+        import kb.search.views as search_views
+
+        listener = search_views.index_changed
+        search_views.index_changed = lambda *a, **k: None  # loading is not what we measure
+        corpus = load_corpus(args.sheets, args.seed)
+        search_views.index_changed = listener
+        figures["load_s"] = round(time.perf_counter() - started, 2)
+
+        started = time.perf_counter()
+        service.rebuild_index(background=True)  # as `kb index rebuild` does
+        figures["rebuild_s"] = round(time.perf_counter() - started, 2)
+
+        def through_service(q: str, filters: dict[str, str]) -> None:
+            result = service.search_sheets(q, filters)
+            assert not result["unavailable"], result["message"]
+
+        client = app.test_client()
+
+        def through_page(q: str, filters: dict[str, str]) -> None:
+            assert client.get("/recherche", query_string={"q": q, **filters}).status_code == 200
+
+        def through_api(q: str, filters: dict[str, str]) -> None:
+            assert client.get("/api/v1/search", query_string={"q": q, **filters}).status_code == 200
+
+        figures["totals"] = {f"{q} {json.dumps(f) if f else ''}".strip():
+                             service.search_sheets(q, f)["total"] for q, f in QUERIES}
+        figures["service"] = timed(through_service, args.rounds)
+        figures["http_page"] = timed(through_page, args.rounds)
+        figures["http_api"] = timed(through_api, args.rounds)
+
+    started = time.perf_counter()
+    fts = fts_build(corpus, workdir / "fts.sqlite3")
+    figures["fts5_build_s"] = round(time.perf_counter() - started, 2)
+    figures["fts5"] = timed(lambda q, f: fts_search(fts, q, f), args.rounds)
+    figures["ratio_service_p95_vs_fts5"] = round(
+        figures["service"]["p95_ms"] / max(figures["fts5"]["p95_ms"], 0.01), 1)
+    figures["ratio_http_api_p95_vs_fts5"] = round(
+        figures["http_api"]["p95_ms"] / max(figures["fts5"]["p95_ms"], 0.01), 1)
+    figures["ratio_rebuild_vs_fts5_build"] = round(
+        figures["rebuild_s"] / max(figures["fts5_build_s"], 0.01), 1)
+    goal = 150.0 if args.backend == "whoosh" else 50.0
+    figures["goals"] = {
+        "http_p95_ms": goal,
+        "http_p95_met": max(figures["http_page"]["p95_ms"], figures["http_api"]["p95_ms"]) <= goal,
+        "rebuild_s": 60.0, "rebuild_met": figures["rebuild_s"] <= 60.0,
+    }
+    return figures
+
+
+def table(figures: dict[str, Any]) -> str:
+    lines = [f"kb search benchmark: {figures['sheets']} sheets, backend {figures['backend']} "
+             f"({figures['database']}), {figures['queries']} queries x {figures['rounds']} rounds",
+             f"{'measure':34} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9}"]
+    for key, label in (("service", "kb search_sheets()"), ("http_page", "kb HTTP /recherche"),
+                       ("http_api", "kb HTTP /api/v1/search"), ("fts5", "SQLite FTS5 baseline")):
+        f = figures[key]
+        lines.append(f"{label:34} {f['p50_ms']:>9} {f['p95_ms']:>9} {f['mean_ms']:>9}")
+    lines += [
+        f"{'full rebuild (s)':34} {figures['rebuild_s']:>9}   FTS5 build {figures['fts5_build_s']} s"
+        f"  (ratio {figures['ratio_rebuild_vs_fts5_build']})",
+        f"{'p95 ratio kb/FTS5':34} service {figures['ratio_service_p95_vs_fts5']}, "
+        f"API {figures['ratio_http_api_p95_vs_fts5']}",
+        f"goals: HTTP p95 <= {figures['goals']['http_p95_ms']} ms: "
+        f"{'met' if figures['goals']['http_p95_met'] else 'MISSED'}; rebuild <= 60 s: "
+        f"{'met' if figures['goals']['rebuild_met'] else 'MISSED'}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sheets", type=int, default=10_000)
+    parser.add_argument("--backend", choices=["whoosh", "postgres"], default="whoosh")
+    parser.add_argument("--database-url", default="",
+                        help="default: a temporary SQLite file (needed for --backend postgres; "
+                             "its public schema is dropped and recreated)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    if args.backend == "postgres" and not args.database_url.startswith("postgresql"):
+        parser.error("--backend postgres needs --database-url postgresql+psycopg://...")
+    figures = run(args)
+    print(table(figures))
+    print(json.dumps(figures, ensure_ascii=False, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

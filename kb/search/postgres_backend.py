@@ -1,0 +1,428 @@
+"""PostgreSQL (scale-out) backend: the index is a table of weighted tsvectors in the database.
+
+`kb_french` is a text search configuration mapping words through unaccent then french_stem
+(unaccent() itself is not immutable, a configuration is). Documents live in `search_documents`
+(GIN index on `tsv`), tags in `search_document_tags`, the vocabulary in `search_words` (trigram
+index: typo tolerance and suggestions). Everything is created idempotently by ensure_schema(),
+since migrations stay portable to SQLite. Writers serialise on an advisory lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from kb.extensions import db
+from kb.search.analysis import damerau_levenshtein, is_stop, stem
+from kb.search.backend import (
+    SCHEMA_VERSION,
+    BackendResult,
+    Document,
+    Facet,
+    Filters,
+    Hit,
+    IndexBusy,
+    LoadDocuments,
+    SearchUnavailable,
+)
+from kb.search.documents import SEARCHABLE
+from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord
+from kb.search.query import Alternative, ParsedQuery, Phrase, Term
+from kb.search.snippets import START, STOP, from_markers, highlight
+
+log = logging.getLogger(__name__)
+
+CONFIG = "kb_french"
+WRITE_LOCK = 7_315_001  # pg_advisory_xact_lock keys
+SCHEMA_LOCK = 7_315_002
+TABLES = (SearchDocument.__table__, SearchDocumentTag.__table__, SearchWord.__table__)
+VERSION_COMMENT = f"kb-search-schema {SCHEMA_VERSION}"
+
+
+def _weight_classes() -> dict[str, tuple[str, ...]]:
+    """PostgreSQL has four weights: the declaration's boosts fall into A (>=5), B (>=3), C (>=2), D."""
+    classes: dict[str, list[str]] = {"A": [], "B": [], "C": [], "D": []}
+    for f in SEARCHABLE:
+        letter = "A" if f.boost >= 5 else "B" if f.boost >= 3 else "C" if f.boost >= 2 else "D"
+        classes[letter].append(f.name)
+    return {k: tuple(v) for k, v in classes.items()}
+
+
+WEIGHT_CLASSES = _weight_classes()
+_MAX_BOOST = max(f.boost for f in SEARCHABLE)
+
+
+def _rank_weights() -> str:
+    """ts_rank_cd weights {D, C, B, A}: each class's mean declared boost, relative to the top."""
+    values = []
+    for letter in "DCBA":
+        names = WEIGHT_CLASSES[letter]
+        boosts = [f.boost for f in SEARCHABLE if f.name in names] or [1.0]
+        values.append(round(sum(boosts) / len(boosts) / _MAX_BOOST, 3))
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
+RANK_WEIGHTS = _rank_weights()
+HEADLINE_OPTIONS = (f"StartSel={START}, StopSel={STOP}, MaxWords=35, MinWords=15, "
+                    "MaxFragments=2, FragmentDelimiter=\" … \"")
+_TSV_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
+                       for k in "ABCD")
+_TSV_HEAD_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
+                            for k in "ABC")
+# Above this many matches, rank in two stages: the short head vector picks candidates, the
+# full vector orders them (ts_rank_cd reads every matched vector, ~5 µs each).
+FULL_RANK_LIMIT = 1_500
+CANDIDATES = 300
+
+
+class PostgresBackend:
+    name = "postgres"
+
+    def __init__(self) -> None:
+        self._trgm_schema: str | None = None
+        self._version_ok = False
+
+    # -- schema -----------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        with db.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+            schemas = {}
+            for extension in ("unaccent", "pg_trgm"):
+                schema = self._extension_schema(conn, extension)
+                if schema is None:
+                    # In `public`, not the first schema of the search path: tests use one
+                    # schema per worker and drop it, an extension exists once per database.
+                    conn.execute(text(f"CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public"))
+                    schema = "public"
+                schemas[extension] = schema
+            if not self._has_config(conn):
+                conn.execute(text(f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} "
+                                  "(COPY = pg_catalog.french)"))
+                conn.execute(text(
+                    f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR "
+                    "asciiword, asciihword, hword_asciipart, word, hword, hword_part "
+                    f"WITH {_quote(schemas['unaccent'])}.unaccent, french_stem"))
+            self._drop_outdated_tables(conn)
+            db.metadata.create_all(conn, tables=list(TABLES), checkfirst=True)
+            conn.execute(text(
+                "CREATE INDEX IF NOT EXISTS ix_search_words_trgm ON search_words "
+                f"USING gin (word {_quote(schemas['pg_trgm'])}.gin_trgm_ops)"))
+            self._trgm_schema = schemas["pg_trgm"]
+
+    @staticmethod
+    def _drop_outdated_tables(conn: Connection) -> None:
+        """Derived tables from an older version lose their columns' meaning: drop them, the
+        rebuild that a version change calls for fills them again."""
+        inspector = inspect(conn)
+        for table in TABLES:
+            if not inspector.has_table(table.name):
+                continue
+            existing = {c["name"] for c in inspector.get_columns(table.name)}
+            if existing != {c.name for c in table.columns}:
+                log.warning("search table %s is outdated: recreated (kb index rebuild)", table.name)
+                for stale in TABLES:
+                    conn.execute(text(f"DROP TABLE IF EXISTS {stale.name} CASCADE"))
+                return
+
+    @staticmethod
+    def _extension_schema(conn: Connection, extension: str) -> str | None:
+        return conn.scalar(text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = :e"), {"e": extension})
+
+    @staticmethod
+    def _has_config(conn: Connection) -> bool:
+        return bool(conn.scalar(text(
+            "SELECT count(*) FROM pg_ts_config WHERE cfgname = :c "
+            "AND cfgnamespace = current_schema()::regnamespace"), {"c": CONFIG}))
+
+    def exists(self) -> bool:
+        """True once an index was built here (whatever its version)."""
+        with db.engine.connect() as conn:
+            if not conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL")) \
+                    or not self._has_config(conn):
+                return False
+            comment = conn.scalar(text("SELECT obj_description('search_documents'::regclass)"))
+            return bool(comment and comment.startswith("kb-search-schema"))
+
+    def _ready(self, conn: Connection) -> None:
+        if self._version_ok and self._trgm_schema:
+            return
+        if not bool(conn.scalar(text("SELECT to_regclass('search_documents') IS NOT NULL"))) \
+                or not self._has_config(conn):
+            raise SearchUnavailable("l'index PostgreSQL n'est pas créé : lancez `kb index rebuild`")
+        comment = conn.scalar(text("SELECT obj_description('search_documents'::regclass)"))
+        if comment != VERSION_COMMENT:
+            raise SearchUnavailable(f"l'index de recherche est au format « {comment} », le "
+                                    f"logiciel attend « {VERSION_COMMENT} » : "
+                                    "lancez `kb index rebuild`")
+        self._trgm_schema = self._extension_schema(conn, "pg_trgm")
+        self._version_ok = True
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with db.engine.connect() as conn:
+                self._ready(conn)
+                yield conn
+        except SearchUnavailable:
+            raise
+        except DBAPIError as exc:
+            raise SearchUnavailable(f"index PostgreSQL illisible : {exc.orig!r}") from exc
+
+    # -- writing ----------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self, timeout: float = 10.0) -> Iterator[Connection]:
+        with db.engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'"))
+            try:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            except OperationalError as exc:
+                raise IndexBusy("index PostgreSQL occupé par un autre processus") from exc
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
+            yield conn
+
+    @staticmethod
+    def _write(conn: Connection, docs: list[Document], removed: list[int]) -> None:
+        ids = [d.sheet_id for d in docs] + removed
+        if not ids:
+            return
+        conn.execute(text("DELETE FROM search_document_tags WHERE sheet_id = ANY(:ids)"),
+                     {"ids": ids})
+        if removed:
+            conn.execute(text("DELETE FROM search_documents WHERE sheet_id = ANY(:ids)"),
+                         {"ids": removed})
+        if not docs:
+            return
+        rows = []
+        for d in docs:
+            row: dict[str, Any] = {
+                "sheet_id": d.sheet_id, "revision_id": d.revision_id, "stamp": d.stamp,
+                "slug": d.slug, "title": d.title, "snippet_source": d.snippet_source,
+                "scale": d.scale, "actor_type": d.actor_type, "department": d.department,
+                "department_label": d.department_label, "city": d.city,
+                "city_label": d.city_label, "updated_at": d.updated_at,
+                "review_due_at": d.review_due_at,
+            }
+            for letter, names in WEIGHT_CLASSES.items():
+                row[f"w_{letter.lower()}"] = "\n".join(d.fields.get(n, "") for n in names)
+            rows.append(row)
+        columns = [c for c in rows[0] if not c.startswith("w_")]
+        conn.execute(text(
+            f"INSERT INTO search_documents ({', '.join(columns)}, tsv, tsv_head) "
+            f"VALUES ({', '.join(':' + c for c in columns)}, {_TSV_SQL}, {_TSV_HEAD_SQL}) "
+            "ON CONFLICT (sheet_id) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*columns[1:], "tsv", "tsv_head"])), rows)
+        tags = [{"sheet_id": d.sheet_id, "slug": slug, "name": name[:60]}
+                for d in docs for slug, name in d.tags.items()]
+        if tags:
+            conn.execute(text("INSERT INTO search_document_tags (sheet_id, slug, name) "
+                              "VALUES (:sheet_id, :slug, :name) ON CONFLICT DO NOTHING"), tags)
+        vocabulary = sorted({w for d in docs for w in d.vocabulary})
+        conn.execute(text(
+            "INSERT INTO search_words (word, stem, lexeme) SELECT w, s, array_to_string("
+            f"tsvector_to_array(to_tsvector('{CONFIG}', w)), ' ') FROM unnest(CAST(:w AS text[]), "
+            "CAST(:s AS text[])) AS v(w, s) ON CONFLICT DO NOTHING"),
+            {"w": vocabulary, "s": [stem(w) for w in vocabulary]})
+
+    def index(self, load: LoadDocuments, sheet_ids: list[int]) -> None:
+        with self._writing() as conn:
+            self._ready(conn)
+            documents = load(sheet_ids)  # read once the lock is held: never older than the index
+            self._write(conn, [d for d in documents.values() if d is not None],
+                        [i for i, d in documents.items() if d is None])
+
+    def rebuild(self, documents: Iterable[Document]) -> int:
+        # One transaction: readers keep the old rows until the commit swaps everything at once.
+        count = 0
+        with self._writing(timeout=60) as conn:
+            conn.execute(text("DELETE FROM search_document_tags"))
+            conn.execute(text("DELETE FROM search_documents"))
+            conn.execute(text("DELETE FROM search_words"))
+            batch: list[Document] = []
+            for doc in documents:
+                batch.append(doc)
+                count += 1
+                if len(batch) >= 500:
+                    self._write(conn, batch, [])
+                    batch = []
+            self._write(conn, batch, [])
+            conn.execute(text(f"COMMENT ON TABLE search_documents IS '{VERSION_COMMENT}'"))
+        self._version_ok = False
+        with db.engine.connect() as conn:  # fresh statistics, or the planner scans everything
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in TABLES:
+                conn.execute(text(f"ANALYZE {table.name}"))
+        return count
+
+    def optimize(self) -> None:
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in TABLES:
+                conn.execute(text(f"VACUUM (ANALYZE) {table.name}"))
+
+    def stamps(self) -> dict[int, str]:
+        with self._reading() as conn:
+            return {row[0]: row[1] for row in conn.execute(
+                text("SELECT sheet_id, stamp FROM search_documents"))}
+
+    # -- reading ----------------------------------------------------------------------------
+    def known_words(self, candidates: list[str]) -> set[str]:
+        with self._reading() as conn:
+            return set(conn.scalars(text("SELECT word FROM search_words WHERE word = ANY(:w)"),
+                                    {"w": candidates}))
+
+    def similar_words(self, word: str, max_distance: int) -> list[str]:
+        with self._reading() as conn, conn.begin():
+            schema = _quote(self._trgm_schema or "public")
+            conn.execute(text("SELECT set_config('pg_trgm.similarity_threshold', '0.3', true)"))
+            rows = conn.execute(text(
+                f"SELECT word, {schema}.similarity(word, :w) AS sim FROM search_words "
+                f"WHERE word OPERATOR({schema}.%) :w AND left(word, 1) = left(:w, 1) "
+                "ORDER BY sim DESC LIMIT 50"), {"w": word}).all()
+        scored = [(damerau_levenshtein(word, w, max_distance), -sim, w) for w, sim in rows
+                  if w != word]
+        return [w for d, _, w in sorted(scored) if d <= max_distance]
+
+    def _variants(self, conn: Connection, parsed: ParsedQuery) -> dict[str, list[str]]:
+        """Indexed words sharing a stem with the query's words.
+
+        kb_french stems once after unaccent, so "partagee" and "partage" give two lexemes;
+        our stem (twice) joins them, and the query asks for every indexed spelling.
+        """
+        stems = {stem(w) for w in parsed.positive_words() if not is_stop(w)}
+        stems |= {stem(t.word) for t in (a for a in parsed.excluded if isinstance(a, Term))}
+        found: dict[str, list[str]] = {}
+        if stems:
+            # One spelling per distinct lexeme: a longer OR list only slows ranking down.
+            for word, word_stem in conn.execute(text(
+                    "SELECT DISTINCT ON (stem, lexeme) word, stem FROM search_words "
+                    "WHERE stem = ANY(:s) ORDER BY stem, lexeme, length(word), word"),
+                    {"s": sorted(stems)}):
+                found.setdefault(word_stem, []).append(word)
+        return found
+
+    @staticmethod
+    def _alternative_text(alt: Alternative, variants: dict[str, list[str]]) -> list[str]:
+        if isinstance(alt, Phrase):
+            return ['"' + " ".join(alt.words) + '"']
+        spellings: list[str] = []
+        for word in (alt.word, *alt.corrections):
+            spellings += [word, *variants.get(stem(word), [])[:20]]
+        # "or" is websearch_to_tsquery's operator, never a word to look for.
+        return [w for w in dict.fromkeys(spellings) if w != "or"]
+
+    def _tsquery(self, conn: Connection, parsed: ParsedQuery, match_all: bool,
+                 params: dict[str, Any]) -> tuple[str | None, str | None]:
+        variants = self._variants(conn, parsed)
+
+        def websearch(alternatives: list[Alternative]) -> str:
+            name = f"q{len(params)}"
+            params[name] = " or ".join(t for a in alternatives
+                                       for t in self._alternative_text(a, variants))
+            return f"websearch_to_tsquery('{CONFIG}', :{name})"
+
+        joiner = " && " if match_all else " || "
+        positive = joiner.join(f"({websearch(g)})" for g in parsed.groups) or None
+        negative = websearch(parsed.excluded) if parsed.excluded else None
+        return positive, negative
+
+    @staticmethod
+    def _where(filters: Filters, params: dict[str, Any]) -> list[str]:
+        where = []
+        for name in ("scale", "actor_type", "department", "city"):
+            value = getattr(filters, name)
+            if value:
+                params[f"f_{name}"] = value
+                where.append(f"d.{name} = :f_{name}")
+        if filters.tag:
+            params["f_tag"] = filters.tag
+            where.append("EXISTS (SELECT 1 FROM search_document_tags t "
+                         "WHERE t.sheet_id = d.sheet_id AND t.slug = :f_tag)")
+        return where
+
+    def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,
+               match_all: bool = True) -> BackendResult:
+        with self._reading() as conn:
+            # Matches come from the GIN index's bitmap: without rechecks (plain queries), no
+            # tsvector is read to count them and their facets. A sequential scan would read
+            # (and decompress) every vector.
+            params: dict[str, Any] = {}
+            positive, negative = self._tsquery(conn, parsed, match_all, params)
+            if positive:
+                conn.execute(text("SET LOCAL enable_seqscan = off"))
+            where = self._where(filters, params)
+            query_sql = f"({positive})" if positive else "NULL::tsquery"
+            if positive:
+                where.append("d.tsv @@ q.query")
+            if negative:
+                where.append(f"NOT (d.tsv @@ {negative})")
+            where_sql = " AND ".join(where) or "TRUE"
+            base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
+            facets = self._facets(conn, base, params)
+            total = facets.pop("total")[0].count if facets.get("total") else 0
+            rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort, total,
+                              offset, limit)
+        hits = [Hit(r[0], r[1], r[2], round(float(r[3]), 4),
+                    from_markers(r[4]) if positive else highlight(r[4], []))
+                for r in rows]
+        return BackendResult(hits, total, facets)
+
+    @staticmethod
+    def _page(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any],
+              ranked: bool, sort: str, total: int, offset: int, limit: int) -> list[Any]:
+        order = {"updated": "updated_at DESC", "freshness": "review_due_at DESC"}.get(
+            sort, "score DESC, updated_at DESC" if ranked else "updated_at DESC")
+        score = f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv, q.query)" if ranked else "0.0"
+        base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
+        source = base
+        if ranked and order.startswith("score") and total > FULL_RANK_LIMIT:
+            # Many matches: the head vectors (title, tags, actor, place, summary) choose the
+            # candidates cheaply, then the full vectors order them.
+            source = (
+                f"FROM search_documents d, (SELECT {query_sql} AS query) q "
+                f"WHERE d.sheet_id IN (SELECT d.sheet_id {base} ORDER BY "
+                f"ts_rank_cd('{RANK_WEIGHTS}', coalesce(d.tsv_head, ''), q.query) DESC, "
+                "d.updated_at DESC LIMIT :candidates)")
+            params = {**params, "candidates": max(CANDIDATES, offset + limit)}
+        headline = (f"ts_headline('{CONFIG}', p.snippet_source, p.query, :headline)"
+                    if ranked else "p.snippet_source")
+        # The page first, then headlines for its rows only (ts_headline is costly).
+        return list(conn.execute(text(
+            f"SELECT p.sheet_id, p.slug, p.title, p.score, {headline} FROM ("
+            f"SELECT d.sheet_id, d.slug, d.title, d.snippet_source, q.query, {score} AS score, "
+            f"d.updated_at AS updated_at, d.review_due_at AS review_due_at {source} "
+            f"ORDER BY {order}, sheet_id LIMIT :limit OFFSET :offset) p "
+            f"ORDER BY {order}, sheet_id"),
+            {**params, "limit": limit, "offset": offset, "headline": HEADLINE_OPTIONS}).all())
+
+    @staticmethod
+    def _facets(conn: Connection, base: str, params: dict[str, Any]) -> dict[str, list[Facet]]:
+        rows = conn.execute(text(
+            f"WITH m AS MATERIALIZED (SELECT d.sheet_id, d.scale, d.actor_type, d.department, "
+            f"d.department_label, d.city, d.city_label {base}) "
+            "SELECT 'total', '', '', count(*) FROM m "
+            "UNION ALL SELECT 'scale', scale, '', count(*) FROM m WHERE scale <> '' GROUP BY scale "
+            "UNION ALL SELECT 'actor_type', actor_type, '', count(*) FROM m "
+            "WHERE actor_type <> '' GROUP BY actor_type "
+            "UNION ALL SELECT 'department', department, max(department_label), count(*) FROM m "
+            "WHERE department <> '' GROUP BY department "
+            "UNION ALL SELECT 'city', city, max(city_label), count(*) FROM m "
+            "WHERE city <> '' GROUP BY city "
+            "UNION ALL SELECT 'tags', t.slug, max(t.name), count(*) FROM m "
+            "JOIN search_document_tags t ON t.sheet_id = m.sheet_id GROUP BY t.slug"),
+            params).all()
+        facets: dict[str, list[Facet]] = {}
+        for name, value, label, count in rows:
+            facets.setdefault(name, []).append(Facet(value, label or value, int(count)))
+        return facets
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

@@ -1,0 +1,270 @@
+"""The one entry point for searching and for keeping the index in step with the database.
+
+Views, the API, the CLI and other domains (embeds) call `search_sheets()`; the after-commit
+listener calls `index_changed()`; `kb index ...` calls rebuild/update/check/optimize.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from kb.extensions import db
+from kb.search.analysis import fold, max_typos
+from kb.search.backend import (
+    FACETS,
+    SORTS,
+    BackendResult,
+    Document,
+    Filters,
+    IndexBusy,
+    SearchBackend,
+    SearchUnavailable,
+)
+from kb.search.documents import (
+    all_documents,
+    all_documents_in_background,
+    load_documents,
+    normalise_filters,
+    published_stamps,
+)
+from kb.search.query import ParsedQuery, parse
+from kb.sheets.fields import FIELDS_BY_NAME
+from kb.sheets.models import Sheet
+
+log = logging.getLogger(__name__)
+
+MAX_PER_PAGE = 100
+MAX_PAGE = 500
+SUGGEST_BELOW = 3  # a query finding fewer sheets than this gets a "Vouliez-vous dire" suggestion
+BATCH = 500
+UNAVAILABLE_MESSAGE = ("La recherche est momentanément indisponible : son index est en cours de "
+                       "reconstruction. Réessayez dans quelques minutes.")
+STOP_WORDS_ONLY_MESSAGE = ("Votre recherche ne contient que des mots trop courants. "
+                           "Précisez-la, par exemple « accueil en mairie ».")
+RELAXED_MESSAGE = ("Aucune fiche ne contient tous ces mots : voici celles qui en contiennent "
+                   "une partie.")
+
+
+def get_backend(app: Flask | None = None) -> SearchBackend:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    backend: SearchBackend | None = app.extensions.get("kb_search")
+    if backend is None:
+        name = app.config.get("KB_SEARCH_BACKEND", "whoosh")
+        if name == "postgres":
+            from kb.search.postgres_backend import PostgresBackend
+
+            backend = PostgresBackend()
+        elif name == "whoosh":
+            from kb.search.whoosh_backend import WhooshBackend
+
+            backend = WhooshBackend(app.config["KB_INDEX_DIR"],
+                                    float(app.config.get("KB_SEARCH_LOCK_TIMEOUT", 10)))
+        else:
+            raise ValueError(f"KB_SEARCH_BACKEND inconnu : {name} (whoosh ou postgres)")
+        app.extensions["kb_search"] = backend
+    return backend
+
+
+# -- searching ------------------------------------------------------------------------------
+
+def _as_filters(filters: Filters | dict[str, Any] | None) -> Filters:
+    if isinstance(filters, Filters):
+        return filters
+    raw = {k: str(v or "") for k, v in (filters or {}).items()
+           if k in ("scale", "actor_type", "tag", "department", "city")}
+    return normalise_filters(**raw)
+
+
+def _correct_typos(backend: SearchBackend, parsed: ParsedQuery) -> None:
+    """Words of 5+ letters that no sheet contains also look for the closest indexed words."""
+    terms = [t for t in parsed.terms() if max_typos(t.word)]
+    if not terms:
+        return
+    known = backend.known_words([t.word for t in terms])
+    for term in terms:
+        if term.word not in known:
+            term.corrections = backend.similar_words(term.word, max_typos(term.word))[:3]
+
+
+def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
+                total: int) -> str | None:
+    replacements: dict[str, str] = {}
+    candidates = [t for t in parsed.terms() if len(t.word) >= 4]
+    known = backend.known_words([t.word for t in candidates]) if candidates else set()
+    for term in candidates:
+        if term.corrections:
+            replacements[term.word] = term.corrections[0]
+        elif term.word not in known:
+            similar = backend.similar_words(term.word, max(1, max_typos(term.word)))
+            if similar:
+                replacements[term.word] = similar[0]
+    if not replacements:
+        return None
+    suggestion = re.sub(r"\w+", lambda m: replacements.get(fold(m.group()), m.group()),
+                        parsed.text)
+    if fold(suggestion) == fold(parsed.text):
+        return None
+    better = backend.search(parse(suggestion), filters, "relevance", 0, 1)
+    return suggestion if better.total >= max(total, 1) else None
+
+
+def _facets(result: BackendResult) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, str]]]:
+    counts: dict[str, dict[str, int]] = {}
+    labels: dict[str, dict[str, str]] = {}
+    for name in FACETS:
+        facets = sorted(result.facets.get(name, []), key=lambda f: (-f.count, fold(f.label)))
+        counts[name] = {f.value: f.count for f in facets}
+        choice = FIELDS_BY_NAME.get(name)
+        labels[name] = {f.value: choice.choice_label(f.value) if choice and choice.choices
+                        else f.label for f in facets}
+    return counts, labels
+
+
+def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None = None,
+                  sort: str = "relevance", page: int = 1, per_page: int = 20) -> dict[str, Any]:
+    """Search published sheets. Never raises for any query string.
+
+    Returns {"items": [{"slug", "title", "url", "score", "snippet", "fresh"}], "total", "facets":
+    {name: {value: count}}, "facet_labels", "suggestion", "page", "per_page", "pages", "sort",
+    "query", "message", "unavailable"}. `snippet` is HTML-safe text with <mark>.
+    """
+    parsed = parse(q)
+    active = _as_filters(filters)
+    per_page = min(max(int(per_page or 20), 1), MAX_PER_PAGE)
+    page = min(max(int(page or 1), 1), MAX_PAGE)
+    sort = sort if sort in SORTS else "relevance"
+    if sort == "relevance" and not parsed.groups:
+        sort = "updated"  # nothing to rank on: newest first
+    response: dict[str, Any] = {
+        "items": [], "total": 0, "facets": {name: {} for name in FACETS},
+        "facet_labels": {name: {} for name in FACETS}, "suggestion": None, "page": page,
+        "per_page": per_page, "pages": 1, "sort": sort, "query": parsed.text,
+        "filters": active.active(), "message": None, "unavailable": False,
+    }
+    if parsed.is_empty and parsed.text and any(c.isalnum() for c in parsed.text):
+        response["message"] = STOP_WORDS_ONLY_MESSAGE
+        return response
+    backend = get_backend()
+    try:
+        _correct_typos(backend, parsed)
+        offset = (page - 1) * per_page
+        result = backend.search(parsed, active, sort, offset, per_page)
+        if result.total == 0 and len(parsed.groups) > 1:
+            result = backend.search(parsed, active, sort, offset, per_page, match_all=False)
+            if result.total:
+                response["message"] = RELAXED_MESSAGE
+        if result.total < SUGGEST_BELOW and parsed.groups:
+            response["suggestion"] = _suggestion(backend, parsed, active, result.total)
+    except (SearchUnavailable, IndexBusy) as exc:
+        log.warning("search unavailable: %s", exc)
+        response.update(unavailable=True, message=UNAVAILABLE_MESSAGE)
+        return response
+    base = current_app.config["KB_BASE_URL"]
+    fresh = _freshness([h.slug for h in result.hits])
+    response["items"] = [{"slug": h.slug, "title": h.title, "url": f"{base}/fiches/{h.slug}",
+                          "score": h.score, "snippet": h.snippet, "fresh": fresh.get(h.slug, True)}
+                         for h in result.hits]
+    response["total"] = result.total
+    response["pages"] = max(1, -(-result.total // per_page))
+    response["facets"], response["facet_labels"] = _facets(result)
+    return response
+
+
+def _freshness(slugs: list[str]) -> dict[str, bool]:
+    """Review status read from the database: it changes with time, not with the index."""
+    if not slugs:
+        return {}
+    return {sheet.slug: sheet.fresh
+            for sheet in db.session.scalars(select(Sheet).where(Sheet.slug.in_(slugs)))}
+
+
+# -- keeping the index in step --------------------------------------------------------------
+
+def index_changed(app: Flask, sheet_ids: Iterable[int]) -> None:
+    """After-commit listener: index these sheets in one writer commit. Never raises."""
+    ids = sorted(set(sheet_ids))
+    try:
+        backend = get_backend(app)
+        if not backend.exists():
+            update_index()  # first write, or a lost index: build it from the database
+            return
+        backend.index(load_documents, ids)
+    except Exception:  # noqa: BLE001 - the commit stands; `kb index update` repairs the drift
+        log.exception("search index not updated for sheets %s; run `kb index update`", ids[:20])
+
+
+@dataclass
+class Drift:
+    missing: list[int] = field(default_factory=list)  # published, not in the index
+    stale: list[int] = field(default_factory=list)  # indexed from another revision or state
+    extra: list[int] = field(default_factory=list)  # in the index, no longer published
+
+    @property
+    def total(self) -> int:
+        return len(self.missing) + len(self.stale) + len(self.extra)
+
+
+def check_index() -> Drift:
+    """Compare the database and the index. Raises SearchUnavailable when there is no index."""
+    backend = get_backend()
+    wanted = published_stamps()
+    have = backend.stamps()
+    return Drift(
+        missing=sorted(i for i in wanted if i not in have),
+        stale=sorted(i for i, s in wanted.items() if i in have and have[i] != s),
+        extra=sorted(i for i in have if i not in wanted),
+    )
+
+
+Progress = Callable[[int], None]
+
+
+def update_index(progress: Progress | None = None) -> Drift:
+    """Reconcile: index what is missing or stale, delete what is no longer published."""
+    backend = get_backend()
+    backend.ensure_schema()
+    if not backend.exists():
+        rebuild_index(progress)
+        return Drift()
+    drift = check_index()
+    ids = drift.missing + drift.stale + drift.extra
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        backend.index(load_documents, chunk)
+        if progress:
+            progress(len(chunk))
+    return drift
+
+
+def _counted(documents: Iterator[Document], progress: Progress | None) -> Iterator[Document]:
+    for doc in documents:
+        yield doc
+        if progress:
+            progress(1)
+
+
+def rebuild_index(progress: Progress | None = None, background: bool = False) -> int:
+    """Build a fresh index from the database, swap it in, then catch writes made meanwhile.
+
+    `background` builds the documents in a forked process (CLI only: never in a web worker).
+    """
+    backend = get_backend()
+    backend.ensure_schema()
+    documents = all_documents_in_background() if background else all_documents()
+    count = backend.rebuild(_counted(documents, progress))
+    drift = check_index()
+    ids = drift.missing + drift.stale + drift.extra
+    for start in range(0, len(ids), BATCH):
+        backend.index(load_documents, ids[start:start + BATCH])
+    return count
+
+
+def optimize_index() -> None:
+    get_backend().optimize()
