@@ -19,6 +19,7 @@ BLUEPRINTS = (
     "kb.auth.views",
     "kb.sheets.views",
     "kb.api.views",
+    "kb.duplicates.views",
 )
 
 

@@ -144,7 +144,9 @@ def tokens_create(email: str) -> None:
     click.echo(token)
 
 
-COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens)
+from kb.duplicates.cli import duplicates  # noqa: E402
+
+COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, duplicates)
 
 
 def register_cli(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """Imports every domain's models so that the metadata (Alembic, create_all) sees all tables."""
 
 from kb.auth.models import ApiToken, User  # noqa: F401
+from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.sheets.models import Revision, Sheet, Tag  # noqa: F401

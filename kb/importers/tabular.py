@@ -16,6 +16,8 @@ from kb.transaction import commit
 
 BATCH = 500  # commit (and index) in batches: 10,000 sheets take seconds
 LIST_SEPARATOR = " | "
+# Set by a source that knows a sheet is another initiative than a similar existing one.
+DISTINCT = "distinct_from_existing"
 READ_ONLY = {"url", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
              "review_due_at", "fresh", "state"}
 
@@ -37,7 +39,7 @@ def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        unknown = set(reader.fieldnames or []) - set(FIELD_NAMES) - READ_ONLY - {"slug"}
+        unknown = set(reader.fieldnames or []) - set(FIELD_NAMES) - READ_ONLY - {"slug", DISTINCT}
         if unknown:
             raise ImportFailed(f"{path} ligne 1 : colonnes inconnues : {', '.join(sorted(unknown))}")
         for row in reader:
@@ -53,28 +55,43 @@ def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield reader.line_num, obj
 
 
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "oui", "yes")
+
+
 def _import_rows(path: Path, rows: Iterator[tuple[int, dict[str, Any]]], fmt: str,
                  echo: Echo) -> dict[str, int]:
     author = operations.system_user()
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "matched": 0,
+              "distinct": 0}
     pending = 0
     for number, obj in rows:
         slug = obj.pop("slug", None) or None
+        distinct = _truthy(obj.pop(DISTINCT, ""))
         data = {k: v for k, v in obj.items() if k not in READ_ONLY}
         try:
-            outcome, _ = upsert_sheet(data, author, f"Import {fmt}", slug=slug)
+            outcome, sheet = upsert_sheet(data, author, f"Import {fmt}", slug=slug,
+                                          similar="distinct" if distinct else "update")
         except ValidationError as exc:
             counts["skipped"] += 1
             echo(f"{path.name} ligne {number} : ignorée : {exc}")
             continue
         counts[outcome] += 1
+        if outcome == "matched":
+            echo(f"{path.name} ligne {number} : même initiative que la fiche « {sheet.slug} » "
+                 "(doublon) : celle-ci a été mise à jour.")
+        elif outcome == "distinct":
+            echo(f"{path.name} ligne {number} : créée comme initiative distincte ({sheet.slug}) "
+                 "malgré une fiche très proche ; paire signalée aux modérateurs.")
         pending += 1
         if pending >= BATCH:
             commit()
             pending = 0
     commit()
     echo(f"{counts['created']} fiche(s) créée(s), {counts['updated']} mise(s) à jour, "
-         f"{counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s).")
+         f"{counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s), "
+         f"{counts['matched']} rapprochée(s) d'une fiche existante, "
+         f"{counts['distinct']} créée(s) malgré une fiche très proche.")
     return counts
 
 
