@@ -8,6 +8,7 @@ duplicates, two sheets of different families are not.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -80,16 +81,17 @@ def strip_accents(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _vocabulary() -> tuple[list[str], list[float]]:
+    """Seed words and their cumulative frequencies."""
     words: Counter[str] = Counter()
     for path in sorted(SEEDS.glob("*.txt")):
         words.update(re.findall(r"[^\W\d_]+(?:['’][^\W\d_]+)?", path.read_text(encoding="utf-8")))
     vocab = sorted(words)
-    return vocab, [float(words[w]) for w in vocab]
+    return vocab, list(itertools.accumulate(float(words[w]) for w in vocab))
 
 
 def sentence(rng: random.Random, low: int = 8, high: int = 22) -> str:
-    vocab, weights = _vocabulary()
-    words = rng.choices(vocab, weights, k=rng.randint(low, high))
+    vocab, cumulative = _vocabulary()
+    words = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(low, high))
     return " ".join(words).capitalize() + "."
 
 
@@ -116,6 +118,8 @@ def synthetic_sheet(rng: random.Random, city: str | None = None,
     for name in NARRATIVE:
         if rng.random() < 0.85:
             data[name] = paragraph(rng, rng.randint(2, 6))
+    if data.get("method") and rng.random() < 0.5:  # as in real sheets: Markdown lists
+        data["method"] = "\n".join(f"- {sentence(rng, 5, 12)}" for _ in range(rng.randint(2, 5)))
     return data
 
 

@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from kb.duplicates.models import DuplicateFeature, DuplicateFingerprint
-from kb.duplicates.similarity import HINT, VERSION, Fingerprint, score
+from kb.duplicates.similarity import HINT, TITLE_FEATURE, VERSION, Fingerprint, score
 from kb.extensions import db
 from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 
 MAX_POSTINGS = 1000  # a feature shared by more sheets than this selects nothing useful
+MAX_WORD_POSTINGS = 200  # the same for one title word
 TOP_K = 40  # sheets scored exactly per lookup
 CHUNK = 500  # sheets per batch when rebuilding
 
@@ -106,26 +107,27 @@ def _weight(postings: int) -> float:
     return 1.0 / math.log2(1 + postings)
 
 
-def candidate_ids(fp: Fingerprint, *, kinds: Iterable[int] | None = None,
-                  exclude: Iterable[int] = (), above: int = 0, top_k: int = TOP_K) -> list[int]:
+def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 0,
+                  top_k: int = TOP_K) -> list[int]:
     """The `top_k` sheets sharing the rarest features with `fp` (no exact scoring yet)."""
-    wanted = set(kinds) if kinds is not None else None
-    features = {f for f, kind in fp.features() if wanted is None or kind in wanted}
+    features = dict(fp.features())
     if not features:
         return []
-    df = dict(db.session.execute(
-        select(DuplicateFeature.feature, func.count())
-        .where(DuplicateFeature.feature.in_(features)).group_by(DuplicateFeature.feature)
-    ).all())
-    useful = [f for f, n in df.items() if n <= MAX_POSTINGS]
+    table = DuplicateFeature.__table__
+    connection = db.session.connection()  # Core rows: no ORM overhead on thousands of postings
+    df: dict[int, int] = dict(connection.execute(
+        select(table.c.feature, func.count()).where(table.c.feature.in_(features))
+        .group_by(table.c.feature)).all())
+    # A single title word only helps when it is rare (a place, a name); word pairs and bands
+    # carry the rest.
+    useful = [f for f, n in df.items()
+              if n <= (MAX_WORD_POSTINGS if features[f] == TITLE_FEATURE else MAX_POSTINGS)]
     if not useful:
         return []
     weights: dict[int, float] = defaultdict(float)
     excluded = set(exclude)
-    for feature, sheet_id in db.session.execute(
-        select(DuplicateFeature.feature, DuplicateFeature.sheet_id)
-        .where(DuplicateFeature.feature.in_(useful))
-    ):
+    for feature, sheet_id in connection.execute(
+            select(table.c.feature, table.c.sheet_id).where(table.c.feature.in_(useful))).all():
         if sheet_id > above and sheet_id not in excluded:
             weights[sheet_id] += _weight(df[feature])
     return heapq.nlargest(top_k, weights, key=lambda s: (weights[s], -s))
@@ -135,10 +137,10 @@ def load(sheet_ids: Iterable[int]) -> dict[int, Fingerprint]:
     ids = list(sheet_ids)
     if not ids:
         return {}
-    rows = db.session.execute(
-        select(DuplicateFingerprint.sheet_id, DuplicateFingerprint.title,
-               DuplicateFingerprint.shingles).where(DuplicateFingerprint.sheet_id.in_(ids))
-    )
+    table = DuplicateFingerprint.__table__
+    rows = db.session.connection().execute(
+        select(table.c.sheet_id, table.c.title, table.c.shingles)
+        .where(table.c.sheet_id.in_(ids))).all()
     return {sheet_id: Fingerprint.load(title, shingles) for sheet_id, title, shingles in rows}
 
 

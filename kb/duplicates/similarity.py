@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,7 +25,7 @@ from kb.sheets.fields import FIELDS, Kind
 from kb.text import fold, plain_text
 
 # Bump when the fingerprint recipe changes: stored fingerprints of another version are rebuilt.
-VERSION = 1
+VERSION = 2
 
 SHINGLE_WORDS = 2  # word pairs survive rewording better than triples
 NUM_PERM = 120
@@ -65,7 +66,8 @@ def title_key(title: str) -> str:
 
 
 def _h32(value: str) -> int:
-    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=4).digest(), "little")
+    # CRC-32 is fast and stable across processes; MinHash mixes the bits again (fmix).
+    return zlib.crc32(value.encode())
 
 
 def feature_id(kind: int, value: str) -> int:
@@ -74,14 +76,25 @@ def feature_id(kind: int, value: str) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
+# Text without any of these is its own plain text: no need to run the Markdown parser on it.
+_MARKDOWN = re.compile(r"[\\`*_#>\[\]<&!|~=+-]|^\s*\d+[.)]", re.M)
+
+
 def body_text(data: Mapping[str, Any]) -> list[str]:
-    words: list[str] = []
+    """Folded words of every searchable field but the title, in declaration order."""
+    plain: list[str] = []
+    markdown: list[str] = []
     for f in _TEXT_FIELDS:
         value = data.get(f.name)
         if isinstance(value, list):
             value = "\n".join(str(v) for v in value)
         if value:
-            words.extend(normalise(str(value)))
+            (markdown if f.kind is Kind.LONG and _MARKDOWN.search(str(value)) else plain) \
+                .append(str(value).strip())
+    words = _WORD.findall(fold(" ".join(plain)))
+    if markdown:
+        # One document (fields as paragraphs): one parse per sheet instead of one per field.
+        words += normalise("\n\n".join(markdown))
     return words
 
 
