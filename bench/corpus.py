@@ -189,6 +189,11 @@ def variant(rng: random.Random, data: dict[str, Any], kind: str) -> dict[str, An
             if name not in keep:
                 new[name] = ""
         new["partners"], new["further_reading"] = [], ""
+    if kind == "heavy":  # the same story told again: half the sentences rewritten
+        new["title"] = reword_title(rng, new["title"])
+        for name in (*NARRATIVE, "summary"):
+            if new.get(name):
+                new[name] = edit_paragraphs(rng, new[name], 0.5)
     if kind == "reworded":
         for name in NARRATIVE:
             if new.get(name):
@@ -235,7 +240,7 @@ def eval_set(seed: int = 20261122, synthetic_originals: int = 150) -> list[Label
     family = 0
     originals = demo_sheets()
     dumps = {strip_accents(d["title"]).lower().replace("’", "'"): d for d in dump_sheets()}
-    variant_kinds = ("reworded", "accents", "reordered", "edited", "partial", "combo")
+    variant_kinds = ("reworded", "accents", "reordered", "edited", "partial", "combo", "heavy")
     for data in originals:
         family += 1
         items.append(Labelled(data, family, "original"))

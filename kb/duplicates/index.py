@@ -27,6 +27,7 @@ from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 
 MAX_POSTINGS = 1000  # a feature shared by more sheets than this selects nothing useful
 MAX_WORD_POSTINGS = 200  # the same for one title word
+SCAN_MAX_POSTINGS = 100  # the same when scanning the whole base
 TOP_K = 40  # sheets scored exactly per lookup
 CHUNK = 500  # sheets per batch when rebuilding
 
@@ -108,9 +109,16 @@ def _weight(postings: int) -> float:
 
 
 def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 0,
-                  top_k: int = TOP_K) -> list[int]:
-    """The `top_k` sheets sharing the rarest features with `fp` (no exact scoring yet)."""
-    features = dict(fp.features())
+                  top_k: int = TOP_K, max_postings: int = MAX_POSTINGS,
+                  words: bool = True, features: dict[int, int] | None = None) -> list[int]:
+    """The `top_k` sheets sharing the rarest features with `fp` (no exact scoring yet).
+
+    `features` (feature -> kind) saves recomputing those of an indexed sheet.
+    """
+    if features is None:
+        features = dict(fp.features())
+    if not words:
+        features = {f: kind for f, kind in features.items() if kind != TITLE_FEATURE}
     if not features:
         return []
     table = DuplicateFeature.__table__
@@ -121,7 +129,7 @@ def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 
     # A single title word only helps when it is rare (a place, a name); word pairs and bands
     # carry the rest.
     useful = [f for f, n in df.items()
-              if n <= (MAX_WORD_POSTINGS if features[f] == TITLE_FEATURE else MAX_POSTINGS)]
+              if n <= (MAX_WORD_POSTINGS if features[f] == TITLE_FEATURE else max_postings)]
     if not useful:
         return []
     weights: dict[int, float] = defaultdict(float)
@@ -170,10 +178,19 @@ def pairs(min_score: float, progress: Callable[[int], None] | None = None,
     the number of sheets times the (bounded) number of candidates, not with all pairs.
     """
     ids = indexed_ids()
+    table = DuplicateFeature.__table__
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
+        own: dict[int, dict[int, int]] = defaultdict(dict)
+        for sheet_id, feature, kind in db.session.connection().execute(
+                select(table.c.sheet_id, table.c.feature, table.c.kind)
+                .where(table.c.sheet_id.in_(chunk))).all():
+            own[sheet_id][feature] = kind
         for sheet_id, fp in sorted(load(chunk).items()):
-            found = candidate_ids(fp, above=sheet_id, top_k=10)
+            # Two whole sheets: bands and title word pairs suffice, and a pair of common
+            # title words shared by many sheets says little about any two of them.
+            found = candidate_ids(fp, above=sheet_id, top_k=10, max_postings=SCAN_MAX_POSTINGS,
+                                  words=False, features=own[sheet_id])
             for other, value in scored(fp, found, min_score):
                 yield sheet_id, other, value
         if progress is not None:

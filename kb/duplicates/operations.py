@@ -47,15 +47,12 @@ class CreateCheck:
     @property
     def must_stop(self) -> bool:
         """Show the confirmation step instead of saving (never a hard block: it can be passed)."""
-        if not self.matches:
-            return False
-        if not self.seen:
-            return True
-        if self.needs_confirmation and not (self.distinct and self.reason):
+        return bool(self.matches) and (not self.seen or bool(self.errors))
+
+    def __post_init__(self) -> None:
+        if self.seen and self.needs_confirmation and not (self.distinct and self.reason):
             self.errors.append("Confirmez qu'il s'agit d'une autre initiative et dites en quelques "
                                "mots ce qui la distingue.")
-            return True
-        return False
 
     def record(self, sheet: Sheet, author: User) -> None:
         """Keep the writer's confirmation for moderators (a candidate pair per close match)."""
