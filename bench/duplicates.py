@@ -181,6 +181,7 @@ def speed(n: int, url: str | None, scan: bool) -> None:
             load_time = time.perf_counter() - started
             started = time.perf_counter()
             index.sync(index.all_sheet_ids(), commit=db.session.commit)
+            index.optimize()  # what `kb duplicates rebuild` does after a large build
             build_time = time.perf_counter() - started
             print(f"\n{n:,} sheets ({db.engine.dialect.name}): bulk insert {load_time:.0f} s, "
                   f"lookup index built in {build_time:.0f} s "

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from kb.config import PROJECT_ROOT
+from kb.duplicates.cli import duplicates
 
 
 def _create_app() -> Flask:
@@ -143,8 +144,6 @@ def tokens_create(email: str) -> None:
     commit()
     click.echo(token)
 
-
-from kb.duplicates.cli import duplicates  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, duplicates)
 

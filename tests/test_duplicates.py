@@ -377,3 +377,15 @@ def test_import_of_another_initiative_creates_it(app, make_sheet, tmp_path):
     make_sheet(**BREST)
     counts = run_import(_jsonl(tmp_path, SAME_CITY), "jsonl", echo=lambda _: None)
     assert counts["created"] == 1 and counts["matched"] == 0
+
+
+def test_rebuild_command_recomputes_the_index_from_the_database(app, make_sheet):
+    make_sheet(**BREST)
+    make_sheet(**SAME_CITY)
+    db.session.execute(DuplicateFeature.__table__.delete())
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["duplicates", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "2 fiche(s) indexée(s)" in result.output
+    response = app.test_client().get("/api/v1/sheets/similar", query_string={"title": BREST["title"]})
+    assert response.get_json()["items"][0]["slug"] == "accueil-en-mairie-de-brest"

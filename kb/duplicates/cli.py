@@ -11,6 +11,8 @@ from flask.cli import with_appcontext
 
 from kb.duplicates.similarity import HIGH
 
+OPTIMIZE_AFTER = 1000  # rewritten sheets after which planner statistics are refreshed
+
 
 def _bar(length: int, label: str) -> ProgressBar[int]:
     return click.progressbar(length=length, label=label, file=sys.stderr)
@@ -40,6 +42,8 @@ def scan(min_score: float, rebuild: bool) -> None:
     if stale:
         with _bar(len(stale), "Index des doublons") as bar:
             index.sync(stale, progress=bar.update, commit=commit)
+        if len(stale) >= OPTIMIZE_AFTER:
+            index.optimize()
     known = operations.known_pairs()
     total = len(index.indexed_ids())
     new = found = 0
@@ -68,4 +72,5 @@ def rebuild() -> None:
     ids = index.all_sheet_ids()
     with _bar(len(ids), "Index des doublons") as bar:
         index.sync(ids, progress=bar.update, commit=commit)
+    index.optimize()
     click.echo(f"{len(index.indexed_ids())} fiche(s) indexée(s).")

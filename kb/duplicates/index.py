@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from kb.duplicates.models import DuplicateFeature, DuplicateFingerprint
 from kb.duplicates.similarity import HINT, TITLE_FEATURE, VERSION, Fingerprint, score
@@ -102,6 +102,16 @@ def sync(sheet_ids: Sequence[int], progress: Callable[[int], None] | None = None
             commit()
         if progress is not None:
             progress(len(batch))
+
+
+def optimize() -> None:
+    """After a large rebuild on PostgreSQL: fresh planner statistics (it would otherwise scan
+    the whole table until autovacuum runs) and a visibility map for index-only scans.
+    SQLite picks the primary key index without statistics."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in (DuplicateFeature.__tablename__, DuplicateFingerprint.__tablename__):
+                connection.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 def _weight(postings: int) -> float:
