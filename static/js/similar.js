@@ -17,7 +17,10 @@
 
   // Keep the list next to the title, where the writer is looking.
   var titleField = title.closest(".field");
-  if (titleField) { titleField.insertAdjacentElement("afterend", panel); }
+  if (titleField) {
+    titleField.insertAdjacentElement("afterend", panel);
+    if (confirmation) { panel.insertAdjacentElement("afterend", confirmation); }
+  }
 
   function render(items) {
     panel.textContent = "";
