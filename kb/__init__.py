@@ -22,6 +22,7 @@ BLUEPRINTS = (
     "kb.embed.views",
     "kb.opendata.views",
     "kb.search.views",
+    "kb.duplicates.views",
     "kb.freshness.views",
     "kb.moderation.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above

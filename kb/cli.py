@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from kb.config import PROJECT_ROOT
+from kb.duplicates.cli import duplicates
 from kb.search.cli import index
 
 
@@ -155,7 +156,7 @@ def tokens_create(email: str) -> None:
 from kb.freshness.cli import freshness  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness)
+            freshness, duplicates)
 
 
 def register_cli(app: Flask) -> None:

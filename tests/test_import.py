@@ -29,7 +29,8 @@ def published():
 def test_seed_dump_gives_ten_clean_published_sheets(app):
     lines = []
     counts = import_seed(lines)
-    assert counts == {"created": 10, "updated": 0, "unchanged": 0, "skipped": 0}
+    assert counts == {"created": 10, "updated": 0, "unchanged": 0, "skipped": 0, "matched": 0,
+                      "distinct": 0}
     sheets = published()
     assert len(sheets) == 10
     assert sheets[0].title == "Accueil en Mairie de brest"
@@ -74,7 +75,8 @@ def test_seed_import_maps_labels_and_free_values(app):
 def test_reimporting_the_seed_updates_the_same_sheets(app):
     import_seed()
     second = import_seed()
-    assert second == {"created": 0, "updated": 0, "unchanged": 10, "skipped": 0}
+    assert second == {"created": 0, "updated": 0, "unchanged": 10, "skipped": 0, "matched": 0,
+                      "distinct": 0}
     assert db.session.scalar(select(func.count(Sheet.id))) == 10
     assert db.session.scalar(select(func.count(Revision.id))) == 10
 
@@ -147,7 +149,8 @@ def test_jsonl_export_then_import_into_an_empty_base(app, make_sheet, tmp_path):
     path = tmp_path / "sheets.jsonl"
     path.write_text(out.getvalue())
     counts = run_import(path, "jsonl", echo=lambda _: None)
-    assert counts == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0}
+    assert counts == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0, "matched": 0,
+                      "distinct": 0}
 
 
 def test_jsonl_bad_line_is_named(app, tmp_path):

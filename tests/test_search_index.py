@@ -220,7 +220,10 @@ def test_a_busy_writer_lock_times_out_into_drift_not_an_error(
         from tests.conftest import sheet_data
         response = client.post("/fiches/nouvelle", data={
             **{k: v if not isinstance(v, list) else ", ".join(v)
-               for k, v in sheet_data(title="Garage solidaire").items()}, "comment": "x"})
+               for k, v in sheet_data(  # its own content, or the duplicates check steps in
+                   title="Garage solidaire", summary="", stakes="", method="", results="",
+                   actor_name="", partners=[], tags=["mobilité"],
+                   context="Des voitures réparées à prix coûtant.").items()}, "comment": "x"})
         assert response.status_code == 302
         fcntl.flock(held, fcntl.LOCK_UN)
     assert titles("garage") == []
@@ -312,11 +315,16 @@ def test_an_import_batch_is_indexed_in_one_writer_commit(
 
     monkeypatch.setattr(type(backend), "index", counting)
     path = tmp_path / "sheets.jsonl"
-    path.write_text("\n".join(json.dumps({"title": f"Bibliothèque de rue {n}"})
-                              for n in range(12)), encoding="utf-8")
+    titles_ = ("Bibliothèque de rue", "Garage solidaire", "Repair café", "Épicerie sociale",
+               "Jardin partagé", "Bus numérique", "Café des aidants", "Permanence juridique",
+               "Ressourcerie", "Auto-école sociale", "Bricothèque", "Atelier vélo")
+    # Distinct initiatives: near-identical ones would be matched as duplicates by the import.
+    path.write_text("\n".join(json.dumps({"title": title}) for title in titles_),
+                    encoding="utf-8")
     run_import(path, "jsonl", echo=lambda _: None)
     assert calls == [5, 5, 2]
-    assert search_sheets("bibliotheque")["total"] == 12
+    assert search_sheets("bibliotheque")["total"] == 1
+    assert kb(app, "check").exit_code == 0
 
 
 def test_ensure_schema_is_idempotent_and_an_empty_base_searches(app: Flask) -> None:

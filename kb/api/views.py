@@ -72,7 +72,8 @@ def _visible_sheet(slug: str) -> tuple[Sheet, Revision]:
             return sheet, head
         if sheet.is_published and sheet.approved_revision is not None:
             return sheet, sheet.approved_revision
-        if sheet.state == SheetState.ARCHIVED and sheet.approved_revision is not None:
+        if sheet.state in (SheetState.ARCHIVED, SheetState.MERGED) \
+                and sheet.approved_revision is not None:
             return sheet, sheet.approved_revision
     abort(404, "Fiche introuvable.")
 

@@ -19,7 +19,8 @@ def import_bazar_text(path: Path, echo: Echo) -> dict[str, int]:
     if not parsed:
         raise ImportFailed(f"{path} : aucune fiche reconnue")
     author = operations.system_user()
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "matched": 0,
+              "distinct": 0}
     for sheet in parsed:
         try:
             outcome, saved = upsert_sheet(sheet.data, author, "Import bazar-text")
@@ -28,7 +29,9 @@ def import_bazar_text(path: Path, echo: Echo) -> dict[str, int]:
             echo(f"ligne {sheet.line} : « {sheet.data['title'][:60]} » ignorée : {exc}")
             continue
         counts[outcome] += 1
-        labels = {"created": "créée", "updated": "mise à jour", "unchanged": "inchangée"}
+        labels = {"created": "créée", "updated": "mise à jour", "unchanged": "inchangée",
+                  "matched": "même initiative qu'une fiche existante (doublon) : mise à jour",
+                  "distinct": "créée"}
         echo(f"ligne {sheet.line} : {saved.slug} — {labels[outcome]}"
              f" ; {sheet.duplicates_dropped} doublon(s) retiré(s)"
              + (f" ; spam retiré : {', '.join(sheet.spam)}" if sheet.spam else ""))
@@ -36,5 +39,6 @@ def import_bazar_text(path: Path, echo: Echo) -> dict[str, int]:
             echo(f"    avertissement : {warning}")
     commit()
     echo(f"{len(parsed)} fiche(s) lue(s) : {counts['created']} créée(s), {counts['updated']} "
-         f"mise(s) à jour, {counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s).")
+         f"mise(s) à jour, {counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s), "
+         f"{counts['matched']} rapprochée(s) d'une fiche existante.")
     return counts

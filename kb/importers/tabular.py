@@ -17,6 +17,8 @@ from kb.transaction import commit
 
 BATCH = 500  # commit (and index) in batches: 10,000 sheets take seconds
 LIST_SEPARATOR = " | "
+# Set by a source that knows a sheet is another initiative than a similar existing one.
+DISTINCT = "distinct_from_existing"
 READ_ONLY = {"url", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
              "review_due_at", "fresh", "state"}
 
@@ -38,7 +40,7 @@ def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        unknown = set(reader.fieldnames or []) - set(FIELD_NAMES) - READ_ONLY - {"slug"}
+        unknown = set(reader.fieldnames or []) - set(FIELD_NAMES) - READ_ONLY - {"slug", DISTINCT}
         if unknown:
             raise ImportFailed(f"{path} ligne 1 : colonnes inconnues : {', '.join(sorted(unknown))}")
         for row in reader:
@@ -65,26 +67,41 @@ def _batches(rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[list[tuple[
         yield batch
 
 
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "oui", "yes")
+
+
 def _import_rows(path: Path, rows: Iterator[tuple[int, dict[str, Any]]], fmt: str,
                  echo: Echo) -> dict[str, int]:
     upserter = Upserter(operations.system_user(), f"Import {fmt}")
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "matched": 0,
+              "distinct": 0}
     for batch in _batches(rows):
-        items = [(number, obj.pop("slug", None) or None,
+        items = [(number, obj.pop("slug", None) or None, _truthy(obj.pop(DISTINCT, "")),
                   {k: v for k, v in obj.items() if k not in READ_ONLY}) for number, obj in batch]
-        upserter.prefetch(slug_for(data, slug) for _, slug, data in items)
+        upserter.prefetch(slug_for(data, slug) for _, slug, _, data in items)
         with db.session.no_autoflush:  # one flush per batch, at commit
-            for number, slug, data in items:
+            for number, slug, distinct, data in items:
                 try:
-                    outcome, _ = upserter.upsert(data, slug)
+                    outcome, sheet = upserter.upsert(data, slug,
+                                                     "distinct" if distinct else "update")
                 except ValidationError as exc:
                     counts["skipped"] += 1
                     echo(f"{path.name} ligne {number} : ignorée : {exc}")
                     continue
                 counts[outcome] += 1
+                if outcome == "matched":
+                    echo(f"{path.name} ligne {number} : même initiative que la fiche "
+                         f"« {sheet.slug} » (doublon) : celle-ci a été mise à jour.")
+                elif outcome == "distinct":
+                    echo(f"{path.name} ligne {number} : créée comme initiative distincte "
+                         f"({sheet.slug}) malgré une fiche très proche ; paire signalée aux "
+                         "modérateurs.")
         commit()
     echo(f"{counts['created']} fiche(s) créée(s), {counts['updated']} mise(s) à jour, "
-         f"{counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s).")
+         f"{counts['unchanged']} inchangée(s), {counts['skipped']} ignorée(s), "
+         f"{counts['matched']} rapprochée(s) d'une fiche existante, "
+         f"{counts['distinct']} créée(s) malgré une fiche très proche.")
     return counts
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 
@@ -13,6 +13,9 @@ from kb.sheets import operations
 from kb.sheets.fields import empty_data
 from kb.sheets.models import Sheet
 from kb.text import slugify
+
+# What to do when a new sheet matches an existing one above the duplicates threshold.
+Similar = Literal["update", "distinct", "ignore"]
 
 
 def slug_for(data: dict[str, Any], slug: str | None = None) -> str:
@@ -36,14 +39,31 @@ class Upserter:
                 select(Sheet).where(Sheet.slug.in_(wanted))))
             self.looked_up |= wanted
 
-    def upsert(self, data: dict[str, Any], slug: str | None = None) -> tuple[str, Sheet]:
-        """Returns ("created" | "updated" | "unchanged", sheet). Raises fields.ValidationError."""
+    def upsert(self, data: dict[str, Any], slug: str | None = None,
+               similar: Similar = "update") -> tuple[str, Sheet]:
+        """Returns ("created" | "updated" | "unchanged" | "matched" | "distinct", sheet).
+
+        A slug that does not exist yet but whose content matches a published sheet above the
+        duplicates threshold updates that sheet ("matched"), unless the source says it is
+        another initiative (`similar="distinct"`: created, the pair goes to the moderators'
+        queue). Raises fields.ValidationError.
+        """
+        from kb.duplicates.operations import import_match, record_import_pair
+
         slug = slug_for(data, slug)
         self.prefetch([slug])
         sheet = self.known.get(slug)
+        match = None
+        if sheet is None and similar != "ignore":
+            match = import_match(data)
+            if match is not None and similar == "update":
+                sheet = db.session.get(Sheet, match.sheet_id)
         if sheet is None:
             revision = operations.create_sheet(data, self.author, self.comment, slug=slug or None)
             self.known[revision.sheet.slug] = revision.sheet
+            if match is not None:
+                record_import_pair(revision.sheet, match, self.author)
+                return "distinct", revision.sheet
             return "created", revision.sheet
         if sheet.id is None:  # created earlier in this batch: its head must be visible to queries
             db.session.flush()
@@ -51,9 +71,14 @@ class Upserter:
         full = {**empty_data(), **data}
         revision = operations.edit_sheet(sheet, full, self.author, head.id if head else None,
                                          self.comment)
+        if match is not None:
+            return "matched", sheet
         return ("unchanged" if head is not None and revision.id == head.id else "updated"), sheet
+
+# What to do with a new slug whose content matches an existing sheet (kb/duplicates):
+# "update" that sheet, create a "distinct" one and queue the pair, or "ignore" similarity.
 
 
 def upsert_sheet(data: dict[str, Any], author: User, comment: str,
-                 slug: str | None = None) -> tuple[str, Sheet]:
-    return Upserter(author, comment).upsert(data, slug)
+                 slug: str | None = None, similar: Similar = "update") -> tuple[str, Sheet]:
+    return Upserter(author, comment).upsert(data, slug, similar)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kb.auth.permissions import can_see_revision, is_moderator
+from kb.duplicates.operations import check_before_create
 from kb.extensions import db
 from kb.moderation import operations as moderation
 from kb.sheets import operations
@@ -99,9 +100,9 @@ def scale_page(scale: str) -> Response:
 @bp.route("/fiches/<slug>")
 def show(slug: str) -> str | Response:
     sheet = _sheet_or_404(slug)
-    if sheet.state == SheetState.MERGED and sheet.merged_into is not None:
-        return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
     revision_id = request.args.get("revision", type=int)
+    if sheet.state == SheetState.MERGED and sheet.merged_into is not None and not revision_id:
+        return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
     if revision_id:
         revision = _revision_or_404(sheet, revision_id)
     elif sheet.approved_revision is not None:
@@ -123,18 +124,24 @@ def show(slug: str) -> str | Response:
 @login_required
 def create() -> Any:
     form = SheetForm()
+    similar = None  # sheets like this one: shown, and confirmed when very close
     if form.validate_on_submit():
-        try:
-            revision = operations.create_sheet(form.sheet_data(), current_user,
-                                               form.comment.data or "Création")
-        except ValidationError as exc:
-            _attach_errors(form, exc.errors)
-        else:
-            commit()
-            _flash_saved(revision)
-            return redirect(url_for("sheets.show", slug=revision.sheet.slug,
-                                    revision=revision.id))
-    return render_template("sheets/form.html", form=form, sheet=None), 422 if form.errors else 200
+        similar = check_before_create(form.sheet_data(), request.form)
+        if not similar.must_stop:
+            try:
+                revision = operations.create_sheet(form.sheet_data(), current_user,
+                                                   form.comment.data or "Création")
+            except ValidationError as exc:
+                _attach_errors(form, exc.errors)
+            else:
+                similar.record(revision.sheet, current_user)
+                commit()
+                _flash_saved(revision)
+                return redirect(url_for("sheets.show", slug=revision.sheet.slug,
+                                        revision=revision.id))
+    status = 422 if form.errors or (similar and similar.errors) else 200
+    return render_template("duplicates/sheet_form.html", form=form, sheet=None,
+                           duplicates=similar), status
 
 
 @bp.route("/fiches/<slug>/modifier", methods=["GET", "POST"])

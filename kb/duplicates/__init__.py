@@ -1,0 +1,1 @@
+"""Duplicate sheets: similarity candidates while writing, a moderators' queue, merge + redirects."""

@@ -1,0 +1,241 @@
+"""Writes of the duplicates domain: pairs for the queue, decisions, merge. Nothing commits here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from kb.auth.models import SYSTEM_EMAIL, User
+from kb.duplicates import index
+from kb.duplicates.index import Match
+from kb.duplicates.similarity import HIGH, HINT, Fingerprint
+from kb.extensions import db
+from kb.sheets import operations
+from kb.sheets.fields import FIELDS, Kind
+from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
+from kb.timeutil import utcnow
+from kb.transaction import mark_changed
+
+from .models import CandidateStatus, DuplicateCandidate
+
+REASON_MAX = 500
+
+
+class MergeRefused(ValueError):
+    """A merge that cannot be done; the message is French and shown as is."""
+
+
+# --- while writing ---------------------------------------------------------------------------
+
+@dataclass
+class CreateCheck:
+    """What the new-sheet form must show before saving, from `check_before_create`."""
+
+    matches: list[Match]
+    seen: bool  # the writer has already been shown the list (JS panel or confirmation step)
+    distinct: bool  # "c'est une autre initiative" is ticked
+    reason: str
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.matches) and self.matches[0].score >= HIGH
+
+    @property
+    def must_stop(self) -> bool:
+        """Show the confirmation step instead of saving (never a hard block: it can be passed)."""
+        return bool(self.matches) and (not self.seen or bool(self.errors))
+
+    def __post_init__(self) -> None:
+        if self.seen and self.needs_confirmation and not (self.distinct and self.reason):
+            self.errors.append("Confirmez qu'il s'agit d'une autre initiative et dites en quelques "
+                               "mots ce qui la distingue.")
+
+    def record(self, sheet: Sheet, author: User) -> None:
+        """Keep the writer's confirmation for moderators (a candidate pair per close match)."""
+        if not (self.needs_confirmation and self.distinct):
+            return
+        db.session.flush()  # the new sheet gets its id
+        for match in self.matches:
+            if match.score >= HIGH:
+                add_candidate(sheet.id, match.sheet_id, match.score, "create",
+                              reason=self.reason, user=author)
+
+
+def check_before_create(data: Mapping[str, Any], answers: Mapping[str, Any]) -> CreateCheck:
+    """Sheets like the one being written; `answers` are the form's duplicate fields."""
+    # No title yet: the sheet is invalid anyway, let validation speak first.
+    matches = index.similar(Fingerprint.of(data), limit=5, min_score=HINT) \
+        if str(data.get("title") or "").strip() else []
+    return CreateCheck(
+        matches=matches,
+        seen=str(answers.get("duplicates_seen", "")) == "1",
+        distinct=str(answers.get("distinct", "")) in ("1", "y", "on", "true"),
+        reason=" ".join(str(answers.get("distinct_reason", "")).split())[:REASON_MAX],
+    )
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def find_candidate(a: int, b: int) -> DuplicateCandidate | None:
+    first, second = _pair(a, b)
+    return db.session.scalar(select(DuplicateCandidate).where(
+        DuplicateCandidate.sheet_a_id == first, DuplicateCandidate.sheet_b_id == second))
+
+
+def add_candidate(a: int, b: int, score: float, source: str, reason: str = "",
+                  user: User | None = None) -> DuplicateCandidate | None:
+    """Queue a pair unless it is already known; a decided pair is never proposed again."""
+    if a == b:
+        return None
+    existing = find_candidate(a, b)
+    if existing is not None:
+        if existing.status == CandidateStatus.OPEN and reason and not existing.reason:
+            existing.reason = reason
+        return None
+    first, second = _pair(a, b)
+    candidate = DuplicateCandidate(sheet_a_id=first, sheet_b_id=second, score=score,
+                                   source=source, reason=reason,
+                                   created_by_id=user.id if user else None,
+                                   status=CandidateStatus.OPEN.value, created_at=utcnow())
+    db.session.add(candidate)
+    return candidate
+
+
+def known_pairs() -> set[tuple[int, int]]:
+    return {(a, b) for a, b in db.session.execute(
+        select(DuplicateCandidate.sheet_a_id, DuplicateCandidate.sheet_b_id))}
+
+
+def add_scanned(pairs: Iterable[tuple[int, int, float]], known: set[tuple[int, int]]) -> int:
+    """Queue scan results not seen before; returns how many are new."""
+    new = 0
+    for a, b, score in pairs:
+        if _pair(a, b) in known:
+            continue
+        known.add(_pair(a, b))
+        first, second = _pair(a, b)
+        db.session.add(DuplicateCandidate(sheet_a_id=first, sheet_b_id=second, score=score,
+                                          source="scan", status=CandidateStatus.OPEN.value,
+                                          created_at=utcnow()))
+        new += 1
+    return new
+
+
+def not_duplicate(candidate: DuplicateCandidate, moderator: User) -> None:
+    if not moderator.is_moderator:
+        raise operations.PermissionDenied("réservé aux modérateurs")
+    candidate.status = CandidateStatus.NOT_DUPLICATE.value
+    candidate.decided_by_id = moderator.id
+    candidate.decided_at = utcnow()
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+def merged_data(survivor: dict[str, Any], other: dict[str, Any],
+                choices: Mapping[str, str]) -> dict[str, Any]:
+    """Field by field: the survivor's value unless `choices[name] == "other"`; lists are united."""
+    data: dict[str, Any] = {}
+    for f in FIELDS:
+        mine, theirs = survivor.get(f.name, f.empty()), other.get(f.name, f.empty())
+        if f.kind is Kind.LIST:
+            seen = {str(v).casefold() for v in mine}
+            data[f.name] = [*mine, *(v for v in theirs if str(v).casefold() not in seen)]
+        elif choices.get(f.name) == "other":
+            data[f.name] = theirs
+        else:
+            data[f.name] = mine
+    return data
+
+
+@dataclass
+class MergeResult:
+    survivor: Sheet
+    merged: Sheet
+    revision: Revision
+    recipients: list[str]  # contributors of both sheets, to be told after commit
+
+
+def _check_mergeable(sheet: Sheet) -> Revision:
+    if sheet.state == SheetState.MERGED:
+        raise MergeRefused(f"« {sheet.title or sheet.slug} » a déjà été fusionnée.")
+    if sheet.approved_revision is None:
+        raise MergeRefused(f"« {sheet.slug} » n'a pas encore de version publiée : "
+                           "approuvez-la ou refusez-la d'abord.")
+    head = operations.head_revision(sheet)
+    if head is not None and head.status == RevisionStatus.PENDING.value:
+        # Merging on top of an unreviewed edit would publish it without review.
+        raise MergeRefused(f"« {sheet.title} » a une modification en attente : "
+                           "traitez-la avant de fusionner.")
+    return sheet.approved_revision
+
+
+def contributors(*sheets: Sheet) -> list[str]:
+    emails = db.session.scalars(
+        select(User.email).join(Revision, Revision.author_id == User.id)
+        .where(Revision.sheet_id.in_([s.id for s in sheets]), User.email != SYSTEM_EMAIL)
+        .distinct()
+    ).all()
+    return sorted(set(emails))
+
+
+def merge(survivor: Sheet, other: Sheet, choices: Mapping[str, str], moderator: User,
+          comment: str = "") -> MergeResult:
+    """Merge `other` into `survivor`: a new approved revision of the survivor with the chosen
+    fields (tags and partners united), `other` becomes "merged" and redirects to it."""
+    if not moderator.is_moderator:
+        raise operations.PermissionDenied("réservé aux modérateurs")
+    if survivor.id == other.id:
+        raise MergeRefused("Choisissez deux fiches différentes.")
+    kept, absorbed = _check_mergeable(survivor), _check_mergeable(other)
+    recipients = [e for e in contributors(survivor, other) if e != moderator.email]
+    data = merged_data(kept.data, absorbed.data, choices)
+    note = f"Fusion de « {other.title} » ({other.slug})" + (f" : {comment}" if comment else "")
+    revision = operations.edit_sheet(survivor, data, moderator, kept.id, note[:300])
+    if revision.status == RevisionStatus.PENDING.value:
+        operations.approve_revision(revision, moderator)
+    other.state = SheetState.MERGED.value
+    other.merged_into_id = survivor.id
+    other.updated_at = utcnow()
+    # Sheets merged into `other` earlier now point straight at the survivor (no redirect chains).
+    db.session.execute(update(Sheet).where(Sheet.merged_into_id == other.id)
+                       .values(merged_into_id=survivor.id))
+    pair = find_candidate(survivor.id, other.id)
+    if pair is None:
+        pair = add_candidate(survivor.id, other.id, 1.0, "merge", user=moderator)
+    assert pair is not None
+    pair.status = CandidateStatus.MERGED.value
+    pair.decided_by_id = moderator.id
+    pair.decided_at = utcnow()
+    # Other open pairs with the absorbed sheet are moot: it no longer exists on its own.
+    db.session.execute(
+        update(DuplicateCandidate)
+        .where(DuplicateCandidate.status == CandidateStatus.OPEN.value,
+               or_(DuplicateCandidate.sheet_a_id == other.id,
+                   DuplicateCandidate.sheet_b_id == other.id))
+        .values(status=CandidateStatus.MERGED.value, decided_by_id=moderator.id,
+                decided_at=utcnow()))
+    mark_changed([survivor.id, other.id])
+    return MergeResult(survivor, other, revision, recipients)
+
+
+# --- import ---------------------------------------------------------------------------------
+
+def import_match(data: Mapping[str, Any]) -> Match | None:
+    """The published sheet an imported one duplicates (score at least HIGH), if any."""
+    matches = index.similar(Fingerprint.of(data), limit=1, min_score=HIGH)
+    return matches[0] if matches else None
+
+
+def record_import_pair(sheet: Sheet, match: Match, author: User) -> None:
+    db.session.flush()
+    add_candidate(sheet.id, match.sheet_id, match.score, "import",
+                  reason="Import : la source la déclare distincte d'une fiche existante.",
+                  user=author)
