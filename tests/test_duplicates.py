@@ -389,3 +389,10 @@ def test_rebuild_command_recomputes_the_index_from_the_database(app, make_sheet)
     assert "2 fiche(s) indexée(s)" in result.output
     response = app.test_client().get("/api/v1/sheets/similar", query_string={"title": BREST["title"]})
     assert response.get_json()["items"][0]["slug"] == "accueil-en-mairie-de-brest"
+
+
+def test_the_duplicates_queue_is_reachable_from_the_moderation_menu(client, login, moderator):
+    login(moderator)
+    assert 'href="/moderation/doublons"' in client.get("/moderation").get_data(as_text=True)
+    queue = client.get("/moderation/doublons").get_data(as_text=True)
+    assert 'aria-current="page"' in queue and "Doublons à examiner" in queue
