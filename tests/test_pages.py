@@ -231,3 +231,15 @@ def test_listing_filters_by_tag_and_scale(client, make_sheet):
     html = client.get("/fiches?tag=numerique").get_data(as_text=True)
     assert "Deux" in html and ">Un<" not in html
     assert "1 fiche." in client.get("/fiches?scale=commune").get_data(as_text=True)
+
+
+def test_review_never_redirects_to_another_site(client, make_sheet, contributor, moderator,
+                                                login):
+    pending = make_sheet(author=contributor)
+    login(moderator)
+    for evil in ("https://evil.example/", "//evil.example", "/\\evil.example"):
+        response = client.post(f"/revisions/{pending.id}/approuver", data={"next": evil})
+        assert response.headers["Location"].startswith("/fiches/")
+    kept = make_sheet(author=contributor, title="Autre")
+    response = client.post(f"/revisions/{kept.id}/approuver", data={"next": "/moderation"})
+    assert response.headers["Location"] == "/moderation"

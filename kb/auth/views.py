@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -10,6 +8,7 @@ from kb.auth import operations
 from kb.auth.forms import LoginForm, RegisterForm
 from kb.auth.models import User
 from kb.extensions import db, login_manager
+from kb.redirects import safe_next
 from kb.transaction import commit
 
 bp = Blueprint("auth", __name__)
@@ -18,14 +17,6 @@ bp = Blueprint("auth", __name__)
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
-
-
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect would help phishing.
-    if target and urlparse(target).netloc == "" and target.startswith("/") \
-            and not target.startswith("//"):
-        return target
-    return url_for("sheets.home")
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -40,7 +31,7 @@ def login() -> str | Response:
         else:
             login_user(user)
             flash("Vous êtes connecté·e.", "success")
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), url_for("sheets.home")))
     return render_template("auth/login.html", form=form)
 
 

@@ -18,6 +18,7 @@ from kb.moderation import operations, queries
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
+from kb.redirects import safe_next
 from kb.sheets.diff import diff_data
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
 from kb.transaction import commit
@@ -47,10 +48,7 @@ def _checked_form() -> ReasonForm:
 
 
 def _back(default: str) -> Response:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(default)
+    return redirect(safe_next(request.form.get("next"), default))
 
 
 def _sheet(slug: str) -> Sheet:

@@ -12,6 +12,7 @@ from kb.auth.permissions import can_see_revision, is_moderator
 from kb.duplicates.operations import check_before_create
 from kb.extensions import db
 from kb.moderation import operations as moderation
+from kb.redirects import safe_next
 from kb.sheets import operations
 from kb.sheets.diff import diff_data
 from kb.sheets.fields import SCALES, ValidationError
@@ -237,7 +238,8 @@ def review(revision_id: int, decision: str) -> Response:
     else:
         commit()
         flash("Révision approuvée." if decision == "approuver" else "Révision refusée.", "success")
-    return redirect(request.form.get("next") or url_for("sheets.history", slug=revision.sheet.slug))
+    return redirect(safe_next(request.form.get("next"),
+                              url_for("sheets.history", slug=revision.sheet.slug)))
 
 
 @bp.route("/mes-fiches")
