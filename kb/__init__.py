@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb.config import INSTANCE_DIR, PROJECT_ROOT, load_config
 from kb.extensions import csrf, db, login_manager
@@ -39,6 +40,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    if app.config["KB_PROXIES"]:
+        # Behind a reverse proxy, the client address (rate limits, distinct reporters) and the
+        # scheme come from X-Forwarded-* headers, trusted only from the configured hops.
+        proxies = app.config["KB_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

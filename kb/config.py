@@ -42,6 +42,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_REDIS_URL": env.get("KB_REDIS_URL", ""),
         "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),
         "KB_SPAM_REPORTS_TO_HIDE": int(env.get("KB_SPAM_REPORTS_TO_HIDE", "3")),
+        # Number of reverse proxies in front (X-Forwarded-For/-Proto trusted from that many hops).
+        "KB_PROXIES": int(env.get("KB_PROXIES", "0")),
         "KB_EMBED_FRAME_ANCESTORS": env.get("KB_EMBED_FRAME_ANCESTORS", "*"),
         # Moderation and freshness (docs/moderation.md).
         "KB_MAX_LINKS_UNTRUSTED": int(env.get("KB_MAX_LINKS_UNTRUSTED", "3")),

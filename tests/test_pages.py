@@ -243,3 +243,15 @@ def test_review_never_redirects_to_another_site(client, make_sheet, contributor,
     kept = make_sheet(author=contributor, title="Autre")
     response = client.post(f"/revisions/{kept.id}/approuver", data={"next": "/moderation"})
     assert response.headers["Location"] == "/moderation"
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(app_config):
+    from flask import request
+
+    seen = []
+    for proxies, expected in ((0, "10.0.0.1"), (1, "203.0.113.7")):
+        app = create_app({**app_config, "KB_PROXIES": proxies})
+        app.before_request(lambda: seen.append(request.remote_addr))
+        app.test_client().get("/connexion", headers={"X-Forwarded-For": "203.0.113.7"},
+                              environ_base={"REMOTE_ADDR": "10.0.0.1"})
+        assert seen[-1] == expected
