@@ -94,11 +94,21 @@ def app(app_config: dict[str, Any], pg_database: str | None) -> Iterator[Flask]:
             db.create_all()
         yield app
         db.session.remove()
-        if pg_database is not None:
-            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-            with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def empty_pg_tables_after_each_test(pg_database: str | None) -> Iterator[None]:
+    """PostgreSQL runs share one schema per worker: empty it after every test, whichever app
+    (the `app` fixture or one a test builds itself) wrote to it."""
+    yield
+    if pg_database is None:
+        return
+    engine = create_engine(pg_database)
+    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture
