@@ -59,4 +59,5 @@ def fold(text: str) -> str:
 def slugify(text: str, max_length: int = 100) -> str:
     """'Médiation numérique' -> 'mediation-numerique'. Cached: python-slugify looks up its
     transliteration module on every call, which dominated large imports."""
-    return _slugify(text, max_length=max_length, word_boundary=True)
+    # The typographic apostrophe separates words like the straight one: "D’une" -> "d-une".
+    return _slugify(text.replace("’", "'"), max_length=max_length, word_boundary=True)

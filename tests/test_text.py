@@ -1,4 +1,4 @@
-from kb.text import fold, plain_text, render_markdown
+from kb.text import fold, plain_text, render_markdown, slugify
 
 
 def test_markdown_is_rendered_with_raw_html_escaped():
@@ -22,3 +22,8 @@ def test_user_headings_never_compete_with_page_headings():
 def test_plain_text_and_folding():
     assert plain_text("- **Accueil** des [usagers](https://x.org)") == "Accueil des usagers"
     assert fold("Échelle d'ACTION") == "echelle d'action"
+
+
+def test_slugs_are_ascii_and_split_words_at_both_apostrophes():
+    assert slugify("D’une MSAP à une Maison France Service") == "d-une-msap-a-une-maison-france-service"
+    assert slugify("L'accueil à Saint-Méen") == "l-accueil-a-saint-meen"
