@@ -379,6 +379,19 @@ def test_import_of_another_initiative_creates_it(app, make_sheet, tmp_path):
     assert counts["created"] == 1 and counts["matched"] == 0
 
 
+def test_rows_of_one_file_are_not_matched_to_each_other_but_the_scan_queues_them(
+        app, make_sheet, tmp_path):
+    make_sheet(**SAME_CITY)  # the base is not empty, and holds neither of the two rows
+    path = _jsonl(tmp_path, {**BREST, "slug": "brest-1"}, {**REWORDED, "slug": "brest-2"})
+    counts = run_import(path, "jsonl", echo=lambda _: None)
+    assert counts["created"] == 2 and counts["matched"] == 0
+    result = app.test_cli_runner().invoke(args=["duplicates", "scan"])
+    assert result.exit_code == 0, result.output
+    pairs = [{db.session.get(Sheet, c.sheet_a_id).slug, db.session.get(Sheet, c.sheet_b_id).slug}
+             for c in candidates()]
+    assert {"brest-1", "brest-2"} in pairs
+
+
 def test_rebuild_command_recomputes_the_index_from_the_database(app, make_sheet):
     make_sheet(**BREST)
     make_sheet(**SAME_CITY)

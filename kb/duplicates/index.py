@@ -119,7 +119,7 @@ def _weight(postings: int) -> float:
 
 
 def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 0,
-                  top_k: int = TOP_K, max_postings: int = MAX_POSTINGS,
+                  upto: int | None = None, top_k: int = TOP_K, max_postings: int = MAX_POSTINGS,
                   words: bool = True, features: dict[int, int] | None = None) -> list[int]:
     """The `top_k` sheets sharing the rarest features with `fp` (no exact scoring yet).
 
@@ -144,8 +144,10 @@ def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 
         return []
     weights: dict[int, float] = defaultdict(float)
     excluded = set(exclude)
-    for feature, sheet_id in connection.execute(
-            select(table.c.feature, table.c.sheet_id).where(table.c.feature.in_(useful))).all():
+    postings = select(table.c.feature, table.c.sheet_id).where(table.c.feature.in_(useful))
+    if upto is not None:
+        postings = postings.where(table.c.sheet_id <= upto)
+    for feature, sheet_id in connection.execute(postings).all():
         if sheet_id > above and sheet_id not in excluded:
             weights[sheet_id] += _weight(df[feature])
     return heapq.nlargest(top_k, weights, key=lambda s: (weights[s], -s))
@@ -168,9 +170,10 @@ def scored(fp: Fingerprint, ids: Iterable[int], min_score: float) -> list[tuple[
 
 
 def similar(fp: Fingerprint, *, limit: int = 5, min_score: float = HINT,
-            exclude: Iterable[int] = ()) -> list[Match]:
-    """Published sheets most similar to `fp`, best first, scores in [0, 1]."""
-    ranked = scored(fp, candidate_ids(fp, exclude=exclude), min_score)[: limit * 2]
+            exclude: Iterable[int] = (), upto: int | None = None) -> list[Match]:
+    """Published sheets most similar to `fp`, best first, scores in [0, 1]; with `upto`, only
+    sheets whose id is at most `upto`."""
+    ranked = scored(fp, candidate_ids(fp, exclude=exclude, upto=upto), min_score)[: limit * 2]
     if not ranked:
         return []
     sheets = {row.id: row for row in db.session.execute(

@@ -228,9 +228,10 @@ def merge(survivor: Sheet, other: Sheet, choices: Mapping[str, str], moderator: 
 
 # --- import ---------------------------------------------------------------------------------
 
-def import_match(data: Mapping[str, Any]) -> Match | None:
-    """The published sheet an imported one duplicates (score at least HIGH), if any."""
-    matches = index.similar(Fingerprint.of(data), limit=1, min_score=HIGH)
+def import_match(data: Mapping[str, Any], upto: int | None = None) -> Match | None:
+    """The published sheet an imported one duplicates (score at least HIGH), if any; with
+    `upto`, among the sheets that existed when the import started (ids up to it)."""
+    matches = index.similar(Fingerprint.of(data), limit=1, min_score=HIGH, upto=upto)
     return matches[0] if matches else None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -127,6 +128,10 @@ def band_keys(body: np.ndarray) -> list[str]:
             for band in range(BANDS)]
 
 
+_RECENT: OrderedDict[tuple[str, ...], Fingerprint] = OrderedDict()
+_RECENT_MAX = 2_048
+
+
 @dataclass
 class Fingerprint:
     title: str  # the title key
@@ -139,7 +144,16 @@ class Fingerprint:
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Fingerprint:
-        return cls(title_key(str(data.get("title") or "")), shingles(body_text(data)))
+        # An import fingerprints each sheet twice (the duplicate check, then the index refresh
+        # after commit): keep the recent ones. Fingerprints are never mutated.
+        key = (str(data.get("title") or ""), *(repr(data.get(f.name)) for f in _TEXT_FIELDS))
+        found = _RECENT.get(key)
+        if found is None:
+            found = cls(title_key(key[0]), shingles(body_text(data)))
+            _RECENT[key] = found
+            if len(_RECENT) > _RECENT_MAX:
+                _RECENT.popitem(last=False)
+        return found
 
     @classmethod
     def load(cls, title: str, body: bytes) -> Fingerprint:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb.auth.models import User
 from kb.extensions import db
@@ -31,6 +31,10 @@ class Upserter:
         self.comment = comment
         self.known: dict[str, Sheet] = {}
         self.looked_up: set[str] = set()
+        # Duplicates are looked for among the sheets that existed before this import: rows of
+        # one file among themselves are left to `kb duplicates scan`, which keeps a bulk
+        # import from matching every row against all the rows before it.
+        self.existing_upto: int = db.session.scalar(select(func.max(Sheet.id))) or 0
 
     def prefetch(self, slugs: Iterable[str]) -> None:
         wanted = {s for s in slugs if s and s not in self.looked_up}
@@ -54,8 +58,8 @@ class Upserter:
         self.prefetch([slug])
         sheet = self.known.get(slug)
         match = None
-        if sheet is None and similar != "ignore":
-            match = import_match(data)
+        if sheet is None and similar != "ignore" and self.existing_upto:
+            match = import_match(data, upto=self.existing_upto)
             if match is not None and similar == "update":
                 sheet = db.session.get(Sheet, match.sheet_id)
         if sheet is None:
