@@ -104,17 +104,16 @@ def show(slug: str) -> str | Response:
     revision_id = request.args.get("revision", type=int)
     if sheet.state == SheetState.MERGED and sheet.merged_into is not None and not revision_id:
         return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
+    head = operations.head_revision(sheet)
     if revision_id:
         revision = _revision_or_404(sheet, revision_id)
     elif sheet.approved_revision is not None:
         revision = sheet.approved_revision
     else:
         # Never approved: only its author and moderators may see the pending version.
-        head = operations.head_revision(sheet)
         if head is None or not can_see_revision(current_user, head):
             abort(404, "Cette fiche n'existe pas.")
         revision = head
-    head = operations.head_revision(sheet)
     pending = head if head and head.status == RevisionStatus.PENDING \
         and head.id != revision.id and can_see_revision(current_user, head) else None
     return render_template("sheets/show.html", sheet=sheet, revision=revision, data=revision.data,
