@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb.config import INSTANCE_DIR, PROJECT_ROOT, load_config
+from kb.errors import KbError
 from kb.extensions import csrf, db, login_manager
 
 # Each domain's blueprint; a new domain adds its module here.
@@ -115,6 +116,14 @@ def _register_errors(app: Flask) -> None:
         if wants_json():
             return jsonify({"error": exc.name.lower().replace(" ", "_"), "message": message}), code
         return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(KbError)
+    def domain_error(exc: KbError) -> Any:
+        # The one mapping of domain errors (kb/errors.py) to HTTP: nothing half-done is kept.
+        db.session.rollback()
+        if wants_json():
+            return jsonify({"error": exc.code, "message": exc.message, **exc.extra}), exc.status
+        return render_template("error.html", code=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:

@@ -9,6 +9,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
+from kb.auth.models import Role
+from kb.auth.permissions import ROLE_CAPABILITIES
 from kb.config import PROJECT_ROOT
 from kb.duplicates.cli import duplicates
 from kb.search.cli import index
@@ -114,8 +116,9 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["contributor", "moderator", "admin"]),
-              default="contributor", show_default=True)
+@click.option("--role", type=click.Choice([str(role) for role in ROLE_CAPABILITIES]),
+              default=Role.CONTRIBUTOR.value, show_default=True,
+              help="What the account may do (kb/auth/permissions.py).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default="", help="Displayed name.")
 @with_appcontext

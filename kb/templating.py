@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from kb.auth.permissions import can, role_capabilities, role_label
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
 from kb.sheets.territories import department_label
 from kb.text import render_markdown, slugify
@@ -40,11 +41,13 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, date_fr=french_date, datetime_fr=french_datetime,
         choice_label=choice_label, department_label=department_label,
-        slugify=lambda v: slugify(v, 80),
+        slugify=lambda v: slugify(v, 80), role_label=role_label,
     )
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
-                                 SCALES=SCALES, search_endpoint=search_endpoint)
+                                 SCALES=SCALES, search_endpoint=search_endpoint,
+                                 # Who may do what: the one rule (kb/auth/permissions.py).
+                                 can=can, role_capabilities=role_capabilities)
 
     @app.context_processor
     def inject() -> dict[str, Any]:

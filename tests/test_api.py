@@ -114,9 +114,10 @@ def test_patch_without_base_revision_is_400(client, make_sheet, moderator, beare
     response = client.patch(f"/api/v1/sheets/{slug}", json={"city": "X"},
                             headers=bearer(moderator))
     assert response.status_code == 400 and "base_revision" in response.get_json()["fields"]
+    # An unknown base is refused like any base the caller may not build on (tests/test_trust.py).
     foreign = client.patch(f"/api/v1/sheets/{slug}", json={"city": "X", "base_revision": 999},
                            headers=bearer(moderator))
-    assert foreign.status_code == 400
+    assert foreign.status_code == 422 and "base_revision" in foreign.get_json()["fields"]
 
 
 def test_conflicting_patches_are_409_and_lose_nothing(client, make_sheet, moderator, bearer):
@@ -156,7 +157,7 @@ def test_moderator_approves_and_rejects_through_the_api(client, make_sheet, cont
 
     no_reason = client.post(f"/api/v1/revisions/{other.id}/reject", json={},
                             headers=bearer(moderator))
-    assert no_reason.status_code == 400
+    assert no_reason.status_code == 422  # Invalid: a refusal needs its reason
     rejected = client.post(f"/api/v1/revisions/{other.id}/reject", json={"reason": "Hors sujet"},
                            headers=bearer(moderator))
     assert rejected.status_code == 200 and rejected.get_json()["status"] == "rejected"

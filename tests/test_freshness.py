@@ -81,7 +81,7 @@ def test_contributors_and_moderators_set_the_interval_others_cannot(
     login(contributor)
     page = client.get(f"/fiches/{sheet.slug}").get_data(as_text=True)
     assert "Relecture tous les" in page
-    assert client.post(f"/fiches/{sheet.slug}/frequence", data={"months": "5"}).status_code == 400
+    assert client.post(f"/fiches/{sheet.slug}/frequence", data={"months": "5"}).status_code == 422
     client.post(f"/fiches/{sheet.slug}/frequence", data={"months": "3"})
     assert db.session.get(Sheet, sheet.id).review_interval_months == 3
     login(moderator)

@@ -107,7 +107,7 @@ def test_conflicting_form_edit_shows_both_versions_and_keeps_the_users_text(
     assert response.status_code == 409
     html = response.get_data(as_text=True)
     assert "Mon texte précieux" in html and "Texte de l&#39;autre" in html
-    head = operations.head_revision(revision.sheet)
+    head = revision.sheet.approved_revision  # the moderator's head: the published text
     assert f'name="base_revision" type="hidden" value="{head.id}"' in html
     # Submitting the kept text on the new base succeeds.
     again = client.post(f"/fiches/{revision.sheet.slug}/modifier",

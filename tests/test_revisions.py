@@ -85,7 +85,7 @@ def test_stale_edit_on_the_same_field_is_a_conflict_that_keeps_both_texts(make_s
     assert conflict.value.fields == ["results"]
     assert conflict.value.mine["results"] == "Mon texte"
     assert conflict.value.mine["city"] == "Morlaix"
-    assert conflict.value.head.id == theirs.id
+    assert conflict.value.theirs.id == theirs.id  # the author's head: here the approved one
     assert sheet.approved_revision.data["results"] == "Leur texte"
 
 

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, g, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kb.api.cors import add_cors_headers
+from kb.api.http import error, json_body
 from kb.api.openapi import openapi_document
 from kb.api.serialize import sheet_object
+from kb.auth.identity import api_user, token_required
 from kb.auth.models import User
-from kb.auth.operations import user_for_token
-from kb.auth.permissions import can_see_revision
+from kb.auth.permissions import Capability, require
+from kb.errors import NotFound
 from kb.extensions import csrf, db
+from kb.moderation import operations as moderation  # audit log + e-mail to the author
 from kb.sheets import operations
-from kb.sheets.fields import ValidationError
 from kb.sheets.models import Revision, Sheet, SheetState, Tag, published_sheets, sheet_tags
 from kb.sheets.queries import MAX_PER_PAGE, paginate, parse_page, tag_counts
+from kb.sheets.visibility import get_revision_or_404, get_sheet_or_404, visible_revision
 from kb.transaction import commit
 
 bp = Blueprint("api", __name__)
@@ -30,52 +31,23 @@ bp.after_request(add_cors_headers)  # reads open to any origin, writes not
 LIST_FILTERS = ("scale", "city", "department", "actor_type")
 
 
-def _error(status: int, error: str, message: str, **extra: Any) -> Response:
-    response = jsonify({"error": error, "message": message, **extra})
-    response.status_code = status
-    return response
-
-
-def api_user() -> User | None:
-    if "api_user" not in g:
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        g.api_user = user_for_token(token) if token else None
-    return g.api_user
-
-
-def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if api_user() is None:
-            return _error(401, "unauthorized", "Jeton d'API manquant ou invalide "
-                          "(en-tête « Authorization: Bearer … »).")
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, "Le corps de la requête doit être un objet JSON.")
-    return body
+def _caller() -> User:
+    user = api_user()
+    assert user is not None  # behind token_required / require
+    return user
 
 
 def _visible_sheet(slug: str) -> tuple[Sheet, Revision]:
-    """The sheet and the revision this caller sees, or 404."""
-    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
-    user = api_user()
-    if sheet is not None:
-        head = operations.head_revision(sheet)
-        if user is not None and head is not None and can_see_revision(user, head) \
-                and (sheet.state != SheetState.HIDDEN or user.is_moderator):
-            return sheet, head
-        if sheet.is_published and sheet.approved_revision is not None:
-            return sheet, sheet.approved_revision
-        if sheet.state in (SheetState.ARCHIVED, SheetState.MERGED) \
-                and sheet.approved_revision is not None:
-            return sheet, sheet.approved_revision
-    abort(404, "Fiche introuvable.")
+    """The sheet and the revision this caller sees (kb.sheets.visibility), or 404; a given
+    `?revision=` if the caller may read it."""
+    sheet = get_sheet_or_404(slug, api_user())
+    revision_id = request.args.get("revision", type=int)
+    if revision_id:
+        return sheet, get_revision_or_404(sheet, revision_id, api_user())
+    revision = visible_revision(sheet, api_user())
+    if revision is None:
+        raise NotFound("fiche introuvable")
+    return sheet, revision
 
 
 @bp.get("/api/v1/sheets")
@@ -100,7 +72,8 @@ def list_sheets() -> Any:
 @bp.get("/api/v1/sheets/<slug>")
 def get_sheet(slug: str) -> Any:
     sheet, revision = _visible_sheet(slug)
-    if sheet.state == SheetState.MERGED and sheet.merged_into is not None:
+    if sheet.state == SheetState.MERGED and sheet.merged_into is not None \
+            and not request.args.get("revision"):
         return Response(status=301, headers={
             "Location": url_for("api.get_sheet", slug=sheet.merged_into.slug)})
     return jsonify(sheet_object(sheet, revision))
@@ -109,14 +82,9 @@ def get_sheet(slug: str) -> Any:
 @bp.post("/api/v1/sheets")
 @token_required
 def create_sheet() -> Any:
-    body = _json_body()
+    body = json_body()
     comment = str(body.pop("comment", "") or "Création")
-    try:
-        revision = operations.create_sheet(body, api_user(), comment)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        return _error(422, "validation", "Données invalides.", fields=exc.errors)
-    except operations.PermissionDenied as exc:
-        return _error(403, "forbidden", str(exc))
+    revision = operations.create_sheet(body, _caller(), comment)
     commit()
     status = 201 if revision.status == "approved" else 202
     return jsonify({"slug": revision.sheet.slug, "revision": revision.id,
@@ -127,60 +95,54 @@ def create_sheet() -> Any:
 @bp.patch("/api/v1/sheets/<slug>")
 @token_required
 def update_sheet(slug: str) -> Any:
-    sheet, _ = _visible_sheet(slug)
-    body = _json_body()
+    sheet = get_sheet_or_404(slug, api_user())
+    body = json_body()
     base = body.pop("base_revision", None)
     comment = str(body.pop("comment", "") or "")
     if not isinstance(base, int) or isinstance(base, bool):
-        return _error(400, "validation", "« base_revision » (entier) est obligatoire : "
+        return error(400, "validation", "« base_revision » (entier) est obligatoire : "
                       "l'identifiant de la révision que vous avez modifiée.",
                       fields={"base_revision": "obligatoire"})
     try:
-        revision = operations.edit_sheet(sheet, body, api_user(), base, comment)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        return _error(422, "validation", "Données invalides.", fields=exc.errors)
+        revision = operations.edit_sheet(sheet, body, _caller(), base, comment)
     except operations.EditConflict as conflict:
         db.session.rollback()
-        return _error(409, "conflict",
-                      "La fiche a été modifiée depuis la révision de départ ; les mêmes champs "
-                      "ont changé des deux côtés.",
-                      fields=conflict.fields, current_revision=conflict.head.id,
-                      current={f: conflict.head.data.get(f) for f in conflict.fields},
-                      yours={f: conflict.mine.get(f) for f in conflict.fields})
-    except operations.PermissionDenied as exc:
-        return _error(403, "forbidden", str(exc))
-    except ValueError as exc:
-        return _error(400, "validation", str(exc), fields={"base_revision": str(exc)})
+        # `theirs` is the caller's own head (the approved text or their own proposal).
+        return error(409, "conflict", conflict.message,
+                     fields=conflict.fields, current_revision=conflict.theirs.id,
+                     current={f: conflict.theirs.data.get(f) for f in conflict.fields},
+                     yours={f: conflict.mine.get(f) for f in conflict.fields})
     commit()
     return jsonify({"slug": sheet.slug, "revision": revision.id, "status": revision.status}), \
         200 if revision.status == "approved" else 202
 
 
 @bp.post("/api/v1/revisions/<int:revision_id>/<any(approve, reject):decision>")
-@token_required
+@require(Capability.REVIEW)
 def review_revision(revision_id: int, decision: str) -> Any:
-    user = api_user()
-    assert user is not None
-    if not user.is_moderator:
-        return _error(403, "forbidden", "Réservé aux modérateurs.")
+    """Approve (with `choices` per overlapping field when the proposal is stale: 409 lists
+    them) or reject (with a `reason`)."""
     revision = db.session.get(Revision, revision_id)
     if revision is None:
-        return _error(404, "not_found", "Révision introuvable.")
+        raise NotFound("révision introuvable")
     body = request.get_json(silent=True) or {}
-    reason = body.get("reason", "") if isinstance(body, dict) else ""
+    body = body if isinstance(body, dict) else {}
+    reason, choices = body.get("reason", ""), body.get("choices") or {}
     if not isinstance(reason, str):
-        return _error(400, "validation", "« reason » doit être un texte.")
-    try:
-        from kb.moderation import operations as moderation  # audit log + e-mail to the author
-
-        if decision == "approve":
-            moderation.approve(revision, user)
-        else:
-            moderation.reject(revision, user, reason)
-    except ValueError as exc:
-        return _error(409 if "traitée" in str(exc) else 400, "invalid", str(exc))
+        return error(400, "validation", "« reason » doit être un texte.")
+    if not isinstance(choices, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in choices.items()):
+        return error(400, "validation", "« choices » associe un champ à « proposal » ou "
+                     "« published ».")
+    user = _caller()
+    published = revision
+    if decision == "approve":
+        published = moderation.approve(revision, user, choices)
+    else:
+        moderation.reject(revision, user, reason)
     commit()
     return jsonify({"revision": revision.id, "status": revision.status,
+                    "published_revision": published.id if decision == "approve" else None,
                     "sheet": revision.sheet.slug})
 
 

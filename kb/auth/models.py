@@ -46,13 +46,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     def is_active(self) -> bool:  # Flask-Login refuses blocked users
         return not self.blocked
 
-    @property
-    def is_moderator(self) -> bool:
-        return self.role in (Role.MODERATOR, Role.ADMIN)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+    # What a role may do is decided in kb/auth/permissions.py (`can`), never here.
 
     @property
     def name(self) -> str:

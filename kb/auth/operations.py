@@ -21,7 +21,7 @@ def create_user(email: str, password: str, role: str = Role.CONTRIBUTOR.value,
                 display_name: str = "") -> User:
     email = email.strip().lower()
     if role not in {r.value for r in Role}:
-        raise AccountError(f"rôle inconnu « {role} » (contributor, moderator ou admin)")
+        raise AccountError(f"rôle inconnu « {role} » ({', '.join(r.value for r in Role)})")
     if find_user(email) is not None:
         raise AccountError("un compte existe déjà avec cette adresse")
     if len(password) < 8:

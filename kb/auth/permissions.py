@@ -1,50 +1,146 @@
-"""Who may do what. Views and the API ask here, never compare roles themselves."""
+"""Who may do what: the one place that decides. Views, the API, operations and templates ask
+`can(user, capability, obj)`; nothing else compares roles.
+
+A role is one row of ROLE_CAPABILITIES. Account state (blocked, trusted) and an object's owner
+are the only other inputs, each ruled once below.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from typing import Any, Protocol, runtime_checkable
 
-from kb.auth.models import User
-from kb.sheets.models import Revision
-
-
-def is_moderator(user: Any) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and bool(user.is_moderator)
-
-
-def auto_approves(user: User) -> bool:
-    """Moderators, admins and trusted contributors are published at once; a blocked account never.
-
-    Trust is granted by a moderator or automatically when the KB_AUTO_APPROVE_AFTER-th revision
-    is approved (kb.moderation.operations.approve), which sets `trusted`.
-    """
-    return not user.blocked and (user.is_moderator or user.trusted)
+from kb.auth.identity import current_actor, unauthenticated
+from kb.auth.models import Role, User
+from kb.errors import PermissionDenied
 
 
-def is_sheet_contributor(user: Any, sheet: Any) -> bool:
-    """Whether `user` wrote an approved revision of `sheet`."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    from sqlalchemy import select
-
-    from kb.extensions import db
-
-    return db.session.scalar(select(Revision.id).where(
-        Revision.sheet_id == sheet.id, Revision.author_id == user.id,
-        Revision.status == "approved").limit(1)) is not None
+class Capability(StrEnum):
+    CONTRIBUTE = "contribute"  # create sheets and propose edits
+    PUBLISH = "publish"  # one's own edits are published at once, without review
+    VIEW_REVISION = "view_revision"  # read a revision not approved yet (or rejected)
+    REVIEW = "review"  # approve or reject proposals; the review queue
+    CONFIRM_FRESH = "confirm_fresh"  # "toujours à jour", review interval of a sheet
+    MODERATE = "moderate"  # reports, hide/restore, archive, duplicates, hidden sheets, audit log
+    MANAGE_USERS = "manage_users"  # block and trust accounts
+    MANAGE_STAFF = "manage_staff"  # the same on accounts that hold staff capabilities
 
 
-def can_review_freshness(user: Any, sheet: Any) -> bool:
-    """Confirm a sheet "toujours à jour" or change its review interval: its contributors and
-    moderators."""
-    if not getattr(user, "is_authenticated", False) or user.blocked:
-        return False
-    return bool(user.is_moderator) or is_sheet_contributor(user, sheet)
+_CONTRIBUTOR = frozenset({Capability.CONTRIBUTE})
+_MODERATOR = _CONTRIBUTOR | {Capability.PUBLISH, Capability.VIEW_REVISION, Capability.REVIEW,
+                             Capability.CONFIRM_FRESH, Capability.MODERATE,
+                             Capability.MANAGE_USERS}
+
+# One row per role. A new role ("editor": may review, not manage accounts) is one more row.
+ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    Role.CONTRIBUTOR: _CONTRIBUTOR,
+    Role.MODERATOR: _MODERATOR,
+    Role.ADMIN: frozenset(Capability),
+}
+ROLE_LABELS: dict[str, str] = {
+    Role.CONTRIBUTOR: "contributeur", Role.MODERATOR: "modérateur", Role.ADMIN: "administrateur",
+}
+
+ANONYMOUS: frozenset[Capability] = frozenset()
+# Granted to contributors a moderator (or the approval counter) marked as trusted.
+TRUSTED: frozenset[Capability] = frozenset({Capability.PUBLISH})
+# Granted on one object to anyone when the object is public (an approved revision)...
+PUBLIC_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION})
+# ...and to its owner (a revision's author, a sheet's contributors), when the row lacks them.
+OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
+                                                    Capability.CONFIRM_FRESH})
+# Capabilities that make an account "staff": acting on such an account needs more.
+STAFF: frozenset[Capability] = frozenset({Capability.REVIEW, Capability.MODERATE,
+                                          Capability.MANAGE_USERS, Capability.MANAGE_STAFF})
+STRONGER_ON_STAFF: dict[Capability, Capability] = {
+    Capability.MANAGE_USERS: Capability.MANAGE_STAFF}
+
+# What a refusal says, in French.
+DENIED: dict[Capability, str] = {
+    Capability.CONTRIBUTE: "votre compte ne peut pas modifier les fiches",
+    Capability.PUBLISH: "réservé aux contributeurs de confiance et aux modérateurs",
+    Capability.VIEW_REVISION: "cette révision n'est pas visible",
+    Capability.REVIEW: "réservé aux modérateurs",
+    Capability.CONFIRM_FRESH: "réservé aux contributeurs de la fiche et aux modérateurs",
+    Capability.MODERATE: "réservé aux modérateurs",
+    Capability.MANAGE_USERS: "réservé aux modérateurs",
+    Capability.MANAGE_STAFF: "seul un administrateur peut agir sur un modérateur",
+}
 
 
-def can_see_revision(user: Any, revision: Revision) -> bool:
-    if revision.status == "approved":
+@runtime_checkable
+class Owned(Protocol):
+    """An object some capabilities are granted on to its owner (see OWNER_ON_OBJECT)."""
+
+    def is_owned_by(self, user: User) -> bool: ...
+
+
+def _is_user(user: Any) -> bool:
+    return isinstance(user, User) and bool(getattr(user, "is_authenticated", False))
+
+
+def role_capabilities(user: Any) -> frozenset[Capability]:
+    """What the account's role grants, whatever its state (for labels and staff checks)."""
+    return ROLE_CAPABILITIES.get(user.role, ANONYMOUS) if _is_user(user) else ANONYMOUS
+
+
+def capabilities(user: Any) -> frozenset[Capability]:
+    """Everything `user` (a User, Flask-Login's anonymous user, or None) may do anywhere."""
+    if not _is_user(user) or user.blocked:
+        return ANONYMOUS  # a blocked account reads like an anonymous visitor
+    granted = role_capabilities(user)
+    if user.trusted:
+        granted |= TRUSTED
+    # Account-state rules go here, one line each.
+    return granted
+
+
+def can(user: Any, capability: Capability | str, obj: Any = None) -> bool:
+    """Whether `user` may use `capability`, on `obj` when given. Strings are accepted (templates)
+    and checked: a misspelt capability is an error, never a silent "no"."""
+    capability = Capability(capability)
+    granted = capabilities(user)
+    if capability in granted:
+        stronger = STRONGER_ON_STAFF.get(capability)
+        if stronger is not None and isinstance(obj, User) and role_capabilities(obj) & STAFF:
+            return stronger in granted
         return True
-    if not getattr(user, "is_authenticated", False):
+    if obj is None:
         return False
-    return bool(user.is_moderator or revision.author_id == user.id)
+    if capability in PUBLIC_ON_OBJECT and bool(getattr(obj, "is_public", False)):
+        return True
+    return (capability in OWNER_ON_OBJECT and _is_user(user) and not user.blocked
+            and isinstance(obj, Owned) and obj.is_owned_by(user))
+
+
+def check(user: Any, capability: Capability | str, obj: Any = None) -> None:
+    """`can` or PermissionDenied (with its French reason)."""
+    if not can(user, capability, obj):
+        capability = Capability(capability)
+        if capability in STRONGER_ON_STAFF and capability in capabilities(user):
+            capability = STRONGER_ON_STAFF[capability]
+        raise PermissionDenied(DENIED[capability])
+
+
+def require(capability: Capability) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """View decorator: anonymous callers are sent to the login page (401 on the API), others
+    without the capability get 403."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_actor()
+            if user is None:
+                return unauthenticated()
+            check(user, capability)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)

@@ -9,13 +9,16 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from kb.auth.models import SYSTEM_EMAIL, User
+from kb.auth.permissions import Capability, check
 from kb.duplicates import index
 from kb.duplicates.index import Match
 from kb.duplicates.similarity import HIGH, HINT, Fingerprint
 from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.fields import FIELDS, Kind
+from kb.sheets.lifecycle import set_state
 from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.visibility import has_pending
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
 
@@ -130,8 +133,7 @@ def add_scanned(pairs: Iterable[tuple[int, int, float]], known: set[tuple[int, i
 
 
 def not_duplicate(candidate: DuplicateCandidate, moderator: User) -> None:
-    if not moderator.is_moderator:
-        raise operations.PermissionDenied("réservé aux modérateurs")
+    check(moderator, Capability.MODERATE)
     candidate.status = CandidateStatus.NOT_DUPLICATE.value
     candidate.decided_by_id = moderator.id
     candidate.decided_at = utcnow()
@@ -163,15 +165,15 @@ class MergeResult:
     recipients: list[str]  # contributors of both sheets, to be told after commit
 
 
-def _check_mergeable(sheet: Sheet) -> Revision:
+def _check_mergeable(sheet: Sheet, absorbed: bool) -> Revision:
     if sheet.state == SheetState.MERGED:
         raise MergeRefused(f"« {sheet.title or sheet.slug} » a déjà été fusionnée.")
     if sheet.approved_revision is None:
         raise MergeRefused(f"« {sheet.slug} » n'a pas encore de version publiée : "
                            "approuvez-la ou refusez-la d'abord.")
-    head = operations.head_revision(sheet)
-    if head is not None and head.status == RevisionStatus.PENDING.value:
-        # Merging on top of an unreviewed edit would publish it without review.
+    # The merge reads approved texts only; proposals on the survivor stay pending (merged at
+    # review time), but those on the absorbed sheet would be left on a sheet that redirects.
+    if absorbed and has_pending(sheet):
         raise MergeRefused(f"« {sheet.title} » a une modification en attente : "
                            "traitez-la avant de fusionner.")
     return sheet.approved_revision
@@ -190,18 +192,17 @@ def merge(survivor: Sheet, other: Sheet, choices: Mapping[str, str], moderator: 
           comment: str = "") -> MergeResult:
     """Merge `other` into `survivor`: a new approved revision of the survivor with the chosen
     fields (tags and partners united), `other` becomes "merged" and redirects to it."""
-    if not moderator.is_moderator:
-        raise operations.PermissionDenied("réservé aux modérateurs")
+    check(moderator, Capability.MODERATE)
     if survivor.id == other.id:
         raise MergeRefused("Choisissez deux fiches différentes.")
-    kept, absorbed = _check_mergeable(survivor), _check_mergeable(other)
+    kept, absorbed = _check_mergeable(survivor, False), _check_mergeable(other, True)
     recipients = [e for e in contributors(survivor, other) if e != moderator.email]
     data = merged_data(kept.data, absorbed.data, choices)
     note = f"Fusion de « {other.title} » ({other.slug})" + (f" : {comment}" if comment else "")
     revision = operations.edit_sheet(survivor, data, moderator, kept.id, note[:300])
     if revision.status == RevisionStatus.PENDING.value:
         operations.approve_revision(revision, moderator)
-    other.state = SheetState.MERGED.value
+    set_state(other, SheetState.MERGED, moderator, note)
     other.merged_into_id = survivor.id
     other.updated_at = utcnow()
     # Sheets merged into `other` earlier now point straight at the survivor (no redirect chains).

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
@@ -15,17 +15,17 @@ from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
 from kb.api.serialize import sheet_url
-from kb.auth.permissions import is_moderator
+from kb.auth.permissions import Capability, require
 from kb.duplicates import index, notify
 from kb.duplicates import operations as dup_ops
 from kb.duplicates.models import CandidateStatus, DuplicateCandidate
 from kb.duplicates.similarity import HIGH, HINT, Fingerprint, normalise, shingles, title_key
 from kb.extensions import db
-from kb.sheets import operations
 from kb.sheets.diff import as_text, word_diff
 from kb.sheets.fields import FIELDS, Kind
 from kb.sheets.models import Revision, Sheet, SheetState
 from kb.sheets.queries import paginate, parse_page
+from kb.sheets.visibility import visible_revision
 from kb.transaction import commit, sheets_changed
 
 bp = Blueprint("duplicates", __name__)
@@ -64,11 +64,6 @@ def sheet_url_for(slug: str) -> str:
 
 # --- moderators ----------------------------------------------------------------------------
 
-def _moderator_only() -> None:
-    if not is_moderator(current_user):
-        abort(403, "Réservé aux modérateurs.")
-
-
 def _open_pairs() -> Any:
     a, b = aliased(Sheet), aliased(Sheet)
     return (select(DuplicateCandidate)
@@ -80,9 +75,8 @@ def _open_pairs() -> Any:
 
 
 @bp.get("/moderation/doublons")
-@login_required
+@require(Capability.MODERATE)
 def queue() -> str:
-    _moderator_only()
     page = paginate(_open_pairs(), request.args.get("page"), PER_PAGE)
     return render_template("duplicates/queue.html", page=page, high=HIGH)
 
@@ -95,8 +89,9 @@ def _candidate_or_404(candidate_id: int) -> DuplicateCandidate:
 
 
 def _shown_revision(sheet: Sheet) -> Revision | None:
-    """The published text, or for a sheet still waiting for review, its pending text."""
-    return sheet.approved_revision or operations.head_revision(sheet)
+    """What the moderator sees of the sheet: the published text, or for a sheet still waiting
+    for its first review, its latest proposal."""
+    return visible_revision(sheet, current_user)
 
 
 _INS = re.compile(r"<ins>.*?</ins>", re.S)
@@ -118,9 +113,8 @@ def _rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @bp.get("/moderation/doublons/<int:candidate_id>")
-@login_required
+@require(Capability.MODERATE)
 def compare(candidate_id: int) -> str:
-    _moderator_only()
     candidate = _candidate_or_404(candidate_id)
     a_rev, b_rev = _shown_revision(candidate.sheet_a), _shown_revision(candidate.sheet_b)
     if a_rev is None or b_rev is None:
@@ -130,9 +124,8 @@ def compare(candidate_id: int) -> str:
 
 
 @bp.post("/moderation/doublons/<int:candidate_id>/pas-un-doublon")
-@login_required
+@require(Capability.MODERATE)
 def reject(candidate_id: int) -> Response:
-    _moderator_only()
     candidate = _candidate_or_404(candidate_id)
     if not FlaskForm().validate_on_submit():
         abort(400, "Formulaire expiré, rechargez la page.")
@@ -143,9 +136,8 @@ def reject(candidate_id: int) -> Response:
 
 
 @bp.post("/moderation/doublons/<int:candidate_id>/fusionner")
-@login_required
+@require(Capability.MODERATE)
 def merge(candidate_id: int) -> Response:
-    _moderator_only()
     candidate = _candidate_or_404(candidate_id)
     if not FlaskForm().validate_on_submit():
         abort(400, "Formulaire expiré, rechargez la page.")

@@ -27,6 +27,7 @@ from kb.embed.listing import DEFAULT_LIMIT, MAX_LIMIT, ListParams, list_sheets, 
 from kb.extensions import db
 from kb.sheets.models import Sheet, SheetState, published_sheets
 from kb.sheets.queries import tag_counts
+from kb.sheets.visibility import PUBLISHED, find_sheet
 
 bp = Blueprint("embed", __name__)
 
@@ -41,7 +42,8 @@ def init_app(app: Flask) -> None:
 
 
 def _published(slug: str) -> Sheet | None:
-    return db.session.scalar(published_sheets().where(Sheet.slug == slug))
+    # Embeds are stateless: they show published sheets only, whoever asks.
+    return find_sheet(slug, PUBLISHED)
 
 
 def _frame_page(body: str, status: int = 200, **cache: Any) -> Response:

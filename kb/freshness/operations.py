@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 
 from kb import mail
 from kb.auth.models import User
-from kb.auth.permissions import can_review_freshness
+from kb.auth.permissions import Capability, check
 from kb.extensions import db
 from kb.freshness.models import ConfirmToken, DigestLog
 from kb.moderation.models import Action
-from kb.moderation.operations import ModerationError, PermissionDenied, audit
+from kb.moderation.operations import ModerationError, audit
 from kb.moderation.queries import reachable_contributors
+from kb.sheets.lifecycle import set_state
 from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
 from kb.timeutil import utcnow
 from kb.transaction import commit, mark_changed
@@ -143,8 +144,7 @@ def use_token(token: str) -> ConfirmToken:
 
 def confirm_fresh(sheet: Sheet, user: User, via: str = "") -> None:
     """"Toujours à jour": the sheet counts as reviewed now, without a new revision."""
-    if not can_review_freshness(user, sheet):
-        raise PermissionDenied("réservé aux contributeurs de la fiche et aux modérateurs")
+    check(user, Capability.CONFIRM_FRESH, sheet)
     if sheet.state != SheetState.ACTIVE or sheet.approved_revision_id is None:
         raise ModerationError("seule une fiche publiée peut être confirmée à jour")
     sheet.last_reviewed_at = utcnow()
@@ -153,8 +153,7 @@ def confirm_fresh(sheet: Sheet, user: User, via: str = "") -> None:
 
 
 def set_interval(sheet: Sheet, user: User, months: int) -> None:
-    if not can_review_freshness(user, sheet):
-        raise PermissionDenied("réservé aux contributeurs de la fiche et aux modérateurs")
+    check(user, Capability.CONFIRM_FRESH, sheet)
     if months not in REVIEW_INTERVALS:
         raise ModerationError("fréquence possible : "
                               + ", ".join(f"{m} mois" for m in REVIEW_INTERVALS))
@@ -169,24 +168,15 @@ def set_interval(sheet: Sheet, user: User, months: int) -> None:
 
 def archive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
     """Out of search and listings; the page (with a banner) and the history stay."""
-    if not moderator.is_moderator:
-        raise PermissionDenied("réservé aux modérateurs")
-    if sheet.state != SheetState.ACTIVE:
-        raise ModerationError("seule une fiche active peut être archivée")
-    sheet.state = SheetState.ARCHIVED.value
-    sheet.archived_at = utcnow()
-    mark_changed([sheet.id])
+    set_state(sheet, SheetState.ARCHIVED, moderator, reason)
     audit(moderator, Action.ARCHIVE, sheet=sheet, reason=reason)
 
 
 def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
-    if not moderator.is_moderator:
-        raise PermissionDenied("réservé aux modérateurs")
+    check(moderator, Capability.MODERATE)
     if sheet.state != SheetState.ARCHIVED:
         raise ModerationError("cette fiche n'est pas archivée")
-    sheet.state = SheetState.ACTIVE.value
-    sheet.archived_at = None
-    mark_changed([sheet.id])
+    set_state(sheet, SheetState.ACTIVE, moderator, reason)
     audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason)
 
 

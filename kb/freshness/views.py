@@ -5,27 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from kb.auth.identity import login_required
+from kb.auth.permissions import Capability, require
+from kb.errors import KbError
 from kb.extensions import db
 from kb.freshness import operations
 from kb.moderation.forms import ReasonForm
-from kb.moderation.operations import ModerationError, PermissionDenied
 from kb.moderation.queries import reachable_contributors
-from kb.moderation.views import moderator_required
 from kb.sheets.models import Sheet, SheetState
+from kb.sheets.visibility import get_sheet_or_404
 from kb.transaction import commit
 
 bp = Blueprint("freshness", __name__)
-
-
-def _sheet(slug: str) -> Sheet:
-    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
-    if sheet is None or (sheet.state == SheetState.HIDDEN and not current_user.is_authenticated):
-        abort(404, "Cette fiche n'existe pas.")
-    return sheet
 
 
 def _checked_form() -> ReasonForm:
@@ -36,7 +31,7 @@ def _checked_form() -> ReasonForm:
 
 
 @bp.get("/moderation/fraicheur")
-@moderator_required
+@require(Capability.MODERATE)
 def queue() -> str:
     due = operations.due_sheets()
     contributors = reachable_contributors(s.id for s in due)
@@ -49,16 +44,17 @@ def queue() -> str:
 
 
 @bp.post("/moderation/fiches/<slug>/<any(archiver, desarchiver):action>")
-@moderator_required
+@require(Capability.MODERATE)
 def archive(slug: str, action: str) -> Response:
-    sheet = _sheet(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     form = _checked_form()
     try:
         if action == "archiver":
             operations.archive_sheet(sheet, current_user, form.reason.data or "")
         else:
             operations.unarchive_sheet(sheet, current_user, form.reason.data or "")
-    except ModerationError as exc:
+    except ValueError as exc:  # not from this state
+        db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")
     else:
         commit()
@@ -69,14 +65,9 @@ def archive(slug: str, action: str) -> Response:
 @bp.post("/fiches/<slug>/toujours-a-jour")
 @login_required
 def confirm(slug: str) -> Response:
-    sheet = _sheet(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     _checked_form()
-    try:
-        operations.confirm_fresh(sheet, current_user, via="page de la fiche")
-    except PermissionDenied as exc:
-        abort(403, str(exc).capitalize() + ".")
-    except ModerationError as exc:
-        abort(409, str(exc).capitalize() + ".")
+    operations.confirm_fresh(sheet, current_user, via="page de la fiche")
     commit()
     flash("Merci : la fiche est confirmée à jour.", "success")
     return redirect(url_for("sheets.show", slug=sheet.slug))
@@ -85,15 +76,10 @@ def confirm(slug: str) -> Response:
 @bp.post("/fiches/<slug>/frequence")
 @login_required
 def interval(slug: str) -> Response:
-    sheet = _sheet(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     _checked_form()
     months = request.form.get("months", type=int)
-    try:
-        operations.set_interval(sheet, current_user, months or 0)
-    except PermissionDenied as exc:
-        abort(403, str(exc).capitalize() + ".")
-    except ModerationError as exc:
-        abort(400, str(exc).capitalize() + ".")
+    operations.set_interval(sheet, current_user, months or 0)
     commit()
     flash(f"Fréquence de relecture : tous les {sheet.review_interval_months} mois.", "success")
     return redirect(url_for("sheets.show", slug=sheet.slug))
@@ -113,7 +99,7 @@ def confirm_link(token: str) -> Any:
         sheet = row.sheet
         try:
             operations.use_token(token)
-        except (operations.TokenError, PermissionDenied, ModerationError) as exc:
+        except (operations.TokenError, KbError) as exc:
             db.session.rollback()
             return render_template("freshness/confirm.html", error=str(exc), row=None), 410
         commit()

@@ -15,7 +15,7 @@ from kb.importers import Echo, ImportFailed
 from kb.importers.upsert import upsert_sheet
 from kb.sheets import operations
 from kb.sheets.fields import ValidationError, empty_data, validate
-from kb.sheets.models import Revision, RevisionStatus, Sheet
+from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
 from kb.timeutil import isoformat, parse_iso, utcnow
 from kb.transaction import commit, mark_changed
 
@@ -108,7 +108,9 @@ def _restore_sheet(item: dict[str, Any], users: dict[str, User]) -> str:
         return outcome
     sheet = Sheet(slug=slug or operations.unique_slug(revisions[-1]["data"].get("title", "")),
                   created_at=parse_iso(item.get("created_at")) or utcnow(),
-                  review_interval_months=int(item.get("review_interval_months") or 12))
+                  review_interval_months=int(item.get("review_interval_months") or 12),
+                  # A restored sheet is created in the state it had (not a lifecycle change).
+                  state=SheetState(item.get("state") or SheetState.ACTIVE).value)
     db.session.add(sheet)
     db.session.flush()
     ids: dict[int, int] = {}
@@ -136,7 +138,6 @@ def _restore_sheet(item: dict[str, Any], users: dict[str, User]) -> str:
     if last_approved is not None:
         operations.publish(sheet, last_approved, when=last_approved.reviewed_at
                            or last_approved.created_at)
-    sheet.state = item.get("state") or "active"
     sheet.last_reviewed_at = parse_iso(item.get("last_reviewed_at")) or sheet.last_reviewed_at
     mark_changed([sheet.id])
     return "created"

@@ -12,6 +12,7 @@ from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.fields import empty_data
 from kb.sheets.models import Sheet
+from kb.sheets.visibility import editing_base
 from kb.text import slugify
 
 # What to do when a new sheet matches an existing one above the duplicates threshold.
@@ -71,7 +72,9 @@ class Upserter:
             return "created", revision.sheet
         if sheet.id is None:  # created earlier in this batch: its head must be visible to queries
             db.session.flush()
-        head = operations.head_revision(sheet)
+        # The import user publishes at once: it builds on the approved text, never on anyone's
+        # pending proposal (those stay pending).
+        head = editing_base(sheet, self.author)
         full = {**empty_data(), **data}
         revision = operations.edit_sheet(sheet, full, self.author, head.id if head else None,
                                          self.comment)

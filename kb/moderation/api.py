@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
-from sqlalchemy import select
 
-from kb.api.views import _error, _json_body, api_user, token_required
-from kb.auth.models import User
+from kb.api.http import error, json_body
+from kb.auth.identity import api_user, token_required
+from kb.auth.permissions import Capability, require
 from kb.extensions import csrf, db
 from kb.freshness import operations as freshness
 from kb.moderation import operations, queries
 from kb.moderation.spam import client_fingerprint, init_rate_limits
 from kb.sheets.models import Sheet
+from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.timeutil import isoformat
 from kb.transaction import commit
 
@@ -21,31 +22,19 @@ bp = Blueprint("moderation_api", __name__)
 csrf.exempt(bp)
 
 
-def _moderator() -> User | None:
-    user = api_user()
-    return user if user is not None and user.is_moderator else None
-
-
-def _published(slug: str) -> Sheet | None:
-    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
-    return sheet if sheet is not None and sheet.is_published else None
-
-
 @bp.post("/api/v1/sheets/<slug>/reports")
 def report(slug: str) -> Any:
     """Readers report a sheet; a bearer token is optional."""
-    sheet = _published(slug)
-    if sheet is None:
-        return _error(404, "not_found", "Fiche introuvable.")
-    body = _json_body()
+    sheet = get_sheet_or_404(slug, PUBLISHED)
+    body = json_body()
     reason, comment = body.get("reason"), body.get("comment", "")
     if not isinstance(reason, str) or not isinstance(comment, str):
-        return _error(400, "validation", "« reason » et « comment » doivent être des textes.")
+        return error(400, "validation", "« reason » et « comment » doivent être des textes.")
     try:
         row = operations.report_sheet(sheet, reason, comment, api_user(), client_fingerprint())
     except operations.ModerationError as exc:
         db.session.rollback()
-        return _error(422, "validation", str(exc))
+        return error(422, "validation", str(exc))
     commit()
     return jsonify({"report": row.id, "sheet": sheet.slug, "reason": row.reason,
                     "sheet_state": sheet.state}), 201
@@ -55,36 +44,27 @@ def report(slug: str) -> Any:
 @token_required
 def confirm(slug: str) -> Any:
     """"Toujours à jour", by one of the sheet's contributors or a moderator."""
-    sheet = _published(slug)
-    if sheet is None:
-        return _error(404, "not_found", "Fiche introuvable.")
-    try:
-        freshness.confirm_fresh(sheet, api_user(), via="API")  # type: ignore[arg-type]
-    except operations.PermissionDenied as exc:
-        return _error(403, "forbidden", str(exc))
+    sheet = get_sheet_or_404(slug, PUBLISHED)
+    freshness.confirm_fresh(sheet, api_user(), via="API")  # type: ignore[arg-type]
     commit()
     return jsonify({"sheet": sheet.slug, "last_reviewed_at": isoformat(sheet.last_reviewed_at),
                     "review_due_at": isoformat(sheet.review_due_at), "fresh": sheet.fresh})
 
 
 @bp.get("/api/v1/moderation/revisions")
-@token_required
+@require(Capability.REVIEW)
 def pending() -> Any:
-    if _moderator() is None:
-        return _error(403, "forbidden", "Réservé aux modérateurs.")
     kind = request.args.get("type", "")
     if kind not in ("", "new", "edit"):
-        return _error(400, "validation", "« type » vaut new ou edit.")
+        return error(400, "validation", "« type » vaut new ou edit.")
     filters = queries.QueueFilters(kind=kind, tag=request.args.get("tag", ""),
                                    author=request.args.get("author", ""))
     return jsonify({"items": [queries.as_dict(r) for r in queries.pending_revisions(filters)]})
 
 
 @bp.get("/api/v1/moderation/reports")
-@token_required
+@require(Capability.MODERATE)
 def open_reports() -> Any:
-    if _moderator() is None:
-        return _error(403, "forbidden", "Réservé aux modérateurs.")
     return jsonify({"items": [
         {"report": r.id, "sheet": r.sheet.slug, "sheet_state": r.sheet.state,
          "reason": r.reason, "comment": r.comment, "created_at": isoformat(r.created_at)}
@@ -92,11 +72,9 @@ def open_reports() -> Any:
 
 
 @bp.get("/api/v1/moderation/stale")
-@token_required
+@require(Capability.MODERATE)
 def stale() -> Any:
     """Due sheets with nobody to remind, and sheets past the grace period (to archive)."""
-    if _moderator() is None:
-        return _error(403, "forbidden", "Réservé aux modérateurs.")
 
     def row(s: Sheet) -> dict[str, Any]:
         return {"sheet": s.slug, "title": s.title,

@@ -11,18 +11,18 @@ from sqlalchemy import func, select
 
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, User
+from kb.auth.permissions import Capability, can, check
+from kb.errors import Invalid
 from kb.extensions import db
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.queries import reachable_contributors
 from kb.sheets import operations as sheet_ops
+from kb.sheets.lifecycle import set_state
 from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
 from kb.timeutil import utcnow
-from kb.transaction import mark_changed
-
-PermissionDenied = sheet_ops.PermissionDenied
 
 
-class ModerationError(ValueError):
+class ModerationError(Invalid):
     """A refused action, with a French message for the user."""
 
 
@@ -39,11 +39,6 @@ def audit(actor: User | None, action: Action, *, sheet: Sheet | None = None,
     return entry
 
 
-def _require_moderator(user: User) -> None:
-    if not user.is_moderator or user.blocked:
-        raise PermissionDenied("réservé aux modérateurs")
-
-
 def _reachable(user: User) -> bool:
     return not user.blocked and user.email != SYSTEM_EMAIL
 
@@ -55,14 +50,23 @@ def _render_mail(to: str, subject: str, template: str, **context: Any) -> mail.M
 
 # --- revisions ------------------------------------------------------------------------------
 
-def approve(revision: Revision, moderator: User) -> None:
-    sheet_ops.approve_revision(revision, moderator)
-    audit(moderator, Action.APPROVE, revision=revision)
+def approve(revision: Revision, moderator: User,
+            choices: dict[str, str] | None = None) -> Revision:
+    """Approve a proposal (merged onto the approved revision when stale, see
+    kb.sheets.operations.approve_revision); returns the revision now published."""
+    published = sheet_ops.approve_revision(revision, moderator, choices)
+    details: dict[str, Any] = {}
+    if published.id != revision.id:
+        details["published"] = published.id
+    if choices:
+        details["choices"] = dict(choices)
+    audit(moderator, Action.APPROVE, revision=revision, **details)
     _maybe_trust(revision.author)
     author = revision.author
     if _reachable(author) and author.id != moderator.id:
         mail.queue(_render_mail(author.email, f"Votre contribution « {revision.title} » est publiée",
                                 "mail/decision.txt", revision=revision, approved=True))
+    return published
 
 
 def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = True) -> None:
@@ -77,8 +81,10 @@ def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = T
 
 def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
                 reason: str = "") -> tuple[list[Revision], dict[int, str]]:
-    """Approve or reject several revisions; returns those done and {id: error} for the others."""
-    _require_moderator(moderator)
+    """Approve or reject several revisions; returns those done and {id: error} for the others.
+    A stale proposal whose fields overlap the approved revision is left for the review page,
+    where the moderator chooses per field."""
+    check(moderator, Capability.REVIEW)
     if decision not in ("approve", "reject"):
         raise ModerationError("action inconnue")
     if decision == "reject" and not reason.strip():
@@ -107,7 +113,7 @@ def _maybe_trust(author: User) -> None:
     """Grant trust when the author reaches KB_AUTO_APPROVE_AFTER approved revisions, unless a
     moderator withdrew it before (their decision wins over the counter)."""
     threshold = int(current_app.config.get("KB_AUTO_APPROVE_AFTER", 0))
-    if threshold <= 0 or author.trusted or author.is_moderator or author.blocked:
+    if threshold <= 0 or author.blocked or can(author, Capability.PUBLISH):
         return
     if sheet_ops.approved_count(author) < threshold:
         return
@@ -163,14 +169,13 @@ def _maybe_hide_for_spam(sheet: Sheet) -> None:
         Report.sheet_id == sheet.id, Report.reason == ReportReason.SPAM.value,
         Report.closed_at.is_(None))) or 0
     if distinct >= threshold and sheet.state == SheetState.ACTIVE:
-        sheet.state = SheetState.HIDDEN.value
-        mark_changed([sheet.id])
-        audit(None, Action.HIDE_SPAM, sheet=sheet,
-              reason=f"{distinct} signalements de spam de lecteurs distincts", reports=distinct)
+        reason = f"{distinct} signalements de spam de lecteurs distincts"
+        set_state(sheet, SheetState.HIDDEN, None, reason)
+        audit(None, Action.HIDE_SPAM, sheet=sheet, reason=reason, reports=distinct)
 
 
 def close_report(report: Report, moderator: User, resolution: str = "") -> None:
-    _require_moderator(moderator)
+    check(moderator, Capability.MODERATE)
     if report.closed_at is not None:
         raise ModerationError("ce signalement a déjà été traité")
     report.closed_at = utcnow()
@@ -194,23 +199,16 @@ def _close_open_reports(sheet: Sheet, moderator: User, resolution: str,
 # --- sheet visibility -----------------------------------------------------------------------
 
 def hide_sheet(sheet: Sheet, moderator: User, reason: str) -> None:
-    _require_moderator(moderator)
-    if sheet.state != SheetState.ACTIVE:
-        raise ModerationError("seule une fiche active peut être masquée")
-    if not reason.strip():
-        raise ModerationError("un motif est nécessaire")
-    sheet.state = SheetState.HIDDEN.value
-    mark_changed([sheet.id])
+    set_state(sheet, SheetState.HIDDEN, moderator, reason)
     audit(moderator, Action.HIDE, sheet=sheet, reason=reason)
 
 
 def restore_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
     """Put a hidden sheet back; its open spam reports are closed (else it would hide again)."""
-    _require_moderator(moderator)
+    check(moderator, Capability.MODERATE)
     if sheet.state != SheetState.HIDDEN:
         raise ModerationError("cette fiche n'est pas masquée")
-    sheet.state = SheetState.ACTIVE.value
-    mark_changed([sheet.id])
+    set_state(sheet, SheetState.ACTIVE, moderator, reason)
     _close_open_reports(sheet, moderator, reason or "fiche rétablie", ReportReason.SPAM)
     audit(moderator, Action.RESTORE, sheet=sheet, reason=reason)
 
@@ -218,13 +216,11 @@ def restore_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
 # --- accounts -------------------------------------------------------------------------------
 
 def _may_manage(moderator: User, user: User) -> None:
-    _require_moderator(moderator)
+    check(moderator, Capability.MANAGE_USERS, user)  # staff accounts need more (permissions)
     if user.id == moderator.id:
         raise ModerationError("vous ne pouvez pas modifier votre propre compte ici")
     if user.email == SYSTEM_EMAIL:
         raise ModerationError("le compte d'import ne se modifie pas")
-    if user.is_moderator and not moderator.is_admin:
-        raise PermissionDenied("seul un administrateur peut agir sur un modérateur")
 
 
 def block_user(user: User, moderator: User, reason: str) -> list[Revision]:

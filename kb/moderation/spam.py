@@ -18,9 +18,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from kb.auth.identity import api_user
 from kb.auth.models import User
-from kb.auth.permissions import auto_approves
+from kb.auth.permissions import Capability, can
 from kb.sheets.fields import FIELDS, Kind, ValidationError
+from kb.sheets.signals import revision_check
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def check_links(old: dict[str, Any] | None, new: dict[str, Any], author: User) -
     Counted against the revision they build on, so that fixing a typo in a sheet that already
     lists many references is never refused.
     """
-    if auto_approves(author):
+    if can(author, Capability.PUBLISH):
         return
     limit = int(current_app.config.get("KB_MAX_LINKS_UNTRUSTED", 3))
     added: dict[str, int] = {}
@@ -90,14 +92,22 @@ def check_links(old: dict[str, Any] | None, new: dict[str, Any], author: User) -
         raise ValidationError({name: message for name in added})
 
 
+def _on_revision_check(_app: Flask, old: dict[str, Any] | None, new: dict[str, Any],
+                       author: User) -> None:
+    check_links(old, new, author)
+
+
+def init_app(app: Flask) -> None:
+    """Subscribe the link rule to the sheets domain's check before a revision is stored."""
+    revision_check.connect(_on_revision_check, sender=app)
+
+
 # --- reporter fingerprint ---------------------------------------------------------------------
 
 def client_fingerprint() -> str:
     """`u:<id>` for an account, else a keyed hash of the client address (never stored in clear)."""
     if getattr(current_user, "is_authenticated", False):
         return f"u:{current_user.id}"
-    from kb.api.views import api_user
-
     user = api_user() if request.path.startswith("/api/") else None
     if user is not None:
         return f"u:{user.id}"
@@ -113,8 +123,6 @@ def _limit_key() -> str:
     if getattr(current_user, "is_authenticated", False):
         return f"u:{current_user.id}"
     if request.path.startswith("/api/"):
-        from kb.api.views import api_user
-
         user = api_user()
         if user is not None:
             return f"u:{user.id}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
@@ -12,32 +10,21 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from kb.auth.models import User
-from kb.auth.permissions import can_review_freshness, can_see_revision, is_moderator
-from kb.extensions import db, login_manager
-from kb.moderation import operations, queries
+from kb.auth.permissions import Capability, can, require
+from kb.extensions import db
+from kb.moderation import operations, queries, spam
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
 from kb.redirects import safe_next
+from kb.sheets import operations as sheet_ops
 from kb.sheets.diff import diff_data
+from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.transaction import commit
 
 bp = Blueprint("moderation", __name__)
-
-
-def moderator_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Anonymous: to the login page; logged in without the role: 403."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not is_moderator(current_user) or current_user.blocked:
-            abort(403, "Réservé aux modérateurs.")
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def _checked_form() -> ReasonForm:
@@ -51,13 +38,6 @@ def _back(default: str) -> Response:
     return redirect(safe_next(request.form.get("next"), default))
 
 
-def _sheet(slug: str) -> Sheet:
-    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
-    if sheet is None:
-        abort(404, "Cette fiche n'existe pas.")
-    return sheet
-
-
 def _done(message: str) -> None:
     commit()
     flash(message, "success")
@@ -66,7 +46,7 @@ def _done(message: str) -> None:
 # --- queue ----------------------------------------------------------------------------------
 
 @bp.get("/moderation")
-@moderator_required
+@require(Capability.REVIEW)
 def queue() -> str:
     filters = queries.QueueFilters(kind=request.args.get("type", ""),
                                    tag=request.args.get("tag", "").strip(),
@@ -78,37 +58,72 @@ def queue() -> str:
                            is_new=queries.is_new_sheet, form=ReasonForm())
 
 
-@bp.get("/moderation/revisions/<int:revision_id>")
-@moderator_required
-def revision(revision_id: int) -> str:
+def _revision_or_404(revision_id: int) -> Revision:
     rev = db.session.get(Revision, revision_id)
     if rev is None:
         abort(404, "Cette révision n'existe pas.")
+    return rev
+
+
+def _preview(plan: sheet_ops.ReviewPlan, choices: dict[str, str]) -> dict[str, Any]:
+    """What would be published with the choices made so far (the proposal's value otherwise)."""
+    data = dict(plan.merged)
+    for name in plan.conflicts:
+        if choices.get(name) == "published":
+            data[name] = plan.published_data.get(name)
+    return data
+
+
+def _review_page(rev: Revision, choices: dict[str, str] | None = None, error: str = "",
+                 status: int = 200) -> Any:
     sheet = rev.sheet
-    # Pending work is compared with what readers see now; a decided revision with the one it
-    # was written from.
+    choices = choices or {}
+    plan = None
     if rev.status == RevisionStatus.PENDING:
+        # Pending work is compared with what readers see now (merged onto it when stale).
+        plan = sheet_ops.review_plan(rev)
         base = sheet.approved_revision
+        diffs = diff_data(base.data if base else None, _preview(plan, choices))
     else:
+        # A decided revision with the one it was written from.
         base = db.session.get(Revision, rev.base_revision_id) if rev.base_revision_id else None
-    diffs = diff_data(base.data if base else None, rev.data)
-    return render_template("moderation/revision.html", rev=rev, sheet=sheet, base=base,
-                           diffs=diffs, form=ReasonForm(),
-                           history=queries.audit_entries(sheet=sheet, limit=20))
+        diffs = diff_data(base.data if base else None, rev.data)
+    stale = plan is not None and plan.stale
+    start = (plan.root.data if plan and plan.root else None)
+    return render_template(
+        "moderation/revision.html", rev=rev, sheet=sheet, base=base, diffs=diffs,
+        form=ReasonForm(), plan=plan, stale=stale, choices=choices, error=error,
+        proposed=diff_data(start, rev.data) if stale else [],
+        published_since=diff_data(start, plan.published_data) if stale and plan else [],
+        history=queries.audit_entries(sheet=sheet, limit=20)), status
+
+
+@bp.get("/moderation/revisions/<int:revision_id>")
+@require(Capability.REVIEW)
+def revision(revision_id: int) -> Any:
+    return _review_page(_revision_or_404(revision_id))
+
+
+def _choices() -> dict[str, str]:
+    """Per-field choices of the review form: `choice-<field>` = proposal | published."""
+    return {name[len("choice-"):]: value for name, value in request.form.items()
+            if name.startswith("choice-") and name[len("choice-"):] in FIELDS_BY_NAME}
 
 
 @bp.post("/moderation/revisions/<int:revision_id>/<any(approuver, refuser):decision>")
-@moderator_required
-def decide(revision_id: int, decision: str) -> Response:
-    rev = db.session.get(Revision, revision_id)
-    if rev is None:
-        abort(404, "Cette révision n'existe pas.")
+@require(Capability.REVIEW)
+def decide(revision_id: int, decision: str) -> Any:
+    rev = _revision_or_404(revision_id)
     form = _checked_form()
+    choices = _choices()
     try:
         if decision == "approuver":
-            operations.approve(rev, current_user)
+            operations.approve(rev, current_user, choices)
         else:
             operations.reject(rev, current_user, form.reason.data or "")
+    except sheet_ops.ReviewConflict as exc:
+        db.session.rollback()
+        return _review_page(rev, choices, exc.message, 409)
     except ValueError as exc:
         db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")
@@ -119,7 +134,7 @@ def decide(revision_id: int, decision: str) -> Response:
 
 
 @bp.post("/moderation/revisions/lot")
-@moderator_required
+@require(Capability.REVIEW)
 def bulk() -> Response:
     form = _checked_form()
     decision = {"approuver": "approve", "refuser": "reject"}.get(request.form.get("action", ""))
@@ -146,9 +161,7 @@ def bulk() -> Response:
 
 @bp.route("/fiches/<slug>/signaler", methods=["GET", "POST"])
 def report(slug: str) -> Any:
-    sheet = _sheet(slug)
-    if not sheet.is_published:
-        abort(404, "Cette fiche n'existe pas.")
+    sheet = get_sheet_or_404(slug, PUBLISHED)
     form = ReportForm()
     if form.validate_on_submit():
         user = current_user if current_user.is_authenticated else None
@@ -167,7 +180,7 @@ def report(slug: str) -> Any:
 
 
 @bp.get("/moderation/signalements")
-@moderator_required
+@require(Capability.MODERATE)
 def reports() -> str:
     by_sheet: dict[int, list[Report]] = {}
     for r in queries.open_reports():
@@ -177,7 +190,7 @@ def reports() -> str:
 
 
 @bp.post("/moderation/signalements/<int:report_id>/classer")
-@moderator_required
+@require(Capability.MODERATE)
 def close_report(report_id: int) -> Response:
     report_row = db.session.get(Report, report_id)
     if report_row is None:
@@ -193,9 +206,9 @@ def close_report(report_id: int) -> Response:
 
 
 @bp.post("/moderation/fiches/<slug>/<any(masquer, retablir):action>")
-@moderator_required
+@require(Capability.MODERATE)
 def visibility(slug: str, action: str) -> Response:
-    sheet = _sheet(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     form = _checked_form()
     try:
         if action == "masquer":
@@ -203,6 +216,7 @@ def visibility(slug: str, action: str) -> Response:
         else:
             operations.restore_sheet(sheet, current_user, form.reason.data or "")
     except ValueError as exc:
+        db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")
     else:
         _done("Fiche masquée." if action == "masquer" else "Fiche rétablie.")
@@ -212,7 +226,7 @@ def visibility(slug: str, action: str) -> Response:
 # --- accounts -------------------------------------------------------------------------------
 
 @bp.get("/moderation/utilisateurs")
-@moderator_required
+@require(Capability.MANAGE_USERS)
 def users() -> str:
     search = request.args.get("q", "")
     return render_template("moderation/users.html", rows=queries.users_page(search),
@@ -224,7 +238,7 @@ USER_ACTIONS = ("bloquer", "debloquer", "confiance", "retirer-confiance")
 
 @bp.post("/moderation/utilisateurs/<int:user_id>/<any("
          + ", ".join(f"'{a}'" for a in USER_ACTIONS) + "):action>")
-@moderator_required
+@require(Capability.MANAGE_USERS)
 def user_action(user_id: int, action: str) -> Response:
     user = db.session.get(User, user_id)
     if user is None:
@@ -241,8 +255,6 @@ def user_action(user_id: int, action: str) -> Response:
         else:
             operations.set_trust(user, current_user, action == "confiance", reason)
             message = "Confiance accordée." if action == "confiance" else "Confiance retirée."
-    except operations.PermissionDenied as exc:
-        abort(403, str(exc).capitalize() + ".")
     except ValueError as exc:
         flash(str(exc).capitalize() + ".", "error")
     else:
@@ -253,7 +265,7 @@ def user_action(user_id: int, action: str) -> Response:
 # --- dashboard and log ----------------------------------------------------------------------
 
 @bp.get("/moderation/tableau-de-bord")
-@moderator_required
+@require(Capability.REVIEW)
 def dashboard() -> str:
     from kb.freshness import operations as freshness
 
@@ -275,7 +287,7 @@ def dashboard() -> str:
 
 
 @bp.get("/moderation/journal")
-@moderator_required
+@require(Capability.MODERATE)
 def journal() -> str:
     entries = db.session.scalars(select(AuditEntry).order_by(
         AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(300)).all()
@@ -287,12 +299,13 @@ def journal() -> str:
 def history_entries(sheet: Sheet) -> list[AuditEntry]:
     """Audit entries shown on a sheet's history: those about revisions the viewer may see."""
     return [e for e in queries.audit_entries(sheet=sheet)
-            if e.revision is None or can_see_revision(current_user, e.revision)]
+            if e.revision is None or can(current_user, Capability.VIEW_REVISION, e.revision)]
 
 
 def init_app(app: Flask) -> None:
     app.before_request(check_honeypot)
+    spam.init_app(app)
     app.jinja_env.globals.update(
-        moderation_history=history_entries, can_review_freshness=can_review_freshness,
+        moderation_history=history_entries,
         REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
         pending_status=RevisionStatus.PENDING.value, audit_actions=Action)

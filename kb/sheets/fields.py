@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
 
+from kb.errors import Invalid
+
 
 class Kind(StrEnum):
     SHORT = "short"  # one line of plain text
@@ -120,12 +122,16 @@ FIELD_NAMES: tuple[str, ...] = tuple(FIELDS_BY_NAME)
 MAX_LIST_ITEMS = 50
 
 
-class ValidationError(Exception):
-    """Bad sheet data: `errors` maps a field name to a French message."""
+class ValidationError(Invalid):
+    """Bad sheet data: `errors` maps a field name to a French message (JSON: `fields`)."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
         self.errors = errors
+
+    @property
+    def message(self) -> str:
+        return "Données invalides."
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

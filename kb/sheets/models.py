@@ -88,6 +88,12 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     def is_published(self) -> bool:
         return self.state == SheetState.ACTIVE and self.approved_revision_id is not None
 
+    def is_owned_by(self, user: User) -> bool:
+        """Its contributors: people who wrote an approved revision of it (kb.auth.permissions)."""
+        return db.session.scalar(select(Revision.id).where(
+            Revision.sheet_id == self.id, Revision.author_id == user.id,
+            Revision.status == RevisionStatus.APPROVED.value).limit(1)) is not None
+
 
 class Revision(db.Model):  # type: ignore[name-defined]
     """One saved version of a sheet. Append-only: only the review columns ever change."""
@@ -115,6 +121,14 @@ class Revision(db.Model):  # type: ignore[name-defined]
     @property
     def title(self) -> str:
         return str(self.data.get("title", ""))
+
+    @property
+    def is_public(self) -> bool:
+        """Approved text may be read by anyone (kb.auth.permissions)."""
+        return self.status == RevisionStatus.APPROVED
+
+    def is_owned_by(self, user: User) -> bool:
+        return self.author_id == user.id
 
 
 def published_sheets() -> Select[Any]:

@@ -1,35 +1,63 @@
-"""Every change to sheets and revisions. Nothing here commits: callers use kb.transaction.commit()."""
+"""Every change to sheets and revisions. Nothing here commits: callers use kb.transaction.commit().
+
+The review model: a proposal is based on what its author may see (kb.sheets.visibility); an
+edit saved from a stale base is merged field by field onto the author's own head; people who
+publish at once publish only their own changes, applied to the approved revision; approving a
+proposal older than the approved revision merges it then, the moderator choosing per field
+where both sides changed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from kb.auth.models import SYSTEM_EMAIL, Role, User
-from kb.auth.permissions import auto_approves
+from kb.auth.permissions import Capability, can, check
+from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
-from kb.sheets.fields import empty_data, validate
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
 from kb.sheets.merge import three_way_merge
 from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
+from kb.sheets.signals import check_revision
+from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.text import slugify
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
 
+BAD_BASE = ("révision de départ non valable : partez de la version publiée ou de votre propre "
+            "proposition")
 
-class PermissionDenied(Exception):
-    pass
+
+class EditConflict(Conflict):
+    """The author's head changed since the edit started and the same fields were changed on
+    both sides. `theirs` is that head: a revision the author may see (the approved one, or
+    their own proposal), never another person's draft."""
+
+    def __init__(self, fields: list[str], theirs: Revision, mine: dict[str, Any]):
+        super().__init__("la fiche a été modifiée depuis la révision de départ ; les mêmes "
+                         "champs ont changé des deux côtés", fields=fields)
+        self.fields = fields
+        self.theirs = theirs
+        self.mine = mine  # the user's full data, kept so that nothing is lost
 
 
-@dataclass
-class EditConflict(Exception):
-    """The sheet changed since the edit started and the same fields were changed on both sides."""
+class ReviewConflict(Conflict):
+    """Approving a stale proposal needs a choice for fields changed on both sides."""
 
-    fields: list[str]
-    head: Revision
-    mine: dict[str, Any]  # the user's full data, kept so that nothing is lost
+    def __init__(self, plan: ReviewPlan, missing: list[str]):
+        super().__init__("la version publiée a changé depuis cette proposition et les mêmes "
+                         "champs ont changé des deux côtés : choisissez champ par champ "
+                         "(" + ", ".join(FIELDS_BY_NAME[f].label for f in missing) + ")",
+                         fields=missing, published_revision=plan.published_id,
+                         proposal={f: plan.proposal.data.get(f) for f in missing},
+                         published={f: plan.published_data.get(f) for f in missing})
+        self.plan = plan
+        self.fields = missing
 
 
 def unique_slug(title: str) -> str:
@@ -72,16 +100,6 @@ def system_user() -> User:
     return user
 
 
-def head_revision(sheet: Sheet) -> Revision | None:
-    """The latest revision that was not rejected: the tip edits build on."""
-    return db.session.scalar(
-        select(Revision)
-        .where(Revision.sheet_id == sheet.id, Revision.status != RevisionStatus.REJECTED.value)
-        .order_by(Revision.id.desc())
-        .limit(1)
-    )
-
-
 def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     """Point the sheet at `revision` and refresh its projection (filters, tags)."""
     data = revision.data
@@ -99,30 +117,57 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     mark_changed([sheet])
 
 
-def _approve(revision: Revision, reviewer: User, when: Any = None) -> None:
-    revision.status = RevisionStatus.APPROVED.value
-    revision.reviewed_by = reviewer
-    revision.reviewed_at = when or utcnow()
-    current = revision.sheet.approved_revision
-    # A revision not flushed yet is the newest one.
-    if current is None or revision.id is None or revision.id > current.id:
-        publish(revision.sheet, revision, when)
+def proposal_root(revision: Revision) -> Revision | None:
+    """The approved revision a proposal started from: its base, or its base's base while those
+    are proposals (an author's chain of own proposals). None for a never-approved start."""
+    seen: set[int] = set()
+    base_id = revision.base_revision_id
+    while base_id is not None and base_id not in seen:
+        seen.add(base_id)
+        base = db.session.get(Revision, base_id)
+        if base is None:
+            return None
+        if base.status == RevisionStatus.APPROVED:
+            return base
+        base_id = base.base_revision_id
+    return None
+
+
+def _settle(revision: Revision, reviewer: User, when: Any = None) -> None:
+    """Mark `revision` approved, and with it the pending proposals it was built on (its
+    author's chain): their content is part of what is now accepted."""
+    when = when or utcnow()
+    current: Revision | None = revision
+    seen: set[int] = set()
+    while current is not None and current.status != RevisionStatus.APPROVED \
+            and (current.id is None or current.id not in seen):
+        if current.id is not None:
+            seen.add(current.id)
+        if current is revision or current.status == RevisionStatus.PENDING:
+            current.status = RevisionStatus.APPROVED.value
+            current.reviewed_by = reviewer
+            current.reviewed_at = when
+        elif current.status == RevisionStatus.REJECTED:
+            break  # a refused step stays refused; the chain above it was reviewed then
+        current = db.session.get(Revision, current.base_revision_id) \
+            if current.base_revision_id else None
 
 
 def _add_revision(
     sheet: Sheet, data: dict[str, Any], author: User, comment: str, base: Revision | None
 ) -> Revision:
-    from kb.moderation.spam import check_links  # spam rule for untrusted contributors
-
-    check_links(base.data if base else None, data, author)
+    """Store a revision built on `base` (the author's head); published at once when the author
+    may publish (then `base` is the approved revision, or None for a first version)."""
+    check_revision(base.data if base else None, data, author)  # e.g. the spam rule on links
     revision = Revision(
         sheet=sheet, author=author, data=data, comment=comment[:300],
         base_revision_id=base.id if base else None, created_at=utcnow(),
         status=RevisionStatus.PENDING.value,
     )
     db.session.add(revision)
-    if auto_approves(author):
-        _approve(revision, author)
+    if can(author, Capability.PUBLISH):
+        _settle(revision, author)
+        publish(sheet, revision)
     return revision
 
 
@@ -130,12 +175,20 @@ def create_sheet(
     data: dict[str, Any], author: User, comment: str = "Création", slug: str | None = None
 ) -> Revision:
     """Create a sheet with its first revision, approved at once for moderators and trusted users."""
-    if author.blocked:
-        raise PermissionDenied("compte bloqué")
+    check(author, Capability.CONTRIBUTE)
     cleaned = validate(data)
     sheet = Sheet(slug=slug or unique_slug(cleaned["title"]), created_at=utcnow())
     db.session.add(sheet)
     return _add_revision(sheet, cleaned, author, comment, None)
+
+
+def _base_for(sheet: Sheet, author: User, revision_id: int) -> Revision:
+    """The revision an edit says it started from, if the author may build on it. The refusal
+    says nothing of the revision (not even whether it exists)."""
+    base = db.session.get(Revision, revision_id)
+    if base is None or base.sheet_id != sheet.id or not may_build_on(base, author):
+        raise Invalid(BAD_BASE, fields={"base_revision": BAD_BASE})
+    return base
 
 
 def edit_sheet(
@@ -145,54 +198,146 @@ def edit_sheet(
     base_revision_id: int | None,
     comment: str = "",
 ) -> Revision:
-    """Save an edit that started from `base_revision_id`.
+    """Save an edit that started from `base_revision_id` (default: the author's head).
 
-    `changes` may hold only some fields (API PATCH); missing ones keep their base value.
-    A stale base is merged field by field; overlapping changes raise EditConflict.
+    `changes` may hold only some fields (API PATCH); missing ones keep their base value. The
+    author's changes (their text against the base) are applied to their head: the approved
+    revision, or their own latest proposal (kb.sheets.visibility.editing_base). Fields changed
+    on both sides differently raise EditConflict, which shows only that head.
     """
-    if author.blocked:
-        raise PermissionDenied("compte bloqué")
+    check(author, Capability.CONTRIBUTE)
     cleaned = validate(changes, partial=True)
-    head = head_revision(sheet)
-    if head is None:
-        raise ValueError("fiche sans révision")
-    base = db.session.get(Revision, base_revision_id) if base_revision_id else head
-    if base is None or base.sheet_id != sheet.id:
-        raise ValueError("révision de départ inconnue pour cette fiche")
-    mine = {**empty_data(), **base.data, **cleaned}
-    if base.id != head.id:
+    head = editing_base(sheet, author)
+    base = _base_for(sheet, author, base_revision_id) if base_revision_id else head
+    if base is None and not can(author, Capability.PUBLISH):
+        raise NotFound(SHEET_NOT_FOUND)  # another person's never-approved sheet
+    mine = {**empty_data(), **(base.data if base else {}), **cleaned}
+    if head is not None and base is not None and base.id != head.id:
         mine, conflicts = three_way_merge(base.data, head.data, mine)
         if conflicts:
             raise EditConflict(conflicts, head, mine)
-    if mine == head.data:
+    if head is not None and mine == head.data:
         return head  # nothing changed: no empty revision
     validate(mine)  # a merged result must still be a valid sheet
     return _add_revision(sheet, mine, author, comment, head)
 
 
 def restore_revision(revision: Revision, author: User) -> Revision:
-    """Restore an old revision's content as a new revision on top of the head."""
+    """Restore an old revision's content (approved, or the author's own) as a new revision on
+    top of the author's head."""
+    check(author, Capability.CONTRIBUTE)
     sheet = revision.sheet
-    head = head_revision(sheet)
+    if not may_build_on(revision, author):
+        raise PermissionDenied("seule une version publiée ou l'une de vos propres révisions "
+                               "peut être restaurée")
+    head = editing_base(sheet, author)
+    if head is not None and revision.data == head.data:
+        return head
     comment = f"Restauration de la révision {revision.id}"
     return _add_revision(sheet, dict(revision.data), author, comment, head)
 
 
-def approve_revision(revision: Revision, moderator: User) -> None:
-    if not moderator.is_moderator:
-        raise PermissionDenied("réservé aux modérateurs")
+# --- review ---------------------------------------------------------------------------------
+
+CHOICES = ("proposal", "published")
+
+
+@dataclass
+class ReviewPlan:
+    """What approving `proposal` would publish. Stale when the approved revision changed since
+    the proposal's start (`root`): the proposal is then merged onto it field by field."""
+
+    proposal: Revision
+    root: Revision | None  # the approved revision the proposal started from
+    published: Revision | None  # the approved revision now
+    merged: dict[str, Any]  # overlapping fields take the proposal's value until chosen
+    conflicts: list[str] = field(default_factory=list)
+    proposed: list[str] = field(default_factory=list)  # fields the proposal changes
+    published_since: list[str] = field(default_factory=list)  # new since the proposal
+
+    @property
+    def stale(self) -> bool:
+        return self.published is not None and (
+            self.root is None or self.root.id != self.published.id)
+
+    @property
+    def published_id(self) -> int | None:
+        return self.published.id if self.published else None
+
+    @property
+    def published_data(self) -> dict[str, Any]:
+        return self.published.data if self.published else {}
+
+    def resolve(self, choices: Mapping[str, str] | None) -> dict[str, Any]:
+        """The data to publish, given per-field choices ("proposal" or "published") for the
+        overlapping fields. Raises ReviewConflict while one is missing."""
+        choices = dict(choices or {})
+        for name, value in choices.items():
+            if name not in FIELD_NAMES or value not in CHOICES:
+                raise Invalid("choix invalide : pour chaque champ, « proposal » (la proposition) "
+                              "ou « published » (la version publiée)", fields={name: value})
+        missing = [f for f in self.conflicts if f not in choices]
+        if missing:
+            raise ReviewConflict(self, missing)
+        data = dict(self.merged)
+        for name in self.conflicts:
+            if choices[name] == "published":
+                data[name] = self.published_data.get(name)
+        return data
+
+
+def review_plan(revision: Revision) -> ReviewPlan:
+    sheet = revision.sheet
+    root = proposal_root(revision)
+    published = sheet.approved_revision
+    start = root.data if root is not None else empty_data()
+    proposed = [f for f in FIELD_NAMES if revision.data.get(f) != start.get(f)]
+    plan = ReviewPlan(revision, root, published, dict(revision.data), proposed=proposed)
+    if plan.stale and published is not None:
+        plan.merged, plan.conflicts = three_way_merge(start, published.data, revision.data)
+        plan.published_since = [f for f in FIELD_NAMES
+                                if published.data.get(f) != start.get(f)]
+    return plan
+
+
+def approve_revision(revision: Revision, moderator: User,
+                     choices: Mapping[str, str] | None = None) -> Revision:
+    """Approve a proposal; returns the revision now published. A proposal whose start is still
+    the approved revision is published as is. A stale one is merged onto the approved revision
+    (disjoint changes merge; `choices` settle overlapping fields, else ReviewConflict): the
+    result is a new approved revision by the moderator, based on the proposal."""
+    check(moderator, Capability.REVIEW)
     if revision.status != RevisionStatus.PENDING.value:
-        raise ValueError("cette révision a déjà été traitée")
-    _approve(revision, moderator)
+        raise Conflict("cette révision a déjà été traitée")
+    plan = review_plan(revision)
+    data = plan.resolve(choices)
+    sheet = revision.sheet
+    _settle(revision, moderator)
+    if not plan.stale or data == revision.data:
+        publish(sheet, revision)
+        return revision
+    assert plan.published is not None
+    if data == plan.published.data:
+        return plan.published  # everything proposed is already published
+    validate(data)
+    merged = Revision(
+        sheet=sheet, author=moderator, data=data, base_revision_id=revision.id,
+        comment=(f"Proposition n° {revision.id} fusionnée avec la version publiée "
+                 f"n° {plan.published.id}")[:300],
+        created_at=utcnow(), status=RevisionStatus.APPROVED.value, reviewed_by=moderator,
+        reviewed_at=utcnow())
+    db.session.add(merged)
+    db.session.flush()
+    publish(sheet, merged)
+    return merged
 
 
 def reject_revision(revision: Revision, moderator: User, reason: str) -> None:
-    if not moderator.is_moderator:
-        raise PermissionDenied("réservé aux modérateurs")
+    check(moderator, Capability.REVIEW)
     if revision.status != RevisionStatus.PENDING.value:
-        raise ValueError("cette révision a déjà été traitée")
+        raise Conflict("cette révision a déjà été traitée")
     if not reason.strip():
-        raise ValueError("un motif de refus est nécessaire")
+        raise Invalid("un motif de refus est nécessaire")
     revision.status = RevisionStatus.REJECTED.value
     revision.reviewed_by_id = moderator.id
     revision.reviewed_at = utcnow()

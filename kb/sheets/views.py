@@ -3,13 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from kb.auth.permissions import can_see_revision, is_moderator
+from kb.auth.identity import login_required
+from kb.auth.permissions import Capability, can, require
 from kb.duplicates.operations import check_before_create
+from kb.errors import Conflict
 from kb.extensions import db
 from kb.moderation import operations as moderation
 from kb.redirects import safe_next
@@ -27,36 +29,20 @@ from kb.sheets.models import (
     sheet_tags,
 )
 from kb.sheets.queries import paginate, tag_counts
+from kb.sheets.visibility import (
+    editing_base,
+    get_revision_or_404,
+    get_sheet_or_404,
+    pending_for,
+    visible_revision,
+)
 from kb.templating import search_endpoint
 from kb.transaction import commit
 
 bp = Blueprint("sheets", __name__)
 PER_PAGE = 20
-
-
-def _sheet_or_404(slug: str) -> Sheet:
-    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
-    if sheet is None:
-        abort(404, "Cette fiche n'existe pas.")
-    if sheet.state == SheetState.HIDDEN and not is_moderator(current_user):
-        abort(404, "Cette fiche n'existe pas.")
-    return sheet
-
-
-def _revision_or_404(sheet: Sheet, revision_id: int) -> Revision:
-    revision = db.session.get(Revision, revision_id)
-    if revision is None or revision.sheet_id != sheet.id \
-            or not can_see_revision(current_user, revision):
-        abort(404, "Cette révision n'existe pas ou n'est pas visible.")
-    return revision
-
-
-def _editing_base(sheet: Sheet) -> Revision | None:
-    """Where the current user's edit starts: the head if they may see it, else the approved one."""
-    head = operations.head_revision(sheet)
-    if head is not None and can_see_revision(current_user, head):
-        return head
-    return sheet.approved_revision
+NOT_YET_REVIEWED = ("cette fiche attend sa première relecture : approuvez ou refusez la "
+                    "proposition avant de la modifier")
 
 
 @bp.route("/")
@@ -100,28 +86,23 @@ def scale_page(scale: str) -> Response:
 
 @bp.route("/fiches/<slug>")
 def show(slug: str) -> str | Response:
-    sheet = _sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     revision_id = request.args.get("revision", type=int)
     if sheet.state == SheetState.MERGED and sheet.merged_into is not None and not revision_id:
         return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
-    head = operations.head_revision(sheet)
-    if revision_id:
-        revision = _revision_or_404(sheet, revision_id)
-    elif sheet.approved_revision is not None:
-        revision = sheet.approved_revision
-    else:
-        # Never approved: only its author and moderators may see the pending version.
-        if head is None or not can_see_revision(current_user, head):
-            abort(404, "Cette fiche n'existe pas.")
-        revision = head
-    pending = head if head and head.status == RevisionStatus.PENDING \
-        and head.id != revision.id and can_see_revision(current_user, head) else None
+    shown = get_revision_or_404(sheet, revision_id, current_user) if revision_id \
+        else visible_revision(sheet, current_user)
+    assert shown is not None  # get_sheet_or_404 checked that this person sees a revision
+    revision: Revision = shown
+    pending = pending_for(sheet, current_user)
+    if pending is not None and pending.id == revision.id:
+        pending = None
     return render_template("sheets/show.html", sheet=sheet, revision=revision, data=revision.data,
                            pending=pending, review_form=ReviewForm())
 
 
 @bp.route("/fiches/nouvelle", methods=["GET", "POST"])
-@login_required
+@require(Capability.CONTRIBUTE)
 def create() -> Any:
     form = SheetForm()
     similar = None  # sheets like this one: shown, and confirmed when very close
@@ -145,45 +126,56 @@ def create() -> Any:
 
 
 @bp.route("/fiches/<slug>/modifier", methods=["GET", "POST"])
-@login_required
+@require(Capability.CONTRIBUTE)
 def edit(slug: str) -> Any:
-    sheet = _sheet_or_404(slug)
+    # The same visibility rule for GET and POST: a sheet this person may not open is 404.
+    sheet = get_sheet_or_404(slug, current_user)
+    head = editing_base(sheet, current_user)
+    if head is None:
+        raise Conflict(NOT_YET_REVIEWED)  # a reviewer on someone else's first proposal
     form = SheetForm()
     if request.method == "GET":
-        base = _editing_base(sheet)
-        if base is None:
-            abort(404, "Cette fiche n'existe pas.")
-        form.fill(base.data)
-        form.base_revision.data = str(base.id)
+        form.fill(head.data)
+        form.base_revision.data = str(head.id)
     elif form.validate_on_submit():
+        base_id = form.base_revision.data or ""
         try:
             revision = operations.edit_sheet(
                 sheet, form.sheet_data(), current_user,
-                int(form.base_revision.data or 0) or None, form.comment.data or "")
+                int(base_id) if base_id.isascii() and base_id.isdigit() else head.id,
+                form.comment.data or "")
         except ValidationError as exc:
             _attach_errors(form, exc.errors)
         except operations.EditConflict as conflict:
             db.session.rollback()
             form.fill(conflict.mine)
-            form.base_revision.data = str(conflict.head.id)
+            form.base_revision.data = str(conflict.theirs.id)
             return render_template("sheets/conflict.html", form=form, sheet=sheet,
                                    conflict=conflict), 409
-        except ValueError as exc:
-            abort(400, str(exc))
         else:
             commit()
             _flash_saved(revision)
             return redirect(url_for("sheets.show", slug=sheet.slug, revision=revision.id))
     status = 422 if form.errors else 200
-    return render_template("sheets/form.html", form=form, sheet=sheet), status
+    return render_template("sheets/form.html", form=form, sheet=sheet, head=head,
+                           others_pending=_others_pending(sheet, head)), status
+
+
+def _others_pending(sheet: Sheet, head: Revision) -> int:
+    """Proposals of other people a reviewer sees; saving never publishes them."""
+    if not can(current_user, Capability.VIEW_REVISION):
+        return 0
+    return db.session.scalar(select(func.count(Revision.id)).where(
+        Revision.sheet_id == sheet.id, Revision.status == RevisionStatus.PENDING.value,
+        Revision.author_id != current_user.id)) or 0
 
 
 @bp.route("/fiches/<slug>/historique")
 def history(slug: str) -> str:
-    sheet = _sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     revisions = [r for r in db.session.scalars(
         select(Revision).where(Revision.sheet_id == sheet.id).order_by(Revision.id.desc())
-    ) if can_see_revision(current_user, r)]
+    ) if can(current_user, Capability.VIEW_REVISION, r)]
     if not revisions:
         abort(404, "Cette fiche n'existe pas.")
     return render_template("sheets/history.html", sheet=sheet, revisions=revisions)
@@ -191,22 +183,22 @@ def history(slug: str) -> str:
 
 @bp.route("/fiches/<slug>/diff")
 def diff(slug: str) -> str:
-    sheet = _sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, current_user)
     new_id = request.args.get("to", type=int)
     old_id = request.args.get("from", type=int)
     if not new_id:
         abort(400, "Précisez la révision à comparer (paramètre « to »).")
-    new = _revision_or_404(sheet, new_id)
-    old = _revision_or_404(sheet, old_id) if old_id else None
+    new = get_revision_or_404(sheet, new_id, current_user)
+    old = get_revision_or_404(sheet, old_id, current_user) if old_id else None
     return render_template("sheets/diff.html", sheet=sheet, old=old, new=new,
                            diffs=diff_data(old.data if old else None, new.data))
 
 
 @bp.route("/fiches/<slug>/revisions/<int:revision_id>/restaurer", methods=["POST"])
-@login_required
+@require(Capability.CONTRIBUTE)
 def restore(slug: str, revision_id: int) -> Response:
-    sheet = _sheet_or_404(slug)
-    revision = _revision_or_404(sheet, revision_id)
+    sheet = get_sheet_or_404(slug, current_user)
+    revision = get_revision_or_404(sheet, revision_id, current_user)
     if not FlaskForm().validate_on_submit():
         abort(400, "Formulaire expiré, rechargez la page.")
     new = operations.restore_revision(revision, current_user)
@@ -216,10 +208,8 @@ def restore(slug: str, revision_id: int) -> Response:
 
 
 @bp.route("/revisions/<int:revision_id>/<any(approuver, refuser):decision>", methods=["POST"])
-@login_required
+@require(Capability.REVIEW)
 def review(revision_id: int, decision: str) -> Response:
-    if not is_moderator(current_user):
-        abort(403, "Réservé aux modérateurs.")
     revision = db.session.get(Revision, revision_id)
     if revision is None:
         abort(404, "Cette révision n'existe pas.")
@@ -232,7 +222,13 @@ def review(revision_id: int, decision: str) -> Response:
             moderation.approve(revision, current_user)
         else:
             moderation.reject(revision, current_user, form.reason.data or "")
+    except operations.ReviewConflict:
+        db.session.rollback()
+        flash("La version publiée a changé depuis cette proposition et les mêmes champs ont "
+              "changé des deux côtés : choisissez champ par champ.", "error")
+        return redirect(url_for("moderation.revision", revision_id=revision.id))
     except ValueError as exc:
+        db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")
     else:
         commit()

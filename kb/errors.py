@@ -1,0 +1,57 @@
+"""Domain errors. Operations raise them with a French message; `kb.create_app` maps them once
+to an HTTP answer (a French page, or JSON under /api/), so views need not translate them.
+
+Messages are written lower-case without a final period (they are also used inside sentences);
+`message` gives the sentence shown to people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KbError(Exception):
+    """A refused request. `status` and `code` are its HTTP status and JSON `error` value;
+    `extra` is added to the JSON body (field names, ids: never text the caller may not see)."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str = "", **extra: Any):
+        super().__init__(message)
+        self.extra = extra
+
+    @property
+    def message(self) -> str:
+        text = str(self).strip() or "la requête n'a pas pu être traitée"
+        text = text[0].upper() + text[1:]
+        return text if text.endswith((".", "!", "?", "»")) else text + "."
+
+
+class NotAuthenticated(KbError):
+    status = 401
+    code = "unauthorized"
+
+
+class PermissionDenied(KbError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(KbError):
+    status = 404
+    code = "not_found"
+
+
+# Invalid and Conflict are also ValueErrors: callers that only need "refused, with a message"
+# catch ValueError.
+class Conflict(KbError, ValueError):
+    """The request is valid but clashes with the current state (already decided, changed since)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Invalid(KbError, ValueError):
+    status = 422
+    code = "validation"
