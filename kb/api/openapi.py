@@ -168,14 +168,32 @@ def openapi_document() -> dict[str, Any]:
                           "responses": {"200": json_response("Publiée", write),
                                         "202": json_response("En attente", write),
                                         "409": json_response("Conflit", ref("Error")),
-                                        "422": json_response("Invalide", ref("Error"))}},
+                                        "422": json_response(
+                                            "Invalide, ou révision de départ qui n'est ni "
+                                            "une version publiée ni l'une des vôtres",
+                                            ref("Error"))}},
             },
             "/api/v1/revisions/{id}/approve": {"post": {
-                "summary": "Approuver (modérateurs)", "security": [{"bearer": []}],
+                "summary": "Approuver (modérateurs)",
+                "description": "Une proposition partie d'une version publiée plus ancienne est "
+                               "fusionnée champ par champ avec la version publiée actuelle. "
+                               "Si les mêmes champs ont changé des deux côtés, la réponse 409 "
+                               "les liste (`fields`, avec `proposal` et `published`) : "
+                               "renvoyez `choices` avec, pour chacun, « proposal » ou "
+                               "« published ».",
+                "security": [{"bearer": []}],
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "Approuvée"},
-                              "403": json_response("Interdit", ref("Error"))}}},
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"choices": {
+                        "type": "object", "additionalProperties": {
+                            "type": "string", "enum": ["proposal", "published"]}}}}}}},
+                "responses": {"200": {"description": "Approuvée ; `published_revision` est "
+                                                     "la révision désormais publiée"},
+                              "403": json_response("Interdit", ref("Error")),
+                              "409": json_response("Déjà traitée, ou choix par champ "
+                                                   "nécessaire", ref("Error")),
+                              "422": json_response("Choix invalide", ref("Error"))}}},
             "/api/v1/revisions/{id}/reject": {"post": {
                 "summary": "Refuser avec un motif (modérateurs)", "security": [{"bearer": []}],
                 "parameters": [{"name": "id", "in": "path", "required": True,

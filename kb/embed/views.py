@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from kb.embed import http
@@ -63,9 +62,9 @@ def _frame_error(message: str, status: int) -> Response:
 def sheet(slug: str) -> Response:
     found = _published(slug)
     if found is None:
-        merged = db.session.scalar(select(Sheet).where(
-            Sheet.slug == slug, Sheet.state == SheetState.MERGED.value))
-        target = merged.merged_into if merged is not None else None
+        merged = find_sheet(slug, None)  # what an anonymous reader may open
+        target = merged.merged_into \
+            if merged is not None and merged.state == SheetState.MERGED else None
         if target is not None and target.is_published:
             # Partners' old snippets keep working after a merge.
             return redirect(url_for("embed.sheet", slug=target.slug), 301)

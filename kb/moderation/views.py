@@ -18,7 +18,7 @@ from kb.moderation.models import Action, AuditEntry, Report
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
 from kb.redirects import safe_next
 from kb.sheets import operations as sheet_ops
-from kb.sheets.diff import diff_data
+from kb.sheets.diff import as_text, diff_data
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
@@ -89,11 +89,15 @@ def _review_page(rev: Revision, choices: dict[str, str] | None = None, error: st
         base = db.session.get(Revision, rev.base_revision_id) if rev.base_revision_id else None
         diffs = diff_data(base.data if base else None, rev.data)
     stale = plan is not None and plan.stale
-    start = (plan.root.data if plan and plan.root else None)
+    start = plan.root.data if plan and plan.root else None
+    # Fields changed on both sides, side by side: (field, published text, proposed text).
+    overlaps = [] if plan is None else [
+        (FIELDS_BY_NAME[name], as_text(FIELDS_BY_NAME[name], plan.published_data.get(name)),
+         as_text(FIELDS_BY_NAME[name], rev.data.get(name))) for name in plan.conflicts]
     return render_template(
         "moderation/revision.html", rev=rev, sheet=sheet, base=base, diffs=diffs,
         form=ReasonForm(), plan=plan, stale=stale, choices=choices, error=error,
-        proposed=diff_data(start, rev.data) if stale else [],
+        overlaps=overlaps, proposed=diff_data(start, rev.data) if stale else [],
         published_since=diff_data(start, plan.published_data) if stale and plan else [],
         history=queries.audit_entries(sheet=sheet, limit=20)), status
 
