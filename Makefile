@@ -20,8 +20,10 @@ run: $(STAMP)
 	$(BIN)/kb index update
 	$(BIN)/kb run --host 127.0.0.1 --port 5000
 
+# ruff, then the layering contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check kb tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -11,7 +11,6 @@ from werkzeug.wrappers import Response
 from kb.api.cors import add_cors_headers
 from kb.api.http import error, json_body
 from kb.api.openapi import openapi_document
-from kb.api.serialize import sheet_object
 from kb.auth.identity import api_user, token_required
 from kb.auth.models import User
 from kb.auth.permissions import Capability, require
@@ -21,6 +20,7 @@ from kb.moderation import operations as moderation  # audit log + e-mail to the 
 from kb.sheets import operations
 from kb.sheets.models import Revision, Sheet, SheetState, Tag, published_sheets, sheet_tags
 from kb.sheets.queries import MAX_PER_PAGE, paginate, parse_page, tag_counts
+from kb.sheets.serialize import sheet_object
 from kb.sheets.visibility import get_revision_or_404, get_sheet_or_404, visible_revision
 from kb.transaction import commit
 

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
-from kb.api.serialize import sheet_url
 from kb.auth.permissions import Capability, require
 from kb.duplicates import index, notify
 from kb.duplicates import operations as dup_ops
@@ -25,6 +24,7 @@ from kb.sheets.diff import as_text, word_diff
 from kb.sheets.fields import FIELDS, Kind
 from kb.sheets.models import Revision, Sheet, SheetState
 from kb.sheets.queries import paginate, parse_page
+from kb.sheets.serialize import sheet_url
 from kb.sheets.visibility import visible_revision
 from kb.transaction import commit, sheets_changed
 

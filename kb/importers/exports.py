@@ -9,12 +9,12 @@ from typing import IO, Any
 
 from sqlalchemy.orm import joinedload
 
-from kb.api.serialize import sheet_object
 from kb.extensions import db
 from kb.importers.backup import write_backup
 from kb.importers.tabular import LIST_SEPARATOR
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
 from kb.sheets.models import Sheet, published_sheets
+from kb.sheets.serialize import sheet_object
 
 CSV_COLUMNS = ("slug", *FIELD_NAMES, "url", "updated_at")
 

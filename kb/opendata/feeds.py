@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
-from kb.api.serialize import sheet_url
 from kb.extensions import db
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import Revision, RevisionStatus, Sheet, published_sheets
+from kb.sheets.serialize import sheet_url
 
 FEED_SIZE = 50
 TAG_DATE = "2026"  # the date of our tag: URIs (RFC 4151); never change it, ids must stay stable

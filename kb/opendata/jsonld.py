@@ -8,9 +8,9 @@ from typing import Any
 from flask import current_app
 from markupsafe import Markup
 
-from kb.api.serialize import sheet_url
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import Sheet
+from kb.sheets.serialize import sheet_url
 from kb.sheets.territories import DEPARTMENTS, department_code
 from kb.timeutil import isoformat
 

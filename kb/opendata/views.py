@@ -13,7 +13,6 @@ from flask import Blueprint, Flask, abort, current_app, render_template, stream_
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from kb.api.serialize import sheet_url
 from kb.embed.http import cacheable, published_fingerprint, stateless
 from kb.extensions import db
 from kb.importers.exports import CSV_COLUMNS, csv_row, published_objects
@@ -22,6 +21,7 @@ from kb.opendata.jsonld import sheet_jsonld
 from kb.sheets.fields import FIELDS_BY_NAME, SCALES
 from kb.sheets.models import Sheet, Tag, published_sheets, sheet_tags
 from kb.sheets.queries import tag_counts
+from kb.sheets.serialize import sheet_url
 from kb.timeutil import isoformat
 
 bp = Blueprint("opendata", __name__)
