@@ -169,11 +169,17 @@ def test_the_api_answers_409_with_the_overlapping_fields_and_takes_choices(
                        ).status_code == 422
     done = client.post(url, headers=headers, json={"choices": {"results": "published"}})
     assert done.status_code == 200
-    assert done.get_json()["status"] == "approved"
     published = client.get(f"/api/v1/sheets/{sheet.slug}").get_json()
     assert published["results"] == "Texte publié entre-temps"  # the moderator kept it
     assert published["city"] == "Quimper"  # the disjoint change is merged
     assert published["revision"] == done.get_json()["published_revision"]
+    # The proposal's text that was kept out never becomes public through its revision.
+    assert done.get_json()["status"] == "merged"
+    assert client.get(f"/fiches/{sheet.slug}?revision={proposal.id}").status_code == 404
+    assert client.get(f"/api/v1/sheets/{sheet.slug}?revision={proposal.id}").status_code == 404
+    assert client.get(f"/api/v1/sheets/{sheet.slug}?revision={proposal.id}",
+                      headers=bearer(proposal.author)).get_json()["status"] == "merged"
+    assert client.post(url, headers=headers).status_code == 409  # decided once
 
 
 def test_bulk_approval_leaves_overlapping_proposals_for_the_review_page(

@@ -64,7 +64,8 @@ def approve(revision: Revision, moderator: User,
     _maybe_trust(revision.author)
     author = revision.author
     if _reachable(author) and author.id != moderator.id:
-        mail.queue(_render_mail(author.email, f"Votre contribution « {revision.title} » est publiée",
+        done = "est publiée" if revision.status == RevisionStatus.APPROVED else "est intégrée"
+        mail.queue(_render_mail(author.email, f"Votre contribution « {revision.title} » {done}",
                                 "mail/decision.txt", revision=revision, approved=True))
     return published
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from kb.auth.models import SYSTEM_EMAIL, User
 from kb.extensions import db
 from kb.moderation.models import AuditEntry, Report
-from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState
 
 
 @dataclass
@@ -98,7 +98,7 @@ def reachable_contributors(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
     rows = db.session.execute(
         select(Revision.sheet_id, User).distinct()
         .join(User, User.id == Revision.author_id)
-        .where(Revision.sheet_id.in_(ids), Revision.status == RevisionStatus.APPROVED.value,
+        .where(Revision.sheet_id.in_(ids), Revision.status.in_(ACCEPTED),
                User.blocked.is_(False), User.email != SYSTEM_EMAIL)
         .order_by(Revision.sheet_id, User.id))
     for sheet_id, user in rows:
@@ -109,7 +109,7 @@ def reachable_contributors(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
 def users_page(search: str = "", limit: int = 100) -> list[tuple[User, int]]:
     """Accounts with their count of approved revisions, for the users page."""
     approved = (select(Revision.author_id, func.count(Revision.id).label("n"))
-                .where(Revision.status == RevisionStatus.APPROVED.value)
+                .where(Revision.status.in_(ACCEPTED))
                 .group_by(Revision.author_id).subquery())
     query = (select(User, func.coalesce(approved.c.n, 0))
              .outerjoin(approved, approved.c.author_id == User.id)

@@ -27,7 +27,13 @@ class RevisionStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # Approved in part at review time: the moderator kept the published text for some of its
+    # fields; what was accepted is in a later approved revision based on it. Not public.
+    MERGED = "merged"
 
+
+# Statuses of revisions whose author's work was accepted (trust counter, contributors).
+ACCEPTED = (RevisionStatus.APPROVED.value, RevisionStatus.MERGED.value)
 
 sheet_tags = Table(
     "sheet_tags",
@@ -92,7 +98,7 @@ class Sheet(db.Model):  # type: ignore[name-defined]
         """Its contributors: people who wrote an approved revision of it (kb.auth.permissions)."""
         return db.session.scalar(select(Revision.id).where(
             Revision.sheet_id == self.id, Revision.author_id == user.id,
-            Revision.status == RevisionStatus.APPROVED.value).limit(1)) is not None
+            Revision.status.in_(ACCEPTED)).limit(1)) is not None
 
 
 class Revision(db.Model):  # type: ignore[name-defined]

@@ -22,7 +22,7 @@ from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
 from kb.sheets.merge import three_way_merge
-from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
+from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, Tag
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.text import slugify
@@ -133,9 +133,10 @@ def proposal_root(revision: Revision) -> Revision | None:
     return None
 
 
-def _settle(revision: Revision, reviewer: User, when: Any = None) -> None:
-    """Mark `revision` approved, and with it the pending proposals it was built on (its
-    author's chain): their content is part of what is now accepted."""
+def _settle(revision: Revision, reviewer: User, status: RevisionStatus = RevisionStatus.APPROVED,
+            when: Any = None) -> None:
+    """Give `revision` its review status, and with it the pending proposals it was built on (its
+    author's chain): their content is part of what was reviewed."""
     when = when or utcnow()
     current: Revision | None = revision
     seen: set[int] = set()
@@ -144,11 +145,11 @@ def _settle(revision: Revision, reviewer: User, when: Any = None) -> None:
         if current.id is not None:
             seen.add(current.id)
         if current is revision or current.status == RevisionStatus.PENDING:
-            current.status = RevisionStatus.APPROVED.value
+            current.status = status.value
             current.reviewed_by = reviewer
             current.reviewed_at = when
-        elif current.status == RevisionStatus.REJECTED:
-            break  # a refused step stays refused; the chain above it was reviewed then
+        else:
+            break  # a step reviewed before keeps its decision, and so does the chain above it
         current = db.session.get(Revision, current.base_revision_id) \
             if current.base_revision_id else None
 
@@ -305,14 +306,17 @@ def approve_revision(revision: Revision, moderator: User,
     """Approve a proposal; returns the revision now published. A proposal whose start is still
     the approved revision is published as is. A stale one is merged onto the approved revision
     (disjoint changes merge; `choices` settle overlapping fields, else ReviewConflict): the
-    result is a new approved revision by the moderator, based on the proposal."""
+    result is a new approved revision by the moderator, based on the proposal. A proposal of
+    which the moderator kept out some text is "merged", not "approved": approved revisions are
+    public, and that text was not accepted."""
     check(moderator, Capability.REVIEW)
     if revision.status != RevisionStatus.PENDING.value:
         raise Conflict("cette révision a déjà été traitée")
     plan = review_plan(revision)
     data = plan.resolve(choices)
     sheet = revision.sheet
-    _settle(revision, moderator)
+    declined = any(data.get(f) != revision.data.get(f) for f in plan.conflicts)
+    _settle(revision, moderator, RevisionStatus.MERGED if declined else RevisionStatus.APPROVED)
     if not plan.stale or data == revision.data:
         publish(sheet, revision)
         return revision
@@ -347,6 +351,6 @@ def reject_revision(revision: Revision, moderator: User, reason: str) -> None:
 def approved_count(user: User) -> int:
     return db.session.scalar(
         select(func.count(Revision.id)).where(
-            Revision.author_id == user.id, Revision.status == RevisionStatus.APPROVED.value
+            Revision.author_id == user.id, Revision.status.in_(ACCEPTED)
         )
     ) or 0
