@@ -13,6 +13,7 @@ from kb.auth.permissions import Capability, check
 from kb.duplicates import index
 from kb.duplicates.index import Match
 from kb.duplicates.similarity import HIGH, HINT, Fingerprint
+from kb.errors import Conflict
 from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.fields import FIELDS, Kind
@@ -27,7 +28,7 @@ from .models import CandidateStatus, DuplicateCandidate
 REASON_MAX = 500
 
 
-class MergeRefused(ValueError):
+class MergeRefused(Conflict):
     """A merge that cannot be done; the message is French and shown as is."""
 
 

@@ -317,12 +317,12 @@ def approve_revision(revision: Revision, moderator: User,
     sheet = revision.sheet
     declined = any(data.get(f) != revision.data.get(f) for f in plan.conflicts)
     _settle(revision, moderator, RevisionStatus.MERGED if declined else RevisionStatus.APPROVED)
+    if plan.stale and plan.published is not None and data == plan.published.data:
+        return plan.published  # everything accepted is already published
     if not plan.stale or data == revision.data:
         publish(sheet, revision)
         return revision
     assert plan.published is not None
-    if data == plan.published.data:
-        return plan.published  # everything proposed is already published
     validate(data)
     merged = Revision(
         sheet=sheet, author=moderator, data=data, base_revision_id=revision.id,
