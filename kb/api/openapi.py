@@ -158,7 +158,13 @@ def openapi_document() -> dict[str, Any]:
                             "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}}),
                     "400": json_response("Ni titre ni texte", ref("Error"))}}},
             "/api/v1/sheets/{slug}": {
-                "get": {"summary": "Une fiche", "parameters": [slug_param], "responses": {
+                "get": {"summary": "Une fiche",
+                        "description": "La version publiée ; avec `revision`, une révision que "
+                                       "l'appelant peut lire (publiée, ou la sienne avec son "
+                                       "jeton ; toutes pour les modérateurs).",
+                        "parameters": [slug_param, {"name": "revision", "in": "query",
+                                                    "schema": {"type": "integer"}}],
+                        "responses": {
                     "200": json_response("La fiche", ref("Sheet")),
                     "301": {"description": "Fiche fusionnée dans une autre"},
                     "404": json_response("Introuvable", ref("Error"))}},
