@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kb.auth.models import SYSTEM_EMAIL, Role, User
 from kb.auth.permissions import auto_approves
+from kb.auth.standing import counts_as_contributor
 from kb.extensions import db
 from kb.sheets.fields import empty_data, validate
 from kb.sheets.merge import three_way_merge
@@ -66,7 +67,8 @@ def system_user() -> User:
     """The author of imported revisions."""
     user = db.session.scalar(select(User).where(User.email == SYSTEM_EMAIL))
     if user is None:
-        user = User(email=SYSTEM_EMAIL, display_name="Import", role=Role.ADMIN.value)
+        user = User(email=SYSTEM_EMAIL, display_name="Import", role=Role.ADMIN.value,
+                    email_confirmed_at=utcnow())
         db.session.add(user)
         db.session.flush()
     return user
@@ -121,7 +123,7 @@ def _add_revision(
         status=RevisionStatus.PENDING.value,
     )
     db.session.add(revision)
-    if auto_approves(author):
+    if auto_approves(author) and counts_as_contributor(author):  # unconfirmed: never at once
         _approve(revision, author)
     return revision
 
