@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from kb.accounts.operations import TOKEN_EXPIRIES
@@ -53,8 +54,9 @@ class NotificationsForm(FlaskForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         default = int(current_app.config["KB_REMINDER_PERIOD_DAYS"])
-        self.reminder.choices = [("", f"par défaut ({_period_label(default)})")] + [
-            (str(days), _period_label(days)) for days in REMINDER_PERIODS] + [("0", "jamais")]
+        self.reminder.choices = [SelectChoice("", f"par défaut ({_period_label(default)})")] + [
+            SelectChoice(str(days), _period_label(days)) for days in REMINDER_PERIODS] + [
+            SelectChoice("0", "jamais")]
 
 
 class TokenForm(FlaskForm):
@@ -62,7 +64,8 @@ class TokenForm(FlaskForm):
                                                    Length(max=100)],
                        description="L'outil ou le site qui l'utilisera, pour le reconnaître.")
     expires = SelectField("Expire dans",
-                          choices=[(str(d), f"{d} jours") for d in TOKEN_EXPIRIES], default="90")
+                          choices=[SelectChoice(str(d), f"{d} jours") for d in TOKEN_EXPIRIES],
+                          default="90")
 
 
 class DeleteForm(FlaskForm):
@@ -75,5 +78,6 @@ class DeleteForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Rôle", choices=[(r.value, ROLE_LABELS.get(r, r.value)) for r in Role])
+    role = SelectField("Rôle",
+                       choices=[SelectChoice(r.value, ROLE_LABELS.get(r, r.value)) for r in Role])
     reason = StringField("Motif", validators=[Length(max=2000)])
