@@ -663,3 +663,27 @@ def test_users_on_the_command_line(app, client, make_user):
     assert runner.invoke(args=["users", "block", "ana@example.org", "--reason", "retour",
                                "--unblock"]).exit_code == 0
     assert not find_user("ana@example.org").blocked
+
+
+# --- password rules -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("password, refused", [
+    ("trois chats sur un toit", None),
+    ("court", "au moins 10"),
+    ("x" * 201, "au plus 200"),
+    ("aaaaaaaaaaaa", "trop courant"),
+    ("azertyuiop", "trop courant"),
+    ("Jean Dupont 1990", "votre nom"),
+    ("secret-dupont!", "votre nom"),
+    ("jean.dupont.mdp", "votre nom"),
+    ("Éléonore-2026!", "votre nom"),
+    ("example-secret-2026", None),  # the provider's name is not the person's
+])
+def test_password_rules(password, refused):
+    from kb.auth.passwords import password_problem
+
+    problem = password_problem(password, "jean.dupont@example.org", "Jean Dupont Éléonore")
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem is not None and refused in problem
