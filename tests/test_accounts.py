@@ -687,3 +687,24 @@ def test_password_rules(password, refused):
         assert problem is None
     else:
         assert problem is not None and refused in problem
+
+
+def test_forms_that_mail_a_typed_address_share_the_registration_budget(app_config, pg_database):
+    from kb import create_app
+
+    app = create_app({**app_config, "RATELIMIT_ENABLED": True, "KB_RATE_LIMIT_REGISTER": "2 per hour"})
+    with app.app_context():
+        if pg_database is None:
+            db.create_all()
+        client = app.test_client()
+        try:
+            assert client.post("/connexion/mot-de-passe-oublie",
+                               data={"email": "a@example.org"}).status_code == 302
+            assert client.post("/inscription/renvoyer",
+                               data={"email": "b@example.org"}).status_code == 302
+            refused = client.post("/connexion/mot-de-passe-oublie", data={"email": "c@example.org"})
+            assert refused.status_code == 429
+            assert "Trop de tentatives" in refused.get_data(as_text=True)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
