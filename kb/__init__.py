@@ -27,6 +27,8 @@ BLUEPRINTS = (
     "kb.duplicates.views",
     "kb.freshness.views",
     "kb.moderation.views",
+    "kb.accounts.views",
+    "kb.accounts.admin",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

@@ -9,8 +9,6 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
-from kb.auth.models import Role
-from kb.auth.permissions import ROLE_CAPABILITIES
 from kb.config import PROJECT_ROOT
 from kb.duplicates.cli import duplicates
 from kb.search.cli import index
@@ -109,57 +107,11 @@ def export_command(path: str, fmt: str) -> None:
     click.echo(f"{count} fiche(s) exportée(s).", err=True)
 
 
-@click.group("users")
-def users() -> None:
-    """Manage accounts."""
-
-
-@users.command("create")
-@click.argument("email")
-@click.option("--role", type=click.Choice([str(role) for role in ROLE_CAPABILITIES]),
-              default=Role.CONTRIBUTOR.value, show_default=True,
-              help="What the account may do (kb/auth/permissions.py).")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--name", "display_name", default="", help="Displayed name.")
-@with_appcontext
-def users_create(email: str, role: str, password: str, display_name: str) -> None:
-    """Create an account."""
-    from kb.auth.operations import AccountError, create_user
-    from kb.transaction import commit
-
-    try:
-        create_user(email, password, role, display_name)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from exc
-    commit()
-    click.echo(f"Compte créé : {email} ({role}).")
-
-
-@click.group("tokens")
-def tokens() -> None:
-    """Manage API tokens."""
-
-
-@tokens.command("create")
-@click.argument("email")
-@with_appcontext
-def tokens_create(email: str) -> None:
-    """Create an API token for EMAIL and print it (shown once)."""
-    from kb.auth.operations import create_token, find_user
-    from kb.transaction import commit
-
-    user = find_user(email)
-    if user is None:
-        raise click.ClickException(f"aucun compte pour {email}")
-    token = create_token(user)
-    commit()
-    click.echo(token)
-
-
+from kb.accounts.cli import moderation, tokens, users  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness, duplicates)
+            freshness, duplicates, moderation)
 
 
 def register_cli(app: Flask) -> None:

@@ -57,6 +57,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Flask-Limiter: shared Redis counters when KB_REDIS_URL is set, else per process.
         "RATELIMIT_STORAGE_URI": env.get("KB_REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Accounts (docs/accounts.md): links sent by e-mail, standing of reporters.
+        "KB_CONFIRM_LINK_HOURS": int(env.get("KB_CONFIRM_LINK_HOURS", "48")),
+        "KB_RESET_LINK_MINUTES": int(env.get("KB_RESET_LINK_MINUTES", "60")),
+        "KB_STANDING_DAYS": int(env.get("KB_STANDING_DAYS", "3")),
+        "KB_TOKEN_DAYS": int(env.get("KB_TOKEN_DAYS", "90")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
@@ -69,6 +74,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if "SECRET_KEY" not in overrides:
         config["SECRET_KEY"] = _secret_key()
     config.update(overrides)
+    if str(config["KB_BASE_URL"]).startswith("https://"):
+        # Served over TLS: cookies never travel in clear (HSTS: kb.auth.views.init_app).
+        for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+            config.setdefault(key, True)
     if "KB_SEARCH_BACKEND" not in env and "KB_SEARCH_BACKEND" not in overrides:
         # Follow the database actually used (tests and callers may override the URL).
         uri = str(config["SQLALCHEMY_DATABASE_URI"])

@@ -1,5 +1,7 @@
 """Outgoing e-mail: SMTP from KB_MAIL_URL (smtp://host:port, smtps://…, user:password@ allowed),
-else the message is written to the log. French text, plain-text bodies.
+else the message is written to the log. French text; a plain-text body, and an HTML
+alternative when the mail has one (`render()` builds both from `<name>.txt` and `<name>.html`).
+No tracking: no images, no remote resources, links are plain links to KB_BASE_URL.
 
 Notifications decided inside a transaction are queued with `queue()` and sent only after the
 commit succeeded (an author must never be told of a decision that was rolled back); `send()`
@@ -33,6 +35,22 @@ class Mail:
     to: str
     subject: str
     body: str
+    html: str | None = None
+
+
+def render(to: str, subject: str, template: str, **context: Any) -> Mail:
+    """A mail from `templates/<template>.txt` and, when it exists, `<template>.html`."""
+    from flask import render_template
+    from jinja2 import TemplateNotFound
+
+    context.setdefault("base_url", current_app.config["KB_BASE_URL"])
+    context.setdefault("subject", subject)
+    body = render_template(f"{template}.txt", **context)
+    try:
+        html: str | None = render_template(f"{template}.html", **context)
+    except TemplateNotFound:
+        html = None
+    return Mail(to=to, subject=subject, body=body, html=html)
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
@@ -43,6 +61,8 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="kb.local")
     message["Auto-Submitted"] = "auto-generated"  # no vacation replies
     message.set_content(mail.body, charset="utf-8")
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html", charset="utf-8")
     return message
 
 

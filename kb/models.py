@@ -1,6 +1,7 @@
 """Imports every domain's models so that the metadata (Alembic, create_all) sees all tables."""
 
-from kb.auth.models import ApiToken, User  # noqa: F401
+from kb.accounts.digest import ModeratorDigest  # noqa: F401
+from kb.auth.models import AccountToken, ApiToken, User  # noqa: F401
 from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.freshness.models import ConfirmToken, DigestLog  # noqa: F401
 from kb.moderation.models import AuditEntry, Report  # noqa: F401

@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from kb.auth.permissions import can, role_capabilities, role_label
+from kb.auth.models import role_label
+from kb.auth.permissions import can, role_capabilities
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
 from kb.sheets.territories import department_label
 from kb.text import render_markdown, slugify

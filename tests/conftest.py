@@ -156,7 +156,7 @@ def login(client: FlaskClient) -> Callable[[User | None], None]:
         with client.session_transaction() as session:
             session.clear()
             if user is not None:
-                session["_user_id"] = str(user.id)
+                session["_user_id"] = user.get_id()  # "<id>:<session version>"
                 session["_fresh"] = True
 
     return do

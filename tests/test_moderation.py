@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -11,6 +13,7 @@ from kb.moderation import operations as moderation
 from kb.moderation.models import AuditEntry, Report
 from kb.sheets import operations
 from kb.sheets.models import Revision, Sheet
+from kb.timeutil import utcnow
 from kb.transaction import commit, sheets_changed
 from tests.conftest import sheet_data
 from tests.smtp_server import Inbox
@@ -229,24 +232,39 @@ def _report(client, slug, reason, ip, comment=""):
                        environ_base={"REMOTE_ADDR": ip})
 
 
-def test_three_spam_reports_from_distinct_readers_hide_the_sheet(app, client, make_sheet):
+def _with_standing(make_user):
+    """A confirmed account older than KB_STANDING_DAYS: its spam report counts."""
+    user = make_user()
+    user.created_at = utcnow() - timedelta(days=30)
+    commit()
+    return user
+
+
+def test_three_spam_reports_from_distinct_readers_with_standing_hide_the_sheet(
+        app, client, login, make_sheet, make_user):
     sheet = make_sheet().sheet
     slug, sheet_id = sheet.slug, sheet.id
     changed: list[list[int]] = []
+    first, second, third = (_with_standing(make_user) for _ in range(3))
 
     def listener(sender, sheet_ids):
         changed.append(sheet_ids)
 
     sheets_changed.connect(listener, app)
     try:
+        _report(client, slug, "spam", "203.0.113.1")  # anonymous: queued, never counted
+        login(first)
         for _ in range(3):  # the same reader three times counts once
             _report(client, slug, "spam", "203.0.113.1")
+        login(second)
         _report(client, slug, "spam", "203.0.113.2")
         assert db.session.get(Sheet, sheet_id).state == "active"
         assert client.get(f"/fiches/{slug}").status_code == 200
+        login(third)
         assert _report(client, slug, "spam", "203.0.113.3").status_code == 302
     finally:
         sheets_changed.disconnect(listener, app)
+    login(None)
     assert db.session.get(Sheet, sheet_id).state == "hidden"
     assert [sheet_id] in changed  # the search index hears of it
     assert client.get(f"/fiches/{slug}").status_code == 404
@@ -254,13 +272,13 @@ def test_three_spam_reports_from_distinct_readers_hide_the_sheet(app, client, ma
     assert slug not in client.get("/api/v1/sheets").get_data(as_text=True)
     assert audit_actions(sheet_id) == ["hide_spam"]
     reporters = db.session.scalars(select(Report.reporter_key)).all()
-    assert len(reporters) == 3 and not any("203.0.113" in key for key in reporters)
+    assert len(reporters) == 4 and not any("203.0.113" in key for key in reporters)
 
 
 def test_a_moderator_restores_a_hidden_sheet_and_its_spam_reports_are_closed(
         client, login, make_sheet, make_user, moderator):
     sheet = make_sheet().sheet
-    for user in (make_user(), make_user(), None):
+    for user in (make_user(trusted=True), make_user(trusted=True), _with_standing(make_user)):
         login(user)
         _report(client, sheet.slug, "spam", "198.51.100.7")
     assert db.session.get(Sheet, sheet.id).state == "hidden"

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,6 +21,22 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# French labels of the roles (pages, CLI help); a role missing here shows its value.
+ROLE_LABELS: dict[str, str] = {
+    Role.CONTRIBUTOR: "contributeur",
+    Role.MODERATOR: "modérateur",
+    Role.ADMIN: "administrateur",
+}
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)
+
+
+# Shown instead of the name of an account that was deleted (its contributions stay).
+FORMER_CONTRIBUTOR = "ancien contributeur"
+
+
 class User(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
 
@@ -33,6 +49,18 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when the owner opened the confirmation link (or the account was made by an admin).
+    # Until then the account may read and draft, but its proposals and reports do not count.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Part of the session id (Flask-Login alternative id): bumping it ends every session.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the account was deleted: personal data erased, contributions kept.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Notification settings ("Mon compte"). Mails about the account itself are not optional.
+    notify_contributions: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Days between two freshness digests; None: the site default, 0: never.
+    reminder_period_days: Mapped[int | None] = mapped_column(Integer)
+    moderator_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -42,15 +70,35 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash or "", password)
 
+    def get_id(self) -> str:
+        # Flask-Login's alternative id: a cookie made before the version was bumped no longer
+        # loads the user (kb.auth.views.load_user).
+        return f"{self.id}:{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """Every session and remember cookie of this account stops working."""
+        self.session_version = (self.session_version or 0) + 1
+
     @property
-    def is_active(self) -> bool:  # Flask-Login refuses blocked users
-        return not self.blocked
+    def is_active(self) -> bool:  # Flask-Login refuses blocked and deleted accounts
+        return not self.blocked and self.deleted_at is None
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None and self.deleted_at is None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     # What a role may do is decided in kb/auth/permissions.py (`can`), never here.
 
     @property
     def name(self) -> str:
-        return self.display_name or self.email.split("@")[0]
+        # Never derived from the e-mail address: that would publish part of it.
+        if self.deleted_at is not None:
+            return FORMER_CONTRIBUTOR
+        return self.display_name or f"contributeur n° {self.id}"
 
 
 class ApiToken(db.Model):  # type: ignore[name-defined]
@@ -61,11 +109,43 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # None: never expires (tokens made before expiries existed).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or utcnow())
+
+
+class TokenPurpose(StrEnum):
+    CONFIRM = "confirm"  # confirm the address given at registration
+    RESET = "reset"  # choose a new password
+    EMAIL = "email"  # confirm a new address (the row holds it until then)
+
+
+class AccountToken(db.Model):  # type: ignore[name-defined]
+    """The stored half of a signed link sent by e-mail: the signature proves we issued it, the
+    row makes it single use (`used_at`) and bounded in time (`expires_at`). Only a hash of the
+    nonce is kept, so a copy of the database gives no usable link."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()
+

@@ -26,6 +26,7 @@ class Capability(StrEnum):
     MODERATE = "moderate"  # reports, hide/restore, archive, duplicates, hidden sheets, audit log
     MANAGE_USERS = "manage_users"  # block and trust accounts
     MANAGE_STAFF = "manage_staff"  # the same on accounts that hold staff capabilities
+    ADMINISTER = "administer"  # roles, deletion and personal data of other accounts
 
 
 _CONTRIBUTOR = frozenset({Capability.CONTRIBUTE})
@@ -38,9 +39,6 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.CONTRIBUTOR: _CONTRIBUTOR,
     Role.MODERATOR: _MODERATOR,
     Role.ADMIN: frozenset(Capability),
-}
-ROLE_LABELS: dict[str, str] = {
-    Role.CONTRIBUTOR: "contributeur", Role.MODERATOR: "modérateur", Role.ADMIN: "administrateur",
 }
 
 ANONYMOUS: frozenset[Capability] = frozenset()
@@ -67,6 +65,7 @@ DENIED: dict[Capability, str] = {
     Capability.MODERATE: "réservé aux modérateurs",
     Capability.MANAGE_USERS: "réservé aux modérateurs",
     Capability.MANAGE_STAFF: "seul un administrateur peut agir sur un modérateur",
+    Capability.ADMINISTER: "réservé aux administrateurs",
 }
 
 
@@ -94,6 +93,8 @@ def capabilities(user: Any) -> frozenset[Capability]:
     if user.trusted:
         granted |= TRUSTED
     # Account-state rules go here, one line each.
+    if not user.is_confirmed:
+        granted -= {Capability.PUBLISH}  # an unconfirmed address's edits always wait (issue 10)
     return granted
 
 
@@ -141,6 +142,3 @@ def require(capability: Capability) -> Callable[[Callable[..., Any]], Callable[.
 
     return decorator
 
-
-def role_label(role: str) -> str:
-    return ROLE_LABELS.get(role, role)

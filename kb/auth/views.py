@@ -1,12 +1,19 @@
+"""Login, logout, registration with a confirmed address, password reset.
+
+Pages that take an address answer the same whatever the address (kb.auth.operations).
+"""
+
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from kb.auth import operations
-from kb.auth.forms import LoginForm, RegisterForm
-from kb.auth.models import User
+from kb.auth.forms import ButtonForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm
+from kb.auth.models import TokenPurpose, User
 from kb.extensions import db, login_manager
 from kb.redirects import safe_next
 from kb.transaction import commit
@@ -15,46 +22,158 @@ bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """`<id>:<session version>` (User.get_id): a cookie from before the version was bumped
+    (logout, password change or reset, block) loads nobody."""
+    user_id, _, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or (user.session_version or 0) != int(version):
+        return None
+    return user
+
+
+def _form_error(form: Any, exc: Exception, default: str = "password") -> None:
+    field = getattr(form, getattr(exc, "field", "") or default)
+    field.errors = [*field.errors, str(exc)[:1].upper() + str(exc)[1:] + "."]
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
 def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
-        user = operations.find_user(form.email.data or "")
-        if user is None or not user.check_password(form.password.data or ""):
+        user = operations.authenticate(form.email.data or "", form.password.data or "")
+        if user is None:
             form.password.errors = ["Adresse ou mot de passe incorrect."]
-        elif user.blocked:
+        elif not user.is_active:
             form.email.errors = ["Ce compte est bloqué."]
         else:
             login_user(user)
-            flash("Vous êtes connecté·e.", "success")
+            if user.is_confirmed:
+                flash("Vous êtes connecté·e.", "success")
+            else:
+                flash("Vous êtes connecté·e. Confirmez votre adresse avec le lien reçu par "
+                      "courriel : d'ici là, vos propositions ne sont pas transmises aux "
+                      "modérateurs.", "info")
             return redirect(safe_next(request.args.get("next"), url_for("sheets.home")))
     return render_template("auth/login.html", form=form)
 
 
 @bp.route("/inscription", methods=["GET", "POST"])
-def register() -> str | Response:
+def register() -> Any:
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = operations.create_user(form.email.data or "", form.password.data or "",
-                                          display_name=form.display_name.data or "")
+            operations.register(form.email.data or "", form.password.data or "",
+                                form.display_name.data or "")
         except operations.AccountError as exc:
-            form.email.errors = [str(exc).capitalize() + "."]
+            _form_error(form, exc)
         else:
             commit()
-            login_user(user)
-            flash("Bienvenue ! Vos premières fiches seront relues avant publication.", "success")
+            return redirect(url_for("auth.mail_sent", objet="inscription"))
+    return render_template("auth/register.html", form=form), 422 if form.errors else 200
+
+
+MAIL_SENT_PAGES = {
+    "inscription": ("Vérifiez votre messagerie",
+                    "Un courriel vient de partir vers l'adresse indiquée. Ouvrez le lien qu'il "
+                    "contient pour confirmer votre adresse et activer votre compte."),
+    "lien": ("Lien envoyé",
+             "Un courriel vient de partir vers l'adresse indiquée, avec ce qu'il faut faire "
+             "pour confirmer votre adresse."),
+    "mot-de-passe": ("Vérifiez votre messagerie",
+                     "Un courriel vient de partir vers l'adresse indiquée. S'il contient un "
+                     "lien, il permet de choisir un nouveau mot de passe pendant une heure."),
+}
+
+
+@bp.get("/courriel-envoye/<any(inscription, lien, 'mot-de-passe'):objet>")
+def mail_sent(objet: str) -> str:
+    title, text = MAIL_SENT_PAGES[objet]
+    return render_template("auth/mail_sent.html", title=title, text=text)
+
+
+@bp.route("/inscription/renvoyer", methods=["GET", "POST"])
+def resend_confirmation() -> Any:
+    form = EmailForm()
+    if form.validate_on_submit():
+        operations.resend_confirmation(form.email.data or "")
+        commit()
+        return redirect(url_for("auth.mail_sent", objet="lien"))
+    return render_template("auth/resend.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/inscription/confirmer/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> Any:
+    """GET shows one button, POST confirms: mail scanners that open links must not spend them."""
+    try:
+        row = operations.load_link(token, TokenPurpose.CONFIRM)
+    except operations.LinkError as exc:
+        return render_template("auth/link_error.html", error=str(exc),
+                               purpose="confirm"), 410 if exc.gone else 404
+    form = ButtonForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("auth/confirm.html", row=row, form=form), 400
+        try:
+            user = operations.confirm_email(token)
+        except operations.LinkError as exc:
+            return render_template("auth/link_error.html", error=str(exc),
+                                   purpose="confirm"), 410
+        commit()
+        flash("Merci : votre adresse est confirmée. Vos propositions seront transmises aux "
+              "modérateurs.", "success")
+        if current_user.is_authenticated and current_user.id == user.id:
             return redirect(url_for("sheets.home"))
-    return render_template("auth/register.html", form=form)
+        return redirect(url_for("auth.login"))
+    return render_template("auth/confirm.html", row=row, form=form)
+
+
+@bp.route("/connexion/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgot_password() -> Any:
+    form = EmailForm()
+    if form.validate_on_submit():
+        operations.request_password_reset(form.email.data or "")
+        commit()
+        return redirect(url_for("auth.mail_sent", objet="mot-de-passe"))
+    return render_template("auth/forgot.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/connexion/nouveau-mot-de-passe/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Any:
+    try:
+        operations.load_link(token, TokenPurpose.RESET)
+    except operations.LinkError as exc:
+        return render_template("auth/link_error.html", error=str(exc),
+                               purpose="reset"), 410 if exc.gone else 404
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            operations.reset_password(token, form.password.data or "")
+        except operations.AccountError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+        except operations.LinkError as exc:
+            return render_template("auth/link_error.html", error=str(exc), purpose="reset"), 410
+        else:
+            commit()
+            if current_user.is_authenticated:
+                logout_user()
+            flash("Votre mot de passe est changé et toutes les sessions ouvertes de votre compte "
+                  "sont fermées. Connectez-vous avec le nouveau mot de passe.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/deconnexion", methods=["POST"])
 @login_required
 def logout() -> Response:
+    # Every copy of the session cookie (another device, or one captured) stops working.
+    user = db.session.get(User, current_user.id)
+    if user is not None:
+        user.end_sessions()
+        commit()
     logout_user()
     flash("Vous êtes déconnecté·e.", "success")
     return redirect(url_for("sheets.home"))
@@ -63,3 +182,15 @@ def logout() -> Response:
 @bp.app_context_processor
 def inject_user() -> dict[str, object]:
     return {"current_user": current_user}
+
+
+def _strict_transport_security(response: Response) -> Response:
+    response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    # Behind TLS (KB_BASE_URL https://…), browsers must never come back over plain HTTP;
+    # kb.config makes the session and remember cookies Secure in the same case.
+    if str(app.config.get("KB_BASE_URL", "")).startswith("https://"):
+        app.after_request(_strict_transport_security)

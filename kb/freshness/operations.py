@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from kb import mail
 from kb.auth.models import User
 from kb.auth.permissions import Capability, check
+from kb.auth.preferences import reminder_period
 from kb.extensions import db
 from kb.freshness.models import ConfirmToken, DigestLog
 from kb.moderation.models import Action
@@ -208,7 +209,9 @@ def send_reminders(now: datetime | None = None) -> ReminderRun:
     by_user: dict[int, list[Sheet]] = defaultdict(list)
     users: dict[int, User] = {}
     for sheet in due:
-        people = contributors.get(sheet.id, [])
+        # People who opted out of the digest ("Mon compte") are not asked; a sheet nobody
+        # can be asked about goes to the moderators.
+        people = [u for u in contributors.get(sheet.id, []) if reminder_period(u) is not None]
         if not people:
             run.stale.append(sheet)
         for user in people:
@@ -216,9 +219,10 @@ def send_reminders(now: datetime | None = None) -> ReminderRun:
             by_user[user.id].append(sheet)
     for user_id, sheets in sorted(by_user.items()):
         user = users[user_id]
+        user_period = reminder_period(user) or period
         last = db.session.scalar(select(func.max(DigestLog.sent_at)).where(
             DigestLog.user_id == user_id))
-        if last is not None and last > now - period:
+        if last is not None and last > now - user_period:
             run.already_reminded.append(user)
             continue
         items = [_Item(s, confirm_url(issue_token(s, user, now))) for s in sheets]
@@ -229,7 +233,7 @@ def send_reminders(now: datetime | None = None) -> ReminderRun:
         body = render_template("mail/digest.txt", user=user, items=items,
                                base_url=current_app.config["KB_BASE_URL"],
                                token_days=current_app.config["KB_CONFIRM_TOKEN_DAYS"],
-                               period_days=period.days)
+                               period_days=user_period.days)
         try:
             mail.send(mail.Mail(to=user.email, subject=subject, body=body))
         except mail.MailError as exc:

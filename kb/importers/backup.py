@@ -26,7 +26,9 @@ VERSION = 1
 def _user_json(user: User) -> dict[str, Any]:
     return {"email": user.email, "display_name": user.display_name, "role": user.role,
             "trusted": user.trusted, "blocked": user.blocked,
-            "created_at": isoformat(user.created_at), "password_hash": user.password_hash}
+            "created_at": isoformat(user.created_at), "password_hash": user.password_hash,
+            "email_confirmed_at": isoformat(user.email_confirmed_at),
+            "deleted_at": isoformat(user.deleted_at)}
 
 
 def _revision_json(rev: Revision) -> dict[str, Any]:
@@ -67,7 +69,9 @@ def _user(email: str | None, users: dict[str, User]) -> User:
     if email not in users:
         user = find_user(email)
         if user is None:
-            user = User(email=email.lower(), role=Role.CONTRIBUTOR.value)
+            # An author known only from the history: an account of the past, as confirmed.
+            user = User(email=email.lower(), role=Role.CONTRIBUTOR.value,
+                        email_confirmed_at=utcnow())
             db.session.add(user)
             db.session.flush()
         users[email] = user
@@ -83,11 +87,15 @@ def _restore_users(items: list[Any], users: dict[str, User]) -> None:
             role = item.get("role", Role.CONTRIBUTOR.value)
             if role not in {r.value for r in Role}:
                 raise ImportFailed(f"rôle inconnu pour {item['email']} : {role}")
+            created = parse_iso(item.get("created_at")) or utcnow()
             user = User(email=item["email"].lower(), display_name=item.get("display_name", ""),
                         role=role, trusted=bool(item.get("trusted")),
                         blocked=bool(item.get("blocked")),
-                        password_hash=item.get("password_hash"),
-                        created_at=parse_iso(item.get("created_at")) or utcnow())
+                        password_hash=item.get("password_hash"), created_at=created,
+                        # Backups made before confirmation existed hold confirmed accounts.
+                        email_confirmed_at=parse_iso(item["email_confirmed_at"])
+                        if "email_confirmed_at" in item else created,
+                        deleted_at=parse_iso(item.get("deleted_at")))
             db.session.add(user)
             db.session.flush()
         users[item["email"]] = user

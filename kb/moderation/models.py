@@ -29,6 +29,8 @@ class Action(StrEnum):
     TRUST_REVOKED = "trust_revoked"
     CONFIRM_FRESH = "confirm_fresh"
     SET_INTERVAL = "set_interval"
+    ROLE_CHANGED = "role_changed"
+    ACCOUNT_DELETED = "account_deleted"
 
 
 ACTION_LABELS = {
@@ -47,6 +49,8 @@ ACTION_LABELS = {
     Action.TRUST_REVOKED: "confiance retirée",
     Action.CONFIRM_FRESH: "fiche confirmée à jour",
     Action.SET_INTERVAL: "fréquence de relecture modifiée",
+    Action.ROLE_CHANGED: "rôle modifié",
+    Action.ACCOUNT_DELETED: "compte supprimé",
 }
 
 

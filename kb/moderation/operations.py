@@ -7,15 +7,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app, render_template
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, User
 from kb.auth.permissions import Capability, can, check
+from kb.auth.preferences import wants_contribution_mail
 from kb.errors import Invalid
 from kb.extensions import db
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.queries import reachable_contributors
+from kb.moderation.standing import may_be_trusted, reporters_with_standing
 from kb.sheets import operations as sheet_ops
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
@@ -40,7 +42,7 @@ def audit(actor: User | None, action: Action, *, sheet: Sheet | None = None,
 
 
 def _reachable(user: User) -> bool:
-    return not user.blocked and user.email != SYSTEM_EMAIL
+    return wants_contribution_mail(user)  # not blocked nor deleted, and did not opt out
 
 
 def _render_mail(to: str, subject: str, template: str, **context: Any) -> mail.Mail:
@@ -114,7 +116,7 @@ def _maybe_trust(author: User) -> None:
     """Grant trust when the author reaches KB_AUTO_APPROVE_AFTER approved revisions, unless a
     moderator withdrew it before (their decision wins over the counter)."""
     threshold = int(current_app.config.get("KB_AUTO_APPROVE_AFTER", 0))
-    if threshold <= 0 or author.blocked or can(author, Capability.PUBLISH):
+    if threshold <= 0 or can(author, Capability.PUBLISH) or not may_be_trusted(author):
         return
     if sheet_ops.approved_count(author) < threshold:
         return
@@ -157,7 +159,7 @@ def report_sheet(sheet: Sheet, reason: str, comment: str, reporter: User | None,
         _maybe_hide_for_spam(sheet)
     elif reason == ReportReason.OUTDATED:
         for user in reachable_contributors([sheet.id]).get(sheet.id, []):
-            if reporter is None or user.id != reporter.id:
+            if (reporter is None or user.id != reporter.id) and wants_contribution_mail(user):
                 mail.queue(_render_mail(user.email, f"Fiche à vérifier : « {sheet.title} »",
                                         "mail/outdated_report.txt", sheet=sheet, report=report,
                                         user=user))
@@ -166,9 +168,11 @@ def report_sheet(sheet: Sheet, reason: str, comment: str, reporter: User | None,
 
 def _maybe_hide_for_spam(sheet: Sheet) -> None:
     threshold = int(current_app.config.get("KB_SPAM_REPORTS_TO_HIDE", 3))
-    distinct = db.session.scalar(select(func.count(func.distinct(Report.reporter_key))).where(
+    # Only reporters with standing count: anonymous reports and fresh or unconfirmed accounts
+    # alone leave the sheet up, in the moderators' reports queue (kb.moderation.standing).
+    distinct = reporters_with_standing(r.reporter for r in db.session.scalars(select(Report).where(
         Report.sheet_id == sheet.id, Report.reason == ReportReason.SPAM.value,
-        Report.closed_at.is_(None))) or 0
+        Report.closed_at.is_(None))))
     if distinct >= threshold and sheet.state == SheetState.ACTIVE:
         reason = f"{distinct} signalements de spam de lecteurs distincts"
         set_state(sheet, SheetState.HIDDEN, None, reason)
@@ -233,6 +237,7 @@ def block_user(user: User, moderator: User, reason: str) -> list[Revision]:
         raise ModerationError("un motif est nécessaire")
     user.blocked = True
     user.trusted = False
+    user.end_sessions()
     audit(moderator, Action.BLOCK, target_user=user, reason=reason)
     pending = list(db.session.scalars(select(Revision).where(
         Revision.author_id == user.id, Revision.status == RevisionStatus.PENDING.value)
@@ -252,8 +257,8 @@ def unblock_user(user: User, moderator: User, reason: str = "") -> None:
 
 def set_trust(user: User, moderator: User, trusted: bool, reason: str = "") -> None:
     _may_manage(moderator, user)
-    if user.blocked and trusted:
-        raise ModerationError("un compte bloqué ne peut pas être de confiance")
+    if trusted and not may_be_trusted(user):
+        raise ModerationError("seul un compte actif à l'adresse confirmée peut être de confiance")
     if user.trusted == trusted:
         raise ModerationError("rien à changer")
     user.trusted = trusted

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from kb.auth.models import SYSTEM_EMAIL, User
 from kb.extensions import db
 from kb.moderation.models import AuditEntry, Report
+from kb.moderation.standing import counted_author
 from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState
 
 
@@ -36,7 +37,8 @@ def pending_revisions(filters: QueueFilters | None = None, limit: int = 500) -> 
     be new), so it is done here rather than in SQL; the queue is small by nature."""
     filters = filters or QueueFilters()
     query = (select(Revision).join(Sheet, Sheet.id == Revision.sheet_id)
-             .where(Revision.status == RevisionStatus.PENDING.value)
+             .where(Revision.status == RevisionStatus.PENDING.value,
+                    counted_author(Revision.author_id))  # unconfirmed accounts wait outside
              .order_by(Revision.created_at, Revision.id))
     if filters.kind == "new":
         query = query.where(Sheet.approved_revision_id.is_(None))
@@ -55,7 +57,7 @@ def pending_revisions(filters: QueueFilters | None = None, limit: int = 500) -> 
 
 def pending_count() -> int:
     return db.session.scalar(select(func.count(Revision.id)).where(
-        Revision.status == RevisionStatus.PENDING.value)) or 0
+        Revision.status == RevisionStatus.PENDING.value, counted_author(Revision.author_id))) or 0
 
 
 def open_reports() -> list[Report]:

@@ -37,6 +37,9 @@ HONEYPOT_ENDPOINTS = frozenset({"auth.register", "sheets.create", "sheets.edit",
 RATE_LIMITS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "auth.login": ("KB_RATE_LIMIT_LOGIN", "login", ("POST",)),
     "auth.register": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
+    # Every form that mails an address typed by a visitor shares the registration budget.
+    "auth.resend_confirmation": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
+    "auth.forgot_password": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     "moderation.report": ("KB_RATE_LIMIT_REPORT", "report", ("POST",)),
     "moderation_api.report": ("KB_RATE_LIMIT_REPORT", "report", ("POST",)),
     "sheets.create": ("KB_RATE_LIMIT_SUBMIT", "submit", ("POST",)),

@@ -9,7 +9,6 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from kb.auth.models import User
 from kb.auth.permissions import Capability, can, require
 from kb.extensions import db
 from kb.moderation import operations, queries, spam
@@ -225,45 +224,6 @@ def visibility(slug: str, action: str) -> Response:
     else:
         _done("Fiche masquée." if action == "masquer" else "Fiche rétablie.")
     return _back(url_for("moderation.reports"))
-
-
-# --- accounts -------------------------------------------------------------------------------
-
-@bp.get("/moderation/utilisateurs")
-@require(Capability.MANAGE_USERS)
-def users() -> str:
-    search = request.args.get("q", "")
-    return render_template("moderation/users.html", rows=queries.users_page(search),
-                           search=search, form=ReasonForm())
-
-
-USER_ACTIONS = ("bloquer", "debloquer", "confiance", "retirer-confiance")
-
-
-@bp.post("/moderation/utilisateurs/<int:user_id>/<any("
-         + ", ".join(f"'{a}'" for a in USER_ACTIONS) + "):action>")
-@require(Capability.MANAGE_USERS)
-def user_action(user_id: int, action: str) -> Response:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404, "Ce compte n'existe pas.")
-    form = _checked_form()
-    reason = form.reason.data or ""
-    try:
-        if action == "bloquer":
-            hidden = operations.block_user(user, current_user, reason)
-            message = f"Compte bloqué ; {len(hidden)} contribution(s) en attente refusée(s)."
-        elif action == "debloquer":
-            operations.unblock_user(user, current_user, reason)
-            message = "Compte débloqué."
-        else:
-            operations.set_trust(user, current_user, action == "confiance", reason)
-            message = "Confiance accordée." if action == "confiance" else "Confiance retirée."
-    except ValueError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    else:
-        _done(message)
-    return _back(url_for("moderation.users"))
 
 
 # --- dashboard and log ----------------------------------------------------------------------

@@ -1,0 +1,275 @@
+""""Mon compte" (/compte): one page, one small form per setting, each posting to its own URL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from kb.accounts import operations
+from kb.accounts.forms import (
+    DeleteForm,
+    EmailChangeForm,
+    NameForm,
+    NotificationsForm,
+    PasswordChangeForm,
+    TokenForm,
+)
+from kb.auth import operations as auth
+from kb.auth.forms import ButtonForm
+from kb.auth.models import TokenPurpose, User
+from kb.extensions import db
+from kb.sheets.models import Revision, RevisionStatus, Sheet
+from kb.transaction import commit
+
+bp = Blueprint("accounts", __name__)
+
+FORM_PREFIXES = {"name": "nom", "email": "adresse", "password": "mdp", "notifications": "notif",
+                 "token": "jeton"}
+FORM_CLASSES: dict[str, Any] = {"name": NameForm, "email": EmailChangeForm,
+                                "password": PasswordChangeForm,
+                                "notifications": NotificationsForm, "token": TokenForm}
+
+
+def _user() -> User:
+    user = db.session.get(User, current_user.id)
+    assert user is not None
+    return user
+
+
+def _blank_forms(user: User) -> dict[str, Any]:
+    forms = {key: cls(prefix=FORM_PREFIXES[key], formdata=None)
+             for key, cls in FORM_CLASSES.items()}
+    forms["name"].display_name.data = user.display_name
+    notif = forms["notifications"]
+    notif.contributions.data = user.notify_contributions
+    notif.moderator_digest.data = user.moderator_digest
+    notif.reminder.data = "" if user.reminder_period_days is None \
+        else str(user.reminder_period_days)
+    return forms
+
+
+def _my_work(user: User) -> tuple[list[tuple[Sheet, int]], list[Revision]]:
+    """The sheets this account wrote on (with its number of revisions) and its pending
+    proposals."""
+    sheets = db.session.execute(
+        select(Sheet, func.count(Revision.id)).join(Revision, Revision.sheet_id == Sheet.id)
+        .where(Revision.author_id == user.id).group_by(Sheet.id)
+        .order_by(func.max(Revision.id).desc()).limit(50)).all()
+    pending = db.session.scalars(select(Revision).where(
+        Revision.author_id == user.id, Revision.status == RevisionStatus.PENDING.value)
+        .order_by(Revision.id.desc()).limit(50)).all()
+    return [(sheet, int(n)) for sheet, n in sheets], list(pending)
+
+
+def _page(status: int = 200, new_token: str | None = None, **forms: Any) -> tuple[str, int]:
+    user = _user()
+    all_forms = {**_blank_forms(user), **forms}
+    sheets, pending = _my_work(user)
+    return render_template("accounts/index.html", user=user, forms=all_forms,
+                           tokens=auth.list_tokens(user), sheets=sheets, pending=pending,
+                           new_token=new_token, button=ButtonForm()), status
+
+
+def _form(key: str) -> Any:
+    return FORM_CLASSES[key](prefix=FORM_PREFIXES[key])
+
+
+def _error(form: Any, exc: Exception, default: str) -> None:
+    """Show `exc` under the field it names (AccountError.field), else under `default`."""
+    field = getattr(form, getattr(exc, "field", "") or default, None)
+    field = field if field is not None else getattr(form, default)
+    text = str(exc)
+    field.errors = [*field.errors, text[:1].upper() + text[1:] + "."]
+
+
+@bp.get("/compte")
+@login_required
+def index() -> tuple[str, int]:
+    return _page()
+
+
+@bp.post("/compte/nom")
+@login_required
+def rename() -> Any:
+    form = _form("name")
+    if form.validate_on_submit():
+        try:
+            operations.rename(_user(), form.display_name.data or "")
+        except auth.AccountError as exc:
+            _error(form, exc, "display_name")
+        else:
+            commit()
+            flash("Nom enregistré.", "success")
+            return redirect(url_for("accounts.index"))
+    return _page(422, name=form)
+
+
+@bp.post("/compte/adresse")
+@login_required
+def change_email() -> Any:
+    form = _form("email")
+    if form.validate_on_submit():
+        try:
+            auth.request_email_change(_user(), form.password.data or "",
+                                      form.new_email.data or "")
+        except auth.AccountError as exc:
+            db.session.rollback()
+            _error(form, exc, "new_email")
+        else:
+            commit()
+            flash("Un lien de confirmation est parti vers la nouvelle adresse : l'adresse du "
+                  "compte changera quand il sera ouvert. Votre adresse actuelle est prévenue.",
+                  "success")
+            return redirect(url_for("accounts.index"))
+    return _page(422, email=form)
+
+
+@bp.route("/compte/adresse/confirmer/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str) -> Any:
+    """GET shows one button, POST changes the address (mail scanners must not spend links)."""
+    try:
+        row = auth.load_link(token, TokenPurpose.EMAIL)
+    except auth.LinkError as exc:
+        return render_template("auth/link_error.html", error=str(exc), purpose="email"), \
+            410 if exc.gone else 404
+    form = ButtonForm()
+    if form.validate_on_submit():
+        try:
+            auth.confirm_email_change(token)
+        except auth.LinkError as exc:
+            return render_template("auth/link_error.html", error=str(exc),
+                                   purpose="email"), 410
+        commit()
+        flash("Votre nouvelle adresse est confirmée.", "success")
+        return redirect(url_for("accounts.index" if current_user.is_authenticated
+                                else "auth.login"))
+    return render_template("accounts/confirm_email.html", row=row, form=form), \
+        400 if form.is_submitted() else 200
+
+
+@bp.post("/compte/mot-de-passe")
+@login_required
+def change_password() -> Any:
+    form = _form("password")
+    if form.validate_on_submit():
+        user = _user()
+        try:
+            auth.change_password(user, form.current.data or "", form.password.data or "")
+        except auth.AccountError as exc:
+            db.session.rollback()
+            _error(form, exc, "password")
+        else:
+            commit()
+            login_user(user)  # this session goes on under the new session version
+            flash("Mot de passe changé ; vos autres sessions sont fermées.", "success")
+            return redirect(url_for("accounts.index"))
+    return _page(422, password=form)
+
+
+@bp.post("/compte/notifications")
+@login_required
+def notifications() -> Any:
+    form = _form("notifications")
+    if form.validate_on_submit():
+        choice = form.reminder.data or ""
+        try:
+            operations.set_notifications(
+                _user(), contributions=bool(form.contributions.data),
+                reminder_days=int(choice) if choice.isdigit() else None,
+                moderator_digest=bool(form.moderator_digest.data),
+                nothing=bool(form.nothing.data))
+        except auth.AccountError as exc:
+            _error(form, exc, "reminder")
+        else:
+            commit()
+            flash("Préférences de courriel enregistrées.", "success")
+            return redirect(url_for("accounts.index", _anchor="notifications"))
+    return _page(422, notifications=form)
+
+
+@bp.post("/compte/jetons")
+@login_required
+def create_token() -> Any:
+    form = _form("token")
+    if form.validate_on_submit():
+        try:
+            token = operations.new_api_token(_user(), form.name.data or "",
+                                             int(form.expires.data or 90))
+        except auth.AccountError as exc:
+            _error(form, exc, "name")
+        else:
+            commit()
+            # Shown once, in this answer only: never stored in clear, nor put in the session.
+            return _page(201, new_token=token)
+    return _page(422, token=form)
+
+
+@bp.post("/compte/jetons/<int:token_id>/revoquer")
+@login_required
+def revoke_token(token_id: int) -> Any:
+    if not ButtonForm().validate_on_submit():
+        return _page(400)
+    try:
+        row = auth.revoke_token(token_id, owner=_user())
+    except auth.AccountError:
+        return _page(404)
+    commit()
+    flash(f"Jeton « {row.name or 'sans nom'} » révoqué.", "success")
+    return redirect(url_for("accounts.index", _anchor="jetons"))
+
+
+@bp.post("/compte/renvoyer-le-lien")
+@login_required
+def resend_confirmation() -> Response:
+    if ButtonForm().validate_on_submit():
+        auth.resend_confirmation(_user().email)
+        commit()
+        flash("Un nouveau lien de confirmation est parti vers votre adresse.", "success")
+    return redirect(url_for("accounts.index"))
+
+
+def data_download(user: User) -> Response:
+    body = json.dumps(operations.personal_data(user), ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="mes-donnees-fiches-{user.id}.json"',
+        "Cache-Control": "no-store"})
+
+
+@bp.get("/compte/donnees")
+@login_required
+def my_data() -> Response:
+    return data_download(_user())
+
+
+@bp.route("/compte/supprimer", methods=["GET", "POST"])
+@login_required
+def delete() -> Any:
+    form = DeleteForm()
+    if form.validate_on_submit():
+        user = _user()
+        if not user.check_password(form.password.data or ""):
+            form.password.errors = ["Le mot de passe est incorrect."]
+        else:
+            try:
+                operations.delete_account(user, user)
+            except auth.AccountError as exc:
+                db.session.rollback()
+                _error(form, exc, "understood")
+            else:
+                commit()
+                logout_user()
+                flash("Votre compte est supprimé. Vos contributions restent, signées "
+                      "« ancien contributeur ». Merci d'avoir participé.", "success")
+                return redirect(url_for("sheets.home"))
+    return render_template("accounts/delete.html", form=form), 422 if form.errors else 200
+
+
+def init_app(app: Any) -> None:
+    from kb.auth.models import role_label
+
+    app.jinja_env.globals.update(role_label=role_label)
