@@ -29,6 +29,8 @@ class Action(StrEnum):
     TRUST_REVOKED = "trust_revoked"
     CONFIRM_FRESH = "confirm_fresh"
     SET_INTERVAL = "set_interval"
+    MERGE = "merge"  # duplicates: `details` name the absorbed sheet
+    NOT_DUPLICATE = "not_duplicate"  # duplicates: `details` name the other sheet
 
 
 ACTION_LABELS = {
@@ -47,6 +49,8 @@ ACTION_LABELS = {
     Action.TRUST_REVOKED: "confiance retirée",
     Action.CONFIRM_FRESH: "fiche confirmée à jour",
     Action.SET_INTERVAL: "fréquence de relecture modifiée",
+    Action.MERGE: "fiches fusionnées",
+    Action.NOT_DUPLICATE: "pas un doublon",
 }
 
 

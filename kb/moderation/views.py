@@ -22,6 +22,7 @@ from kb.redirects import safe_next
 from kb.sheets.diff import diff_data
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
 from kb.transaction import commit
+from kb.wording import plural
 
 bp = Blueprint("moderation", __name__)
 
@@ -135,8 +136,8 @@ def bulk() -> Response:
         flash(str(exc).capitalize() + ".", "error")
         return redirect(url_for("moderation.queue"))
     commit()
-    verb = "approuvée(s)" if decision == "approve" else "refusée(s)"
-    flash(f"{len(done)} révision(s) {verb}.", "success")
+    verb = "approuvée" if decision == "approve" else "refusée"
+    flash(plural(len(done), f"révision {verb}", f"révisions {verb}s") + ".", "success")
     for revision_id, message in errors.items():
         flash(f"Révision {revision_id} : {message}.", "error")
     return redirect(url_for("moderation.queue"))
