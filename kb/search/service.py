@@ -116,13 +116,14 @@ def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
     better = backend.search(parse(suggestion), filters, "relevance", 0, 1)
     if better.total < max(total, 1):
         return None
-    return _with_accents(suggestion, set(replacements.values()), better.hits[0].sheet_id) \
-        if better.hits else suggestion
+    # Corrections come from the index, folded; words typed without accents are folded too.
+    bare = set(replacements.values()) | {w for w in WORD.findall(suggestion) if w == fold(w)}
+    return _with_accents(suggestion, bare, better.hits[0].sheet_id) if better.hits else suggestion
 
 
 def _with_accents(suggestion: str, corrected: set[str], sheet_id: int) -> str:
-    """The index knows folded words only ("mediation"): write each correction as the sheet
-    that the suggestion finds spells it ("médiation"), lower case unless it is never lower."""
+    """The index knows folded words only ("mediation"): write these words of the suggestion as
+    the sheet it finds spells them ("médiation"), in lower case as the reader typed them."""
     revision = db.session.scalar(select(Revision).join(
         Sheet, Sheet.approved_revision_id == Revision.id).where(Sheet.id == sheet_id))
     if revision is None:
@@ -131,11 +132,8 @@ def _with_accents(suggestion: str, corrected: set[str], sheet_id: int) -> str:
     for value in revision.data.values():
         for token in WORD.findall(" ".join(value) if isinstance(value, list) else str(value)):
             key = fold(token)
-            if key not in corrected:
-                continue
-            current = spelled.get(key)
-            if current is None or (current != current.lower() and token == token.lower()):
-                spelled[key] = token
+            if key in corrected:
+                spelled.setdefault(key, token.lower())  # the reader typed it in lower case
     return re.sub(r"\w+", lambda m: spelled.get(m.group(), m.group())
                   if m.group() in corrected else m.group(), suggestion)
 
