@@ -443,3 +443,15 @@ def test_sheet_projection_used_by_cards_is_the_published_one(client, make_sheet)
     sheet = make_sheet(title="Projection", scale="region", actor_type="etat").sheet
     assert db.session.get(Sheet, sheet.id).scale == "region"
     assert "Échelle : région · Porteur : État" in main(client.get("/fiches"))
+
+
+def test_similar_post_needs_no_csrf_token_and_checks_lengths(app, client, make_sheet):
+    make_sheet(**BREST)
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production: the endpoint writes nothing
+    response = client.post("/api/v1/sheets/similar", data={"title": BREST["title"]})
+    assert response.status_code == 200 and response.get_json()["items"][0]["score"] == 1.0
+    too_long = client.post("/api/v1/sheets/similar", data={"summary": "x" * 501})
+    assert too_long.status_code == 400 and "summary" in too_long.get_json()["message"]
+    assert client.post("/api/v1/sheets/similar", data={}).status_code == 400
+    post = client.get("/api/openapi.json").get_json()["paths"]["/api/v1/sheets/similar"]["post"]
+    assert "application/x-www-form-urlencoded" in post["requestBody"]["content"]
