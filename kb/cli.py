@@ -91,9 +91,11 @@ def import_command(path: str, fmt: str) -> None:
 
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", required=True, type=click.Choice(["json", "jsonl", "csv"]),
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["json", "jsonl", "csv", "csv-excel"]),
               help="json: full backup with history and accounts; jsonl: one published sheet "
-                   "per line (API objects); csv: one published sheet per row.")
+                   "per line (API objects); csv: one published sheet per row; csv-excel: the "
+                   "same rows for a spreadsheet in French (';' separator, UTF-8 BOM).")
 @with_appcontext
 def export_command(path: str, fmt: str) -> None:
     """Export to PATH ('-' for standard output)."""

@@ -12,6 +12,7 @@ from kb.auth.permissions import can, role_capabilities
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
 from kb.sheets.territories import department_label
 from kb.text import render_markdown, slugify
+from kb.wording import plural
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
           "septembre", "octobre", "novembre", "décembre")
@@ -44,6 +45,7 @@ def register_templating(app: Flask) -> None:
         choice_label=choice_label, department_label=department_label,
         slugify=lambda v: slugify(v, 80), role_label=role_label,
     )
+    app.jinja_env.filters["plural"] = plural  # "0 fiche", "2 fiches": every count in words
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
                                  SCALES=SCALES, search_endpoint=search_endpoint,

@@ -225,6 +225,9 @@ def test_scan_queues_the_copy_not_the_other_initiative_and_respects_decisions(
     a = make_sheet(**BREST)
     b = make_sheet(**REWORDED)
     make_sheet(**SAME_CITY)
+    # Each publication is compared with the base at once: the pair is queued without a scan.
+    db.session.execute(DuplicateCandidate.__table__.delete())
+    db.session.commit()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["duplicates", "scan"])
     assert result.exit_code == 0, result.output
@@ -264,10 +267,7 @@ def test_merge_keeps_chosen_fields_unites_lists_redirects_and_keeps_both_histori
     writer = make_user("contributor", trusted=True, email="ecrit@example.org")
     a = make_sheet(**BREST)
     b = make_sheet(author=writer, **REWORDED)
-    pair = DuplicateCandidate(sheet_a_id=a.sheet_id, sheet_b_id=b.sheet_id, score=0.8,
-                              source="scan", status="open")
-    db.session.add(pair)
-    commit()
+    [pair] = candidates()  # queued when b was published
     login(moderator)
     with caplog.at_level(logging.INFO, logger="kb.duplicates.notify"):
         response = client.post(f"/moderation/doublons/{pair.id}/fusionner", data={

@@ -224,7 +224,7 @@ def test_listing_filters_by_tag_and_scale(client, make_sheet):
     make_sheet(title="Deux", tags=["numérique"], scale="quartier")
     html = client.get("/fiches?tag=numerique").get_data(as_text=True)
     assert "Deux" in html and ">Un<" not in html
-    assert "1 fiche." in client.get("/fiches?scale=commune").get_data(as_text=True)
+    assert "<strong>1 fiche</strong>" in client.get("/fiches?scale=commune").get_data(as_text=True)
 
 
 def test_review_never_redirects_to_another_site(client, make_sheet, contributor, moderator,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kb.duplicates.openapi import similar_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 
 
@@ -138,25 +139,7 @@ def openapi_document() -> dict[str, Any]:
                                        "401": json_response("Sans jeton", ref("Error")),
                                        "422": json_response("Invalide", ref("Error"))}},
             },
-            "/api/v1/sheets/similar": {"get": {
-                "summary": "Fiches publiées semblables à un titre et un texte (doublons)",
-                "description": "Pour le formulaire de création : les fiches publiées les plus "
-                               "proches, la plus proche d'abord ; score de 0 à 1 (au-dessus de "
-                               "0,4, il faut confirmer qu'il s'agit d'une autre initiative).",
-                "parameters": [
-                    {"name": "title", "in": "query", "schema": {"type": "string",
-                                                               "maxLength": 300}},
-                    {"name": "text", "in": "query", "schema": {"type": "string",
-                                                              "maxLength": 20000}},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}}],
-                "responses": {
-                    "200": json_response("Fiches semblables", {"type": "object", "properties": {
-                        "items": {"type": "array", "items": {"type": "object", "properties": {
-                            "slug": {"type": "string"}, "title": {"type": "string"},
-                            "url": {"type": "string", "format": "uri"},
-                            "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}}),
-                    "400": json_response("Ni titre ni texte", ref("Error"))}}},
+            "/api/v1/sheets/similar": similar_path(json_response, ref),
             "/api/v1/sheets/{slug}": {
                 "get": {"summary": "Une fiche",
                         "description": "La version publiée ; avec `revision`, une révision que "
@@ -244,6 +227,9 @@ def _open_data_paths(ref: Any) -> dict[str, Any]:
         "/donnees/fiches.csv": export(
             "Export CSV des fiches publiées (colonnes : les champs déclarés, slug, url, "
             "updated_at ; listes séparées par « | »)", "text/csv", text),
+        "/donnees/fiches-tableur.csv": export(
+            "Les mêmes lignes pour un tableur en français : colonnes séparées par « ; », "
+            "précédées d'une marque d'ordre des octets UTF-8", "text/csv", text),
         "/donnees/fiches.json": export("Export JSON (tableau d'objets fiche)",
                                        "application/json",
                                        {"type": "array", "items": ref("Sheet")}),

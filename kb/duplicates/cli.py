@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -14,8 +15,9 @@ from kb.duplicates.similarity import HIGH
 OPTIMIZE_AFTER = 1000  # rewritten sheets after which planner statistics are refreshed
 
 
-def _bar(length: int, label: str) -> ProgressBar[int]:
-    return click.progressbar(length=length, label=label, file=sys.stderr)
+def _bar(length: int, label: str, quiet: bool = False) -> ProgressBar[int]:
+    return click.progressbar(length=length, label=label,
+                             file=open(os.devnull, "w") if quiet else sys.stderr)  # noqa: SIM115
 
 
 @click.group("duplicates")
@@ -27,12 +29,16 @@ def duplicates() -> None:
 @click.option("--min-score", type=click.FloatRange(0, 1), default=HIGH, show_default=True,
               help="Queue pairs scoring at least this much.")
 @click.option("--rebuild", is_flag=True, help="Recompute the whole lookup index first.")
+@click.option("--quiet", is_flag=True,
+              help="No progress bars, and a summary only when new pairs are queued (cron).")
 @with_appcontext
-def scan(min_score: float, rebuild: bool) -> None:
+def scan(min_score: float, rebuild: bool, quiet: bool) -> None:
     """Find candidate pairs across the whole base and add them to the moderators' queue.
 
     The lookup index is repaired first (sheets changed while it was not kept up to date);
-    pairs already in the queue or judged "pas un doublon" are not proposed again.
+    pairs already in the queue or judged "pas un doublon" are not proposed again. Each
+    publication is already compared with the base as it happens; run this on a schedule
+    (cron, see the README) to catch the rest (bulk imports, repaired drift).
     """
     from kb.duplicates import index, operations
     from kb.transaction import commit
@@ -40,14 +46,14 @@ def scan(min_score: float, rebuild: bool) -> None:
     started = time.monotonic()
     stale = index.all_sheet_ids() if rebuild else index.stale_sheet_ids()
     if stale:
-        with _bar(len(stale), "Index des doublons") as bar:
+        with _bar(len(stale), "Index des doublons", quiet) as bar:
             index.sync(stale, progress=bar.update, commit=commit)
         if len(stale) >= OPTIMIZE_AFTER:
             index.optimize()
     known = operations.known_pairs()
     total = len(index.indexed_ids())
     new = found = 0
-    with _bar(total, "Recherche des doublons") as bar:
+    with _bar(total, "Recherche des doublons", quiet) as bar:
         batch: list[tuple[int, int, float]] = []
         for pair in index.pairs(min_score, progress=bar.update):
             found += 1
@@ -58,8 +64,10 @@ def scan(min_score: float, rebuild: bool) -> None:
                 batch = []
         new += operations.add_scanned(batch, known)
         commit()
-    click.echo(f"{total} fiche(s) analysée(s) en {time.monotonic() - started:.1f} s : "
-               f"{found} paire(s) semblable(s), {new} nouvelle(s) dans la file des modérateurs.")
+    if not quiet or new:
+        click.echo(f"{total} fiche(s) analysée(s) en {time.monotonic() - started:.1f} s : "
+                   f"{found} paire(s) semblable(s), {new} nouvelle(s) dans la file des "
+                   "modérateurs.")
 
 
 @duplicates.command("rebuild")

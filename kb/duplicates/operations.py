@@ -10,16 +10,18 @@ from sqlalchemy import or_, select, update
 
 from kb.auth.models import SYSTEM_EMAIL, User
 from kb.auth.permissions import Capability, check
-from kb.duplicates import index
+from kb.duplicates import index, similarity
 from kb.duplicates.index import Match
-from kb.duplicates.similarity import HIGH, HINT, Fingerprint
+from kb.duplicates.similarity import HIGH, HINT, Fingerprint, fingerprint
 from kb.errors import Conflict
 from kb.extensions import db
+from kb.moderation.models import Action
+from kb.moderation.operations import audit
 from kb.sheets import operations
 from kb.sheets.fields import FIELDS, Kind
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
-from kb.sheets.visibility import has_pending
+from kb.sheets.visibility import has_pending, latest_revision
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
 
@@ -72,7 +74,7 @@ class CreateCheck:
 def check_before_create(data: Mapping[str, Any], answers: Mapping[str, Any]) -> CreateCheck:
     """Sheets like the one being written; `answers` are the form's duplicate fields."""
     # No title yet: the sheet is invalid anyway, let validation speak first.
-    matches = index.similar(Fingerprint.of(data), limit=5, min_score=HINT) \
+    matches = index.similar(fingerprint(data), limit=5, min_score=HINT) \
         if str(data.get("title") or "").strip() else []
     return CreateCheck(
         matches=matches,
@@ -138,6 +140,55 @@ def not_duplicate(candidate: DuplicateCandidate, moderator: User) -> None:
     candidate.status = CandidateStatus.NOT_DUPLICATE.value
     candidate.decided_by_id = moderator.id
     candidate.decided_at = utcnow()
+    audit(moderator, Action.NOT_DUPLICATE, sheet=candidate.sheet_a, score=candidate.score,
+          other_id=candidate.sheet_b_id, other_slug=candidate.sheet_b.slug,
+          other_title=candidate.sheet_b.title or candidate.sheet_b.slug)
+
+
+def scan_sheets(sheet_ids: Iterable[int], min_score: float = HIGH) -> int:
+    """Queue the pairs these published sheets form with any other (the scan, for a few sheets:
+    run after each publication). Open pairs get their score recomputed on the current texts, so
+    that the queue shows the score of what the sheets say now. Returns how many pairs are new."""
+    new = 0
+    for sheet_id, fp in index.load(sheet_ids).items():
+        for match in index.similar(fp, limit=10, min_score=min_score, exclude=[sheet_id]):
+            existing = find_candidate(sheet_id, match.sheet_id)
+            if existing is None:
+                new += add_candidate(sheet_id, match.sheet_id, match.score, "scan") is not None
+            elif existing.status == CandidateStatus.OPEN.value:
+                existing.score = match.score
+    return new
+
+
+def open_pairs_with(sheet: Sheet) -> list[DuplicateCandidate]:
+    """Open pairs involving `sheet`, closest first: what a moderator must see before approving
+    it (the writer's "c'est une autre initiative" and their reason, or a scan's finding)."""
+    if sheet.id is None:
+        return []
+    return list(db.session.scalars(
+        select(DuplicateCandidate)
+        .where(DuplicateCandidate.status == CandidateStatus.OPEN.value,
+               or_(DuplicateCandidate.sheet_a_id == sheet.id,
+                   DuplicateCandidate.sheet_b_id == sheet.id))
+        .order_by(DuplicateCandidate.score.desc(), DuplicateCandidate.id)))
+
+
+def manual_pair(a: Sheet, b: Sheet, moderator: User) -> DuplicateCandidate:
+    """A pair a moderator wants to compare (spotted while reading): queued with its score."""
+    check(moderator, Capability.MODERATE)
+    if a.id == b.id:
+        raise MergeRefused("Choisissez deux fiches différentes.")
+    existing = find_candidate(a.id, b.id)
+    if existing is not None:
+        return existing
+    # A moderator sees every revision: a never-approved sheet is compared by its latest one.
+    revisions = [sheet.approved_revision or latest_revision(sheet) for sheet in (a, b)]
+    if revisions[0] is None or revisions[1] is None:
+        raise MergeRefused("Une des deux fiches n'a aucune version à comparer.")
+    value = similarity.score(Fingerprint.of(revisions[0].data), Fingerprint.of(revisions[1].data))
+    candidate = add_candidate(a.id, b.id, value, "manual", user=moderator)
+    assert candidate is not None
+    return candidate
 
 
 # --- merge ----------------------------------------------------------------------------------
@@ -225,6 +276,10 @@ def merge(survivor: Sheet, other: Sheet, choices: Mapping[str, str], moderator: 
         .values(status=CandidateStatus.MERGED.value, decided_by_id=moderator.id,
                 decided_at=utcnow()))
     mark_changed([survivor.id, other.id])
+    # The journal says who merged what into what, like every other moderation decision.
+    db.session.flush()  # the survivor's new revision gets its id
+    audit(moderator, Action.MERGE, sheet=survivor, revision=revision, reason=comment,
+          merged_id=other.id, merged_slug=other.slug, merged_title=other.title or other.slug)
     return MergeResult(survivor, other, revision, recipients)
 
 

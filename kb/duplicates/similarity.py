@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from datasketch import MinHash
 
-from kb.sheets.fields import FIELDS, Kind
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Kind, clean_value
 from kb.text import fold, plain_text
 
 # Bump when the fingerprint recipe changes: stored fingerprints of another version are rebuilt.
@@ -51,6 +51,8 @@ qu que qui se sa son ses aupres chez entre vers sous dun dune
 _WORD = re.compile(r"\w+")
 _TEXT_FIELDS = tuple(f for f in FIELDS if f.searchable and f.name != "title"
                      and f.kind in (Kind.SHORT, Kind.LONG, Kind.LIST))
+# The fields a fingerprint reads: what the similar-sheets API accepts, by name.
+FINGERPRINT_FIELDS = ("title", *(f.name for f in _TEXT_FIELDS))
 
 
 def normalise(text: str) -> list[str]:
@@ -175,6 +177,35 @@ class Fingerprint:
                 for i, a in enumerate(terms) for b in terms[i + 1:]]
         out += [(feature_id(BAND_FEATURE, b), BAND_FEATURE) for b in band_keys(self.body)]
         return out
+
+
+def draft_data(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Sheet data as a revision would store it, from values being typed (form or API): each
+    field cleaned like `validate()` does (lists split, spaces collapsed), kept as typed when
+    it would not validate. Unknown names are left out."""
+    data: dict[str, Any] = {}
+    for name, value in values.items():
+        f = FIELDS_BY_NAME.get(name)
+        if f is None:
+            continue
+        try:
+            data[name] = clean_value(f, value)
+        except ValueError:
+            data[name] = value
+    return data
+
+
+def fingerprint(values: Mapping[str, Any]) -> Fingerprint:
+    """THE fingerprint of a sheet, a form being typed or an API query: the score a writer sees
+    while typing, on the confirmation step, in the moderators' queue and on the review page is
+    `score()` of two of these, so it is one number on one scale (0 to 1, shown as a %).
+    Stored revisions are already clean: the lookup index calls `Fingerprint.of` directly."""
+    return Fingerprint.of(draft_data(values))
+
+
+def percent(value: float) -> str:
+    """A score as people read it everywhere: '90 %' (French spacing)."""
+    return f"{round(value * 100)}\u00a0%"
 
 
 def title_similarity(a: Fingerprint, b: Fingerprint) -> float:

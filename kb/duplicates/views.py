@@ -18,10 +18,16 @@ from kb.auth.permissions import Capability, require
 from kb.duplicates import index, notify
 from kb.duplicates import operations as dup_ops
 from kb.duplicates.models import CandidateStatus, DuplicateCandidate
-from kb.duplicates.similarity import HIGH, HINT, Fingerprint, normalise, shingles, title_key
-from kb.extensions import db
+from kb.duplicates.similarity import (
+    FINGERPRINT_FIELDS,
+    HIGH,
+    HINT,
+    fingerprint,
+    percent,
+)
+from kb.extensions import csrf, db
 from kb.sheets.diff import as_text, word_diff
-from kb.sheets.fields import FIELDS, Kind
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Kind
 from kb.sheets.models import Revision, Sheet, SheetState
 from kb.sheets.queries import paginate, parse_page
 from kb.sheets.serialize import sheet_url
@@ -41,18 +47,33 @@ def _api_error(status: int, message: str) -> Response:
 
 
 # Static segment: Werkzeug matches it before /api/v1/sheets/<slug> (see the routing test).
-@bp.get("/api/v1/sheets/similar")
+# POST takes the same parameters in a form body: the new-sheet form sends all its fields, so
+# the score shown while typing is the one computed when the form is sent. It writes nothing,
+# hence no CSRF token is needed.
+@bp.route("/api/v1/sheets/similar", methods=["GET", "POST"])
+@csrf.exempt
 def similar_api() -> Any:
-    title = request.args.get("title", "")
-    text = request.args.get("text", "")
+    values = request.values
+    title = values.get("title", "")
+    text = values.get("text", "")
     if len(title) > MAX_TITLE or len(text) > MAX_TEXT:
         return _api_error(400, f"« title » fait au plus {MAX_TITLE} caractères et « text » "
                                f"au plus {MAX_TEXT}.")
-    if not title.strip() and not text.strip():
-        return _api_error(400, "Précisez « title » ou « text » (paramètres de l'adresse).")
-    limit = parse_page(request.args.get("limit"), 5, 20)
-    fp = Fingerprint(title_key(title), shingles(normalise(text)))
-    matches = index.similar(fp, limit=limit, min_score=HINT)
+    data: dict[str, Any] = {}
+    for name in FINGERPRINT_FIELDS:
+        value = values.get(name, "")
+        if len(value) > FIELDS_BY_NAME[name].max_length and name != "title":
+            return _api_error(400, f"« {name} » fait au plus "
+                                   f"{FIELDS_BY_NAME[name].max_length} caractères.")
+        if value.strip():
+            data[name] = value
+    if text.strip():  # free text (older clients): read as the description
+        data["context"] = "\n\n".join(v for v in (data.get("context", ""), text) if v)
+    if not data:
+        return _api_error(400, "Précisez « title » ou « text » (paramètres de l'adresse), "
+                               "ou les champs de la fiche par leur nom.")
+    limit = parse_page(values.get("limit"), 5, 20)
+    matches = index.similar(fingerprint(data), limit=limit, min_score=HINT)
     return jsonify({"items": [
         {"slug": m.slug, "title": m.title, "url": sheet_url_for(m.slug), "score": m.score}
         for m in matches]})
@@ -79,6 +100,34 @@ def _open_pairs() -> Any:
 def queue() -> str:
     page = paginate(_open_pairs(), request.args.get("page"), PER_PAGE)
     return render_template("duplicates/queue.html", page=page, high=HIGH)
+
+
+def _sheet_from(value: str) -> Sheet | None:
+    """A sheet from its address or its slug, as a moderator pastes it."""
+    slug = value.strip().rstrip("/").split("?")[0].split("#")[0]
+    slug = slug.rsplit("/fiches/", 1)[-1].split("/")[0] if "/" in slug else slug
+    return db.session.scalar(select(Sheet).where(Sheet.slug == slug)) if slug else None
+
+
+@bp.post("/moderation/doublons/comparer")
+@require(Capability.MODERATE)
+def compare_any() -> Response:
+    """Two sheets a moderator suspects are one initiative: open them side by side."""
+    if not FlaskForm().validate_on_submit():
+        abort(400, "Formulaire expiré, rechargez la page.")
+    a, b = _sheet_from(request.form.get("a", "")), _sheet_from(request.form.get("b", ""))
+    if a is None or b is None:
+        flash("Indiquez deux fiches existantes, par leur adresse (…/fiches/nom-de-la-fiche) "
+              "ou leur identifiant.", "error")
+        return redirect(url_for("duplicates.queue"))
+    try:
+        candidate = dup_ops.manual_pair(a, b, current_user)
+    except dup_ops.MergeRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("duplicates.queue"))
+    commit()
+    return redirect(url_for("duplicates.compare", candidate_id=candidate.id))
 
 
 def _candidate_or_404(candidate_id: int) -> DuplicateCandidate:
@@ -166,16 +215,29 @@ def merge(candidate_id: int) -> Response:
 
 # --- derived index upkeep ------------------------------------------------------------------
 
+# A commit that published more sheets than this (an import batch) leaves the comparison to
+# the scheduled `kb duplicates scan`: a lookup per sheet would slow bulk imports down.
+SCAN_AFTER_COMMIT_MAX = 50
+
+
 def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:
-    """After each commit: refresh the lookup rows of the changed sheets (derived data)."""
+    """After each commit: refresh the lookup rows of the changed sheets (derived data), then
+    compare the sheets just published with the others, so that the moderators' queue fills
+    without anyone running `kb duplicates scan`."""
     try:
         index.refresh(sheet_ids)
+        commit()
+        if len(sheet_ids) <= SCAN_AFTER_COMMIT_MAX:
+            new = dup_ops.scan_sheets(sheet_ids)
+            commit()
+            if new:
+                log.info("%d new duplicate pair(s) queued for sheets %s", new, sheet_ids[:10])
     except Exception:
         db.session.rollback()  # leave the request's session usable; `kb duplicates scan` repairs
         raise
-    commit()
 
 
 def init_app(app: Flask) -> None:
     sheets_changed.connect(_on_sheets_changed, sender=app)
-    app.jinja_env.globals["DUPLICATES_HIGH"] = HIGH
+    app.jinja_env.globals.update(DUPLICATES_HIGH=HIGH, open_duplicate_pairs=dup_ops.open_pairs_with)
+    app.jinja_env.filters["similarity"] = percent

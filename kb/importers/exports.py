@@ -17,6 +17,15 @@ from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.serialize import sheet_object
 
 CSV_COLUMNS = ("slug", *FIELD_NAMES, "url", "updated_at")
+# `csv-excel`: what a spreadsheet set up for French opens as columns on a double click
+# (Excel reads ";" there, and UTF-8 only after a byte order mark). Same rows otherwise.
+EXCEL_BOM = "\ufeff"
+CSV_DELIMITERS = {"csv": ",", "csv-excel": ";"}
+
+
+def csv_writer(out: IO[str], fmt: str = "csv") -> Any:
+    """A CSV writer for `csv` or `csv-excel` (the caller writes EXCEL_BOM first for the latter)."""
+    return csv.writer(out, delimiter=CSV_DELIMITERS[fmt])
 
 
 def published_objects() -> Iterator[dict[str, Any]]:
@@ -43,7 +52,9 @@ def export(out: IO[str], fmt: str) -> int:
     if fmt == "json":
         return write_backup(out)
     count = 0
-    writer = csv.writer(out) if fmt == "csv" else None
+    writer = csv_writer(out, fmt) if fmt in CSV_DELIMITERS else None
+    if fmt == "csv-excel":
+        out.write(EXCEL_BOM)
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
     for obj in published_objects():

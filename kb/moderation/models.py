@@ -31,6 +31,8 @@ class Action(StrEnum):
     SET_INTERVAL = "set_interval"
     ROLE_CHANGED = "role_changed"
     ACCOUNT_DELETED = "account_deleted"
+    MERGE = "merge"  # duplicates: `details` name the absorbed sheet
+    NOT_DUPLICATE = "not_duplicate"  # duplicates: `details` name the other sheet
 
 
 ACTION_LABELS = {
@@ -51,6 +53,8 @@ ACTION_LABELS = {
     Action.SET_INTERVAL: "fréquence de relecture modifiée",
     Action.ROLE_CHANGED: "rôle modifié",
     Action.ACCOUNT_DELETED: "compte supprimé",
+    Action.MERGE: "fiches fusionnées",
+    Action.NOT_DUPLICATE: "pas un doublon",
 }
 
 

@@ -22,6 +22,7 @@ from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.transaction import commit
+from kb.wording import plural
 
 bp = Blueprint("moderation", __name__)
 
@@ -153,8 +154,8 @@ def bulk() -> Response:
         flash(str(exc).capitalize() + ".", "error")
         return redirect(url_for("moderation.queue"))
     commit()
-    verb = "approuvée(s)" if decision == "approve" else "refusée(s)"
-    flash(f"{len(done)} révision(s) {verb}.", "success")
+    verb = "approuvée" if decision == "approve" else "refusée"
+    flash(plural(len(done), f"révision {verb}", f"révisions {verb}s") + ".", "success")
     for revision_id, message in errors.items():
         flash(f"Révision {revision_id} : {message}.", "error")
     return redirect(url_for("moderation.queue"))

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from flask import Blueprint, Flask, abort, current_app, render_template, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    render_template,
+    send_from_directory,
+    stream_with_context,
+    url_for,
+)
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kb.embed.http import cacheable, published_fingerprint, stateless
 from kb.extensions import db
-from kb.importers.exports import CSV_COLUMNS, csv_row, published_objects
+from kb.importers.exports import CSV_COLUMNS, EXCEL_BOM, csv_row, csv_writer, published_objects
 from kb.opendata import feeds
 from kb.opendata.jsonld import sheet_jsonld
 from kb.sheets.fields import FIELDS_BY_NAME, SCALES
@@ -42,10 +50,12 @@ def init_app(app: Flask) -> None:
 
 # --- exports: generators, so memory stays flat whatever the number of sheets ----------------
 
-def csv_chunks() -> Iterator[str]:
-    """The same bytes as `kb export PATH --format csv`, one row at a time."""
+def csv_chunks(fmt: str = "csv") -> Iterator[str]:
+    """The same bytes as `kb export PATH --format csv` (or `csv-excel`), one row at a time."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer, fmt)
+    if fmt == "csv-excel":
+        buffer.write(EXCEL_BOM)
 
     def flush() -> str:
         text = buffer.getvalue()
@@ -90,6 +100,21 @@ def export(fmt: str) -> Response:
     return cacheable(response, latest, EXPORT_MAX_AGE, etag=etag)
 
 
+SPREADSHEET_FILENAME = "fiches-initiatives-tableur.csv"
+
+
+@bp.get("/donnees/fiches-tableur.csv")
+@stateless
+def export_spreadsheet() -> Response:
+    """The CSV export for a spreadsheet in French: `;` between columns, a UTF-8 BOM."""
+    etag, latest = published_fingerprint("export", "csv-excel")
+    response = Response(stream_with_context(csv_chunks("csv-excel")),
+                        content_type="text/csv; charset=utf-8; header=present")
+    response.headers["Content-Disposition"] = f'attachment; filename="{SPREADSHEET_FILENAME}"'
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return cacheable(response, latest, EXPORT_MAX_AGE, etag=etag)
+
+
 # --- Atom feeds -----------------------------------------------------------------------------
 
 def _feed_response(xml: str) -> Response:
@@ -129,7 +154,7 @@ def feed_tag(slug: str) -> Response:
         select(sheet_tags.c.sheet_id).where(sheet_tags.c.tag_id == tag.id)))
     return _feed_response(feeds.atom(
         f"Mot-clé « {tag.name} »", f"Les fiches publiées avec le mot-clé « {tag.name} ».",
-        _self_url("sheets.index", tag=tag.slug), _self_url("opendata.feed_tag", slug=tag.slug),
+        _self_url("sheets.tag_page", slug=tag.slug), _self_url("opendata.feed_tag", slug=tag.slug),
         f"tag:{tag.slug}",
         feeds.sheet_entries(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()))))
 
@@ -144,7 +169,7 @@ def feed_scale(scale: str) -> Response:
     query = published_sheets().where(Sheet.scale == scale)
     return _feed_response(feeds.atom(
         f"Échelle : {label}", f"Les fiches publiées à l'échelle « {label} ».",
-        _self_url("sheets.index", scale=scale), _self_url("opendata.feed_scale", scale=scale),
+        _self_url("sheets.scale_page", scale=scale), _self_url("opendata.feed_scale", scale=scale),
         f"scale:{scale}",
         feeds.sheet_entries(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()))))
 
@@ -190,6 +215,14 @@ Sitemap: {base}/sitemap.xml
 def robots() -> Response:
     body = ROBOTS.format(base=current_app.config["KB_BASE_URL"])
     return cacheable(Response(body, mimetype="text/plain"), max_age=86400)
+
+
+@bp.get("/favicon.ico")
+@stateless
+def favicon() -> Response:
+    # Browsers ask for /favicon.ico whatever the page says; pages link the SVG (base.html).
+    return send_from_directory(current_app.static_folder or "static", "favicon.ico",
+                               mimetype="image/x-icon", max_age=86400)
 
 
 # --- the page that lists all of the above ---------------------------------------------------

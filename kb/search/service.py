@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from kb.extensions import db
-from kb.search.analysis import fold, max_typos
+from kb.search.analysis import WORD, fold, max_typos
 from kb.search.backend import (
     FACETS,
     SORTS,
@@ -36,7 +36,7 @@ from kb.search.documents import (
 )
 from kb.search.query import ParsedQuery, parse
 from kb.sheets.fields import FIELDS_BY_NAME
-from kb.sheets.models import Sheet
+from kb.sheets.models import Revision, Sheet
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ UNAVAILABLE_MESSAGE = ("La recherche est momentanément indisponible : son index
                        "reconstruction. Réessayez dans quelques minutes.")
 STOP_WORDS_ONLY_MESSAGE = ("Votre recherche ne contient que des mots trop courants. "
                            "Précisez-la, par exemple « accueil en mairie ».")
+NO_WORD_MESSAGE = ("Votre recherche « {text} » ne contient ni lettre ni chiffre : voici toutes les "
+                   "fiches. Tapez un mot, par exemple « accueil ».")
 RELAXED_MESSAGE = ("Aucune fiche ne contient tous ces mots : voici celles qui en contiennent "
                    "une partie.")
 
@@ -112,7 +114,28 @@ def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
     if fold(suggestion) == fold(parsed.text):
         return None
     better = backend.search(parse(suggestion), filters, "relevance", 0, 1)
-    return suggestion if better.total >= max(total, 1) else None
+    if better.total < max(total, 1):
+        return None
+    # Corrections come from the index, folded; words typed without accents are folded too.
+    bare = set(replacements.values()) | {w for w in WORD.findall(suggestion) if w == fold(w)}
+    return _with_accents(suggestion, bare, better.hits[0].sheet_id) if better.hits else suggestion
+
+
+def _with_accents(suggestion: str, corrected: set[str], sheet_id: int) -> str:
+    """The index knows folded words only ("mediation"): write these words of the suggestion as
+    the sheet it finds spells them ("médiation"), in lower case as the reader typed them."""
+    revision = db.session.scalar(select(Revision).join(
+        Sheet, Sheet.approved_revision_id == Revision.id).where(Sheet.id == sheet_id))
+    if revision is None:
+        return suggestion
+    spelled: dict[str, str] = {}
+    for value in revision.data.values():
+        for token in WORD.findall(" ".join(value) if isinstance(value, list) else str(value)):
+            key = fold(token)
+            if key in corrected:
+                spelled.setdefault(key, token.lower())  # the reader typed it in lower case
+    return re.sub(r"\w+", lambda m: spelled.get(m.group(), m.group())
+                  if m.group() in corrected else m.group(), suggestion)
 
 
 def _facets(result: BackendResult) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, str]]]:
@@ -151,6 +174,11 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
     if parsed.is_empty and parsed.text and any(c.isalnum() for c in parsed.text):
         response["message"] = STOP_WORDS_ONLY_MESSAGE
         return response
+    if parsed.is_empty and parsed.text:
+        # "?!;:" is no query at all: list everything, and say so rather than "15 fiches pour
+        # « ?!;: »".
+        response["query"] = ""
+        response["message"] = NO_WORD_MESSAGE.format(text=parsed.text[:40])
     backend = get_backend()
     try:
         _correct_typos(backend, parsed)

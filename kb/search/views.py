@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from kb.extensions import csrf
 from kb.search.backend import FACETS
@@ -63,8 +64,12 @@ def _facet_blocks(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @bp.get("/recherche")
-def results() -> str:
+def results() -> str | Response:
     result = _search(PER_PAGE)
+    if result["total"] and result["page"] > result["pages"]:
+        # ?page=999 must not say "15 fiches" then "Aucune fiche": go to the last page.
+        last = result["pages"]
+        return redirect(_link(page=str(last) if last > 1 else None))
     return render_template("search/results.html", result=result, facets=_facet_blocks(result),
                            sorts=SORT_LABELS, link=_link,
                            filter_params=FILTER_PARAM)

@@ -17,8 +17,9 @@ from kb.moderation import operations as moderation
 from kb.redirects import safe_next
 from kb.sheets import operations
 from kb.sheets.diff import diff_data
-from kb.sheets.fields import SCALES, ValidationError
+from kb.sheets.fields import FIELDS_BY_NAME, SCALES, ValidationError
 from kb.sheets.forms import ReviewForm, SheetForm
+from kb.sheets.listing import Listing, render_listing
 from kb.sheets.models import (
     Revision,
     RevisionStatus,
@@ -28,7 +29,7 @@ from kb.sheets.models import (
     published_sheets,
     sheet_tags,
 )
-from kb.sheets.queries import paginate, tag_counts
+from kb.sheets.queries import tag_counts
 from kb.sheets.visibility import (
     editing_base,
     get_revision_or_404,
@@ -36,11 +37,13 @@ from kb.sheets.visibility import (
     pending_for,
     visible_revision,
 )
-from kb.templating import search_endpoint
 from kb.transaction import commit
 
 bp = Blueprint("sheets", __name__)
-PER_PAGE = 20
+# "menées à l'échelle …" (the scale labels are nouns; the sentence needs an article).
+SCALE_PHRASES = {"quartier": "d'un quartier", "commune": "d'une commune",
+                 "intercommunalite": "d'une intercommunalité", "departement": "d'un département",
+                 "region": "d'une région", "national": "nationale"}
 NOT_YET_REVIEWED = ("cette fiche attend sa première relecture : approuvez ou refusez la "
                     "proposition avant de la modifier")
 
@@ -55,33 +58,47 @@ def home() -> str:
 
 
 @bp.route("/fiches")
-def index() -> str:
-    query = published_sheets()
-    filters: dict[str, str] = {}
-    for name in ("scale", "city", "department", "actor_type"):
-        value = request.args.get(name, "").strip()
-        if value:
-            filters[name] = value
-            query = query.where(func.lower(getattr(Sheet, name)) == value.lower())
-    tag_slug = request.args.get("tag", "").strip()
-    tag = None
-    if tag_slug:
-        tag = db.session.scalar(select(Tag).where(Tag.slug == tag_slug))
-        query = query.where(Sheet.id.in_(
-            select(sheet_tags.c.sheet_id).where(sheet_tags.c.tag_id == (tag.id if tag else -1))
-        ))
-    page = paginate(query.order_by(Sheet.updated_at.desc()), request.args.get("page"), PER_PAGE)
-    return render_template("sheets/index.html", page=page, filters=filters, tag=tag)
+def index() -> str | Response:
+    return render_listing(Listing(
+        heading="Toutes les fiches",
+        description="Les initiatives publiées, à filtrer par échelle, porteur, mot-clé ou lieu.",
+        base=published_sheets(), endpoint="sheets.index",
+        feed_url=url_for("opendata.feed_new"), feed_title="Nouvelles fiches"))
 
 
 @bp.route("/tags/<slug>")
-def tag_page(slug: str) -> Response:
-    return redirect(url_for(search_endpoint(), tag=slug))
+def tag_page(slug: str) -> str | Response:
+    tag = db.session.scalar(select(Tag).where(Tag.slug == slug))
+    if tag is None:
+        abort(404, f"Aucune fiche ne porte le mot-clé « {slug[:80]} ». "
+                   "Retrouvez les mots-clés existants sur la page d'accueil.")
+    return render_listing(Listing(
+        heading=f"Mot-clé : {tag.name}",
+        description=f"Les fiches publiées avec le mot-clé « {tag.name} ».",
+        base=published_sheets().where(Sheet.id.in_(
+            select(sheet_tags.c.sheet_id).where(sheet_tags.c.tag_id == tag.id))),
+        endpoint="sheets.tag_page", endpoint_args={"slug": tag.slug},
+        fixed=frozenset({"tag"}), all_url=url_for("sheets.index"),
+        feed_url=url_for("opendata.feed_tag", slug=tag.slug),
+        feed_title=f"Mot-clé « {tag.name} »"))
 
 
 @bp.route("/echelle/<scale>")
-def scale_page(scale: str) -> Response:
-    return redirect(url_for(search_endpoint(), scale=scale))
+def scale_page(scale: str) -> str | Response:
+    field = FIELDS_BY_NAME["scale"]
+    if scale not in field.choice_values:
+        abort(404, "Cette échelle n'existe pas. Échelles possibles : "
+                   + ", ".join(label.lower() for _, label in SCALES) + ".")
+    label = field.choice_label(scale)
+    phrase = SCALE_PHRASES.get(scale, f"« {label.lower()} »")
+    return render_listing(Listing(
+        heading=f"Échelle : {label.lower()}",
+        description=f"Les fiches publiées d'initiatives menées à l'échelle {phrase}.",
+        base=published_sheets().where(Sheet.scale == scale),
+        endpoint="sheets.scale_page", endpoint_args={"scale": scale},
+        fixed=frozenset({"scale"}), all_url=url_for("sheets.index"),
+        feed_url=url_for("opendata.feed_scale", scale=scale),
+        feed_title=f"Échelle : {label.lower()}"))
 
 
 @bp.route("/fiches/<slug>")
@@ -117,7 +134,7 @@ def create() -> Any:
             else:
                 similar.record(revision.sheet, current_user)
                 commit()
-                _flash_saved(revision)
+                _flash_saved(revision, created=True)
                 return redirect(url_for("sheets.show", slug=revision.sheet.slug,
                                         revision=revision.id))
     status = 422 if form.errors or (similar and similar.errors) else 200
@@ -178,7 +195,12 @@ def history(slug: str) -> str:
     ) if can(current_user, Capability.VIEW_REVISION, r)]
     if not revisions:
         abort(404, "Cette fiche n'existe pas.")
-    return render_template("sheets/history.html", sheet=sheet, revisions=revisions)
+    current = editing_base(sheet, current_user)
+    # Restoring what the sheet already says would only add an empty revision.
+    restorable = {r.id for r in revisions
+                  if current is None or (r.id != current.id and r.data != current.data)}
+    return render_template("sheets/history.html", sheet=sheet, revisions=revisions,
+                           current=current, restorable=restorable)
 
 
 @bp.route("/fiches/<slug>/diff")
@@ -201,6 +223,11 @@ def restore(slug: str, revision_id: int) -> Response:
     revision = get_revision_or_404(sheet, revision_id, current_user)
     if not FlaskForm().validate_on_submit():
         abort(400, "Formulaire expiré, rechargez la page.")
+    current = editing_base(sheet, current_user)
+    if current is not None and revision.data == current.data:
+        flash("Cette révision est déjà la version actuelle de la fiche : rien à restaurer.",
+              "info")
+        return redirect(url_for("sheets.history", slug=sheet.slug))
     new = operations.restore_revision(revision, current_user)
     commit()
     _flash_saved(new)
@@ -254,8 +281,13 @@ def _attach_errors(form: SheetForm, errors: dict[str, str]) -> None:
             field.errors = [*field.errors, message.capitalize() + "."]
 
 
-def _flash_saved(revision: Revision) -> None:
-    if revision.status == RevisionStatus.APPROVED:
+def _flash_saved(revision: Revision, created: bool = False) -> None:
+    if created:
+        if revision.status == RevisionStatus.APPROVED:
+            flash("Fiche créée et publiée.", "success")
+        else:
+            flash("Fiche créée : elle sera publiée après relecture par un modérateur.", "info")
+    elif revision.status == RevisionStatus.APPROVED:
         flash("Modification publiée.", "success")
     else:
         flash("Modification enregistrée : elle sera visible après relecture par un modérateur.",

@@ -38,7 +38,7 @@
       a.textContent = item.title;
       var score = document.createElement("span");
       score.className = "meta";
-      score.textContent = " (ressemblance " + Math.round(item.score * 100) + " %)";
+      score.textContent = " (ressemblance " + Math.round(item.score * 100) + "\u00a0%)";
       li.appendChild(a); li.appendChild(score); list.appendChild(li);
     });
     panel.appendChild(heading); panel.appendChild(help); panel.appendChild(list);
@@ -47,17 +47,22 @@
     if (confirmation && items[0].score >= high) { confirmation.hidden = false; }
   }
 
+  var form = title.form;
+
+  // The whole form, as it would be sent: the score shown here is the one the server computes
+  // when the sheet is sent, and the one moderators see.
   function query() {
-    var text = [summary ? summary.value : "", context ? context.value : ""].join("\n").slice(0, 2000);
-    var key = title.value.trim() + "\u0000" + text.trim();
+    if (!form || !window.FormData) { return; }
+    var body = new FormData(form);
+    var text = [summary ? summary.value : "", context ? context.value : ""].join("\n");
+    var key = new URLSearchParams(body).toString();
     if (key === last) { return; }
     last = key;
     if (title.value.trim().length < 4 && text.trim().length < 40) { render([]); return; }
     if (controller) { controller.abort(); }
     controller = window.AbortController ? new AbortController() : null;
-    var url = panel.getAttribute("data-url") + "?title=" + encodeURIComponent(title.value.slice(0, 300)) +
-      "&text=" + encodeURIComponent(text);
-    fetch(url, { headers: { "Accept": "application/json" }, signal: controller ? controller.signal : undefined })
+    fetch(panel.getAttribute("data-url"), { method: "POST", body: body, headers: { "Accept": "application/json" },
+      signal: controller ? controller.signal : undefined })
       .then(function (r) { return r.ok ? r.json() : { items: [] }; })
       .then(function (body) { render(body.items || []); })
       .catch(function () { /* a failed hint is no error: the server checks again on submit */ });
@@ -67,6 +72,12 @@
     clearTimeout(timer);
     timer = setTimeout(query, 400);
   }
-  [title, context, summary].forEach(function (el) { if (el) { el.addEventListener("input", schedule); } });
+  if (form) {
+    form.addEventListener("input", function (event) {
+      // Ticking "c'est une autre initiative" or typing its reason changes no score.
+      if (confirmation && confirmation.contains(event.target)) { return; }
+      schedule();
+    });
+  }
   if (title.value) { schedule(); }
 })();
