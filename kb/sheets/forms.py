@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from kb.sheets.fields import FIELDS, Field, Kind
+from kb.sheets.submissions import new_token, parse_token
 
 
 def _form_field(f: Field) -> FormField:
@@ -26,11 +27,21 @@ def _form_field(f: Field) -> FormField:
 
 class SheetForm(FlaskForm):
     base_revision = HiddenField()
+    # One token per form shown: sending it twice saves once (kb/sheets/submissions.py).
+    submission = HiddenField(default=new_token)
     comment = StringField("Résumé de la modification", validators=[Length(max=300)],
                           description="Facultatif : ce que vous avez changé et pourquoi.")
 
     def sheet_data(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name).data or "" for f in FIELDS}
+
+    def token(self) -> str | None:
+        return parse_token(self.submission.data)
+
+    def sent_data(self) -> dict[str, Any]:
+        """What makes two sends of this form the same send."""
+        return {**self.sheet_data(), "_base": self.base_revision.data or "",
+                "_comment": self.comment.data or ""}
 
     def fill(self, data: dict[str, Any]) -> None:
         for f in FIELDS:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kb.auth.models import SYSTEM_EMAIL, Role, User
@@ -16,7 +17,7 @@ from kb.sheets.merge import three_way_merge
 from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
 from kb.text import slugify
 from kb.timeutil import utcnow
-from kb.transaction import mark_changed
+from kb.transaction import mark_changed, savepoint
 
 
 class PermissionDenied(Exception):
@@ -133,9 +134,28 @@ def create_sheet(
     if author.blocked:
         raise PermissionDenied("compte bloqué")
     cleaned = validate(data)
-    sheet = Sheet(slug=slug or unique_slug(cleaned["title"]), created_at=utcnow())
-    db.session.add(sheet)
-    return _add_revision(sheet, cleaned, author, comment, None)
+    return _add_revision(new_sheet(cleaned["title"], slug), cleaned, author, comment, None)
+
+
+def new_sheet(title: str, slug: str | None = None) -> Sheet:
+    """A new sheet row. A slug made from the title is inserted at once, in a savepoint: another
+    request may take the same slug between the lookup and the insert, and this one then takes
+    the next free slug instead of failing. A given slug (imports) is the caller's to check."""
+    if slug:
+        sheet = Sheet(slug=slug, created_at=utcnow())
+        db.session.add(sheet)
+        return sheet
+    for attempt in range(5):
+        sheet = Sheet(slug=unique_slug(title), created_at=utcnow())
+        try:
+            with savepoint():
+                db.session.add(sheet)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            continue
+        break
+    return sheet
 
 
 def edit_sheet(
