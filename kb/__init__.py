@@ -19,6 +19,7 @@ from kb.extensions import csrf, db, login_manager
 BLUEPRINTS = (
     "kb.auth.views",
     "kb.sheets.views",
+    "kb.sheets.writing",
     "kb.api.views",
     "kb.embed.views",
     "kb.opendata.views",

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
+from kb.cli_french import FrenchFlaskGroup, prompt_password
 from kb.config import PROJECT_ROOT
 from kb.duplicates.cli import duplicates
 from kb.search.cli import index
@@ -20,7 +21,7 @@ def _create_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
+@click.group(cls=FrenchFlaskGroup, create_app=_create_app, add_default_commands=True,
              help="Base de connaissances des fiches initiatives.")
 def main() -> None:
     """Entry point of the `kb` console script."""
@@ -116,14 +117,16 @@ def users() -> None:
 @click.argument("email")
 @click.option("--role", type=click.Choice(["contributor", "moderator", "admin"]),
               default="contributor", show_default=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--password", help="Asked for (twice) when not given.")
 @click.option("--name", "display_name", default="", help="Displayed name.")
 @with_appcontext
-def users_create(email: str, role: str, password: str, display_name: str) -> None:
+def users_create(email: str, role: str, password: str | None, display_name: str) -> None:
     """Create an account."""
     from kb.auth.operations import AccountError, create_user
     from kb.transaction import commit
 
+    if password is None:
+        password = prompt_password()
     try:
         create_user(email, password, role, display_name)
     except AccountError as exc:
