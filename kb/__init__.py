@@ -27,6 +27,7 @@ BLUEPRINTS = (
     "kb.duplicates.views",
     "kb.freshness.views",
     "kb.moderation.views",
+    "kb.pages.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 
