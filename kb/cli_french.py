@@ -36,6 +36,7 @@ _MESSAGES: tuple[tuple[str, str | Callable[[re.Match[str]], str]], ...] = (
     (r"'(.*)' is not a valid integer( range)?\.", r"« \1 » n'est pas un nombre entier."),
     (r"'(.*)' is not a valid float( range)?\.", r"« \1 » n'est pas un nombre."),
     (r"'(.*)' is not a valid boolean.*", r"« \1 » n'est pas oui ou non."),
+    (r"(.*) is not in the range (.*)\.", r"\1 n'est pas dans l'intervalle \2."),
     (r"(File|Directory|Path) '(.*)' does not exist\.",
      lambda m: f"{_NAMES[m[1].lower()]} « {m[2]} » n'existe pas."),
     (r"(File|Directory|Path) '(.*)' is a directory\.",
