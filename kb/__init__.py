@@ -20,6 +20,7 @@ from kb.extensions import csrf, db, login_manager
 BLUEPRINTS = (
     "kb.auth.views",
     "kb.sheets.views",
+    "kb.sheets.writing",
     "kb.api.views",
     "kb.embed.views",
     "kb.opendata.views",
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     "kb.moderation.views",
     "kb.accounts.views",
     "kb.accounts.admin",
+    "kb.pages.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
+from kb.cli_french import FrenchFlaskGroup
 from kb.config import PROJECT_ROOT
 from kb.duplicates.cli import duplicates
 from kb.search.cli import index
@@ -20,7 +21,7 @@ def _create_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
+@click.group(cls=FrenchFlaskGroup, create_app=_create_app, add_default_commands=True,
              help="Base de connaissances des fiches initiatives.")
 def main() -> None:
     """Entry point of the `kb` console script."""
@@ -111,9 +112,10 @@ def export_command(path: str, fmt: str) -> None:
 
 from kb.accounts.cli import moderation, tokens, users  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
+from kb.serve import serve  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness, duplicates, moderation)
+            freshness, duplicates, moderation, serve)
 
 
 def register_cli(app: Flask) -> None:

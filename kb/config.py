@@ -50,6 +50,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_REMINDER_PERIOD_DAYS": int(env.get("KB_REMINDER_PERIOD_DAYS", "30")),
         "KB_CONFIRM_TOKEN_DAYS": int(env.get("KB_CONFIRM_TOKEN_DAYS", "45")),
         "KB_ARCHIVE_GRACE_MONTHS": int(env.get("KB_ARCHIVE_GRACE_MONTHS", "6")),
+        # Footer pages (kb/pages, docs/pages.md): Markdown files that override the defaults,
+        # and the settings their text uses.
+        "KB_PAGES_DIR": env.get("KB_PAGES_DIR", str(INSTANCE_DIR / "pages")),
+        "KB_PUBLISHER": env.get("KB_PUBLISHER", ""),
+        "KB_HOSTING": env.get("KB_HOSTING", ""),
+        "KB_CONTACT_EMAIL": env.get("KB_CONTACT_EMAIL", ""),
+        "KB_ACCESSIBILITY_STATUS": env.get("KB_ACCESSIBILITY_STATUS", "non conforme"),
+        "KB_ACCESSIBILITY_AUDIT": env.get("KB_ACCESSIBILITY_AUDIT", ""),
         "KB_RATE_LIMIT_LOGIN": env.get("KB_RATE_LIMIT_LOGIN", "10 per minute"),
         "KB_RATE_LIMIT_REGISTER": env.get("KB_RATE_LIMIT_REGISTER", "5 per hour"),
         "KB_RATE_LIMIT_REPORT": env.get("KB_RATE_LIMIT_REPORT", "10 per hour"),
@@ -67,6 +75,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_I18N_ENABLED": False,  # French messages from WTForms itself (kb/extensions.py)
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "JSON_SORT_KEYS": False,
     }

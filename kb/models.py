@@ -7,3 +7,4 @@ from kb.freshness.models import ConfirmToken, DigestLog  # noqa: F401
 from kb.moderation.models import AuditEntry, Report  # noqa: F401
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord  # noqa: F401
 from kb.sheets.models import Revision, Sheet, Tag  # noqa: F401
+from kb.sheets.submissions import Submission  # noqa: F401

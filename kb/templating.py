@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
 from kb.auth.models import role_label
 from kb.auth.permissions import can, role_capabilities
-from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
 from kb.sheets.territories import department_label
 from kb.text import render_markdown, slugify
 from kb.wording import plural
 
+PARIS = ZoneInfo("Europe/Paris")
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
           "septembre", "octobre", "novembre", "décembre")
 
 
-def french_date(value: datetime | None) -> str:
+def local_time(value: datetime) -> datetime:
+    """A stored time (naive UTC) as a reader in France reads it, summer time included."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(PARIS)
+
+
+def french_date(value: datetime | date | None) -> str:
+    """'3 mars 2026', '1er avril 2026': the day in Paris."""
     if value is None:
         return ""
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    if isinstance(value, datetime):
+        value = local_time(value)
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {MONTHS[value.month - 1]} {value.year}"
 
 
 def french_datetime(value: datetime | None) -> str:
+    """'3 mars 2026 à 14 h 05' in Paris time (templates write 'le …' where French needs it).
+    Times are stored in UTC; this filter is where every page turns them into French time."""
     if value is None:
         return ""
-    return f"{french_date(value)} à {value:%H:%M} UTC"
+    local = local_time(value)
+    return f"{french_date(local)} à {local.hour} h {local.minute:02d}"
 
 
 def choice_label(value: str, field_name: str) -> str:
@@ -49,6 +65,7 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
                                  SCALES=SCALES, search_endpoint=search_endpoint,
+                                 SHEET_SECTIONS=sections(),
                                  # Who may do what: the one rule (kb/auth/permissions.py).
                                  can=can, role_capabilities=role_capabilities)
 

@@ -42,6 +42,14 @@ def render_markdown(source: str) -> Markup:
     return Markup(sanitize(html))
 
 
+def render_page_markdown(source: str) -> Markup:
+    """Markdown of the site's own pages (kb/pages, written by the operator): sections from h2,
+    the page has the h1. Sanitised like everything else."""
+    html = re.sub(r"<(/?)h1>", r"<\1h2>", _markdown.render(source or ""))
+    return Markup(nh3.clean(html, tags=ALLOWED_TAGS | {"h2"}, attributes=ALLOWED_ATTRIBUTES,
+                            url_schemes={"http", "https", "mailto"}))
+
+
 def plain_text(source: str) -> str:
     """Markdown source to plain text (for indexing, snippets, similarity)."""
     html = _markdown.render(source or "")

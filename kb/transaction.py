@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from blinker import Namespace
@@ -45,3 +46,28 @@ def commit() -> None:
                 receiver(app, sheet_ids=sorted(changed))
             except Exception:  # noqa: BLE001
                 log.exception("after-commit listener failed; `kb index update` will reconcile")
+
+
+def begin_write() -> None:
+    """Start the current transaction as a writer, now.
+
+    PostgreSQL: nothing to do. SQLite (pysqlite) starts a transaction only at the first
+    INSERT/UPDATE, so reads before it see no lock, and a SAVEPOINT sent first would open the
+    transaction itself and be committed by its RELEASE. BEGIN IMMEDIATE takes the write lock
+    (waiting for another writer, up to the busy timeout): what is read next stays true until
+    the commit.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """A SAVEPOINT around a write that may fail on a unique constraint (a race lost to another
+    request): on IntegrityError only the savepoint is rolled back and the caller may retry."""
+    begin_write()
+    with db.session.begin_nested():
+        yield

@@ -84,7 +84,7 @@ def test_a_reviewer_editing_is_told_others_proposals_stay_pending(client, login,
     published, _ = pending_phone
     login(moderator)
     page = client.get(f"/fiches/{published.sheet.slug}/modifier").get_data(as_text=True)
-    assert "1 proposition(s) d'autres contributeurs attendent relecture" in page
+    assert "1 proposition d'autres contributeurs attend relecture" in page
 
 
 # --- merge at review time -------------------------------------------------------------------

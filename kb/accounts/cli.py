@@ -35,14 +35,17 @@ def users() -> None:
 @users.command("create")
 @click.argument("email")
 @click.option("--role", type=ROLE_CHOICE, default=Role.CONTRIBUTOR.value, show_default=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--password", help="Asked for (twice) when not given.")
 @click.option("--name", "display_name", default="", help="Displayed name.")
 @with_appcontext
-def users_create(email: str, role: str, password: str, display_name: str) -> None:
+def users_create(email: str, role: str, password: str | None, display_name: str) -> None:
     """Create an account (its address counts as confirmed)."""
     from kb.auth.operations import AccountError, create_user
+    from kb.cli_french import prompt_password
     from kb.transaction import commit
 
+    if password is None:
+        password = prompt_password()
     try:
         create_user(email, password, role, display_name, confirmed=True)
     except AccountError as exc:

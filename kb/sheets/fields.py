@@ -36,6 +36,7 @@ class Field:
     hint: str = ""
     choices: tuple[tuple[str, str], ...] = ()  # (value, French label)
     aliases: tuple[str, ...] = field(default=())  # labels seen in imported dumps
+    section: str = "essentiel"  # the form's group (SECTIONS)
 
     @property
     def choice_values(self) -> tuple[str, ...]:
@@ -76,50 +77,71 @@ FIELDS: tuple[Field, ...] = (
           hint="Deux phrases au plus : ce qui a été fait, pour qui.", aliases=("resume",)),
     Field("context", "Contexte / Description", Kind.LONG,
           hint="D'où part l'initiative : le problème constaté, le territoire, le public.",
-          aliases=("description", "contexte")),
+          aliases=("description", "contexte"), section="recit"),
     Field("stakes", "Enjeux", Kind.LONG, hint="Ce que l'initiative cherche à changer.",
-          aliases=("enjeux",)),
+          aliases=("enjeux",), section="recit"),
     Field("convictions", "Convictions", Kind.LONG,
-          hint="Les partis pris et principes qui ont guidé l'action.", aliases=("convictions",)),
+          hint="Les partis pris et principes qui ont guidé l'action.", aliases=("convictions",),
+          section="recit"),
     Field("method", "Méthodologie mise en place", Kind.LONG,
           hint="Les étapes, les outils, qui a été impliqué et comment.",
-          aliases=("methodologie mise en place", "methodologie")),
+          aliases=("methodologie mise en place", "methodologie"), section="recit"),
     Field("results", "Réalisations", Kind.LONG,
           hint="Ce qui a été produit et les résultats observés, chiffres compris.",
-          aliases=("realisations", "resultats")),
+          aliases=("realisations", "resultats"), section="recit"),
     Field("contacts", "Comment contacter cette initiative ?", Kind.LONG, max_length=2_000,
           hint="Une adresse de contact ou une personne référente.",
-          aliases=("comment contacter cette initiative", "contact")),
+          aliases=("comment contacter cette initiative", "contact"), section="contact"),
     Field("actor_name", "Nom de l'acteur", Kind.SHORT, boost=3.0, max_length=200,
           hint="La structure ou la personne qui porte l'initiative.",
-          aliases=("nom de l'acteur", "nom de l acteur")),
+          aliases=("nom de l'acteur", "nom de l acteur"), section="porteur"),
     Field("sheet_author", "Auteur de la fiche", Kind.SHORT, boost=1.0, max_length=200,
-          aliases=("auteur de la fiche",)),
+          aliases=("auteur de la fiche",), section="porteur"),
     Field("actor_type", "Type d'acteur", Kind.CHOICE, searchable=False, choices=ACTOR_TYPES,
           hint="Le type de structure qui porte l'initiative.",
           aliases=("type d'acteurs qui propose cette initiative", "type d'acteur",
-                   "type d'acteurs")),
+                   "type d'acteurs"), section="porteur"),
     Field("scale", "Échelle d'action", Kind.CHOICE, searchable=False, choices=SCALES,
           hint="Le territoire sur lequel l'action se déploie.",
-          aliases=("echelle d'action", "echelle")),
-    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",)),
+          aliases=("echelle d'action", "echelle"), section="territoire"),
+    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",),
+          section="territoire"),
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
-          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",)),
+          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",),
+          section="territoire"),
     Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
           hint="Quelques mots-clés, un par ligne ou séparés par des virgules : accueil, numérique…",
           aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle")),
     Field("partners", "Partenaires associés", Kind.LIST, boost=1.0, max_length=200,
-          hint="Un partenaire par ligne.", aliases=("partenaires associes", "partenaires")),
+          hint="Un partenaire par ligne.", aliases=("partenaires associes", "partenaires"),
+          section="porteur"),
     Field("website", "Lien web", Kind.URL, searchable=False, max_length=500,
           hint="Adresse commençant par http:// ou https://.",
-          aliases=("lien web si existant", "lien web", "site web")),
+          aliases=("lien web si existant", "lien web", "site web"), section="contact"),
     Field("further_reading", "Pour aller plus loin", Kind.LONG,
-          hint="Documents, articles, guides à lire.", aliases=("pour aller plus loin",)),
+          hint="Documents, articles, guides à lire.", aliases=("pour aller plus loin",),
+          section="contact"),
+)
+
+# The form's groups, in order: short enough to follow on a phone, one story per group.
+SECTIONS: tuple[tuple[str, str, str], ...] = (  # (key, French title, what to write there)
+    ("essentiel", "L'essentiel", "Le titre, deux phrases de résumé et des mots-clés."),
+    ("recit", "Le récit de l'initiative",
+     "Ce qui s'est passé, avec vos mots. Tous ces champs sont facultatifs."),
+    ("porteur", "Qui la porte", "La structure qui porte l'initiative et ses partenaires."),
+    ("territoire", "Où", "L'échelle d'action et le lieu."),
+    ("contact", "Contact et ressources", "Comment joindre l'initiative, où en lire plus."),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS_BY_NAME)
 MAX_LIST_ITEMS = 50
+
+
+def sections() -> list[tuple[str, str, str, list[Field]]]:
+    """(key, title, hint, fields) for each section, fields in declaration order."""
+    return [(key, title, hint, [f for f in FIELDS if f.section == key])
+            for key, title, hint in SECTIONS]
 
 
 class ValidationError(Invalid):

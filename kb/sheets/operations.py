@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kb.auth.models import SYSTEM_EMAIL, Role, User
@@ -27,7 +28,7 @@ from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.text import slugify
 from kb.timeutil import utcnow
-from kb.transaction import mark_changed
+from kb.transaction import mark_changed, savepoint
 
 BAD_BASE = ("révision de départ non valable : partez de la version publiée ou de votre propre "
             "proposition")
@@ -179,9 +180,28 @@ def create_sheet(
     """Create a sheet with its first revision, approved at once for moderators and trusted users."""
     check(author, Capability.CONTRIBUTE)
     cleaned = validate(data)
-    sheet = Sheet(slug=slug or unique_slug(cleaned["title"]), created_at=utcnow())
-    db.session.add(sheet)
-    return _add_revision(sheet, cleaned, author, comment, None)
+    return _add_revision(new_sheet(cleaned["title"], slug), cleaned, author, comment, None)
+
+
+def new_sheet(title: str, slug: str | None = None) -> Sheet:
+    """A new sheet row. A slug made from the title is inserted at once, in a savepoint: another
+    request may take the same slug between the lookup and the insert, and this one then takes
+    the next free slug instead of failing. A given slug (imports) is the caller's to check."""
+    if slug:
+        sheet = Sheet(slug=slug, created_at=utcnow())
+        db.session.add(sheet)
+        return sheet
+    for attempt in range(5):
+        sheet = Sheet(slug=unique_slug(title), created_at=utcnow())
+        try:
+            with savepoint():
+                db.session.add(sheet)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            continue
+        break
+    return sheet
 
 
 def _base_for(sheet: Sheet, author: User, revision_id: int) -> Revision:

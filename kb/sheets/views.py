@@ -15,7 +15,7 @@ from kb.errors import Conflict
 from kb.extensions import db
 from kb.moderation import operations as moderation
 from kb.redirects import safe_next
-from kb.sheets import operations
+from kb.sheets import operations, submissions
 from kb.sheets.diff import diff_data
 from kb.sheets.fields import FIELDS_BY_NAME, SCALES, ValidationError
 from kb.sheets.forms import ReviewForm, SheetForm
@@ -124,6 +124,10 @@ def create() -> Any:
     form = SheetForm()
     similar = None  # sheets like this one: shown, and confirmed when very close
     if form.validate_on_submit():
+        # Before the similarity check: a second send would find the first one's sheet.
+        sent = submissions.claim(form.token(), current_user.id, form.sent_data())
+        if sent.previous is not None:
+            return _sent_before(form, sent)
         similar = check_before_create(form.sheet_data(), request.form)
         if not similar.must_stop:
             try:
@@ -132,11 +136,13 @@ def create() -> Any:
             except ValidationError as exc:
                 _attach_errors(form, exc.errors)
             else:
+                sent.done(revision)
                 similar.record(revision.sheet, current_user)
                 commit()
                 _flash_saved(revision, created=True)
                 return redirect(url_for("sheets.show", slug=revision.sheet.slug,
                                         revision=revision.id))
+        db.session.rollback()  # nothing saved: the token stays free for the next send
     status = 422 if form.errors or (similar and similar.errors) else 200
     return render_template("duplicates/sheet_form.html", form=form, sheet=None,
                            duplicates=similar), status
@@ -156,12 +162,16 @@ def edit(slug: str) -> Any:
         form.base_revision.data = str(head.id)
     elif form.validate_on_submit():
         base_id = form.base_revision.data or ""
+        sent = submissions.claim(form.token(), current_user.id, form.sent_data())
+        if sent.previous is not None and sent.same_content:
+            return _sent_before(form, sent)
         try:
             revision = operations.edit_sheet(
                 sheet, form.sheet_data(), current_user,
                 int(base_id) if base_id.isascii() and base_id.isdigit() else head.id,
                 form.comment.data or "")
         except ValidationError as exc:
+            db.session.rollback()
             _attach_errors(form, exc.errors)
         except operations.EditConflict as conflict:
             db.session.rollback()
@@ -170,6 +180,7 @@ def edit(slug: str) -> Any:
             return render_template("sheets/conflict.html", form=form, sheet=sheet,
                                    conflict=conflict), 409
         else:
+            sent.done(revision)
             commit()
             _flash_saved(revision)
             return redirect(url_for("sheets.show", slug=sheet.slug, revision=revision.id))
@@ -279,6 +290,26 @@ def _attach_errors(form: SheetForm, errors: dict[str, str]) -> None:
         field = getattr(form, name, None)
         if field is not None:
             field.errors = [*field.errors, message.capitalize() + "."]
+
+
+def _sent_before(form: SheetForm, sent: submissions.Claim) -> Any:
+    """This form was sent before. The same content again (double click, re-post): the answer
+    the first send got. Other content (back, then changed): the user's text, as an edit of the
+    sheet the first send created, nothing lost and nothing saved twice."""
+    previous = sent.previous
+    assert previous is not None
+    db.session.rollback()
+    if sent.same_content:
+        _flash_saved(previous, created=previous.base_revision_id is None)
+        return redirect(url_for("sheets.show", slug=previous.sheet.slug, revision=previous.id))
+    sheet = previous.sheet
+    form.base_revision.data = str(previous.id)
+    form.submission.data = submissions.new_token()
+    flash(f"Ce formulaire a déjà été envoyé : la fiche « {previous.title} » existe. Vos "
+          "derniers changements, ci-dessous, ne sont pas encore enregistrés : vérifiez-les puis "
+          "enregistrez-les comme une modification de cette fiche.", "info")
+    return render_template("sheets/form.html", form=form, sheet=sheet,
+                           form_action=url_for("sheets.edit", slug=sheet.slug)), 409
 
 
 def _flash_saved(revision: Revision, created: bool = False) -> None:
