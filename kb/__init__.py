@@ -26,6 +26,8 @@ BLUEPRINTS = (
     "kb.duplicates.views",
     "kb.freshness.views",
     "kb.moderation.views",
+    "kb.questions.views",
+    "kb.follows.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

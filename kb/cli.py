@@ -153,10 +153,12 @@ def tokens_create(email: str) -> None:
     click.echo(token)
 
 
+from kb.follows.cli import follows  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
+from kb.questions.cli import questions  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness, duplicates)
+            freshness, duplicates, questions, follows)
 
 
 def register_cli(app: Flask) -> None:

@@ -33,6 +33,8 @@ class Mail:
     to: str
     subject: str
     body: str
+    # Extra headers, e.g. List-Unsubscribe for digests people subscribed to.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
@@ -42,6 +44,8 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Message-ID"] = make_msgid(domain="kb.local")
     message["Auto-Submitted"] = "auto-generated"  # no vacation replies
+    for name, value in mail.headers:
+        message[name] = value
     message.set_content(mail.body, charset="utf-8")
     return message
 
