@@ -157,7 +157,7 @@ class DigestRun:
 
 
 def _matching(params: dict[str, str], since: datetime) -> list[tuple[int, datetime]]:
-    """Published sheets matching a follow, updated after `since`, newest first: the same
+    """Published sheets matching a follow, updated since `since`, newest first: the same
     search as /recherche with these parameters, sorted by update date."""
     from kb.search.service import search_sheets
 
@@ -173,7 +173,7 @@ def _matching(params: dict[str, str], since: datetime) -> list[tuple[int, dateti
             sheet = rows.get(slug)
             if sheet is None:
                 continue
-            if sheet.updated_at <= since:
+            if sheet.updated_at < since:  # times have whole seconds: same second counts
                 return found
             found.append((sheet.id, sheet.updated_at))
         if page >= result["pages"]:
