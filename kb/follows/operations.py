@@ -188,7 +188,8 @@ def send_digests(now: datetime | None = None) -> DigestRun:
     by_user: dict[int, list[Follow]] = defaultdict(list)
     for row in db.session.scalars(select(Follow).order_by(Follow.user_id, Follow.id)):
         by_user[row.user_id].append(row)
-    cache: dict[tuple[str, datetime], list[tuple[int, datetime]]] = {}
+    # One search per distinct follow per run: results since an earlier date serve later dates.
+    cache: dict[str, tuple[datetime, list[tuple[int, datetime]]]] = {}
     for user_id, follows in by_user.items():
         user = db.session.get(User, user_id)
         settings = db.session.get(FollowSettings, user_id)
@@ -205,10 +206,10 @@ def send_digests(now: datetime | None = None) -> DigestRun:
         listed: set[int] = set()
         for row in follows:
             since = max(row.created_at, sent.sent_at) if sent else row.created_at
-            cache_key = (row.key, since)
-            if cache_key not in cache:
-                cache[cache_key] = _matching(row.params, since)
-            ids = [sheet_id for sheet_id, _ in cache[cache_key] if sheet_id not in listed]
+            if row.key not in cache or cache[row.key][0] > since:
+                cache[row.key] = (since, _matching(row.params, since))
+            ids = [sheet_id for sheet_id, updated in cache[row.key][1]
+                   if updated >= since and sheet_id not in listed]
             if ids:
                 listed.update(ids)
                 sections.append((row, [db.session.get(Sheet, i) for i in ids], since))
