@@ -332,3 +332,5 @@ def test_moderators_see_counts_and_median_time_to_answer(
     login(moderator)
     page = html(client, "/moderation/questions")
     assert "Questions posées : 1" in page and "répondues : 1" in page
+    dashboard = html(client, "/moderation/tableau-de-bord")
+    assert "1 question posée, 1 répondue, délai médian de réponse" in dashboard

@@ -241,6 +241,7 @@ def defang(text: str) -> str:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["defang"] = defang
     app.jinja_env.globals["published_questions"] = operations.published_questions
+    app.jinja_env.globals["question_stats"] = operations.stats
     from kb.questions.openapi import question_paths
 
     app.extensions.setdefault("kb_openapi_paths", []).append(question_paths)
