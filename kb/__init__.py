@@ -31,6 +31,8 @@ BLUEPRINTS = (
     "kb.accounts.views",
     "kb.accounts.admin",
     "kb.pages.views",
+    "kb.questions.views",
+    "kb.follows.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

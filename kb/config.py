@@ -58,6 +58,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_CONTACT_EMAIL": env.get("KB_CONTACT_EMAIL", ""),
         "KB_ACCESSIBILITY_STATUS": env.get("KB_ACCESSIBILITY_STATUS", "non conforme"),
         "KB_ACCESSIBILITY_AUDIT": env.get("KB_ACCESSIBILITY_AUDIT", ""),
+        # Questions to a sheet's team (docs/questions.md).
+        "KB_QUESTIONS_PER_DAY": int(env.get("KB_QUESTIONS_PER_DAY", "5")),
+        "KB_QUESTION_REMIND_DAYS": int(env.get("KB_QUESTION_REMIND_DAYS", "10")),
+        "KB_QUESTION_CLOSE_DAYS": int(env.get("KB_QUESTION_CLOSE_DAYS", "7")),
         "KB_RATE_LIMIT_LOGIN": env.get("KB_RATE_LIMIT_LOGIN", "10 per minute"),
         "KB_RATE_LIMIT_REGISTER": env.get("KB_RATE_LIMIT_REGISTER", "5 per hour"),
         "KB_RATE_LIMIT_REPORT": env.get("KB_RATE_LIMIT_REPORT", "10 per hour"),

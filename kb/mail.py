@@ -36,6 +36,8 @@ class Mail:
     subject: str
     body: str
     html: str | None = None
+    # Extra headers, e.g. List-Unsubscribe for digests people subscribed to.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def render(to: str, subject: str, template: str, **context: Any) -> Mail:
@@ -60,6 +62,8 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Message-ID"] = make_msgid(domain="kb.local")
     message["Auto-Submitted"] = "auto-generated"  # no vacation replies
+    for name, value in mail.headers:
+        message[name] = value
     message.set_content(mail.body, charset="utf-8")
     if mail.html:
         message.add_alternative(mail.html, subtype="html", charset="utf-8")

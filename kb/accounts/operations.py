@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from kb.accounts.digest import ModeratorDigest
 from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, User
@@ -25,10 +25,12 @@ from kb.auth.permissions import (
 )
 from kb.auth.preferences import REMINDER_PERIODS, opt_out_of_everything
 from kb.extensions import db
+from kb.follows.models import Follow, FollowDigest, FollowSettings
 from kb.freshness.models import ConfirmToken, DigestLog
 from kb.moderation import operations as moderation
 from kb.moderation.models import Action, AuditEntry, Report
 from kb.moderation.standing import may_be_trusted
+from kb.questions.models import Question
 from kb.sheets.models import Revision, RevisionStatus
 from kb.sheets.operations import system_user
 from kb.timeutil import isoformat, utcnow
@@ -127,8 +129,11 @@ def delete_account(user: User, actor: User) -> None:
     for revision in pending:
         moderation.reject(revision, reviewer, "Compte supprimé par son titulaire"
                           if actor.id == user.id else "Compte supprimé", notify=False)
-    for model in (ApiToken, AccountToken, ConfirmToken, DigestLog, ModeratorDigest):
+    for model in (ApiToken, AccountToken, ConfirmToken, DigestLog, ModeratorDigest, Follow,
+                  FollowSettings, FollowDigest):
         db.session.execute(delete(model).where(model.user_id == user.id))
+    # Questions stay with their sheet (and their answers), no longer linked to anyone.
+    db.session.execute(update(Question).where(Question.asker_id == user.id).values(asker_id=None))
     user.email = f"ancien-contributeur-{user.id}@{DELETED_DOMAIN}"
     user.display_name = ""
     user.password_hash = None
@@ -180,6 +185,15 @@ def personal_data(user: User) -> dict[str, Any]:
         "reports": [{"sheet": r.sheet.slug, "reason": r.reason, "comment": r.comment,
                      "created_at": _dt(r.created_at), "closed_at": _dt(r.closed_at)}
                     for r in reports],
+        "questions": [{"sheet": q.sheet.slug, "question": q.question, "purpose": q.purpose,
+                       "asked_at": _dt(q.created_at), "status": q.status, "answer": q.answer,
+                       "answered_at": _dt(q.answered_at), "publication": q.publication,
+                       "publication_consent": q.asker_consents}
+                      for q in db.session.scalars(select(Question).where(
+                          Question.asker_id == user.id).order_by(Question.id))],
+        "follows": [{"label": f.label, "params": f.params, "created_at": _dt(f.created_at)}
+                    for f in db.session.scalars(select(Follow).where(Follow.user_id == user.id)
+                                                .order_by(Follow.id))],
         "log": [{"created_at": _dt(e.created_at), "action": e.action, "label": e.label,
                  "sheet": e.sheet.slug if e.sheet else None,
                  "by_you": e.actor_id == user.id, "reason": e.reason} for e in audit],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from kb.duplicates.openapi import similar_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 
@@ -205,6 +207,9 @@ def openapi_document() -> dict[str, Any]:
     from kb.moderation.openapi import moderation_paths
 
     document["paths"].update(moderation_paths())
+    # Higher domains (questions, follows) register their paths at init: the API never imports them.
+    for paths in current_app.extensions.get("kb_openapi_paths", []):
+        document["paths"].update(paths())
     return document
 
 

@@ -1,0 +1,252 @@
+"""Follows (saved searches) and the digest: one mail per person per period, whatever the number
+of follows, none when nothing changed."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import current_app, render_template
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from kb import mail
+from kb.auth.models import User
+from kb.extensions import db
+from kb.follows.models import DigestPeriod, Follow, FollowDigest, FollowKind, FollowSettings
+from kb.sheets.models import Sheet, Tag
+from kb.sheets.territories import department_code, department_label
+from kb.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+# The parameters of /recherche that a follow keeps (the others: page, sort… are presentation).
+PARAMS = ("q", "tag", "scale", "actor_type", "department", "city")
+MAX_FOLLOWS = 50
+_UNSUBSCRIBE_SALT = "kb-follows-unsubscribe"
+
+
+class FollowError(Exception):
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- what a follow is ---------------------------------------------------------------------------
+
+def canonical(params: dict[str, Any]) -> dict[str, str]:
+    clean = {k: str(params.get(k) or "").strip()[:200] for k in PARAMS}
+    return {k: v for k, v in clean.items() if v}
+
+
+def _kind(params: dict[str, str]) -> FollowKind:
+    if set(params) == {"tag"}:
+        return FollowKind.TAG
+    if set(params) == {"department"}:
+        return FollowKind.TERRITORY
+    return FollowKind.SEARCH
+
+
+def label(params: dict[str, str]) -> str:
+    parts = []
+    if params.get("q"):
+        parts.append(f"« {params['q']} »")
+    if params.get("tag"):
+        tag = db.session.scalar(select(Tag).where(Tag.slug == params["tag"]))
+        parts.append(f"mot-clé {tag.name if tag else params['tag']}")
+    if params.get("department"):
+        parts.append(department_label(params["department"]))
+    for name in ("scale", "actor_type", "city"):
+        if params.get(name):
+            parts.append(params[name])
+    return ", ".join(parts)
+
+
+def territory_params(code: str) -> dict[str, str]:
+    """Search parameters for a territory code given to the API."""
+    if department_code(code) is None:
+        raise FollowError(f"Territoire inconnu : {code!r} (attendu : un code de département).")
+    return {"department": code}
+
+
+def follow(user: User, params: dict[str, Any], now: datetime | None = None) -> Follow:
+    """Follow a search; following the same one twice returns the existing follow."""
+    clean = canonical(params)
+    if not clean:
+        raise FollowError("Rien à suivre : choisissez un mot-clé, un territoire ou une recherche.")
+    key = urlencode(sorted(clean.items()))
+    existing = db.session.scalar(select(Follow).where(Follow.user_id == user.id, Follow.key == key))
+    if existing is not None:
+        return existing
+    count = db.session.scalar(select(func.count(Follow.id)).where(Follow.user_id == user.id)) or 0
+    if count >= MAX_FOLLOWS:
+        raise FollowError(f"Vous suivez déjà {MAX_FOLLOWS} recherches : retirez-en une d'abord.")
+    row = Follow(user_id=user.id, kind=_kind(clean).value, params=clean, key=key,
+                 label=label(clean), created_at=now or utcnow())
+    db.session.add(row)
+    return row
+
+
+def unfollow(user: User, follow_id: int) -> None:
+    row = db.session.get(Follow, follow_id)
+    if row is None or row.user_id != user.id:
+        raise FollowError("Ce suivi n'existe pas.", 404)
+    db.session.delete(row)
+
+
+def follows_of(user: User) -> list[Follow]:
+    return list(db.session.scalars(select(Follow).where(Follow.user_id == user.id)
+                                   .order_by(Follow.created_at)))
+
+
+def settings_for(user: User) -> FollowSettings:
+    row = db.session.get(FollowSettings, user.id)
+    if row is None:
+        row = FollowSettings(user_id=user.id, period=DigestPeriod.WEEK.value)
+        db.session.add(row)
+    return row
+
+
+def set_period(user: User, period: str) -> None:
+    if period not in {p.value for p in DigestPeriod}:
+        raise FollowError("Fréquence inconnue.")
+    settings_for(user).period = period
+
+
+# --- unsubscribe (RFC 8058 one-click) ---------------------------------------------------------
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_url(user: User) -> str:
+    return f"{current_app.config['KB_BASE_URL']}/suivis/desabonner/{_serializer().dumps(user.id)}"
+
+
+def user_for_unsubscribe(token: str) -> User:
+    try:
+        user_id = int(_serializer().loads(token))
+    except (BadSignature, ValueError, TypeError) as exc:
+        raise FollowError("Ce lien n'est pas valide.", 404) from exc
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise FollowError("Ce lien n'est plus valide.", 404)
+    return user
+
+
+# --- the digest -------------------------------------------------------------------------------
+
+def period_key(period: str, now: datetime) -> str:
+    if period == DigestPeriod.MONTH:
+        return f"{now.year}-{now.month:02d}"
+    year, week, _ = now.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class DigestRun:
+    sent: list[tuple[User, int]] = field(default_factory=list)  # (person, sheets listed)
+    already: int = 0  # people who had their digest this period
+    nothing_new: int = 0
+    failed: list[tuple[User, str]] = field(default_factory=list)
+
+
+def _matching(params: dict[str, str], since: datetime) -> list[tuple[int, datetime]]:
+    """Published sheets matching a follow, updated since `since`, newest first: the same
+    search as /recherche with these parameters, sorted by update date."""
+    from kb.search.service import search_sheets
+
+    found: list[tuple[int, datetime]] = []
+    page = 1
+    while True:
+        result = search_sheets(params.get("q", ""), params, "updated", page, 100)
+        slugs = [item["slug"] for item in result["items"]]
+        if not slugs:
+            return found
+        rows = {s.slug: s for s in db.session.scalars(select(Sheet).where(Sheet.slug.in_(slugs)))}
+        for slug in slugs:
+            sheet = rows.get(slug)
+            if sheet is None:
+                continue
+            if sheet.updated_at < since:  # times have whole seconds: same second counts
+                return found
+            found.append((sheet.id, sheet.updated_at))
+        if page >= result["pages"]:
+            return found
+        page += 1
+
+
+def send_digests(now: datetime | None = None) -> DigestRun:
+    """Send each follower at most one digest for the current period. Idempotent."""
+    now = now or utcnow()
+    run = DigestRun()
+    by_user: dict[int, list[Follow]] = defaultdict(list)
+    for row in db.session.scalars(select(Follow).order_by(Follow.user_id, Follow.id)):
+        by_user[row.user_id].append(row)
+    # One search per distinct follow per run: results since an earlier date serve later dates.
+    cache: dict[str, tuple[datetime, list[tuple[int, datetime]]]] = {}
+    for user_id, follows in by_user.items():
+        user = db.session.get(User, user_id)
+        settings = db.session.get(FollowSettings, user_id)
+        period = settings.period if settings else DigestPeriod.WEEK.value
+        if user is None or user.blocked or period == DigestPeriod.OFF:
+            continue
+        key = period_key(period, now)
+        sent = db.session.scalars(select(FollowDigest).where(FollowDigest.user_id == user_id)
+                                  .order_by(FollowDigest.sent_at.desc())).first()
+        if sent is not None and sent.period_key == key:
+            run.already += 1
+            continue
+        sections = []
+        listed: set[int] = set()
+        for row in follows:
+            since = max(row.created_at, sent.sent_at) if sent else row.created_at
+            if row.key not in cache or cache[row.key][0] > since:
+                cache[row.key] = (since, _matching(row.params, since))
+            ids = [sheet_id for sheet_id, updated in cache[row.key][1]
+                   if updated >= since and sheet_id not in listed]
+            if ids:
+                listed.update(ids)
+                sections.append((row, [db.session.get(Sheet, i) for i in ids], since))
+        if not sections:
+            run.nothing_new += 1
+            continue
+        if _claim_and_send(user, key, period, sorted(listed), sections, now, run):
+            run.sent.append((user, len(listed)))
+    return run
+
+
+def _claim_and_send(user: User, key: str, period: str, sheet_ids: list[int], sections: list[Any],
+                    now: datetime, run: DigestRun) -> bool:
+    # Claim the period first (unique key): two runs at once never send two mails.
+    claim = FollowDigest(user_id=user.id, period_key=key, sent_at=now, sheet_ids=sheet_ids)
+    db.session.add(claim)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        run.already += 1
+        return False
+    unsubscribe = unsubscribe_url(user)
+    body = render_template("mail/follows_digest.txt", user=user, sections=sections,
+                           unsubscribe=unsubscribe, period=period,
+                           manage=f"{current_app.config['KB_BASE_URL']}/mes-suivis")
+    count = len(sheet_ids)
+    subject = (f"Vos suivis : {count} fiche nouvelle ou mise à jour" if count == 1
+               else f"Vos suivis : {count} fiches nouvelles ou mises à jour")
+    headers = (("List-Unsubscribe", f"<{unsubscribe}>"),
+               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    try:
+        mail.send(mail.Mail(user.email, subject, body, headers=headers))
+    except mail.MailError as exc:
+        # Not sent: release the period so that the next run tries again.
+        db.session.delete(claim)
+        db.session.commit()
+        run.failed.append((user, str(exc)))
+        return False
+    return True

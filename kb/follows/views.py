@@ -1,0 +1,152 @@
+"""Follow buttons, "Mes suivis", one-click unsubscribe and the follows API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from kb.auth.identity import api_user, token_required
+from kb.extensions import csrf
+from kb.follows import operations
+from kb.follows.models import DigestPeriod, Follow
+from kb.redirects import safe_next
+from kb.timeutil import isoformat
+from kb.transaction import commit
+
+bp = Blueprint("follows", __name__)
+
+
+def init_app(app: Flask) -> None:
+    from kb.follows.openapi import follow_paths
+
+    app.extensions.setdefault("kb_openapi_paths", []).append(follow_paths)
+PERIOD_LABELS = {DigestPeriod.WEEK: "une fois par semaine au plus",
+                 DigestPeriod.MONTH: "une fois par mois au plus",
+                 DigestPeriod.OFF: "jamais (suivis gardés, sans e-mail)"}
+
+
+def _checked_form() -> None:
+    if not FlaskForm().validate_on_submit():
+        abort(400, "Formulaire expiré : rechargez la page et réessayez.")
+
+
+@bp.post("/suivre")
+@login_required
+def follow() -> Response:
+    _checked_form()
+    try:
+        row = operations.follow(current_user, request.form.to_dict())
+        commit()
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    flash(f"Vous suivez maintenant : {row.label}. Un e-mail récapitulatif au plus par période, "
+          "seulement quand il y a du nouveau.", "success")
+    return redirect(safe_next(request.form.get("next"), url_for("follows.mine")))
+
+
+@bp.get("/mes-suivis")
+@login_required
+def mine() -> str:
+    return render_template("follows/mine.html", follows=operations.follows_of(current_user),
+                           period=operations.settings_for(current_user).period,
+                           periods=PERIOD_LABELS)
+
+
+@bp.post("/mes-suivis/<int:follow_id>/supprimer")
+@login_required
+def remove(follow_id: int) -> Response:
+    _checked_form()
+    try:
+        operations.unfollow(current_user, follow_id)
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    commit()
+    flash("Suivi retiré.", "success")
+    return redirect(url_for("follows.mine"))
+
+
+@bp.post("/mes-suivis/frequence")
+@login_required
+def period() -> Response:
+    _checked_form()
+    try:
+        operations.set_period(current_user, request.form.get("period", ""))
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    commit()
+    flash("Fréquence enregistrée.", "success")
+    return redirect(url_for("follows.mine"))
+
+
+@bp.route("/suivis/desabonner/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie
+def unsubscribe(token: str) -> Any:
+    try:
+        user = operations.user_for_unsubscribe(token)
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    if request.method == "POST":
+        operations.set_period(user, DigestPeriod.OFF.value)
+        commit()
+        return render_template("follows/unsubscribe.html", done=True, token=token)
+    # GET only shows a button: link scanners in mail gateways must not unsubscribe anyone.
+    return render_template("follows/unsubscribe.html", done=False, token=token)
+
+
+# --- API --------------------------------------------------------------------------------------
+
+def _follow_object(row: Follow) -> dict[str, Any]:
+    return {"id": row.id, "kind": row.kind, "label": row.label, "params": row.params,
+            "created_at": isoformat(row.created_at)}
+
+
+def _error(status: int, message: str) -> Any:
+    return jsonify({"error": "invalid" if status == 422 else "not_found", "message": message}), status
+
+
+@bp.get("/api/v1/follows")
+@token_required
+def api_list() -> Any:
+    user = api_user()
+    assert user is not None
+    return jsonify({"items": [_follow_object(f) for f in operations.follows_of(user)]})
+
+
+@bp.post("/api/v1/follows")
+@csrf.exempt
+@token_required
+def api_create() -> Any:
+    user = api_user()
+    assert user is not None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not any(isinstance(body.get(k), str) and body[k].strip()
+                                             for k in ("tag", "territory", "q")):
+        return _error(422, "Attendu : un objet JSON avec « tag », « territory » ou « q » (texte).")
+    try:
+        if isinstance(body.get("territory"), str) and body["territory"].strip():
+            params: dict[str, Any] = operations.territory_params(body["territory"].strip())
+        else:
+            params = {k: v for k, v in body.items() if k in operations.PARAMS and isinstance(v, str)}
+        row = operations.follow(user, params)
+        commit()
+    except operations.FollowError as exc:
+        return _error(exc.status, exc.message)
+    return jsonify(_follow_object(row)), 201
+
+
+@bp.delete("/api/v1/follows/<int:follow_id>")
+@csrf.exempt
+@token_required
+def api_delete(follow_id: int) -> Any:
+    user = api_user()
+    assert user is not None
+    try:
+        operations.unfollow(user, follow_id)
+    except operations.FollowError as exc:
+        return _error(exc.status, exc.message)
+    commit()
+    return "", 204

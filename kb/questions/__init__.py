@@ -1,0 +1,1 @@
+"""Questions to an initiative's team, relayed by mail, answered through a signed link."""
