@@ -58,11 +58,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             module.init_app(app)
 
     from kb.cli import register_cli
+    from kb.limits import init_app as init_limits
     from kb.templating import register_templating
 
     register_cli(app)
     register_templating(app)
     _register_errors(app)
+    init_limits(app)  # after: its 413/414 handlers are more specific than the generic one
     app.after_request(_security_headers)
     return app
 

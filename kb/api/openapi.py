@@ -197,6 +197,12 @@ def openapi_document() -> dict[str, Any]:
     from kb.moderation.openapi import moderation_paths
 
     document["paths"].update(moderation_paths())
+    from flask import current_app
+
+    from kb.limits import document_limits
+
+    document_limits(document, current_app.config["KB_MAX_QUERY"],
+                    current_app.config["MAX_CONTENT_LENGTH"])
     return document
 
 
