@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -16,7 +16,7 @@ from kb.auth.permissions import can_review_freshness, can_see_revision, is_moder
 from kb.extensions import db, login_manager
 from kb.moderation import operations, queries
 from kb.moderation.forms import ReasonForm, ReportForm
-from kb.moderation.models import Action, AuditEntry, Report
+from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
 from kb.redirects import safe_next
 from kb.sheets.diff import diff_data
@@ -164,6 +164,29 @@ def report(slug: str) -> Any:
             return redirect(url_for("sheets.show", slug=sheet.slug))
     status = 422 if form.errors else 200
     return render_template("moderation/report.html", sheet=sheet, form=form), status
+
+
+@bp.get("/fiches/<slug>/signalements/<int:report_id>")
+@login_required
+def report_detail(slug: str, report_id: int) -> str:
+    """One report, for moderators and (outdated reports) the sheet's contributors: the e-mail
+    links here instead of quoting a stranger's text (phishing through our own mails)."""
+    sheet = _sheet(slug)
+    row = db.session.get(Report, report_id)
+    if row is None or row.sheet_id != sheet.id or not _may_read_report(sheet, row):
+        abort(404, "Ce signalement n'existe pas ou ne vous est pas adressé.")
+    return render_template("moderation/report_detail.html", sheet=sheet, report=row,
+                           moderator=is_moderator(current_user))
+
+
+def _may_read_report(sheet: Sheet, report: Report) -> bool:
+    if current_user.blocked:
+        return False
+    if is_moderator(current_user):
+        return True
+    contributors = queries.reachable_contributors([sheet.id]).get(sheet.id, [])
+    return report.reason == ReportReason.OUTDATED.value \
+        and any(user.id == current_user.id for user in contributors)
 
 
 @bp.get("/moderation/signalements")
