@@ -27,6 +27,17 @@ def french_datetime(value: datetime | None) -> str:
     return f"{french_date(value)} à {value:%H:%M} UTC"
 
 
+def public_name(user: Any) -> str:
+    """The name shown to everyone: the one the person chose, never one derived from their
+    e-mail address (a display name that looks like an address counts as none)."""
+    if user is None:
+        return "système"
+    name = (getattr(user, "display_name", "") or "").strip()
+    if name and "@" not in name:
+        return name
+    return "l'équipe de modération" if getattr(user, "is_moderator", False) else "contributeur"
+
+
 def choice_label(value: str, field_name: str) -> str:
     return FIELDS_BY_NAME[field_name].choice_label(value) if value else ""
 
@@ -39,7 +50,7 @@ def search_endpoint() -> str:
 def register_templating(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, date_fr=french_date, datetime_fr=french_datetime,
-        choice_label=choice_label, department_label=department_label,
+        choice_label=choice_label, department_label=department_label, public_name=public_name,
         slugify=lambda v: slugify(v, 80),
     )
     app.jinja_env.add_extension("jinja2.ext.do")

@@ -181,7 +181,11 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
                 "requestBody": {"content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"reason": {"type": "string"}},
+                    "type": "object", "properties": {
+                        "reason": {"type": "string"},
+                        "public_reason": {"type": "boolean", "default": False,
+                                          "description": "Motif visible dans l'historique "
+                                                         "public (sinon interne)"}},
                     "required": ["reason"]}}}},
                 "responses": {"200": {"description": "Refusée"},
                               "403": json_response("Interdit", ref("Error"))}}},

@@ -176,7 +176,8 @@ def review_revision(revision_id: int, decision: str) -> Any:
         if decision == "approve":
             moderation.approve(revision, user)
         else:
-            moderation.reject(revision, user, reason)
+            moderation.reject(revision, user, reason,
+                              public=isinstance(body, dict) and body.get("public_reason") is True)
     except ValueError as exc:
         return _error(409 if "traitée" in str(exc) else 400, "invalid", str(exc))
     commit()

@@ -19,7 +19,7 @@ from kb.auth.permissions import can_review_freshness
 from kb.extensions import db
 from kb.freshness.models import ConfirmToken, DigestLog
 from kb.moderation.models import Action
-from kb.moderation.operations import ModerationError, PermissionDenied, audit
+from kb.moderation.operations import ModerationError, PermissionDenied, audit, public_details
 from kb.moderation.queries import reachable_contributors
 from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
 from kb.timeutil import utcnow
@@ -167,7 +167,7 @@ def set_interval(sheet: Sheet, user: User, months: int) -> None:
           before=before, after=months)
 
 
-def archive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+def archive_sheet(sheet: Sheet, moderator: User, reason: str = "", public: bool = False) -> None:
     """Out of search and listings; the page (with a banner) and the history stay."""
     if not moderator.is_moderator:
         raise PermissionDenied("réservé aux modérateurs")
@@ -176,10 +176,12 @@ def archive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
     sheet.state = SheetState.ARCHIVED.value
     sheet.archived_at = utcnow()
     mark_changed([sheet.id])
-    audit(moderator, Action.ARCHIVE, sheet=sheet, reason=reason)
+    audit(moderator, Action.ARCHIVE, sheet=sheet, reason=reason,
+          **public_details(public))
 
 
-def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "",
+                    public: bool = False) -> None:
     if not moderator.is_moderator:
         raise PermissionDenied("réservé aux modérateurs")
     if sheet.state != SheetState.ARCHIVED:
@@ -187,7 +189,8 @@ def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
     sheet.state = SheetState.ACTIVE.value
     sheet.archived_at = None
     mark_changed([sheet.id])
-    audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason)
+    audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason,
+          **public_details(public))
 
 
 # --- digest ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -21,6 +23,7 @@ from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprin
 from kb.redirects import safe_next
 from kb.sheets.diff import diff_data
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
+from kb.templating import public_name
 from kb.transaction import commit
 
 bp = Blueprint("moderation", __name__)
@@ -108,7 +111,8 @@ def decide(revision_id: int, decision: str) -> Response:
         if decision == "approuver":
             operations.approve(rev, current_user)
         else:
-            operations.reject(rev, current_user, form.reason.data or "")
+            operations.reject(rev, current_user, form.reason.data or "",
+                              public=bool(form.public_reason.data))
     except ValueError as exc:
         db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")
@@ -130,7 +134,8 @@ def bulk() -> Response:
         flash("Cochez au moins une révision.", "error")
         return redirect(url_for("moderation.queue"))
     try:
-        done, errors = operations.bulk_review(ids, decision, current_user, form.reason.data or "")
+        done, errors = operations.bulk_review(ids, decision, current_user, form.reason.data or "",
+                                              public=bool(form.public_reason.data))
     except ValueError as exc:
         flash(str(exc).capitalize() + ".", "error")
         return redirect(url_for("moderation.queue"))
@@ -222,9 +227,11 @@ def visibility(slug: str, action: str) -> Response:
     form = _checked_form()
     try:
         if action == "masquer":
-            operations.hide_sheet(sheet, current_user, form.reason.data or "")
+            operations.hide_sheet(sheet, current_user, form.reason.data or "",
+                                  public=bool(form.public_reason.data))
         else:
-            operations.restore_sheet(sheet, current_user, form.reason.data or "")
+            operations.restore_sheet(sheet, current_user, form.reason.data or "",
+                                     public=bool(form.public_reason.data))
     except ValueError as exc:
         flash(str(exc).capitalize() + ".", "error")
     else:
@@ -307,15 +314,56 @@ def journal() -> str:
 
 # --- template helpers and hooks -------------------------------------------------------------
 
-def history_entries(sheet: Sheet) -> list[AuditEntry]:
-    """Audit entries shown on a sheet's history: those about revisions the viewer may see."""
-    return [e for e in queries.audit_entries(sheet=sheet)
-            if e.revision is None or can_see_revision(current_user, e.revision)]
+@dataclass
+class HistoryRow:
+    """One moderation decision as the public history shows it."""
+
+    created_at: datetime
+    label: str
+    revision_id: int | None
+    actor_name: str
+    reason: str
+    internal: bool  # a reason shown only because the viewer moderates or wrote the revision
+
+
+def _sees_internal_reason(revision: Revision | None) -> bool:
+    """Moderators, and the author of the revision a decision is about (they got it by mail)."""
+    if is_moderator(current_user):
+        return True
+    return revision is not None and bool(getattr(current_user, "is_authenticated", False)) \
+        and revision.author_id == current_user.id
+
+
+def history_entries(sheet: Sheet) -> list[HistoryRow]:
+    """Audit entries shown on a sheet's history: those about revisions the viewer may see,
+    with chosen names only and moderators' reasons only where marked public."""
+    rows = []
+    for e in queries.audit_entries(sheet=sheet):
+        if e.revision is not None and not can_see_revision(current_user, e.revision):
+            continue
+        shown = e.reason_is_public or _sees_internal_reason(e.revision)
+        rows.append(HistoryRow(e.created_at, e.label, e.revision_id, public_name(e.actor),
+                               e.reason if shown else "",
+                               shown and bool(e.reason) and not e.reason_is_public))
+    return rows
+
+
+def review_reason(revision: Revision) -> str:
+    """A revision's review reason if the viewer may read it (see history_entries)."""
+    if not revision.review_reason:
+        return ""
+    if _sees_internal_reason(revision):
+        return revision.review_reason
+    entry = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.revision_id == revision.id, AuditEntry.reason == revision.review_reason)
+        .order_by(AuditEntry.id.desc()).limit(1))
+    return revision.review_reason if entry is not None and entry.reason_is_public else ""
 
 
 def init_app(app: Flask) -> None:
     app.before_request(check_honeypot)
     app.jinja_env.globals.update(
-        moderation_history=history_entries, can_review_freshness=can_review_freshness,
+        moderation_history=history_entries, review_reason=review_reason,
+        can_review_freshness=can_review_freshness,
         REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
         pending_status=RevisionStatus.PENDING.value, audit_actions=Action)

@@ -231,7 +231,8 @@ def review(revision_id: int, decision: str) -> Response:
         if decision == "approuver":
             moderation.approve(revision, current_user)
         else:
-            moderation.reject(revision, current_user, form.reason.data or "")
+            moderation.reject(revision, current_user, form.reason.data or "",
+                              public=bool(form.public_reason.data))
     except ValueError as exc:
         flash(str(exc).capitalize() + ".", "error")
     else:
