@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb.config import INSTANCE_DIR, PROJECT_ROOT, load_config
 from kb.extensions import csrf, db, login_manager
+from kb.params import IdConverter
 
 # Each domain's blueprint; a new domain adds its module here.
 BLUEPRINTS = (
@@ -38,6 +39,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=str(INSTANCE_DIR),
     )
     app.config.update(load_config(config))
+    # Before any route is added: <int:…> only matches ids the columns can hold (kb/params.py).
+    app.url_map.converters["int"] = IdConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if app.config["KB_PROXIES"]:

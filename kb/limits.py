@@ -9,6 +9,8 @@
 - The query string: KB_MAX_QUERY bytes (default 8 Kio, below the request-line limits of
   gunicorn and of the development server, so that the application, not the server, answers).
   Beyond: 414, checked before any other hook.
+- A NUL character in the path, the query string, a form or a JSON body: 400 (PostgreSQL refuses
+  NUL in text, which made a server error of any slug or search containing "%00").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, RequestURITooLarge
 
 
 def parse_size(value: str) -> int:
@@ -63,10 +65,32 @@ def check_streamed_body() -> None:
         raise RequestEntityTooLarge()
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul() -> None:
+    found = "\x00" in request.path or any(
+        _has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True))
+    if not found and request.method in ("POST", "PUT", "PATCH"):
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            found = any(_has_nul(k) or _has_nul(v) for k, v in request.form.items(multi=True))
+        elif request.is_json:
+            found = _has_nul(request.get_json(silent=True))
+    if found:
+        raise BadRequest("Caractère nul (%00) refusé dans l'adresse ou les données envoyées.")
+
+
 def init_app(app: Flask) -> None:
     # Before all other hooks: nothing else parses what will be refused.
     hooks = app.before_request_funcs.setdefault(None, [])
-    hooks[:0] = [check_query_length, check_streamed_body]
+    hooks[:0] = [check_query_length, check_streamed_body, refuse_nul]
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Any:

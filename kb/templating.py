@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from kb.params import query_url
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
 from kb.sheets.territories import department_label
 from kb.text import render_markdown, slugify
@@ -55,7 +56,8 @@ def register_templating(app: Flask) -> None:
     )
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
-                                 SCALES=SCALES, search_endpoint=search_endpoint)
+                                 SCALES=SCALES, search_endpoint=search_endpoint,
+                                 query_url=query_url)
 
     @app.context_processor
     def inject() -> dict[str, Any]:

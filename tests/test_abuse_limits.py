@@ -142,3 +142,16 @@ def test_the_openapi_document_states_the_limits(client) -> None:
             assert "414" in operations["get"]["responses"], path
     assert "413" in document["paths"]["/api/v1/sheets"]["post"]["responses"]
     assert db is not None
+
+
+def test_a_nul_character_is_a_400_not_a_database_error(client, make_sheet, contributor,
+                                                       login) -> None:
+    slug = make_sheet().sheet.slug
+    assert client.get("/fiches/a%00b/historique").status_code == 400
+    assert client.get("/recherche?q=a%00b").status_code == 400
+    response = client.get("/api/v1/sheets?city=%00")
+    assert response.status_code == 400 and "Caractère nul" in response.json["message"]
+    assert client.post(f"/api/v1/sheets/{slug}/reports",
+                       json={"reason": "other", "comment": "a\u0000b"}).status_code == 400
+    assert client.post(f"/fiches/{slug}/signaler",
+                       data={"reason": "other", "comment": "a\x00b"}).status_code == 400

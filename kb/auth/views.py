@@ -8,6 +8,7 @@ from kb.auth import operations
 from kb.auth.forms import LoginForm, RegisterForm
 from kb.auth.models import User
 from kb.extensions import db, login_manager
+from kb.params import db_id
 from kb.redirects import safe_next
 from kb.transaction import commit
 
@@ -16,7 +17,10 @@ bp = Blueprint("auth", __name__)
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    try:
+        return db.session.get(User, db_id(user_id))
+    except ValueError:
+        return None
 
 
 @bp.route("/connexion", methods=["GET", "POST"])

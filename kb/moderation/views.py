@@ -20,6 +20,7 @@ from kb.moderation import operations, queries
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
+from kb.params import db_id
 from kb.redirects import safe_next
 from kb.sheets.diff import diff_data
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
@@ -59,6 +60,14 @@ def _sheet(slug: str) -> Sheet:
     if sheet is None:
         abort(404, "Cette fiche n'existe pas.")
     return sheet
+
+
+def _is_id(value: str) -> bool:
+    try:
+        db_id(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _done(message: str) -> None:
@@ -127,7 +136,7 @@ def decide(revision_id: int, decision: str) -> Response:
 def bulk() -> Response:
     form = _checked_form()
     decision = {"approuver": "approve", "refuser": "reject"}.get(request.form.get("action", ""))
-    ids = [int(v) for v in request.form.getlist("revision") if v.isdigit()]
+    ids = [int(v) for v in request.form.getlist("revision") if _is_id(v)]
     if decision is None:
         abort(400, "Action inconnue : approuver ou refuser.")
     if not ids:

@@ -12,6 +12,7 @@ from kb.auth.permissions import can_see_revision, is_moderator
 from kb.duplicates.operations import check_before_create
 from kb.extensions import db
 from kb.moderation import operations as moderation
+from kb.params import db_id
 from kb.redirects import safe_next
 from kb.sheets import operations
 from kb.sheets.diff import diff_data
@@ -101,7 +102,7 @@ def scale_page(scale: str) -> Response:
 @bp.route("/fiches/<slug>")
 def show(slug: str) -> str | Response:
     sheet = _sheet_or_404(slug)
-    revision_id = request.args.get("revision", type=int)
+    revision_id = request.args.get("revision", type=db_id)
     if sheet.state == SheetState.MERGED and sheet.merged_into is not None and not revision_id:
         return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
     head = operations.head_revision(sheet)
@@ -192,8 +193,8 @@ def history(slug: str) -> str:
 @bp.route("/fiches/<slug>/diff")
 def diff(slug: str) -> str:
     sheet = _sheet_or_404(slug)
-    new_id = request.args.get("to", type=int)
-    old_id = request.args.get("from", type=int)
+    new_id = request.args.get("to", type=db_id)
+    old_id = request.args.get("from", type=db_id)
     if not new_id:
         abort(400, "Précisez la révision à comparer (paramètre « to »).")
     new = _revision_or_404(sheet, new_id)
