@@ -62,7 +62,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": parse_size(env.get("KB_MAX_BODY", "1M")),
         "MAX_FORM_MEMORY_SIZE": parse_size(env.get("KB_MAX_FORM_MEMORY", "256K")),
         "MAX_FORM_PARTS": int(env.get("KB_MAX_FORM_PARTS", "200")),
-        "KB_MAX_QUERY": parse_size(env.get("KB_MAX_QUERY", "8K")),
+        "KB_MAX_QUERY": parse_size(env.get("KB_MAX_QUERY", "32K")),
         # Flask-Limiter: shared Redis counters when KB_REDIS_URL is set, else per process.
         "RATELIMIT_STORAGE_URI": env.get("KB_REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -6,11 +6,13 @@
   number of parts by `MAX_FORM_PARTS` (KB_MAX_FORM_PARTS). Beyond: 413.
   A body without Content-Length (chunked, when the server sets `wsgi.input_terminated`) is
   read up to the limit and refused if more follows: Werkzeug alone would cut it silently.
-- The query string: KB_MAX_QUERY bytes (default 8 Kio, below the request-line limits of
-  gunicorn and of the development server, so that the application, not the server, answers).
-  Beyond: 414, checked before any other hook.
-- A NUL character in the path, the query string, a form or a JSON body: 400 (PostgreSQL refuses
-  NUL in text, which made a server error of any slug or search containing "%00").
+- The query string: KB_MAX_QUERY bytes (default 32 Kio: the longest parameters the API
+  documents, whatever their characters, and below the development server's 64 Kio request
+  line, so that the application, not the server, answers). Beyond: 414, before any other hook.
+  gunicorn refuses request lines over --limit-request-line itself (README).
+- NUL characters (PostgreSQL refuses them in text, which made a server error of any slug or
+  search containing "%00"): removed from query parameters, a 404 in the path (no such page),
+  a 400 in a form or a JSON body.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, RequestURITooLarge
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge, RequestURITooLarge
 
 
 def parse_size(value: str) -> int:
@@ -76,21 +79,29 @@ def _has_nul(value: Any) -> bool:
 
 
 def refuse_nul() -> None:
-    found = "\x00" in request.path or any(
-        _has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True))
-    if not found and request.method in ("POST", "PUT", "PATCH"):
+    if "\x00" in request.path:
+        raise NotFound()
+    if any(_has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True)):
+        request.args = ImmutableMultiDict(
+            (k.replace("\x00", ""), v.replace("\x00", ""))
+            for k, v in request.args.items(multi=True))
+    found = False
+    if request.method in ("POST", "PUT", "PATCH"):
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             found = any(_has_nul(k) or _has_nul(v) for k, v in request.form.items(multi=True))
         elif request.is_json:
             found = _has_nul(request.get_json(silent=True))
     if found:
-        raise BadRequest("Caractère nul (%00) refusé dans l'adresse ou les données envoyées.")
+        raise BadRequest("Caractère nul (%00) refusé dans les données envoyées.")
 
 
 def init_app(app: Flask) -> None:
     # Before all other hooks: nothing else parses what will be refused.
     hooks = app.before_request_funcs.setdefault(None, [])
     hooks[:0] = [check_query_length, check_streamed_body, refuse_nul]
+    from kb.api.query import check_api_query
+
+    app.before_request(check_api_query)  # the API's parameters, as its document declares them
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Any:
@@ -112,7 +123,7 @@ def init_app(app: Flask) -> None:
 
 
 def document_limits(document: dict[str, Any], max_query: int, max_body: int | None) -> None:
-    """State the 413 and 414 answers on every operation of the OpenAPI document."""
+    """State the 400 (parameters), 413 and 414 answers on every operation of the document."""
     json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     html_error = {"text/html": {"schema": {"type": "string"}}}
     for path, operations in document.get("paths", {}).items():
@@ -121,6 +132,9 @@ def document_limits(document: dict[str, Any], max_query: int, max_body: int | No
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                operation["responses"].setdefault("400", {
+                    "description": "Paramètre invalide (message en français)", "content": error})
             operation["responses"].setdefault("414", {
                 "description": f"Adresse trop longue : paramètres de plus de "
                                f"{human_size(max_query)} (message en français)",

@@ -14,7 +14,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
     elif f.kind is Kind.CHOICE:
         schema = {"type": "string", "enum": ["", *f.choice_values]}
     elif f.kind is Kind.URL:
-        schema = {"type": "string", "format": "uri", "maxLength": f.max_length}
+        # null when empty in sheet objects; in writes, null (or "") clears it.
+        schema = {"type": ["string", "null"], "format": "uri", "maxLength": f.max_length}
     else:
         schema = {"type": "string", "maxLength": f.max_length}
     schema["title"] = f.label
@@ -41,9 +42,10 @@ def sheet_input_schema(partial: bool = False) -> dict[str, Any]:
 def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
     """GET /api/v1/search (kb/search): French full-text search with facets."""
     params = [{"name": n, "in": "query", "schema": s, "description": d} for n, s, d in (
-        ("q", {"type": "string", "maxLength": 500},
+        ("q", {"type": "string"},
          "Mots cherchés (sans accents possible, fautes de frappe tolérées) ; \"expression\", "
-         "-mot pour exclure, OR entre deux mots."),
+         "-mot pour exclure, OR entre deux mots. Au-delà de 500 caractères, la suite est "
+         "ignorée."),
         ("scale", {"type": "string"}, "Échelle (valeur du champ scale)."),
         ("tag", {"type": "string"}, "Mot-clé (slug)."),
         ("actor_type", {"type": "string"}, "Type d'acteur."),
@@ -51,7 +53,8 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
         ("city", {"type": "string"}, "Ville (sans accents ni majuscules possible)."),
         ("sort", {"type": "string", "enum": ["relevance", "updated", "freshness"]},
          "Pertinence (défaut), dernière mise à jour, ou fraîcheur (relue récemment)."),
-        ("page", {"type": "integer", "minimum": 1}, "Page (20 résultats par page)."),
+        ("page", {"type": "integer", "minimum": 1, "maximum": 500},
+         "Page (20 résultats par page)."),
         ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "Résultats par page."))]
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     result = {"type": "object", "properties": {
@@ -104,9 +107,11 @@ def openapi_document() -> dict[str, Any]:
     write = {"type": "object", "properties": {
         "slug": {"type": "string"}, "revision": {"type": "integer"},
         "status": {"type": "string"}}}
-    query = [{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
-        ("page", "integer"), ("per_page", "integer"), ("tag", "string"), ("scale", "string"),
-        ("city", "string"), ("department", "string"), ("actor_type", "string"))]
+    query = [{"name": n, "in": "query", "schema": s} for n, s in (
+        ("page", {"type": "integer", "minimum": 1, "maximum": 10_000}),
+        ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
+        ("tag", {"type": "string"}), ("scale", {"type": "string"}), ("city", {"type": "string"}),
+        ("department", {"type": "string"}), ("actor_type", {"type": "string"}))]
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
@@ -141,12 +146,13 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Fiches publiées semblables à un titre et un texte (doublons)",
                 "description": "Pour le formulaire de création : les fiches publiées les plus "
                                "proches, la plus proche d'abord ; score de 0 à 1 (au-dessus de "
-                               "0,4, il faut confirmer qu'il s'agit d'une autre initiative).",
+                               "0,4, il faut confirmer qu'il s'agit d'une autre initiative). "
+                               "Sans titre ni texte : aucune fiche.",
                 "parameters": [
                     {"name": "title", "in": "query", "schema": {"type": "string",
                                                                "maxLength": 300}},
                     {"name": "text", "in": "query", "schema": {"type": "string",
-                                                              "maxLength": 20000}},
+                                                              "maxLength": 2000}},
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}}],
                 "responses": {
@@ -155,7 +161,7 @@ def openapi_document() -> dict[str, Any]:
                             "slug": {"type": "string"}, "title": {"type": "string"},
                             "url": {"type": "string", "format": "uri"},
                             "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}}),
-                    "400": json_response("Ni titre ni texte", ref("Error"))}}},
+                    "400": json_response("Titre ou texte trop long", ref("Error"))}}},
             "/api/v1/sheets/{slug}": {
                 "get": {"summary": "Une fiche", "parameters": [slug_param], "responses": {
                     "200": json_response("La fiche", ref("Sheet")),

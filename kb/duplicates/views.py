@@ -31,7 +31,9 @@ from kb.transaction import commit, sheets_changed
 bp = Blueprint("duplicates", __name__)
 log = logging.getLogger(__name__)
 PER_PAGE = 30
-MAX_TITLE, MAX_TEXT = 300, 20_000
+# The form sends at most the first 2,000 characters (static/js/similar.js): a query string
+# that fits the server's limits (KB_MAX_QUERY, kb/limits.py) whatever the characters.
+MAX_TITLE, MAX_TEXT = 300, 2_000
 
 
 def _api_error(status: int, message: str) -> Response:
@@ -49,7 +51,7 @@ def similar_api() -> Any:
         return _api_error(400, f"« title » fait au plus {MAX_TITLE} caractères et « text » "
                                f"au plus {MAX_TEXT}.")
     if not title.strip() and not text.strip():
-        return _api_error(400, "Précisez « title » ou « text » (paramètres de l'adresse).")
+        return jsonify({"items": []})  # nothing typed yet, nothing similar
     limit = parse_page(request.args.get("limit"), 5, 20)
     fp = Fingerprint(title_key(title), shingles(normalise(text)))
     matches = index.similar(fp, limit=limit, min_score=HINT)
