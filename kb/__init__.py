@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from kb.config import INSTANCE_DIR, PROJECT_ROOT, load_config
 from kb.errors import KbError
 from kb.extensions import csrf, db, login_manager
+from kb.params import IdConverter
 
 # Each domain's blueprint; a new domain adds its module here.
 BLUEPRINTS = (
@@ -45,6 +46,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=str(INSTANCE_DIR),
     )
     app.config.update(load_config(config))
+    # Before any route is added: <int:…> only matches ids the columns can hold (kb/params.py).
+    app.url_map.converters["int"] = IdConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if app.config["KB_PROXIES"]:
@@ -65,11 +68,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             module.init_app(app)
 
     from kb.cli import register_cli
+    from kb.limits import init_app as init_limits
     from kb.templating import register_templating
 
     register_cli(app)
     register_templating(app)
     _register_errors(app)
+    init_limits(app)  # after: its 413/414 handlers are more specific than the generic one
     app.after_request(_security_headers)
     return app
 

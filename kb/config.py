@@ -7,6 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from kb.limits import parse_size
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
@@ -66,6 +68,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_RATE_LIMIT_REGISTER": env.get("KB_RATE_LIMIT_REGISTER", "5 per hour"),
         "KB_RATE_LIMIT_REPORT": env.get("KB_RATE_LIMIT_REPORT", "10 per hour"),
         "KB_RATE_LIMIT_SUBMIT": env.get("KB_RATE_LIMIT_SUBMIT", "30 per hour"),
+        "KB_RATE_LIMIT_DIFF": env.get("KB_RATE_LIMIT_DIFF", "60 per minute"),
+        # Request size limits, 413/414 in French (kb/limits.py): body, one multipart text
+        # part, multipart parts, query string.
+        "MAX_CONTENT_LENGTH": parse_size(env.get("KB_MAX_BODY", "1M")),
+        "MAX_FORM_MEMORY_SIZE": parse_size(env.get("KB_MAX_FORM_MEMORY", "256K")),
+        "MAX_FORM_PARTS": int(env.get("KB_MAX_FORM_PARTS", "200")),
+        "KB_MAX_QUERY": parse_size(env.get("KB_MAX_QUERY", "32K")),
         # Flask-Limiter: shared Redis counters when KB_REDIS_URL is set, else per process.
         "RATELIMIT_STORAGE_URI": env.get("KB_REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

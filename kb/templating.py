@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
-from kb.auth.models import role_label
-from kb.auth.permissions import can, role_capabilities
+from kb.auth.models import FORMER_CONTRIBUTOR, role_label
+from kb.auth.permissions import Capability, can, role_capabilities
+from kb.params import query_url
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
 from kb.sheets.territories import department_label
 from kb.text import render_markdown, slugify
@@ -46,6 +47,19 @@ def french_datetime(value: datetime | None) -> str:
     return f"{french_date(local)} à {local.hour} h {local.minute:02d}"
 
 
+def public_name(user: Any) -> str:
+    """The name shown to everyone: the one the person chose, never one derived from their
+    e-mail address (a display name that looks like an address counts as none)."""
+    if user is None:
+        return "système"
+    if user.deleted_at is not None:
+        return FORMER_CONTRIBUTOR
+    name = (user.display_name or "").strip()
+    if name and "@" not in name:
+        return name
+    return "l'équipe de modération" if can(user, Capability.REVIEW) else "contributeur"
+
+
 def choice_label(value: str, field_name: str) -> str:
     return FIELDS_BY_NAME[field_name].choice_label(value) if value else ""
 
@@ -58,14 +72,14 @@ def search_endpoint() -> str:
 def register_templating(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, date_fr=french_date, datetime_fr=french_datetime,
-        choice_label=choice_label, department_label=department_label,
+        choice_label=choice_label, department_label=department_label, public_name=public_name,
         slugify=lambda v: slugify(v, 80), role_label=role_label,
     )
     app.jinja_env.filters["plural"] = plural  # "0 fiche", "2 fiches": every count in words
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
                                  SCALES=SCALES, search_endpoint=search_endpoint,
-                                 SHEET_SECTIONS=sections(),
+                                 SHEET_SECTIONS=sections(), query_url=query_url,
                                  # Who may do what: the one rule (kb/auth/permissions.py).
                                  can=can, role_capabilities=role_capabilities)
 

@@ -211,7 +211,8 @@ def test_past_the_grace_period_moderators_archive_and_the_page_and_history_stay(
     page = client.get("/moderation/fraicheur").get_data(as_text=True)
     to_archive = page[page.index('id="a-archiver"'):page.index('id="toutes"')]
     assert "Très ancienne" in to_archive and "Juste en retard" not in to_archive
-    client.post(f"/moderation/fiches/{old.slug}/archiver", data={"reason": "Plus de nouvelles"})
+    client.post(f"/moderation/fiches/{old.slug}/archiver",
+                data={"reason": "Plus de nouvelles", "public_reason": "y"})  # shown to readers
     assert db.session.get(Sheet, old.id).state == "archived"
     assert due_only.state == "active"
 

@@ -17,7 +17,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
     elif f.kind is Kind.CHOICE:
         schema = {"type": "string", "enum": ["", *f.choice_values]}
     elif f.kind is Kind.URL:
-        schema = {"type": "string", "format": "uri", "maxLength": f.max_length}
+        # null when empty in sheet objects; in writes, null (or "") clears it.
+        schema = {"type": ["string", "null"], "format": "uri", "maxLength": f.max_length}
     else:
         schema = {"type": "string", "maxLength": f.max_length}
     schema["title"] = f.label
@@ -44,9 +45,10 @@ def sheet_input_schema(partial: bool = False) -> dict[str, Any]:
 def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
     """GET /api/v1/search (kb/search): French full-text search with facets."""
     params = [{"name": n, "in": "query", "schema": s, "description": d} for n, s, d in (
-        ("q", {"type": "string", "maxLength": 500},
+        ("q", {"type": "string"},
          "Mots cherchés (sans accents possible, fautes de frappe tolérées) ; \"expression\", "
-         "-mot pour exclure, OR entre deux mots."),
+         "-mot pour exclure, OR entre deux mots. Au-delà de 500 caractères, la suite est "
+         "ignorée."),
         ("scale", {"type": "string"}, "Échelle (valeur du champ scale)."),
         ("tag", {"type": "string"}, "Mot-clé (slug)."),
         ("actor_type", {"type": "string"}, "Type d'acteur."),
@@ -54,7 +56,8 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
         ("city", {"type": "string"}, "Ville (sans accents ni majuscules possible)."),
         ("sort", {"type": "string", "enum": ["relevance", "updated", "freshness"]},
          "Pertinence (défaut), dernière mise à jour, ou fraîcheur (relue récemment)."),
-        ("page", {"type": "integer", "minimum": 1}, "Page (20 résultats par page)."),
+        ("page", {"type": "integer", "minimum": 1, "maximum": 500},
+         "Page (20 résultats par page)."),
         ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "Résultats par page."))]
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     result = {"type": "object", "properties": {
@@ -108,9 +111,11 @@ def openapi_document() -> dict[str, Any]:
     write = {"type": "object", "properties": {
         "slug": {"type": "string"}, "revision": {"type": "integer"},
         "status": {"type": "string"}}}
-    query = [{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
-        ("page", "integer"), ("per_page", "integer"), ("tag", "string"), ("scale", "string"),
-        ("city", "string"), ("department", "string"), ("actor_type", "string"))]
+    query = [{"name": n, "in": "query", "schema": s} for n, s in (
+        ("page", {"type": "integer", "minimum": 1, "maximum": 10_000}),
+        ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
+        ("tag", {"type": "string"}), ("scale", {"type": "string"}), ("city", {"type": "string"}),
+        ("department", {"type": "string"}), ("actor_type", {"type": "string"}))]
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
@@ -191,7 +196,11 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
                 "requestBody": {"content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"reason": {"type": "string"}},
+                    "type": "object", "properties": {
+                        "reason": {"type": "string"},
+                        "public_reason": {"type": "boolean", "default": False,
+                                          "description": "Motif visible dans l'historique "
+                                                         "public (sinon interne)"}},
                     "required": ["reason"]}}}},
                 "responses": {"200": {"description": "Refusée"},
                               "403": json_response("Interdit", ref("Error"))}}},
@@ -210,6 +219,10 @@ def openapi_document() -> dict[str, Any]:
     # Higher domains (questions, follows) register their paths at init: the API never imports them.
     for paths in current_app.extensions.get("kb_openapi_paths", []):
         document["paths"].update(paths())
+    from kb.limits import document_limits
+
+    document_limits(document, current_app.config["KB_MAX_QUERY"],
+                    current_app.config["MAX_CONTENT_LENGTH"])
     return document
 
 

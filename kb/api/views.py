@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, Flask, jsonify, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -139,7 +139,8 @@ def review_revision(revision_id: int, decision: str) -> Any:
     if decision == "approve":
         published = moderation.approve(revision, user, choices)
     else:
-        moderation.reject(revision, user, reason)
+        moderation.reject(revision, user, reason,
+                          public=body.get("public_reason") is True)
     commit()
     return jsonify({"revision": revision.id, "status": revision.status,
                     "published_revision": published.id if decision == "approve" else None,
@@ -154,3 +155,9 @@ def list_tags() -> Any:
 @bp.get("/api/openapi.json")
 def openapi() -> Any:
     return jsonify(openapi_document())
+
+
+def init_app(app: Flask) -> None:
+    from kb.api.query import check_api_query
+
+    app.before_request(check_api_query)  # the API's parameters, as its document declares them

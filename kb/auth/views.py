@@ -15,6 +15,7 @@ from kb.auth import operations
 from kb.auth.forms import ButtonForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm
 from kb.auth.models import TokenPurpose, User
 from kb.extensions import db, login_manager
+from kb.params import ascii_int, db_id
 from kb.redirects import safe_next
 from kb.transaction import commit
 
@@ -26,10 +27,12 @@ def load_user(session_id: str) -> User | None:
     """`<id>:<session version>` (User.get_id): a cookie from before the version was bumped
     (logout, password change or reset, block) loads nobody."""
     user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    try:
+        user = db.session.get(User, db_id(user_id))
+        current = ascii_int(version)
+    except ValueError:  # "²".isdigit() is true: ids are read with ASCII digits only
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.is_active or (user.session_version or 0) != int(version):
+    if user is None or not user.is_active or (user.session_version or 0) != current:
         return None
     return user
 

@@ -32,7 +32,7 @@ def similar_path(json_response: Callable[[str, dict[str, Any]], dict[str, Any]],
                 "slug": {"type": "string"}, "title": {"type": "string"},
                 "url": {"type": "string", "format": "uri"},
                 "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}}),
-        "400": json_response("Aucun texte, ou un texte trop long", ref("Error"))}
+        "400": json_response("Un texte trop long", ref("Error"))}
     description = (
         "Les fiches publiées les plus proches, la plus proche d'abord ; score de 0 à 1, le "
         "même que celui de la file des doublons et de la relecture (affiché en %). Au-dessus "

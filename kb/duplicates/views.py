@@ -37,7 +37,9 @@ from kb.transaction import commit, sheets_changed
 bp = Blueprint("duplicates", __name__)
 log = logging.getLogger(__name__)
 PER_PAGE = 30
-MAX_TITLE, MAX_TEXT = 300, 20_000
+# The form sends at most the first 2,000 characters (static/js/similar.js): a query string
+# that fits the server's limits (KB_MAX_QUERY, kb/limits.py) whatever the characters.
+MAX_TITLE, MAX_TEXT = 300, 2_000
 
 
 def _api_error(status: int, message: str) -> Response:
@@ -70,8 +72,7 @@ def similar_api() -> Any:
     if text.strip():  # free text (older clients): read as the description
         data["context"] = "\n\n".join(v for v in (data.get("context", ""), text) if v)
     if not data:
-        return _api_error(400, "Précisez « title » ou « text » (paramètres de l'adresse), "
-                               "ou les champs de la fiche par leur nom.")
+        return jsonify({"items": []})  # nothing typed yet, nothing similar
     limit = parse_page(values.get("limit"), 5, 20)
     matches = index.similar(fingerprint(data), limit=limit, min_score=HINT)
     return jsonify({"items": [

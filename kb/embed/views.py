@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from kb.embed import http
 from kb.embed.listing import DEFAULT_LIMIT, MAX_LIMIT, ListParams, list_sheets, parse_params
 from kb.extensions import db
+from kb.params import db_id
 from kb.sheets.models import Sheet, SheetState, published_sheets
 from kb.sheets.queries import tag_counts
 from kb.sheets.visibility import PUBLISHED, find_sheet
@@ -192,9 +193,10 @@ def _dimension(name: str) -> int | None:
     value = request.args.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    try:
+        return db_id(value)  # ASCII digits only: "²".isdigit() is true, int("²") fails
+    except ValueError:
         abort(400, f"« {name} » doit être un nombre entier positif de pixels.")
-    return int(value)
 
 
 @bp.get("/oembed")

@@ -20,7 +20,7 @@ from kb.auth.preferences import reminder_period
 from kb.extensions import db
 from kb.freshness.models import ConfirmToken, DigestLog
 from kb.moderation.models import Action
-from kb.moderation.operations import ModerationError, audit
+from kb.moderation.operations import ModerationError, audit, public_details
 from kb.moderation.queries import reachable_contributors
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
@@ -167,18 +167,19 @@ def set_interval(sheet: Sheet, user: User, months: int) -> None:
           before=before, after=months)
 
 
-def archive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+def archive_sheet(sheet: Sheet, moderator: User, reason: str = "", public: bool = False) -> None:
     """Out of search and listings; the page (with a banner) and the history stay."""
     set_state(sheet, SheetState.ARCHIVED, moderator, reason)
-    audit(moderator, Action.ARCHIVE, sheet=sheet, reason=reason)
+    audit(moderator, Action.ARCHIVE, sheet=sheet, reason=reason, **public_details(public))
 
 
-def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "",
+                    public: bool = False) -> None:
     check(moderator, Capability.MODERATE)
     if sheet.state != SheetState.ARCHIVED:
         raise ModerationError("cette fiche n'est pas archivée")
     set_state(sheet, SheetState.ACTIVE, moderator, reason)
-    audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason)
+    audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason, **public_details(public))
 
 
 # --- digest ---------------------------------------------------------------------------------

@@ -50,9 +50,11 @@ def archive(slug: str, action: str) -> Response:
     form = _checked_form()
     try:
         if action == "archiver":
-            operations.archive_sheet(sheet, current_user, form.reason.data or "")
+            operations.archive_sheet(sheet, current_user, form.reason.data or "",
+                                     public=bool(form.public_reason.data))
         else:
-            operations.unarchive_sheet(sheet, current_user, form.reason.data or "")
+            operations.unarchive_sheet(sheet, current_user, form.reason.data or "",
+                                       public=bool(form.public_reason.data))
     except ValueError as exc:  # not from this state
         db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")

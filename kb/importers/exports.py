@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from kb.extensions import db
 from kb.importers.backup import write_backup
-from kb.importers.tabular import LIST_SEPARATOR
+from kb.importers.tabular import LIST_SEPARATOR, spreadsheet_safe
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
 from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.serialize import sheet_object
@@ -38,13 +38,15 @@ def published_objects() -> Iterator[dict[str, Any]]:
 
 
 def csv_row(obj: dict[str, Any]) -> list[str]:
+    """One CSV row; every CSV output (CLI export, /donnees) writes its rows with this, so that
+    no cell starts a spreadsheet formula."""
     row = []
     for name in CSV_COLUMNS:
         value = obj.get(name, "")
         field = FIELDS_BY_NAME.get(name)
         if field is not None and field.kind is Kind.LIST:
             value = LIST_SEPARATOR.join(value)
-        row.append("" if value is None else str(value))
+        row.append(spreadsheet_safe("" if value is None else str(value)))
     return row
 
 

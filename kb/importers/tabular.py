@@ -19,6 +19,21 @@ BATCH = 500  # commit (and index) in batches: 10,000 sheets take seconds
 LIST_SEPARATOR = " | "
 # Set by a source that knows a sheet is another initiative than a similar existing one.
 DISTINCT = "distinct_from_existing"
+# Cells a spreadsheet would run as a formula (CSV injection): every CSV we write goes through
+# spreadsheet_safe() (a leading apostrophe, which spreadsheets show as text); the importer
+# takes it off again, so an export imports back unchanged.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    return "'" + value if value.lstrip("'").startswith(FORMULA_STARTS) else value
+
+
+def from_spreadsheet(value: str) -> str:
+    return value[1:] if value.startswith("'") and value.lstrip("'").startswith(FORMULA_STARTS) \
+        else value
+
+
 READ_ONLY = {"url", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
              "review_due_at", "fresh", "state"}
 
@@ -45,9 +60,10 @@ def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise ImportFailed(f"{path} ligne 1 : colonnes inconnues : {', '.join(sorted(unknown))}")
         for row in reader:
             obj: dict[str, Any] = {}
-            for key, value in row.items():
+            for key, raw in row.items():
                 if key is None:
                     raise ImportFailed(f"{path} ligne {reader.line_num} : trop de colonnes")
+                value = from_spreadsheet(raw or "")
                 field = FIELDS_BY_NAME.get(key)
                 if field is not None and field.kind is Kind.LIST:
                     obj[key] = [v.strip() for v in (value or "").split("|") if v.strip()]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, TextAreaField
+from wtforms import BooleanField, RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -21,3 +21,5 @@ class ReasonForm(FlaskForm):
     """Any moderation action: CSRF plus an optional or required reason."""
 
     reason = TextAreaField("Motif", validators=[Length(max=2000)])
+    # Reasons are internal by default: only a ticked box shows one in the public history.
+    public_reason = BooleanField("Motif visible publiquement (historique de la fiche)")

@@ -58,6 +58,13 @@ ACTION_LABELS = {
 }
 
 
+# Reasons written by the application itself (counts, intervals), never a person's free text:
+# the public history may show them. Any other reason is internal unless the moderator ticked
+# "motif visible publiquement" (details["public_reason"]).
+GENERATED_REASONS = frozenset({Action.HIDE_SPAM, Action.TRUST_AUTO, Action.CONFIRM_FRESH,
+                               Action.SET_INTERVAL})
+
+
 class AuditEntry(db.Model):  # type: ignore[name-defined]
     """Who did what, when and why. Append-only; `actor_id` None means the system did it."""
 
@@ -89,6 +96,10 @@ class AuditEntry(db.Model):  # type: ignore[name-defined]
     @property
     def actor_name(self) -> str:
         return self.actor.name if self.actor else "système"
+
+    @property
+    def reason_is_public(self) -> bool:
+        return self.action in GENERATED_REASONS or bool((self.details or {}).get("public_reason"))
 
 
 class ReportReason(StrEnum):

@@ -72,9 +72,15 @@ def approve(revision: Revision, moderator: User,
     return published
 
 
-def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = True) -> None:
+def public_details(public: bool) -> dict[str, Any]:
+    """Audit details of a reason the moderator chose to show in the public history."""
+    return {"public_reason": True} if public else {}
+
+
+def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = True,
+           public: bool = False) -> None:
     sheet_ops.reject_revision(revision, moderator, reason)
-    audit(moderator, Action.REJECT, revision=revision, reason=reason)
+    audit(moderator, Action.REJECT, revision=revision, reason=reason, **public_details(public))
     author = revision.author
     if notify and _reachable(author) and author.id != moderator.id:
         mail.queue(_render_mail(author.email,
@@ -83,7 +89,7 @@ def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = T
 
 
 def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
-                reason: str = "") -> tuple[list[Revision], dict[int, str]]:
+                reason: str = "", public: bool = False) -> tuple[list[Revision], dict[int, str]]:
     """Approve or reject several revisions; returns those done and {id: error} for the others.
     A stale proposal whose fields overlap the approved revision is left for the review page,
     where the moderator chooses per field."""
@@ -104,7 +110,7 @@ def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
             if decision == "approve":
                 approve(revision, moderator)
             else:
-                reject(revision, moderator, reason)
+                reject(revision, moderator, reason, public=public)
         except ValueError as exc:
             errors[revision_id] = str(exc)
         else:
@@ -203,19 +209,19 @@ def _close_open_reports(sheet: Sheet, moderator: User, resolution: str,
 
 # --- sheet visibility -----------------------------------------------------------------------
 
-def hide_sheet(sheet: Sheet, moderator: User, reason: str) -> None:
+def hide_sheet(sheet: Sheet, moderator: User, reason: str, public: bool = False) -> None:
     set_state(sheet, SheetState.HIDDEN, moderator, reason)
-    audit(moderator, Action.HIDE, sheet=sheet, reason=reason)
+    audit(moderator, Action.HIDE, sheet=sheet, reason=reason, **public_details(public))
 
 
-def restore_sheet(sheet: Sheet, moderator: User, reason: str = "") -> None:
+def restore_sheet(sheet: Sheet, moderator: User, reason: str = "", public: bool = False) -> None:
     """Put a hidden sheet back; its open spam reports are closed (else it would hide again)."""
     check(moderator, Capability.MODERATE)
     if sheet.state != SheetState.HIDDEN:
         raise ModerationError("cette fiche n'est pas masquée")
     set_state(sheet, SheetState.ACTIVE, moderator, reason)
     _close_open_reports(sheet, moderator, reason or "fiche rétablie", ReportReason.SPAM)
-    audit(moderator, Action.RESTORE, sheet=sheet, reason=reason)
+    audit(moderator, Action.RESTORE, sheet=sheet, reason=reason, **public_details(public))
 
 
 # --- accounts -------------------------------------------------------------------------------

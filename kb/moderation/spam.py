@@ -46,6 +46,8 @@ RATE_LIMITS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "sheets.edit": ("KB_RATE_LIMIT_SUBMIT", "submit", ("POST",)),
     "api.create_sheet": ("KB_RATE_LIMIT_SUBMIT", "submit", ("POST",)),
     "api.update_sheet": ("KB_RATE_LIMIT_SUBMIT", "submit", ("PATCH",)),
+    # Diffs cost CPU (bounded, kb/sheets/diff.py): a crawler or a script gets a 429.
+    "sheets.diff": ("KB_RATE_LIMIT_DIFF", "diff", ("GET",)),
 }
 RATE_LIMIT_MESSAGE = "Trop de tentatives en peu de temps : patientez quelques minutes avant de réessayer."
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -13,14 +15,16 @@ from kb.auth.permissions import Capability, can, require
 from kb.extensions import db
 from kb.moderation import operations, queries, spam
 from kb.moderation.forms import ReasonForm, ReportForm
-from kb.moderation.models import Action, AuditEntry, Report
+from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
+from kb.params import db_id
 from kb.redirects import safe_next
 from kb.sheets import operations as sheet_ops
 from kb.sheets.diff import as_text, diff_data
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
+from kb.templating import public_name
 from kb.transaction import commit
 from kb.wording import plural
 
@@ -36,6 +40,14 @@ def _checked_form() -> ReasonForm:
 
 def _back(default: str) -> Response:
     return redirect(safe_next(request.form.get("next"), default))
+
+
+def _is_id(value: str) -> bool:
+    try:
+        db_id(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _done(message: str) -> None:
@@ -124,7 +136,8 @@ def decide(revision_id: int, decision: str) -> Any:
         if decision == "approuver":
             operations.approve(rev, current_user, choices)
         else:
-            operations.reject(rev, current_user, form.reason.data or "")
+            operations.reject(rev, current_user, form.reason.data or "",
+                              public=bool(form.public_reason.data))
     except sheet_ops.ReviewConflict as exc:
         db.session.rollback()
         return _review_page(rev, choices, exc.message, 409)
@@ -142,14 +155,15 @@ def decide(revision_id: int, decision: str) -> Any:
 def bulk() -> Response:
     form = _checked_form()
     decision = {"approuver": "approve", "refuser": "reject"}.get(request.form.get("action", ""))
-    ids = [int(v) for v in request.form.getlist("revision") if v.isdigit()]
+    ids = [int(v) for v in request.form.getlist("revision") if _is_id(v)]
     if decision is None:
         abort(400, "Action inconnue : approuver ou refuser.")
     if not ids:
         flash("Cochez au moins une révision.", "error")
         return redirect(url_for("moderation.queue"))
     try:
-        done, errors = operations.bulk_review(ids, decision, current_user, form.reason.data or "")
+        done, errors = operations.bulk_review(ids, decision, current_user, form.reason.data or "",
+                                              public=bool(form.public_reason.data))
     except ValueError as exc:
         flash(str(exc).capitalize() + ".", "error")
         return redirect(url_for("moderation.queue"))
@@ -181,6 +195,29 @@ def report(slug: str) -> Any:
             return redirect(url_for("sheets.show", slug=sheet.slug))
     status = 422 if form.errors else 200
     return render_template("moderation/report.html", sheet=sheet, form=form), status
+
+
+@bp.get("/fiches/<slug>/signalements/<int:report_id>")
+@login_required
+def report_detail(slug: str, report_id: int) -> str:
+    """One report, for moderators and (outdated reports) the sheet's contributors: the e-mail
+    links here instead of quoting a stranger's text (phishing through our own mails)."""
+    sheet = get_sheet_or_404(slug, current_user)
+    row = db.session.get(Report, report_id)
+    if row is None or row.sheet_id != sheet.id or not _may_read_report(sheet, row):
+        abort(404, "Ce signalement n'existe pas ou ne vous est pas adressé.")
+    return render_template("moderation/report_detail.html", sheet=sheet, report=row,
+                           moderator=can(current_user, Capability.MODERATE))
+
+
+def _may_read_report(sheet: Sheet, report: Report) -> bool:
+    if current_user.blocked:
+        return False
+    if can(current_user, Capability.MODERATE):
+        return True
+    contributors = queries.reachable_contributors([sheet.id]).get(sheet.id, [])
+    return report.reason == ReportReason.OUTDATED.value \
+        and any(user.id == current_user.id for user in contributors)
 
 
 @bp.get("/moderation/signalements")
@@ -216,9 +253,11 @@ def visibility(slug: str, action: str) -> Response:
     form = _checked_form()
     try:
         if action == "masquer":
-            operations.hide_sheet(sheet, current_user, form.reason.data or "")
+            operations.hide_sheet(sheet, current_user, form.reason.data or "",
+                                  public=bool(form.public_reason.data))
         else:
-            operations.restore_sheet(sheet, current_user, form.reason.data or "")
+            operations.restore_sheet(sheet, current_user, form.reason.data or "",
+                                     public=bool(form.public_reason.data))
     except ValueError as exc:
         db.session.rollback()
         flash(str(exc).capitalize() + ".", "error")
@@ -261,16 +300,56 @@ def journal() -> str:
 
 # --- template helpers and hooks -------------------------------------------------------------
 
-def history_entries(sheet: Sheet) -> list[AuditEntry]:
-    """Audit entries shown on a sheet's history: those about revisions the viewer may see."""
-    return [e for e in queries.audit_entries(sheet=sheet)
-            if e.revision is None or can(current_user, Capability.VIEW_REVISION, e.revision)]
+@dataclass
+class HistoryRow:
+    """One moderation decision as the public history shows it."""
+
+    created_at: datetime
+    label: str
+    revision_id: int | None
+    actor_name: str
+    reason: str
+    internal: bool  # a reason shown only because the viewer moderates or wrote the revision
+
+
+def _sees_internal_reason(revision: Revision | None) -> bool:
+    """Moderators, and the author of the revision a decision is about (they got it by mail)."""
+    if can(current_user, Capability.MODERATE):
+        return True
+    return revision is not None and bool(getattr(current_user, "is_authenticated", False)) \
+        and revision.author_id == current_user.id
+
+
+def history_entries(sheet: Sheet) -> list[HistoryRow]:
+    """Audit entries shown on a sheet's history: those about revisions the viewer may see,
+    with chosen names only and moderators' reasons only where marked public."""
+    rows = []
+    for e in queries.audit_entries(sheet=sheet):
+        if e.revision is not None and not can(current_user, Capability.VIEW_REVISION, e.revision):
+            continue
+        shown = e.reason_is_public or _sees_internal_reason(e.revision)
+        rows.append(HistoryRow(e.created_at, e.label, e.revision_id, public_name(e.actor),
+                               e.reason if shown else "",
+                               shown and bool(e.reason) and not e.reason_is_public))
+    return rows
+
+
+def review_reason(revision: Revision) -> str:
+    """A revision's review reason if the viewer may read it (see history_entries)."""
+    if not revision.review_reason:
+        return ""
+    if _sees_internal_reason(revision):
+        return revision.review_reason
+    entry = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.revision_id == revision.id, AuditEntry.reason == revision.review_reason)
+        .order_by(AuditEntry.id.desc()).limit(1))
+    return revision.review_reason if entry is not None and entry.reason_is_public else ""
 
 
 def init_app(app: Flask) -> None:
     app.before_request(check_honeypot)
     spam.init_app(app)
     app.jinja_env.globals.update(
-        moderation_history=history_entries,
+        moderation_history=history_entries, review_reason=review_reason,
         REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
         pending_status=RevisionStatus.PENDING.value, audit_actions=Action)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from kb.extensions import csrf
+from kb.params import query_url
 from kb.search.backend import FACETS
 from kb.search.service import index_changed, search_sheets
 from kb.sheets.fields import FIELDS_BY_NAME
@@ -21,6 +22,7 @@ PER_PAGE = 20
 FACET_LIMIT = 12
 FILTER_PARAM = {"scale": "scale", "actor_type": "actor_type", "tags": "tag",
                 "department": "department", "city": "city"}
+SEARCH_PARAMS = frozenset({"q", "sort", "per_page", *FILTER_PARAM.values()})
 SORT_LABELS = (("relevance", "Pertinence"), ("updated", "Dernière mise à jour"),
                ("freshness", "Fraîcheur (relue récemment)"))
 
@@ -37,13 +39,15 @@ def _search(per_page: int) -> dict[str, Any]:
 
 def _link(**changes: str | None) -> str:
     """This search with some parameters changed (a new filter goes back to page 1)."""
-    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
+    args: dict[str, Any] = {k: v for k, v in request.args.items()
+                            if k in SEARCH_PARAMS and k != "page"}
     for key, value in changes.items():
         if value:
             args[key] = value
         else:
             args.pop(key, None)
-    return url_for("search.results", **args)
+    # Parameters as data, never as url_for options (`_method`, `_external`…: kb/params.py).
+    return query_url("search.results", args)
 
 
 def _facet_blocks(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms import Field as FormField
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
@@ -85,3 +85,4 @@ for _f in FIELDS:
 
 class ReviewForm(FlaskForm):
     reason = TextAreaField("Motif", validators=[Length(max=2000)])
+    public_reason = BooleanField("Motif visible publiquement (historique de la fiche)")

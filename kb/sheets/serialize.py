@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app
 
-from kb.sheets.fields import FIELDS
+from kb.sheets.fields import FIELDS, Kind
 from kb.sheets.models import Revision, Sheet
 from kb.timeutil import isoformat
 
@@ -24,6 +24,9 @@ def sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, An
     revision = revision or sheet.approved_revision
     assert revision is not None, "an unpublished sheet has no public object"
     obj: dict[str, Any] = {f.name: revision.data.get(f.name, f.empty()) for f in FIELDS}
+    for f in FIELDS:
+        if f.kind is Kind.URL and not obj[f.name]:
+            obj[f.name] = None  # "" is no URI: an empty link is null (the schema says so)
     obj.update(
         slug=sheet.slug,
         url=sheet_url(sheet),

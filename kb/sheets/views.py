@@ -14,6 +14,7 @@ from kb.duplicates.operations import check_before_create
 from kb.errors import Conflict
 from kb.extensions import db
 from kb.moderation import operations as moderation
+from kb.params import db_id
 from kb.redirects import safe_next
 from kb.sheets import operations, submissions
 from kb.sheets.diff import diff_data
@@ -104,7 +105,7 @@ def scale_page(scale: str) -> str | Response:
 @bp.route("/fiches/<slug>")
 def show(slug: str) -> str | Response:
     sheet = get_sheet_or_404(slug, current_user)
-    revision_id = request.args.get("revision", type=int)
+    revision_id = request.args.get("revision", type=db_id)
     if sheet.state == SheetState.MERGED and sheet.merged_into is not None and not revision_id:
         return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
     shown = get_revision_or_404(sheet, revision_id, current_user) if revision_id \
@@ -217,8 +218,8 @@ def history(slug: str) -> str:
 @bp.route("/fiches/<slug>/diff")
 def diff(slug: str) -> str:
     sheet = get_sheet_or_404(slug, current_user)
-    new_id = request.args.get("to", type=int)
-    old_id = request.args.get("from", type=int)
+    new_id = request.args.get("to", type=db_id)
+    old_id = request.args.get("from", type=db_id)
     if not new_id:
         abort(400, "Précisez la révision à comparer (paramètre « to »).")
     new = get_revision_or_404(sheet, new_id, current_user)
@@ -259,7 +260,8 @@ def review(revision_id: int, decision: str) -> Response:
         if decision == "approuver":
             moderation.approve(revision, current_user)
         else:
-            moderation.reject(revision, current_user, form.reason.data or "")
+            moderation.reject(revision, current_user, form.reason.data or "",
+                              public=bool(form.public_reason.data))
     except operations.ReviewConflict:
         db.session.rollback()
         flash("La version publiée a changé depuis cette proposition et les mêmes champs ont "
