@@ -171,7 +171,7 @@ def test_facets_count_and_filter(corpus: dict[str, Revision]) -> None:
     result = search_sheets("")
     assert result["total"] == 3
     assert result["facets"]["scale"] == {"commune": 1, "intercommunalite": 1, "quartier": 1}
-    assert result["facets"]["tags"]["accueil"] == 2
+    assert result["facets"]["tag"]["accueil"] == 2
     assert result["facets"]["department"] == {"29": 2, "44": 1}  # "Finistère" is 29
     assert result["facet_labels"]["department"]["29"] == "Finistère (29)"
     assert result["facets"]["actor_type"]["association"] == 1
@@ -179,7 +179,7 @@ def test_facets_count_and_filter(corpus: dict[str, Revision]) -> None:
     assert result["facet_labels"]["city"]["brest"] == "Brest"
 
     accueil = search_sheets("accueil")
-    assert accueil["facets"]["tags"] == {"accueil": 2, "design-de-service": 1, "alimentation": 1}
+    assert accueil["facets"]["tag"] == {"accueil": 2, "design-de-service": 1, "alimentation": 1}
     assert titles("accueil", filters={"scale": "quartier"}) == ["Jardins partagés de Nantes"]
     assert titles("", filters={"tag": "numerique"}) == ["Médiation numérique à Quimper"]
     assert len(titles("", filters={"department": "Finistère"})) == 2
@@ -256,7 +256,7 @@ def test_api_search(client: FlaskClient, corpus: dict[str, Revision]) -> None:
     item = body["items"][0]
     assert set(item) == {"slug", "title", "url", "score", "snippet", "fresh"}
     assert item["url"].startswith("http://kb.test/fiches/")
-    assert set(body["facets"]) >= {"scale", "actor_type", "tags", "department"}
+    assert set(body["facets"]) >= {"scale", "actor_type", "tag", "department"}  # as the params
     filtered = client.get("/api/v1/search?q=accueil&tag=alimentation").json
     assert [i["title"] for i in filtered["items"]] == ["Jardins partagés de Nantes"]
     assert client.get("/api/v1/search?q=acompagnement").json["suggestion"] == "accompagnement"

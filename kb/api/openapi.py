@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
+from kb.sheets.filters import PARAMS, openapi_parameters
 
 
 def _field_schema(f: Field) -> dict[str, Any]:
@@ -44,15 +45,11 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
         ("q", {"type": "string", "maxLength": 500},
          "Mots cherchés (sans accents possible, fautes de frappe tolérées) ; \"expression\", "
          "-mot pour exclure, OR entre deux mots."),
-        ("scale", {"type": "string"}, "Échelle (valeur du champ scale)."),
-        ("tag", {"type": "string"}, "Mot-clé (slug)."),
-        ("actor_type", {"type": "string"}, "Type d'acteur."),
-        ("department", {"type": "string"}, "Département : code ou nom."),
-        ("city", {"type": "string"}, "Ville (sans accents ni majuscules possible)."),
         ("sort", {"type": "string", "enum": ["relevance", "updated", "freshness"]},
          "Pertinence (défaut), dernière mise à jour, ou fraîcheur (relue récemment)."),
         ("page", {"type": "integer", "minimum": 1}, "Page (20 résultats par page)."),
         ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "Résultats par page."))]
+    params += openapi_parameters()
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     result = {"type": "object", "properties": {
         "items": {"type": "array", "items": {"type": "object", "properties": {
@@ -62,14 +59,16 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
                                                          "trouvés (texte échappé)."},
             "fresh": {"type": "boolean", "description": "Faux quand la fiche est à actualiser."}}}},
         "total": {"type": "integer"},
-        "facets": {"type": "object", "properties": {
-            name: counts for name in ("scale", "actor_type", "tags", "department", "city")}},
+        "facets": {"type": "object", "description": "Nombre de fiches par valeur, pour chaque "
+                   "filtre (mêmes noms que les paramètres).", "properties": {
+                       name: counts for name in PARAMS}},
         "suggestion": {"type": ["string", "null"],
                        "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
         "message": {"type": ["string", "null"]}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
+                          "400": json_response("Filtre invalide", ref("Error")),
                           "503": json_response("Index en reconstruction", ref("Error"))}}
 
 
@@ -105,8 +104,7 @@ def openapi_document() -> dict[str, Any]:
         "slug": {"type": "string"}, "revision": {"type": "integer"},
         "status": {"type": "string"}}}
     query = [{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
-        ("page", "integer"), ("per_page", "integer"), ("tag", "string"), ("scale", "string"),
-        ("city", "string"), ("department", "string"), ("actor_type", "string"))]
+        ("page", "integer"), ("per_page", "integer"))] + openapi_parameters()
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
@@ -128,7 +126,8 @@ def openapi_document() -> dict[str, Any]:
                     "200": json_response("Une page de fiches", {"type": "object", "properties": {
                         "items": {"type": "array", "items": ref("Sheet")},
                         "total": {"type": "integer"}, "page": {"type": "integer"},
-                        "per_page": {"type": "integer"}}})}},
+                        "per_page": {"type": "integer"}}}),
+                    "400": json_response("Filtre invalide", ref("Error"))}},
                 "post": {"summary": "Créer une fiche", "security": [{"bearer": []}],
                          "requestBody": {"required": True, "content": {
                              "application/json": {"schema": ref("SheetInput")}}},
@@ -226,6 +225,8 @@ def _open_data_paths(ref: Any) -> dict[str, Any]:
                                         "application/x-ndjson", text),
         "/donnees/flux/modifications.atom": feed("Modifications approuvées récentes"),
         "/donnees/flux/nouvelles-fiches.atom": feed("Nouvelles fiches"),
+        "/donnees/flux/fiches.atom": feed("Fiches filtrées (mêmes filtres que /api/v1/sheets)",
+                                          openapi_parameters()),
         "/donnees/flux/mots-cles/{slug}.atom": feed("Fiches d'un mot-clé", [
             {"name": "slug", "in": "path", "required": True, "schema": text}]),
         "/donnees/flux/echelles/{scale}.atom": feed("Fiches d'une échelle", [

@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from kb.api.cors import add_cors_headers
@@ -19,15 +19,14 @@ from kb.auth.permissions import can_see_revision
 from kb.extensions import csrf, db
 from kb.sheets import operations
 from kb.sheets.fields import ValidationError
-from kb.sheets.models import Revision, Sheet, SheetState, Tag, published_sheets, sheet_tags
+from kb.sheets.filters import FilterError, apply_filters, parse_filters
+from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 from kb.sheets.queries import MAX_PER_PAGE, paginate, parse_page, tag_counts
 from kb.transaction import commit
 
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with bearer tokens, never with the session cookie
 bp.after_request(add_cors_headers)  # reads open to any origin, writes not
-
-LIST_FILTERS = ("scale", "city", "department", "actor_type")
 
 
 def _error(status: int, error: str, message: str, **extra: Any) -> Response:
@@ -80,16 +79,11 @@ def _visible_sheet(slug: str) -> tuple[Sheet, Revision]:
 
 @bp.get("/api/v1/sheets")
 def list_sheets() -> Any:
-    query = published_sheets()
-    for name in LIST_FILTERS:
-        value = request.args.get(name, "").strip()
-        if value:
-            query = query.where(func.lower(getattr(Sheet, name)) == value.lower())
-    tag = request.args.get("tag", "").strip()
-    if tag:
-        query = query.where(Sheet.id.in_(
-            select(sheet_tags.c.sheet_id).join(Tag, Tag.id == sheet_tags.c.tag_id)
-            .where(Tag.slug == tag)))
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        return _error(400, "validation", exc.message, fields={exc.param: exc.message})
+    query = apply_filters(published_sheets(), filters)
     per_page = parse_page(request.args.get("per_page"), 20, MAX_PER_PAGE)
     page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()),
                     request.args.get("page"), per_page)

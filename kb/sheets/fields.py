@@ -8,10 +8,14 @@ becomes a filter column).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
+
+from kb.sheets.territories import department_code
+from kb.text import fold, slugify
 
 
 class Kind(StrEnum):
@@ -20,6 +24,26 @@ class Kind(StrEnum):
     CHOICE = "choice"  # one value of a vocabulary
     LIST = "list"  # a list of short texts
     URL = "url"  # an http(s) link
+
+
+@dataclass(frozen=True)
+class Facet:
+    """How readers filter and count sheets by a field (kb/sheets/filters.py reads this).
+
+    `/fiches`, the API, search (every backend), embed lists, feeds, widget.js, the
+    configurator and the OpenAPI document all take `param` with the same meaning; search
+    results count facets under the same name. Adding a facet: declare it here, and add its
+    projection column on Sheet (kb/sheets/models.py, filled by publish()) with a migration.
+    """
+
+    param: str  # URL parameter, and the key of the facet's counts
+    # A reader's value -> the key stored in the projection column; ValueError (French) when
+    # the value cannot match anything. None: the field's kind decides (choice, list, text).
+    normalise: Callable[[str], str] | None = None
+    label_of: Callable[[str], str] | None = None  # stored key -> French label; None: by kind
+    column: str = ""  # Sheet projection column; "" -> the field's name (tags: sheet_tags)
+    ignore_case: bool = False  # free text compared case-insensitively
+    aliases: tuple[str, ...] = ()  # older parameter names still accepted
 
 
 @dataclass(frozen=True)
@@ -34,6 +58,7 @@ class Field:
     hint: str = ""
     choices: tuple[tuple[str, str], ...] = ()  # (value, French label)
     aliases: tuple[str, ...] = field(default=())  # labels seen in imported dumps
+    facet: Facet | None = None  # readers filter and count by this field
 
     @property
     def choice_values(self) -> tuple[str, ...]:
@@ -44,6 +69,33 @@ class Field:
 
     def empty(self) -> Any:
         return [] if self.kind is Kind.LIST else ""
+
+    def choice_key(self, value: str) -> str:
+        """A choice given as its value or its label ('Département' -> 'departement')."""
+        key = fold(" ".join(value.split()))
+        for choice_value, choice_label in self.choices:
+            if key in (choice_value, fold(choice_label)):
+                return choice_value
+        raise ValueError(f"valeur inconnue « {value} » pour « {self.label} » ; valeurs "
+                         "possibles : " + ", ".join(self.choice_values))
+
+
+def _department_key(value: str) -> str:
+    code = department_code(value)
+    if code is None:
+        raise ValueError(f"département inconnu : « {value} » ; indiquez son code (29) "
+                         "ou son nom (Finistère)")
+    return code
+
+
+def _department_label(code: str) -> str:
+    from kb.sheets.territories import DEPARTMENTS
+
+    return f"{DEPARTMENTS[code]} ({code})" if code in DEPARTMENTS else code
+
+
+def _tag_key(value: str) -> str:
+    return slugify(value, 80)
 
 
 ACTOR_TYPES = (
@@ -96,16 +148,21 @@ FIELDS: tuple[Field, ...] = (
     Field("actor_type", "Type d'acteur", Kind.CHOICE, searchable=False, choices=ACTOR_TYPES,
           hint="Le type de structure qui porte l'initiative.",
           aliases=("type d'acteurs qui propose cette initiative", "type d'acteur",
-                   "type d'acteurs")),
+                   "type d'acteurs"),
+          facet=Facet("actor_type")),
     Field("scale", "Échelle d'action", Kind.CHOICE, searchable=False, choices=SCALES,
           hint="Le territoire sur lequel l'action se déploie.",
-          aliases=("echelle d'action", "echelle")),
-    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",)),
+          aliases=("echelle d'action", "echelle"),
+          facet=Facet("scale")),
+    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",),
+          facet=Facet("city", ignore_case=True)),
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
-          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",)),
+          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",),
+          facet=Facet("department", normalise=_department_key, label_of=_department_label)),
     Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
           hint="Quelques mots-clés, un par ligne ou séparés par des virgules : accueil, numérique…",
-          aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle")),
+          aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle"),
+          facet=Facet("tag", normalise=_tag_key)),
     Field("partners", "Partenaires associés", Kind.LIST, boost=1.0, max_length=200,
           hint="Un partenaire par ligne.", aliases=("partenaires associes", "partenaires")),
     Field("website", "Lien web", Kind.URL, searchable=False, max_length=500,

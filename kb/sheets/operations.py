@@ -12,6 +12,7 @@ from kb.auth.models import SYSTEM_EMAIL, Role, User
 from kb.auth.permissions import auto_approves
 from kb.extensions import db
 from kb.sheets.fields import empty_data, validate
+from kb.sheets.filters import projection
 from kb.sheets.merge import three_way_merge
 from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
 from kb.text import slugify
@@ -88,10 +89,9 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     sheet.approved_revision = revision
     sheet.approved_revision_id = revision.id
     sheet.title = data.get("title", "")
-    sheet.actor_type = data.get("actor_type", "")
-    sheet.scale = data.get("scale", "")
-    sheet.city = data.get("city", "")
-    sheet.department = data.get("department", "")
+    # The filter columns, normalised as the declared facets compare them ("29", not "Finistère").
+    for column, value in projection(data).items():
+        setattr(sheet, column, value)
     sheet.tags = [tag_for(name) for name in data.get("tags", [])]
     sheet.updated_at = when or utcnow()
     # An approved edit counts as a review: the people who know the sheet looked at it.

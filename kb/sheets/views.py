@@ -5,7 +5,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from kb.auth.permissions import can_see_revision, is_moderator
@@ -16,15 +16,22 @@ from kb.redirects import safe_next
 from kb.sheets import operations
 from kb.sheets.diff import diff_data
 from kb.sheets.fields import SCALES, ValidationError
+from kb.sheets.filters import (
+    FilterError,
+    Filters,
+    apply_filters,
+    count_facets,
+    facet_blocks,
+    parse_filters,
+    published_ids,
+)
 from kb.sheets.forms import ReviewForm, SheetForm
 from kb.sheets.models import (
     Revision,
     RevisionStatus,
     Sheet,
     SheetState,
-    Tag,
     published_sheets,
-    sheet_tags,
 )
 from kb.sheets.queries import paginate, tag_counts
 from kb.templating import search_endpoint
@@ -70,22 +77,22 @@ def home() -> str:
 
 @bp.route("/fiches")
 def index() -> str:
-    query = published_sheets()
-    filters: dict[str, str] = {}
-    for name in ("scale", "city", "department", "actor_type"):
-        value = request.args.get(name, "").strip()
-        if value:
-            filters[name] = value
-            query = query.where(func.lower(getattr(Sheet, name)) == value.lower())
-    tag_slug = request.args.get("tag", "").strip()
-    tag = None
-    if tag_slug:
-        tag = db.session.scalar(select(Tag).where(Tag.slug == tag_slug))
-        query = query.where(Sheet.id.in_(
-            select(sheet_tags.c.sheet_id).where(sheet_tags.c.tag_id == (tag.id if tag else -1))
-        ))
-    page = paginate(query.order_by(Sheet.updated_at.desc()), request.args.get("page"), PER_PAGE)
-    return render_template("sheets/index.html", page=page, filters=filters, tag=tag)
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        abort(400, exc.message)
+    query = apply_filters(published_sheets(), filters)
+    page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()),
+                    request.args.get("page"), PER_PAGE)
+    _, counts = count_facets(published_ids(filters))
+    return render_template("sheets/index.html", page=page, filters=filters,
+                           filter_labels=filters.labels(),
+                           facets=facet_blocks(filters, counts, _index_link))
+
+
+def _index_link(filters: Filters) -> str:
+    args: dict[str, Any] = filters.active()
+    return url_for("sheets.index", **args)
 
 
 @bp.route("/tags/<slug>")
