@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind
-from kb.sheets.territories import department_label
+from kb.territories.register import department_label
 from kb.text import render_markdown, slugify
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",

@@ -175,8 +175,10 @@ def test_facets_count_and_filter(corpus: dict[str, Revision]) -> None:
     assert result["facets"]["department"] == {"29": 2, "44": 1}  # "Finistère" is 29
     assert result["facet_labels"]["department"]["29"] == "Finistère (29)"
     assert result["facets"]["actor_type"]["association"] == 1
-    assert result["facets"]["city"] == {"brest": 1, "quimper": 1, "nantes": 1}
-    assert result["facet_labels"]["city"]["brest"] == "Brest"
+    assert result["facets"]["commune"] == {"29019": 1, "29232": 1, "44109": 1}  # INSEE codes
+    assert result["facet_labels"]["commune"]["29019"] == "Brest (29)"
+    assert result["facets"]["region"] == {"53": 2, "52": 1}
+    assert result["facet_labels"]["region"]["53"] == "Bretagne"
 
     accueil = search_sheets("accueil")
     assert accueil["facets"]["tag"] == {"accueil": 2, "design-de-service": 1, "alimentation": 1}
@@ -187,7 +189,7 @@ def test_facets_count_and_filter(corpus: dict[str, Revision]) -> None:
         ["Accueil en mairie de Brest"]
     assert titles("", filters={"actor_type": "collectif"}) == ["Jardins partagés de Nantes"]
     filtered = search_sheets("", filters={"department": "29"})
-    assert filtered["facets"]["city"] == {"brest": 1, "quimper": 1}
+    assert filtered["facets"]["commune"] == {"29019": 1, "29232": 1}
     assert titles("", filters={"scale": "national"}) == []
 
 
@@ -266,7 +268,8 @@ def test_api_search_is_documented(client: FlaskClient) -> None:
     document = client.get("/api/openapi.json").json
     operation = document["paths"]["/api/v1/search"]["get"]
     names = {p["name"] for p in operation["parameters"]}
-    assert names >= {"q", "scale", "tag", "actor_type", "department", "city", "sort", "page"}
+    assert names >= {"q", "scale", "tag", "actor_type", "department", "commune", "epci", "region",
+                     "sort", "page"}
     assert "503" in operation["responses"]
 
 

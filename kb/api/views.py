@@ -22,6 +22,7 @@ from kb.sheets.fields import ValidationError
 from kb.sheets.filters import FilterError, apply_filters, parse_filters
 from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 from kb.sheets.queries import MAX_PER_PAGE, paginate, parse_page, tag_counts
+from kb.territories.places import AmbiguousPlace
 from kb.transaction import commit
 
 bp = Blueprint("api", __name__)
@@ -33,6 +34,17 @@ def _error(status: int, error: str, message: str, **extra: Any) -> Response:
     response = jsonify({"error": error, "message": message, **extra})
     response.status_code = status
     return response
+
+
+def _invalid(exc: ValidationError) -> Response:
+    """422 with a message per field; an ambiguous commune also lists the communes to choose
+    from (send one as `commune_code`)."""
+    extra: dict[str, Any] = {}
+    if isinstance(exc, AmbiguousPlace):
+        extra["choices"] = {"commune_code": [
+            {"code": c.code, "name": c.name, "label": c.label, "department": c.department,
+             "postcodes": list(c.postcodes)} for c in exc.candidates]}
+    return _error(422, "validation", "Données invalides.", fields=exc.errors, **extra)
 
 
 def api_user() -> User | None:
@@ -108,7 +120,7 @@ def create_sheet() -> Any:
     try:
         revision = operations.create_sheet(body, api_user(), comment)  # type: ignore[arg-type]
     except ValidationError as exc:
-        return _error(422, "validation", "Données invalides.", fields=exc.errors)
+        return _invalid(exc)
     except operations.PermissionDenied as exc:
         return _error(403, "forbidden", str(exc))
     commit()
@@ -132,7 +144,7 @@ def update_sheet(slug: str) -> Any:
     try:
         revision = operations.edit_sheet(sheet, body, api_user(), base, comment)  # type: ignore[arg-type]
     except ValidationError as exc:
-        return _error(422, "validation", "Données invalides.", fields=exc.errors)
+        return _invalid(exc)
     except operations.EditConflict as conflict:
         db.session.rollback()
         return _error(409, "conflict",

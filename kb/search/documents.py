@@ -19,7 +19,7 @@ from kb.sheets.fields import FIELDS, Field, Kind
 from kb.sheets.filters import COLUMNS as FACET_COLUMNS
 from kb.sheets.filters import facet_values
 from kb.sheets.models import Sheet, published_sheets
-from kb.sheets.territories import DEPARTMENTS, department_code
+from kb.territories.places import derive
 
 SEARCHABLE: tuple[Field, ...] = tuple(
     f for f in FIELDS if f.searchable and f.kind not in (Kind.CHOICE, Kind.URL))
@@ -73,9 +73,12 @@ def document(sheet: Sheet) -> Document | None:
         return None
     data = revision.data
     texts = {f.name: field_text(f, data.get(f.name)) for f in SEARCHABLE}
-    dept = str(data.get("department", "") or "")
-    if dept and department_code(dept):
-        texts["department"] = f"{dept} {DEPARTMENTS[department_code(dept) or '']}"
+    # The territories by name too: "Finistère", "Bretagne", "Brest Métropole" find the sheet.
+    place = derive(data)
+    names = [t.name for t in (place.epci, place.department, place.region) if t]
+    if names:
+        texts["department"] = " ".join([place.department.code if place.department else "",
+                                        *names]).strip()
     snippet = " · ".join(texts[name] for name in SNIPPET_FIELDS if texts.get(name))
     vocabulary = sorted({w for text in texts.values() for w in words(text)
                          if 3 <= len(w) <= 40 and not w.isdigit()})

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
 
-from kb.sheets.territories import department_code
+from kb.territories.register import register
 from kb.text import fold, slugify
 
 
@@ -81,17 +81,53 @@ class Field:
 
 
 def _department_key(value: str) -> str:
-    code = department_code(value)
-    if code is None:
-        raise ValueError(f"département inconnu : « {value} » ; indiquez son code (29) "
+    found = register().department(value)
+    if found is None:
+        raise ValueError(f"département inconnu « {value} » ; indiquez son code (29) "
                          "ou son nom (Finistère)")
-    return code
+    return found.code
 
 
 def _department_label(code: str) -> str:
-    from kb.sheets.territories import DEPARTMENTS
+    found = register().departments.get(code)
+    return found.label if found else code
 
-    return f"{DEPARTMENTS[code]} ({code})" if code in DEPARTMENTS else code
+
+def _region_key(value: str) -> str:
+    found = register().region(value)
+    if found is None:
+        raise ValueError(f"région inconnue « {value} » ; indiquez son code (53) "
+                         "ou son nom (Bretagne)")
+    return found.code
+
+
+def _region_label(code: str) -> str:
+    found = register().regions.get(code)
+    return found.name if found else code
+
+
+def _epci_key(value: str) -> str:
+    found = register().epci(value)
+    if found is None:
+        raise ValueError(f"intercommunalité inconnue « {value} » ; indiquez son numéro SIREN "
+                         "(242900314) ou son nom exact (Brest Métropole)")
+    return found.code
+
+
+def _epci_label(code: str) -> str:
+    found = register().epcis.get(code)
+    return found.name if found else code
+
+
+def _commune_key(value: str) -> str:
+    from kb.territories.places import commune_key  # places reads this module
+
+    return commune_key(value)
+
+
+def _commune_label(code: str) -> str:
+    found = register().commune(code)
+    return found.label if found else code
 
 
 def _tag_key(value: str) -> str:
@@ -154,11 +190,24 @@ FIELDS: tuple[Field, ...] = (
           hint="Le territoire sur lequel l'action se déploie.",
           aliases=("echelle d'action", "echelle"),
           facet=Facet("scale")),
-    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",),
-          facet=Facet("city", ignore_case=True)),
+    # The place: a commune of the official register (kb/territories), from which the EPCI,
+    # département and région are derived; scales above the commune name their territory.
+    Field("city", "Commune", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",),
+          hint="La commune où l'initiative est menée : tapez son nom, puis choisissez-la."),
+    Field("commune_code", "Code INSEE de la commune", Kind.SHORT, searchable=False,
+          max_length=5, hint="Déduit de la commune choisie (29019 pour Brest).",
+          facet=Facet("commune", normalise=_commune_key, label_of=_commune_label,
+                      column="commune_code", aliases=("city",))),
+    Field("epci", "Intercommunalité", Kind.SHORT, searchable=False, max_length=9,
+          hint="Déduite de la commune ; sinon son nom ou son numéro SIREN.",
+          facet=Facet("epci", normalise=_epci_key, label_of=_epci_label)),
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
-          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",),
+          hint="Déduit de la commune ; sinon son code (29) ou son nom (Finistère).",
+          aliases=("departement",),
           facet=Facet("department", normalise=_department_key, label_of=_department_label)),
+    Field("region", "Région", Kind.SHORT, searchable=False, max_length=40,
+          hint="Déduite de la commune ou du département ; sinon son nom.",
+          facet=Facet("region", normalise=_region_key, label_of=_region_label)),
     Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
           hint="Quelques mots-clés, un par ligne ou séparés par des virgules : accueil, numérique…",
           aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle"),

@@ -15,6 +15,7 @@ from kb.sheets.fields import empty_data, validate
 from kb.sheets.filters import projection
 from kb.sheets.merge import three_way_merge
 from kb.sheets.models import Revision, RevisionStatus, Sheet, Tag
+from kb.territories.places import complete, derive
 from kb.text import slugify
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
@@ -89,8 +90,12 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     sheet.approved_revision = revision
     sheet.approved_revision_id = revision.id
     sheet.title = data.get("title", "")
+    # The place's official codes, derived even for revisions written before they existed.
+    place = derive(data)
+    projected = {**data, **place.codes()}
+    sheet.city = place.city or data.get("city", "")
     # The filter columns, normalised as the declared facets compare them ("29", not "Finistère").
-    for column, value in projection(data).items():
+    for column, value in projection(projected).items():
         setattr(sheet, column, value)
     sheet.tags = [tag_for(name) for name in data.get("tags", [])]
     sheet.updated_at = when or utcnow()
@@ -127,12 +132,18 @@ def _add_revision(
 
 
 def create_sheet(
-    data: dict[str, Any], author: User, comment: str = "Création", slug: str | None = None
+    data: dict[str, Any], author: User, comment: str = "Création", slug: str | None = None,
+    lenient_places: bool = False,
 ) -> Revision:
-    """Create a sheet with its first revision, approved at once for moderators and trusted users."""
+    """Create a sheet with its first revision, approved at once for moderators and trusted users.
+
+    The place is resolved to official codes (kb.territories.places.complete): an ambiguous
+    commune name raises AmbiguousPlace (a ValidationError), unless `lenient_places` (imports,
+    which warn) keeps it unresolved.
+    """
     if author.blocked:
         raise PermissionDenied("compte bloqué")
-    cleaned = validate(data)
+    cleaned, _ = complete(validate(data), strict=not lenient_places)
     sheet = Sheet(slug=slug or unique_slug(cleaned["title"]), created_at=utcnow())
     db.session.add(sheet)
     return _add_revision(sheet, cleaned, author, comment, None)
@@ -144,6 +155,7 @@ def edit_sheet(
     author: User,
     base_revision_id: int | None,
     comment: str = "",
+    lenient_places: bool = False,
 ) -> Revision:
     """Save an edit that started from `base_revision_id`.
 
@@ -164,9 +176,10 @@ def edit_sheet(
         mine, conflicts = three_way_merge(base.data, head.data, mine)
         if conflicts:
             raise EditConflict(conflicts, head, mine)
-    if mine == head.data:
-        return head  # nothing changed: no empty revision
     validate(mine)  # a merged result must still be a valid sheet
+    mine, _ = complete(mine, base=base.data, strict=not lenient_places)
+    if mine in (head.data, complete(head.data, strict=False)[0]):
+        return head  # nothing changed (but codes the head's place implies): no empty revision
     return _add_revision(sheet, mine, author, comment, head)
 
 

@@ -1,0 +1,184 @@
+"""Official territories: the register, a sheet's place, the seed import, ambiguity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb.extensions import db
+from kb.importers import run_import
+from kb.sheets import operations
+from kb.sheets.fields import ValidationError
+from kb.sheets.models import Sheet, published_sheets
+from kb.territories.places import AmbiguousPlace, complete
+from kb.territories.register import register
+from kb.transaction import commit
+from tests.conftest import sheet_data
+
+SEED = Path(__file__).parent / "data" / "bazar_seed.txt"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "demo.json"
+
+
+def test_the_register_holds_the_official_territories() -> None:
+    reg = register()
+    assert len(reg.communes) == 34_969 and len(reg.epcis) == 1_255
+    assert len([r for r in reg.regions.values() if len(r.code) == 2]) == 18
+    brest = reg.commune("29019")
+    assert brest is not None and brest.name == "Brest" and brest.postcodes == ("29200",)
+    assert (brest.department, brest.region, reg.epcis[brest.epci].name) == \
+        ("29", "53", "Brest Métropole")
+    assert reg.departments["29"].label == "Finistère (29)" and reg.regions["53"].name == "Bretagne"
+    assert sorted(c.department for c in reg.communes_named("Saint-Denis")) == \
+        ["11", "30", "93", "974"]
+    assert [c.code for c in reg.communes_named("Saint Méen le Grand")] == ["35297"]
+    assert [c.label for c in reg.search_communes("quimp")][:1] == ["Quimper (29)"]
+    assert reg.source["version"] == "6.0.0"
+
+
+# What a person reading the seed dump gives (tests/data/bazar_seed.txt): actor type, scale,
+# commune (INSEE), EPCI, département, région. The dump leaves some answers out or at the wiki
+# form's first choice ("Commune", "Quartier"); see kb/importers/bazar.py for each rule.
+SEED_EXPECTED = {
+    "Accueil en Mairie de brest":
+        ("commune", "commune", "29019", "242900314", "29", "53"),
+    "Co-conception de la Mairie de Nantes Sud":
+        ("commune", "quartier", "44109", "244400404", "44", "52"),
+    "D’une MSAP à une Maison France Service en Vendée":  # "Précisez autre acteur : Préfecture"
+        ("etat", "departement", "", "", "85", "52"),
+    "Etat des lieux de la première année d'un citoyen étranger à Nantes":
+        ("commune", "commune", "44109", "244400404", "44", "52"),
+    "Innov'Accueil, une démarche d'amélioration de l'accueil en Préfecture":
+        ("etat", "quartier", "69123", "200046977", "69", "84"),
+    # Saint-Denis: 11, 30, 93 or 974, and nothing in the sheet says which: not guessed.
+    "L'accueil à Saint Denis sur un espace de médiation numérique en test":
+        ("commune", "quartier", "", "", "", ""),
+    "L'accueil au sein de l'Espace France Services de Saint Méen le Grand":
+        ("commune", "quartier", "35297", "200038990", "35", "53"),
+    "L'accueil dans la relation à l'usager à la Région Bretagne":
+        ("region", "region", "", "", "", "53"),
+    "L'accueil en CDAS, Département du Finistère":
+        ("departement", "departement", "29232", "200068120", "29", "53"),
+    "L'accueil et la relation administrative en Quartier politique de la ville et en Zone de Montagne":
+        ("autre", "intercommunalite", "31483", "200072643", "31", "76"),
+}
+
+
+def _imported(lines: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    run_import(SEED, "bazar-text", echo=(lines.append if lines is not None else lambda _: None))
+    return {s.title: s.approved_revision.data for s in db.session.scalars(published_sheets())}
+
+
+def test_the_seed_dump_imports_every_sheet_with_its_scale_and_territory(app: Any) -> None:
+    sheets = _imported()
+    found = {title: (d["actor_type"], d["scale"], d["commune_code"], d["epci"], d["department"],
+                     d["region"]) for title, d in sheets.items()}
+    assert found == SEED_EXPECTED
+    brest = db.session.scalar(published_sheets().where(Sheet.commune_code == "29019"))
+    assert brest is not None and (brest.city, brest.department, brest.region) == \
+        ("Brest", "29", "53")
+    assert sheets["L'accueil au sein de l'Espace France Services de Saint Méen le Grand"][
+        "city"] == "Saint-Méen-le-Grand"  # the official spelling
+
+
+def test_the_seed_import_warns_about_what_it_could_not_tell(app: Any) -> None:
+    lines: list[str] = []
+    _imported(lines)
+    report = "\n".join(lines)
+    assert ("« Saint Denis » désigne plusieurs communes (Saint-Denis (974), Saint-Denis (93), "
+            "Saint-Denis (11), Saint-Denis (30)) : laissée sans code INSEE") in report
+    assert "Échelle absente : « Intercommunalité »" in report
+    assert "Type d'acteur « Commune » (réponse par défaut du formulaire) contredit par le " \
+           "titre : « Région »" in report
+
+
+def test_a_departement_named_in_the_sheet_settles_an_ambiguous_commune(app: Any,
+                                                                       tmp_path: Path) -> None:
+    dump = tmp_path / "dump.txt"
+    dump.write_text(SEED.read_text(encoding="utf-8").replace(
+        "Damien Roffat / Agence de design de services DETEA",
+        "Damien Roffat, Mairie de Saint-Denis (Seine-Saint-Denis)"), encoding="utf-8")
+    lines: list[str] = []
+    run_import(dump, "bazar-text", echo=lines.append)
+    sheet = db.session.scalar(published_sheets().where(Sheet.title.like("L'accueil à Saint%")))
+    assert sheet is not None and (sheet.commune_code, sheet.department) == ("93066", "93")
+    assert any("Seine-Saint-Denis (93) est nommé dans la fiche, Saint-Denis (93) retenue" in line
+               for line in lines)
+
+
+def test_a_postcode_settles_an_ambiguous_commune(app: Any, tmp_path: Path) -> None:
+    dump = tmp_path / "dump.txt"
+    dump.write_text(SEED.read_text(encoding="utf-8").replace(
+        "Ville\nSaint Denis\n", "Ville\n97400 Saint-Denis\n"), encoding="utf-8")
+    run_import(dump, "bazar-text", echo=lambda _: None)
+    assert db.session.scalar(published_sheets().where(Sheet.commune_code == "97411")) is not None
+
+
+def test_the_demo_data_comes_out_fully_resolved(app: Any) -> None:
+    run_import(FIXTURES, "json", echo=lambda _: None)
+    for sheet in db.session.scalars(published_sheets()):
+        data = sheet.approved_revision.data
+        if data["city"]:
+            assert sheet.commune_code, sheet.title
+        territory = {"intercommunalite": sheet.epci, "departement": sheet.department,
+                     "region": sheet.region}.get(data["scale"], "ok")
+        assert territory, sheet.title
+    raw = json.loads(FIXTURES.read_text(encoding="utf-8"))
+    for item in raw["sheets"]:
+        for revision in item["revisions"]:
+            assert complete(revision["data"], strict=False) == (revision["data"], [])
+
+
+# --- writes: forms and API ask, never guess ----------------------------------------------------
+
+def test_an_ambiguous_commune_is_refused_with_the_candidates(app: Any, moderator: Any) -> None:
+    with pytest.raises(AmbiguousPlace) as raised:
+        operations.create_sheet(sheet_data(city="Saint-Denis", department=""), moderator)
+    assert [c.code for c in raised.value.candidates] == ["97411", "93066", "11339", "30247"]
+    revision = operations.create_sheet(sheet_data(city="Saint-Denis", department="93"),
+                                       moderator)
+    assert revision.data["commune_code"] == "93066" and revision.data["region"] == "11"
+
+
+def test_codes_names_and_consistency_on_write(app: Any, moderator: Any) -> None:
+    revision = operations.create_sheet(sheet_data(city="", department="", commune_code="29232"),
+                                       moderator)
+    commit()
+    assert (revision.data["city"], revision.data["epci"], revision.data["department"]) == \
+        ("Quimper", "200068120", "29")
+    with pytest.raises(ValidationError) as wrong:
+        operations.create_sheet(sheet_data(city="Brest", department="44"), moderator)
+    assert wrong.value.errors == {
+        "department": "Brest (29) n'est pas dans le département « Loire-Atlantique (44) »"}
+    with pytest.raises(ValidationError) as missing:
+        operations.create_sheet(sheet_data(city="", department="", scale="region"), moderator)
+    assert missing.value.errors == {"region": "Précisez la région : l'échelle est régionale"}
+    # Another commune on edit: what the old one implied (EPCI, département) follows.
+    edit = operations.edit_sheet(revision.sheet, {"city": "Nantes"}, moderator, revision.id)
+    assert (edit.data["commune_code"], edit.data["epci"], edit.data["department"]) == \
+        ("44109", "244400404", "44")
+    # A place outside the register is kept as written, without codes.
+    abroad = operations.create_sheet(sheet_data(city="Bruxelles", department=""), moderator)
+    assert (abroad.data["city"], abroad.data["commune_code"]) == ("Bruxelles", "")
+
+
+def test_the_api_answers_422_with_the_choices_for_an_ambiguous_commune(
+        client: Any, moderator: Any, bearer: Any) -> None:
+    response = client.post("/api/v1/sheets", json=sheet_data(city="Saint-Denis", department=""),
+                           headers=bearer(moderator))
+    assert response.status_code == 422
+    body = response.get_json()
+    assert "plusieurs communes" in body["fields"]["city"]
+    assert [c["code"] for c in body["choices"]["commune_code"]] == \
+        ["97411", "93066", "11339", "30247"]
+    ok = client.post("/api/v1/sheets", json=sheet_data(city="Saint-Denis", commune_code="93066",
+                                                       department=""), headers=bearer(moderator))
+    assert ok.status_code == 201
+    sheet = client.get(ok.get_json()["url"]).get_json()
+    assert {k: sheet[k] for k in ("city", "commune_code", "epci", "department", "region",
+                                  "department_name", "region_name", "epci_name")} == {
+        "city": "Saint-Denis", "commune_code": "93066", "epci": "200054781",
+        "department": "93", "region": "11", "department_name": "Seine-Saint-Denis",
+        "region_name": "Île-de-France", "epci_name": "Métropole du Grand Paris"}
