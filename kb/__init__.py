@@ -26,6 +26,7 @@ BLUEPRINTS = (
     "kb.duplicates.views",
     "kb.freshness.views",
     "kb.moderation.views",
+    "kb.territories.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

@@ -154,9 +154,10 @@ def tokens_create(email: str) -> None:
 
 
 from kb.freshness.cli import freshness  # noqa: E402
+from kb.territories.cli import territories  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness, duplicates)
+            freshness, duplicates, territories)
 
 
 def register_cli(app: Flask) -> None:

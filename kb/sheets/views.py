@@ -35,6 +35,7 @@ from kb.sheets.models import (
 )
 from kb.sheets.queries import paginate, tag_counts
 from kb.templating import search_endpoint
+from kb.territories import forms as places
 from kb.transaction import commit
 
 bp = Blueprint("sheets", __name__)
@@ -71,8 +72,10 @@ def home() -> str:
     latest = db.session.scalars(
         published_sheets().order_by(Sheet.updated_at.desc()).limit(8)
     ).all()
+    from kb.territories.views import national_map  # the territories domain draws it
+
     return render_template("sheets/home.html", latest=latest, tags=tag_counts()[:30],
-                           scales=SCALES)
+                           scales=SCALES, map=national_map())
 
 
 @bp.route("/fiches")
@@ -132,14 +135,18 @@ def show(slug: str) -> str | Response:
 def create() -> Any:
     form = SheetForm()
     similar = None  # sheets like this one: shown, and confirmed when very close
+    choice = None  # communes to choose from, when the name is ambiguous or unknown
     if form.validate_on_submit():
-        similar = check_before_create(form.sheet_data(), request.form)
-        if not similar.must_stop:
+        data, keep_as_written = places.read_place(form.sheet_data())
+        choice = _ask_unknown_place(form, data, keep_as_written)
+        similar = check_before_create(data, request.form)
+        if choice is None and not similar.must_stop:
             try:
-                revision = operations.create_sheet(form.sheet_data(), current_user,
+                revision = operations.create_sheet(data, current_user,
                                                    form.comment.data or "Création")
             except ValidationError as exc:
                 _attach_errors(form, exc.errors)
+                choice = places.place_choice(exc)
             else:
                 similar.record(revision.sheet, current_user)
                 commit()
@@ -148,7 +155,7 @@ def create() -> Any:
                                         revision=revision.id))
     status = 422 if form.errors or (similar and similar.errors) else 200
     return render_template("duplicates/sheet_form.html", form=form, sheet=None,
-                           duplicates=similar), status
+                           duplicates=similar, place_choice=choice), status
 
 
 @bp.route("/fiches/<slug>/modifier", methods=["GET", "POST"])
@@ -156,19 +163,22 @@ def create() -> Any:
 def edit(slug: str) -> Any:
     sheet = _sheet_or_404(slug)
     form = SheetForm()
+    choice = None  # communes to choose from, when the name is ambiguous or unknown
     if request.method == "GET":
         base = _editing_base(sheet)
         if base is None:
             abort(404, "Cette fiche n'existe pas.")
         form.fill(base.data)
         form.base_revision.data = str(base.id)
-    elif form.validate_on_submit():
+    elif form.validate_on_submit() and (choice := _ask_unknown_place(
+            form, *places.read_place(form.sheet_data()))) is None:
         try:
             revision = operations.edit_sheet(
-                sheet, form.sheet_data(), current_user,
+                sheet, places.read_place(form.sheet_data())[0], current_user,
                 int(form.base_revision.data or 0) or None, form.comment.data or "")
         except ValidationError as exc:
             _attach_errors(form, exc.errors)
+            choice = places.place_choice(exc)
         except operations.EditConflict as conflict:
             db.session.rollback()
             form.fill(conflict.mine)
@@ -182,7 +192,8 @@ def edit(slug: str) -> Any:
             _flash_saved(revision)
             return redirect(url_for("sheets.show", slug=sheet.slug, revision=revision.id))
     status = 422 if form.errors else 200
-    return render_template("sheets/form.html", form=form, sheet=sheet), status
+    return render_template("sheets/form.html", form=form, sheet=sheet,
+                           place_choice=choice), status
 
 
 @bp.route("/fiches/<slug>/historique")
@@ -263,6 +274,15 @@ def _attach_errors(form: SheetForm, errors: dict[str, str]) -> None:
         field = getattr(form, name, None)
         if field is not None:
             field.errors = [*field.errors, message.capitalize() + "."]
+
+
+def _ask_unknown_place(form: SheetForm, data: dict[str, Any],
+                       keep_as_written: bool) -> places.PlaceChoice | None:
+    """A commune name outside the register: the writer confirms it or picks a commune."""
+    choice = places.unknown_place(data, keep_as_written)
+    if choice is not None:
+        form.city.errors = [*form.city.errors, choice.legend]
+    return choice
 
 
 def _flash_saved(revision: Revision) -> None:

@@ -146,7 +146,7 @@ def commune_key(value: str) -> str:
     raise ValueError(f"commune inconnue « {value} » ; indiquez son code INSEE (29019) ou son nom")
 
 
-def _same_name(text: str, commune: Commune) -> bool:
+def names_commune(text: str, commune: Commune) -> bool:
     key = name_key(parse_place_text(text).name)
     return key == name_key(commune.name) or commune in register().communes_named(key)
 
@@ -161,7 +161,15 @@ class Completion:
     unknown_city: str = ""  # a name outside the register, kept as written
 
 
-def _resolve(data: Mapping[str, Any], base: Mapping[str, Any] | None) -> Completion:
+def _as_code(name: str, value: str) -> str:
+    reg = register()
+    found = {"epci": reg.epci, "department": reg.department, "region": reg.region}[name](value) \
+        if value else None
+    return found.code if found is not None else name_key(value)
+
+
+def resolve(data: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> Completion:
+    """Everything known about a place: codes, warnings, errors, the ambiguity if any."""
     reg = register()
     out = dict(data)
     done = Completion(out, Place())
@@ -169,9 +177,10 @@ def _resolve(data: Mapping[str, Any], base: Mapping[str, Any] | None) -> Complet
     if base is not None:
         before = {name: " ".join(str(base.get(name) or "").split()) for name in PLACE_FIELDS}
         if (text["city"], text["commune_code"]) != (before["city"], before["commune_code"]):
-            # Another commune: what the old one implied goes, what the writer changed stays.
+            # Another commune: what the old one implied goes, what the writer changed stays
+            # (compared as codes: a form shows the EPCI by its name).
             for name in ("epci", "department", "region"):
-                if text[name] == before[name]:
+                if _as_code(name, text[name]) == _as_code(name, before[name]):
                     text[name] = ""
 
     department = reg.department(text["department"]) if text["department"] else None
@@ -196,7 +205,7 @@ def _resolve(data: Mapping[str, Any], base: Mapping[str, Any] | None) -> Complet
         commune = reg.commune(code)
         if commune is None:
             done.errors["commune_code"] = f"code INSEE inconnu « {code} »"
-        elif city and not _same_name(city, commune):
+        elif city and not names_commune(city, commune):
             if base is not None and city == before["city"]:
                 city = commune.name  # the code was changed, not the name: the code decides
             else:
@@ -279,7 +288,7 @@ def complete(data: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
     an inconsistent or unknown code raises ValidationError. Not strict (imports): what cannot
     be resolved is kept as written, with a warning.
     """
-    done = _resolve(data, base)
+    done = resolve(data, base)
     if strict:
         if done.ambiguous is not None:
             raise done.ambiguous
@@ -296,4 +305,4 @@ def complete(data: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
 
 def derive(data: Mapping[str, Any]) -> Place:
     """The place of a revision's data, whatever its age: never raises."""
-    return _resolve(data, None).place
+    return resolve(data, None).place

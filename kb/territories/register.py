@@ -264,9 +264,16 @@ class Register:
         return sorted((d for d in self.departments.values() if d.region == region),
                       key=lambda d: d.code)
 
+    @cached_property
+    def _epcis_by_department(self) -> dict[str, list[Epci]]:
+        index: dict[str, list[Epci]] = defaultdict(list)
+        for epci in self.epcis.values():
+            index[self.epci_department(epci)].append(epci)
+        return {code: sorted(found, key=lambda e: name_key(e.name))
+                for code, found in index.items()}
+
     def epcis_of_department(self, department: str) -> list[Epci]:
-        return sorted((e for e in self.epcis.values() if self.epci_department(e) == department),
-                      key=lambda e: name_key(e.name))
+        return list(self._epcis_by_department.get(department, []))
 
 
 def _read(path: Path) -> Register:
