@@ -348,3 +348,47 @@ def test_territory_urls_are_canonical(client: Any) -> None:
     assert moved.status_code == 301 and moved.headers["Location"].endswith("/territoires/29019-brest")
     assert client.get("/territoires/53").status_code == 404  # région or département: say which
     assert client.get("/territoires/99999-nulle-part").status_code == 404
+
+
+# --- kb territories backfill ------------------------------------------------------------------
+
+def test_backfill_derives_codes_of_older_sheets_and_reports_the_rest(app: Any,
+                                                                     moderator: Any) -> None:
+    """Sheets written before the register: free-text places, projection without codes."""
+    old_places = [("Accueil à Brest", "Brest", "Finistère"), ("Accueil à Saint-Denis",
+                                                              "Saint-Denis", ""),
+                  ("Accueil à Atlantis", "Atlantis", ""), ("Accueil en Vendée", "", "vendée")]
+    for title, city, department in old_places:
+        revision = operations.create_sheet(sheet_data(title=title, city="", department="85",
+                                                      scale=""), moderator)
+        # What a revision saved before this version holds: no code, names as written.
+        revision.data = {k: v for k, v in {**revision.data, "city": city,
+                                           "department": department}.items()
+                         if k not in ("commune_code", "epci", "region")}
+        commit()
+        sheet = revision.sheet
+        sheet.city, sheet.department, sheet.commune_code, sheet.epci, sheet.region = \
+            city, department, "", "", ""
+        commit()
+    result = app.test_cli_runner().invoke(args=["territories", "backfill"])
+    assert result.exit_code == 0, result.output
+    assert "Résolues : 2 fiche(s) (2 mise(s) à jour)." in result.output
+    assert ("accueil-a-saint-denis : « Saint-Denis » peut être Saint-Denis (974), "
+            "Saint-Denis (93), Saint-Denis (11), Saint-Denis (30)") in result.output
+    assert "accueil-a-atlantis : « Atlantis » n'est pas une commune du registre" in result.output
+    brest = db.session.scalar(published_sheets().where(Sheet.slug == "accueil-a-brest"))
+    assert (brest.commune_code, brest.epci, brest.department, brest.region) == \
+        ("29019", "242900314", "29", "53")
+    vendee = db.session.scalar(published_sheets().where(Sheet.slug == "accueil-en-vendee"))
+    assert (vendee.department, vendee.region) == ("85", "52")
+    again = app.test_cli_runner().invoke(args=["territories", "backfill", "--dry-run"])
+    assert "Résolues : 2 fiche(s) (0 à mettre à jour)." in again.output
+
+
+def test_the_openapi_document_describes_places(client: Any) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    sheet = document["components"]["schemas"]["Sheet"]["properties"]
+    assert {"commune_code", "epci", "department", "region", "department_name", "region_name",
+            "epci_name"} <= set(sheet)
+    assert "choices" in document["components"]["schemas"]["Error"]["properties"]
+    assert "/api/v1/territories" in document["paths"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 from kb.sheets.filters import PARAMS, openapi_parameters
+from kb.territories.openapi import sheet_place_properties, territory_paths
 
 
 def _field_schema(f: Field) -> dict[str, Any]:
@@ -87,11 +88,15 @@ def openapi_document() -> dict[str, Any]:
             "review_due_at": {"type": "string", "format": "date-time"},
             "fresh": {"type": "boolean"},
             "state": {"type": "string", "enum": ["active", "hidden", "archived", "merged"]},
+            **sheet_place_properties(),
         },
     }
     error = {"type": "object", "properties": {
         "error": {"type": "string"}, "message": {"type": "string"},
-        "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "choices": {"type": "object", "description": "Quand une commune est ambiguë : les "
+                    "communes possibles (renvoyer l'une d'elles dans `commune_code`).",
+                    "additionalProperties": {"type": "array", "items": {"type": "object"}}}}}
 
     def ref(name: str) -> dict[str, str]:
         return {"$ref": f"#/components/schemas/{name}"}
@@ -196,6 +201,7 @@ def openapi_document() -> dict[str, Any]:
     from kb.moderation.openapi import moderation_paths
 
     document["paths"].update(moderation_paths())
+    document["paths"].update(territory_paths())
     return document
 
 

@@ -136,6 +136,13 @@ class Register:
         return sorted((key, code) for code, key in self._keys.items())
 
     @cached_property
+    def _sorted_codes(self) -> list[tuple[str, str]]:
+        """(postcode or INSEE code, INSEE code) sorted: prefix search by bisection."""
+        entries = {(c.code, c.code) for c in self.communes.values()}
+        entries |= {(p, c.code) for c in self.communes.values() for p in c.postcodes}
+        return sorted(entries)
+
+    @cached_property
     def _by_postcode(self) -> dict[str, list[str]]:
         index: dict[str, list[str]] = defaultdict(list)
         for commune in self.communes.values():
@@ -226,8 +233,13 @@ class Register:
             return []
         if text.isdigit() or re.fullmatch(r"\d[\dAB]\d{0,3}", text.upper()):
             code = text.upper()
-            found = {c.code: c for c in self.communes.values()
-                     if c.code.startswith(code) or any(p.startswith(code) for p in c.postcodes)}
+            codes = self._sorted_codes
+            start = bisect.bisect_left(codes, (code, ""))
+            found: dict[str, Commune] = {}
+            for entry, commune_code in codes[start:]:
+                if not entry.startswith(code):
+                    break
+                found[commune_code] = self.communes[commune_code]
             return heapq.nlargest(limit, found.values(), key=lambda c: (c.population, c.code))
         key = name_key(text)
         if not key:
