@@ -163,3 +163,11 @@ def test_search_page_facet_links_use_the_filter_parameters(client: FlaskClient,
     listing = client.get("/fiches?department=29").get_data(as_text=True)
     assert "<h1>Fiches — Finistère (29)</h1>" in listing
     assert 'href="/fiches?department=29&amp;tag=accueil"' in listing
+
+
+def test_the_search_api_names_facet_values(client: FlaskClient, corpus: None) -> None:
+    body = client.get("/api/v1/search", query_string={"department": "29"}).json
+    assert body["facets"]["department"] == {"29": 2}
+    assert body["facet_labels"]["department"] == {"29": "Finistère (29)"}
+    assert body["facet_labels"]["region"] == {"53": "Bretagne"}
+    assert body["facet_labels"]["commune"]["29019"] == "Brest (29)"

@@ -63,6 +63,10 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
         "facets": {"type": "object", "description": "Nombre de fiches par valeur, pour chaque "
                    "filtre (mêmes noms que les paramètres).", "properties": {
                        name: counts for name in PARAMS}},
+        "facet_labels": {"type": "object", "description": "Libellé de chaque valeur de facette "
+                         "(« Finistère (29) » pour department=29).", "properties": {
+                             name: {"type": "object", "additionalProperties": {"type": "string"}}
+                             for name in PARAMS}},
         "suggestion": {"type": ["string", "null"],
                        "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},

@@ -44,6 +44,7 @@ class Facet:
     column: str = ""  # Sheet projection column; "" -> the field's name (tags: sheet_tags)
     ignore_case: bool = False  # free text compared case-insensitively
     aliases: tuple[str, ...] = ()  # older parameter names still accepted
+    title: str = ""  # heading of the facet's list; "" -> the field's label
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ FIELDS: tuple[Field, ...] = (
     Field("commune_code", "Code INSEE de la commune", Kind.SHORT, searchable=False,
           max_length=5, hint="Déduit de la commune choisie (29019 pour Brest).",
           facet=Facet("commune", normalise=_commune_key, label_of=_commune_label,
-                      column="commune_code", aliases=("city",))),
+                      column="commune_code", aliases=("city",), title="Commune")),
     Field("epci", "Intercommunalité", Kind.SHORT, searchable=False, max_length=200,
           hint="Déduite de la commune ; sinon son nom ou son numéro SIREN.",
           facet=Facet("epci", normalise=_epci_key, label_of=_epci_label)),

@@ -47,7 +47,7 @@ class FacetSpec:
 
     @property
     def title(self) -> str:
-        return self.field.label
+        return self.facet.title or self.field.label
 
     @property
     def through_tags(self) -> bool:

@@ -38,6 +38,12 @@ def territory_url(territory: Territory, **values: Any) -> str:
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["territory_url"] = territory_url
     app.jinja_env.globals["place_of"] = _place_of
+    app.jinja_env.filters["region_label"] = _region_label
+
+
+def _region_label(code: str) -> str:
+    found = register().regions.get(code) if code else None
+    return found.name if found else code
 
 
 def _place_of(data: dict[str, Any]) -> Any:
