@@ -392,3 +392,15 @@ def test_the_openapi_document_describes_places(client: Any) -> None:
             "epci_name"} <= set(sheet)
     assert "choices" in document["components"]["schemas"]["Error"]["properties"]
     assert "/api/v1/territories" in document["paths"]
+
+
+def test_the_sheets_other_places_settle_an_ambiguous_commune(app: Any, tmp_path: Path) -> None:
+    dump = tmp_path / "dump.txt"
+    dump.write_text(SEED.read_text(encoding="utf-8").replace(
+        "Ville\nSaint Denis\n", "Ville\nSaint Denis\nPartenaires associés\nVille de Bobigny\n"),
+        encoding="utf-8")
+    lines: list[str] = []
+    run_import(dump, "bazar-text", echo=lines.append)
+    sheet = db.session.scalar(published_sheets().where(Sheet.title.like("L'accueil à Saint%")))
+    assert sheet is not None and sheet.commune_code == "93066"
+    assert any("est celui des autres lieux de la fiche (Bobigny)" in line for line in lines)

@@ -17,7 +17,7 @@ from typing import Any
 
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind, empty_data
 from kb.territories.places import complete, find_communes, parse_place_text
-from kb.territories.register import register
+from kb.territories.register import Commune, name_key, register
 from kb.text import fold
 
 OTHER_ACTOR = "precisez autre acteur"  # "Précisez autre acteur": the type is 'autre', named here
@@ -307,10 +307,10 @@ def _scale(data: dict[str, Any], report: ParsedSheet) -> None:
     report.warnings.append(f"Échelle absente : « {label(guessed)} » d'après {why}")
 
 
-def _named_territories(data: dict[str, Any]) -> str:
+def _named_territories(data: dict[str, Any], with_context: bool = True) -> str:
     """The sheet's own words where a département or région may be named (case kept)."""
-    parts = [data["title"], data["actor_name"], data["contacts"], data["context"],
-             *data["partners"]]
+    parts = [data["title"], data["actor_name"], data["contacts"], *data["partners"],
+             data["context"] if with_context else ""]
     return unicodedata.normalize("NFKD", " ".join(parts)).encode("ascii", "ignore").decode()
 
 
@@ -318,6 +318,42 @@ def _names(text: str, name: str) -> bool:
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     words = r"[\s\-']+".join(re.escape(w) for w in re.split(r"[\s\-']+", plain))
     return re.search(rf"(?<![\w-]){words}(?![\w-])", text) is not None
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}(?:[\s\-'](?:[A-Z][a-z]+|sur|sous|en|de|du|des|la|le|les|"
+                          r"l|d|lès|lez)){0,4}")
+
+
+# Capitalised words of institutions and common nouns, never read as a commune's name even
+# where a village has it ("Ville" is in the Bas-Rhin).
+_NOT_PLACES = {"ville", "mairie", "commune", "communaute", "agence", "maison", "centre",
+               "conseil", "departement", "region", "prefecture", "sous", "services", "service",
+               "france", "espace", "association", "laboratoire", "lab", "design", "etat", "pays",
+               "quartier", "zone", "saint", "sainte", "le", "la", "les", "grand", "plan",
+               "force", "projet", "action", "accueil"}
+
+
+def _other_communes(text: str, own: str) -> list[Commune]:
+    """Communes named in the sheet's text: capitalised names only one commune has."""
+    reg = register()
+    found: dict[str, Commune] = {}
+    for match in _CAPITALISED.finditer(text):
+        words = [w for w in re.split(r"[\s\-']", match.group()) if w]
+        for start in range(len(words)):
+            if not words[start][0].isupper() or name_key(words[start]) in _NOT_PLACES \
+                    and start + 1 == len(words):
+                continue
+            for end in range(len(words), start, -1):  # the longest name first
+                candidate = " ".join(words[start:end])
+                key = name_key(candidate)
+                if len(candidate) < 4 or key == name_key(own) or key in _NOT_PLACES \
+                        or reg.department(candidate) or reg.region(candidate):
+                    continue  # territories are read by name elsewhere
+                named = reg.communes_named(candidate)
+                if len(named) == 1:
+                    found[named[0].code] = named[0]
+                    break
+    return list(found.values())
 
 
 def _place_territory(data: dict[str, Any], report: ParsedSheet) -> None:
@@ -352,12 +388,22 @@ def _place_territory(data: dict[str, Any], report: ParsedSheet) -> None:
             named = [c for c in candidates
                      if _names(text, reg.departments[c.department].name)
                      or _names(text, reg.regions[c.region].name)]
+            why = "est nommé dans la fiche"
+            if len({c.code for c in named}) != 1:
+                # The sheet's other places: a commune that only one candidate shares a
+                # département with ("Mairie de Saint-Denis, partenaire : Ville de Bobigny").
+                others = _other_communes(_named_territories(data, with_context=False),
+                                         parsed.name)
+                named = [c for c in candidates if c.department in {o.department for o in others}]
+                why = "est celui des autres lieux de la fiche (" + ", ".join(
+                    sorted({o.name for o in others if o.department in
+                            {c.department for c in named}})) + ")"
             if len({c.code for c in named}) == 1:
                 commune = named[0]
                 data["department"] = commune.department
                 report.warnings.append(
                     f"« {parsed.name} » désigne plusieurs communes : "
-                    f"{reg.departments[commune.department].label} est nommé dans la fiche, "
+                    f"{reg.departments[commune.department].label} {why}, "
                     f"{commune.label} retenue")
     completed, warnings = complete(data, strict=False)
     data.update(completed)
