@@ -404,3 +404,15 @@ def test_the_sheets_other_places_settle_an_ambiguous_commune(app: Any, tmp_path:
     sheet = db.session.scalar(published_sheets().where(Sheet.title.like("L'accueil à Saint%")))
     assert sheet is not None and sheet.commune_code == "93066"
     assert any("est celui des autres lieux de la fiche (Bobigny)" in line for line in lines)
+
+
+def test_reimporting_an_ambiguous_name_keeps_the_commune_the_sheet_had(app: Any,
+                                                                      moderator: Any) -> None:
+    """The seed over the demo data: "Saint Denis" again for the sheet placed in 93."""
+    run_import(FIXTURES, "json", echo=lambda _: None)
+    run_import(SEED, "bazar-text", echo=lambda _: None)
+    sheet = db.session.scalar(published_sheets().where(Sheet.title.like("L'accueil à Saint%")))
+    assert sheet is not None and sheet.commune_code == "93066"
+    # An edit that names another commune still moves it.
+    edit = operations.edit_sheet(sheet, {"city": "Quimper"}, moderator, None)
+    assert edit.data["commune_code"] == "29232"

@@ -174,14 +174,16 @@ def resolve(data: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> C
     out = dict(data)
     done = Completion(out, Place())
     text = {name: " ".join(str(out.get(name) or "").split()) for name in PLACE_FIELDS}
-    if base is not None:
-        before = {name: " ".join(str(base.get(name) or "").split()) for name in PLACE_FIELDS}
-        if (text["city"], text["commune_code"]) != (before["city"], before["commune_code"]):
-            # Another commune: what the old one implied goes, what the writer changed stays
-            # (compared as codes: a form shows the EPCI by its name).
-            for name in ("epci", "department", "region"):
-                if _as_code(name, text[name]) == _as_code(name, before[name]):
-                    text[name] = ""
+    before = {name: " ".join(str((base or {}).get(name) or "").split()) for name in PLACE_FIELDS}
+    # The commune the sheet had: an ambiguous name that may mean it keeps it.
+    kept = reg.commune(before["commune_code"]) if before["commune_code"] else None
+    if base is not None and \
+            (text["city"], text["commune_code"]) != (before["city"], before["commune_code"]):
+        # Another commune: what the old one implied goes, what the writer changed stays
+        # (compared as codes: a form shows the EPCI by its name).
+        for name in ("epci", "department", "region"):
+            if _as_code(name, text[name]) == _as_code(name, before[name]):
+                text[name] = ""
 
     department = reg.department(text["department"]) if text["department"] else None
     if text["department"] and department is None:
@@ -237,6 +239,8 @@ def resolve(data: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> C
             city = ""
         elif len(candidates) == 1:
             commune = candidates[0]
+        elif kept is not None and kept in candidates:
+            commune = kept  # the same name again ("Saint Denis" for Saint-Denis (93)): kept
         elif candidates:
             done.ambiguous = AmbiguousPlace(parsed.name, candidates)
             done.warnings.append(
