@@ -12,7 +12,7 @@ from kb.auth.models import FORMER_CONTRIBUTOR, role_label
 from kb.auth.permissions import Capability, can, role_capabilities
 from kb.params import query_url
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
-from kb.sheets.territories import department_label
+from kb.territories.register import department_label
 from kb.text import render_markdown, slugify
 from kb.wording import plural
 

@@ -66,9 +66,10 @@ def sites(tmp_path: Any) -> Iterator[dict[str, str]]:
         db.create_all()
         moderator = create_user("modo@example.org", "mot-de-passe-solide", "moderator", "Modo")
         card = operations.create_sheet(sheet_data(summary=LONG_SUMMARY * 2), moderator).sheet
-        for n, city in enumerate(("Quimper", "Nantes", "Saint-Denis")):
-            operations.create_sheet(sheet_data(title=f"Accueil partagé n° {n + 1}", city=city),
-                                    moderator)
+        for n, (city, department) in enumerate((("Quimper", "29"), ("Nantes", "44"),
+                                                 ("Saint-Denis", "93"))):
+            operations.create_sheet(sheet_data(title=f"Accueil partagé n° {n + 1}", city=city,
+                                               department=department), moderator)
         db.session.commit()
         slug = card.slug
         db.session.remove()

@@ -111,7 +111,8 @@ def test_sheets_with_the_same_title_sent_at_once_all_get_a_slug(app, make_user, 
     authors = [make_user("moderator") for _ in range(THREADS)]
     clients = [_client(app, author) for author in authors]
     # Each writer confirms the initiative is another one (the others' sheets may be saved first).
-    data = [_form(sheet_data(city=f"Ville {i}"), submission=_token(c), duplicates_seen="1",
+    towns = ["Brest", "Quimper", "Morlaix", "Concarneau", "Landerneau", "Douarnenez"]  # all in 29
+    data = [_form(sheet_data(city=towns[i]), submission=_token(c), duplicates_seen="1",
                   distinct="1", distinct_reason="Une autre ville.") for i, c in enumerate(clients)]
 
     responses = _at_once([lambda c=c, d=d: c.post("/fiches/nouvelle", data=d)

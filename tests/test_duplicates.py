@@ -214,7 +214,8 @@ def test_nothing_similar_saves_at_once(client, login, contributor, make_sheet):
     response = client.post("/fiches/nouvelle", data=_form(sheet_data(
         title="Bus itinérant des services publics en Ariège", context="Un bus sillonne "
         "les vallées pour rapprocher les services publics des habitants isolés.", stakes="",
-        method="", results="", tags=["mobilité"], city="Foix", actor_name="Département")))
+        method="", results="", tags=["mobilité"], city="Foix", department="09",
+        actor_name="Département")))
     assert response.status_code == 302
 
 

@@ -100,7 +100,8 @@ def test_list_widget_limit_and_link_to_the_full_listing(client, territory):
 def test_list_widget_refuses_bad_parameters_in_french(client):
     response = client.get("/embed/list?scale=planete")
     assert response.status_code == 400
-    assert "Échelle inconnue" in response.get_data(as_text=True)
+    assert "valeur inconnue « planete » pour « Échelle d'action »" \
+        in response.get_data(as_text=True).replace("&#39;", "'").replace("&#34;", '"')
     assert client.get("/embed/list?limit=beaucoup").status_code == 400
     assert "Aucune fiche" in client.get("/embed/list?tag=inconnu").get_data(as_text=True)
 
@@ -219,8 +220,8 @@ def test_configurator_gives_both_snippets_for_a_sheet(client, brest):
 def test_configurator_builds_a_list_snippet_from_filters(client, territory):
     page = client.get("/embed?mode=list&tag=accueil&scale=departement&limit=3").get_data(as_text=True)
     assert "data-list=&amp;#34;" not in page
-    assert "data-list=&#34;tag=accueil&amp;amp;scale=departement&amp;amp;limit=3&#34;" in page
-    assert '<iframe src="/embed/list?tag=accueil&amp;scale=departement&amp;limit=3"' in page
+    assert "data-list=&#34;scale=departement&amp;amp;tag=accueil&amp;amp;limit=3&#34;" in page
+    assert '<iframe src="/embed/list?scale=departement&amp;tag=accueil&amp;limit=3"' in page
     assert client.get("/embed?mode=list&scale=planete").status_code == 400
 
 

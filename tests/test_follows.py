@@ -145,7 +145,7 @@ def test_monthly_period_and_manage_page(
     _follow(client, follower, {"tag": "accueil"})
     client.post("/mes-suivis/frequence", data={"period": "month"})
     page = client.get("/mes-suivis").get_data(as_text=True)
-    assert "mot-clé accueil" in page and 'value="month" checked' in page
+    assert "mots-clés : accueil" in page.lower() and 'value="month" checked' in page
     _published_at(make_sheet(title="Accueil partagé", tags=["accueil"]), 1)
     operations.send_digests(_at(2))
     _published_at(make_sheet(title="Accueil de nuit", tags=["accueil"]), 3)

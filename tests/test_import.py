@@ -53,7 +53,7 @@ def test_seed_import_reports_spam_duplicates_and_vocabulary_fixes_per_sheet(app)
     assert "spam retiré : https://floodcrm.email/" in summary
     assert "spam retiré : FloodCRM" in summary
     assert "Lien web « http:// » invalide" in summary
-    assert "« vendée » est un département : département 85" in summary
+    assert "Ville « vendée » est un département : Vendée (85)" in summary
     assert lines[-1].startswith("10 fiche(s) lue(s) : 10 créée(s)")
 
 
@@ -62,7 +62,7 @@ def test_seed_import_maps_labels_and_free_values(app):
     by_title = {s.title: s.approved_revision.data for s in published()}
     vendee = by_title["D’une MSAP à une Maison France Service en Vendée"]
     assert vendee["department"] == "85" and vendee["city"] == ""
-    assert vendee["actor_type"] == "autre"  # "Précisez autre acteur"
+    assert vendee["actor_type"] == "etat"  # "Précisez autre acteur : Préfecture de Vendée…"
     assert "Préfecture de Vendée" in vendee["actor_name"]
     assert vendee["scale"] == "departement"
     lyon = by_title["Innov'Accueil, une démarche d'amélioration de l'accueil en Préfecture"]

@@ -174,15 +174,17 @@ def test_facets_count_and_filter(corpus: dict[str, Revision]) -> None:
     result = search_sheets("")
     assert result["total"] == 3
     assert result["facets"]["scale"] == {"commune": 1, "intercommunalite": 1, "quartier": 1}
-    assert result["facets"]["tags"]["accueil"] == 2
+    assert result["facets"]["tag"]["accueil"] == 2
     assert result["facets"]["department"] == {"29": 2, "44": 1}  # "Finistère" is 29
     assert result["facet_labels"]["department"]["29"] == "Finistère (29)"
     assert result["facets"]["actor_type"]["association"] == 1
-    assert result["facets"]["city"] == {"brest": 1, "quimper": 1, "nantes": 1}
-    assert result["facet_labels"]["city"]["brest"] == "Brest"
+    assert result["facets"]["commune"] == {"29019": 1, "29232": 1, "44109": 1}  # INSEE codes
+    assert result["facet_labels"]["commune"]["29019"] == "Brest (29)"
+    assert result["facets"]["region"] == {"53": 2, "52": 1}
+    assert result["facet_labels"]["region"]["53"] == "Bretagne"
 
     accueil = search_sheets("accueil")
-    assert accueil["facets"]["tags"] == {"accueil": 2, "design-de-service": 1, "alimentation": 1}
+    assert accueil["facets"]["tag"] == {"accueil": 2, "design-de-service": 1, "alimentation": 1}
     assert titles("accueil", filters={"scale": "quartier"}) == ["Jardins partagés de Nantes"]
     assert titles("", filters={"tag": "numerique"}) == ["Médiation numérique à Quimper"]
     assert len(titles("", filters={"department": "Finistère"})) == 2
@@ -190,7 +192,7 @@ def test_facets_count_and_filter(corpus: dict[str, Revision]) -> None:
         ["Accueil en mairie de Brest"]
     assert titles("", filters={"actor_type": "collectif"}) == ["Jardins partagés de Nantes"]
     filtered = search_sheets("", filters={"department": "29"})
-    assert filtered["facets"]["city"] == {"brest": 1, "quimper": 1}
+    assert filtered["facets"]["commune"] == {"29019": 1, "29232": 1}
     assert titles("", filters={"scale": "national"}) == []
 
 
@@ -259,7 +261,7 @@ def test_api_search(client: FlaskClient, corpus: dict[str, Revision]) -> None:
     item = body["items"][0]
     assert set(item) == {"slug", "title", "url", "score", "snippet", "fresh"}
     assert item["url"].startswith("http://kb.test/fiches/")
-    assert set(body["facets"]) >= {"scale", "actor_type", "tags", "department"}
+    assert set(body["facets"]) >= {"scale", "actor_type", "tag", "department"}  # as the params
     filtered = client.get("/api/v1/search?q=accueil&tag=alimentation").json
     assert [i["title"] for i in filtered["items"]] == ["Jardins partagés de Nantes"]
     assert client.get("/api/v1/search?q=acompagnement").json["suggestion"] == "accompagnement"
@@ -269,7 +271,8 @@ def test_api_search_is_documented(client: FlaskClient) -> None:
     document = client.get("/api/openapi.json").json
     operation = document["paths"]["/api/v1/search"]["get"]
     names = {p["name"] for p in operation["parameters"]}
-    assert names >= {"q", "scale", "tag", "actor_type", "department", "city", "sort", "page"}
+    assert names >= {"q", "scale", "tag", "actor_type", "department", "commune", "epci", "region",
+                     "sort", "page"}
     assert "503" in operation["responses"]
 
 

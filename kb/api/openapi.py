@@ -8,6 +8,8 @@ from flask import current_app
 
 from kb.duplicates.openapi import similar_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
+from kb.sheets.filters import PARAMS, openapi_parameters
+from kb.territories.openapi import sheet_place_properties, territory_paths
 
 
 def _field_schema(f: Field) -> dict[str, Any]:
@@ -49,16 +51,12 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
          "Mots cherchés (sans accents possible, fautes de frappe tolérées) ; \"expression\", "
          "-mot pour exclure, OR entre deux mots. Au-delà de 500 caractères, la suite est "
          "ignorée."),
-        ("scale", {"type": "string"}, "Échelle (valeur du champ scale)."),
-        ("tag", {"type": "string"}, "Mot-clé (slug)."),
-        ("actor_type", {"type": "string"}, "Type d'acteur."),
-        ("department", {"type": "string"}, "Département : code ou nom."),
-        ("city", {"type": "string"}, "Ville (sans accents ni majuscules possible)."),
         ("sort", {"type": "string", "enum": ["relevance", "updated", "freshness"]},
          "Pertinence (défaut), dernière mise à jour, ou fraîcheur (relue récemment)."),
         ("page", {"type": "integer", "minimum": 1, "maximum": 500},
          "Page (20 résultats par page)."),
         ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "Résultats par page."))]
+    params += openapi_parameters()
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     result = {"type": "object", "properties": {
         "items": {"type": "array", "items": {"type": "object", "properties": {
@@ -68,14 +66,20 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
                                                          "trouvés (texte échappé)."},
             "fresh": {"type": "boolean", "description": "Faux quand la fiche est à actualiser."}}}},
         "total": {"type": "integer"},
-        "facets": {"type": "object", "properties": {
-            name: counts for name in ("scale", "actor_type", "tags", "department", "city")}},
+        "facets": {"type": "object", "description": "Nombre de fiches par valeur, pour chaque "
+                   "filtre (mêmes noms que les paramètres).", "properties": {
+                       name: counts for name in PARAMS}},
+        "facet_labels": {"type": "object", "description": "Libellé de chaque valeur de facette "
+                         "(« Finistère (29) » pour department=29).", "properties": {
+                             name: {"type": "object", "additionalProperties": {"type": "string"}}
+                             for name in PARAMS}},
         "suggestion": {"type": ["string", "null"],
                        "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
         "message": {"type": ["string", "null"]}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
+                          "400": json_response("Filtre invalide", ref("Error")),
                           "503": json_response("Index en reconstruction", ref("Error"))}}
 
 
@@ -95,11 +99,15 @@ def openapi_document() -> dict[str, Any]:
             "review_due_at": {"type": "string", "format": "date-time"},
             "fresh": {"type": "boolean"},
             "state": {"type": "string", "enum": ["active", "hidden", "archived", "merged"]},
+            **sheet_place_properties(),
         },
     }
     error = {"type": "object", "properties": {
         "error": {"type": "string"}, "message": {"type": "string"},
-        "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "choices": {"type": "object", "description": "Quand une commune est ambiguë : les "
+                    "communes possibles (renvoyer l'une d'elles dans `commune_code`).",
+                    "additionalProperties": {"type": "array", "items": {"type": "object"}}}}}
 
     def ref(name: str) -> dict[str, str]:
         return {"$ref": f"#/components/schemas/{name}"}
@@ -113,9 +121,7 @@ def openapi_document() -> dict[str, Any]:
         "status": {"type": "string"}}}
     query = [{"name": n, "in": "query", "schema": s} for n, s in (
         ("page", {"type": "integer", "minimum": 1, "maximum": 10_000}),
-        ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
-        ("tag", {"type": "string"}), ("scale", {"type": "string"}), ("city", {"type": "string"}),
-        ("department", {"type": "string"}), ("actor_type", {"type": "string"}))]
+        ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}))] + openapi_parameters()
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Fiches initiatives — API", "version": "1.0.0",
@@ -137,7 +143,8 @@ def openapi_document() -> dict[str, Any]:
                     "200": json_response("Une page de fiches", {"type": "object", "properties": {
                         "items": {"type": "array", "items": ref("Sheet")},
                         "total": {"type": "integer"}, "page": {"type": "integer"},
-                        "per_page": {"type": "integer"}}})}},
+                        "per_page": {"type": "integer"}}}),
+                    "400": json_response("Filtre invalide", ref("Error"))}},
                 "post": {"summary": "Créer une fiche", "security": [{"bearer": []}],
                          "requestBody": {"required": True, "content": {
                              "application/json": {"schema": ref("SheetInput")}}},
@@ -153,7 +160,7 @@ def openapi_document() -> dict[str, Any]:
                                        "l'appelant peut lire (publiée, ou la sienne avec son "
                                        "jeton ; toutes pour les modérateurs).",
                         "parameters": [slug_param, {"name": "revision", "in": "query",
-                                                    "schema": {"type": "integer"}}],
+                                                    "schema": {"type": "integer", "minimum": 1}}],
                         "responses": {
                     "200": json_response("La fiche", ref("Sheet")),
                     "301": {"description": "Fiche fusionnée dans une autre"},
@@ -216,6 +223,7 @@ def openapi_document() -> dict[str, Any]:
     from kb.moderation.openapi import moderation_paths
 
     document["paths"].update(moderation_paths())
+    document["paths"].update(territory_paths())
     # Higher domains (questions, follows) register their paths at init: the API never imports them.
     for paths in current_app.extensions.get("kb_openapi_paths", []):
         document["paths"].update(paths())
@@ -255,6 +263,8 @@ def _open_data_paths(ref: Any) -> dict[str, Any]:
                                         "application/x-ndjson", text),
         "/donnees/flux/modifications.atom": feed("Modifications approuvées récentes"),
         "/donnees/flux/nouvelles-fiches.atom": feed("Nouvelles fiches"),
+        "/donnees/flux/fiches.atom": feed("Fiches filtrées (mêmes filtres que /api/v1/sheets)",
+                                          openapi_parameters()),
         "/donnees/flux/mots-cles/{slug}.atom": feed("Fiches d'un mot-clé", [
             {"name": "slug", "in": "path", "required": True, "schema": text}]),
         "/donnees/flux/echelles/{scale}.atom": feed("Fiches d'une échelle", [

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request, url_for
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kb.api.cors import add_cors_headers
@@ -18,7 +17,8 @@ from kb.errors import NotFound
 from kb.extensions import csrf, db
 from kb.moderation import operations as moderation  # audit log + e-mail to the author
 from kb.sheets import operations
-from kb.sheets.models import Revision, Sheet, SheetState, Tag, published_sheets, sheet_tags
+from kb.sheets.filters import FilterError, apply_filters, parse_filters
+from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 from kb.sheets.queries import MAX_PER_PAGE, paginate, parse_page, tag_counts
 from kb.sheets.serialize import sheet_object
 from kb.sheets.visibility import get_revision_or_404, get_sheet_or_404, visible_revision
@@ -27,8 +27,6 @@ from kb.transaction import commit
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with bearer tokens, never with the session cookie
 bp.after_request(add_cors_headers)  # reads open to any origin, writes not
-
-LIST_FILTERS = ("scale", "city", "department", "actor_type")
 
 
 def _caller() -> User:
@@ -52,16 +50,11 @@ def _visible_sheet(slug: str) -> tuple[Sheet, Revision]:
 
 @bp.get("/api/v1/sheets")
 def list_sheets() -> Any:
-    query = published_sheets()
-    for name in LIST_FILTERS:
-        value = request.args.get(name, "").strip()
-        if value:
-            query = query.where(func.lower(getattr(Sheet, name)) == value.lower())
-    tag = request.args.get("tag", "").strip()
-    if tag:
-        query = query.where(Sheet.id.in_(
-            select(sheet_tags.c.sheet_id).join(Tag, Tag.id == sheet_tags.c.tag_id)
-            .where(Tag.slug == tag)))
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        return error(400, "validation", exc.message, fields={exc.param: exc.message})
+    query = apply_filters(published_sheets(), filters)
     per_page = parse_page(request.args.get("per_page"), 20, MAX_PER_PAGE)
     page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()),
                     request.args.get("page"), per_page)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -15,19 +19,26 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from kb.embed import http
-from kb.embed.listing import DEFAULT_LIMIT, MAX_LIMIT, ListParams, list_sheets, parse_params
+from kb.embed.listing import (
+    DEFAULT_LIMIT,
+    LIST_KEYS,
+    MAX_LIMIT,
+    ListParams,
+    list_sheets,
+    parse_params,
+)
 from kb.extensions import db
 from kb.params import db_id
+from kb.sheets.filters import FACETS, count_facets, facet_labels, published_ids
 from kb.sheets.models import Sheet, SheetState, published_sheets
-from kb.sheets.queries import tag_counts
 from kb.sheets.visibility import PUBLISHED, find_sheet
+from kb.text import fold
 
 bp = Blueprint("embed", __name__)
 
@@ -92,7 +103,7 @@ def sheet_list() -> Response:
 
 def _more_url(params: ListParams) -> str:
     """The site's full listing for the same filters (search page once installed)."""
-    args: dict[str, Any] = dict(params.filters)
+    args: dict[str, Any] = params.filters.active()
     if params.q and "search.results" in current_app.view_functions:
         return url_for("search.results", q=params.q, **args)
     return url_for("sheets.index", **args)
@@ -101,10 +112,20 @@ def _more_url(params: ListParams) -> str:
 @bp.get("/widget.js")
 @http.stateless
 def widget_js() -> Response:
-    response = send_from_directory(current_app.static_folder or "static", "js/widget.js",
-                                   mimetype="text/javascript", max_age=3600)
+    path = Path(current_app.static_folder or "static") / "js" / "widget.js"
+    # The list parameters a widget forwards are the declared ones.
+    body = _LIST_KEYS_SLOT.sub(json.dumps(list(LIST_KEYS)), path.read_text(encoding="utf-8"),
+                               count=1)
+    response = Response(body, mimetype="text/javascript")
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+    response.last_modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return response.make_conditional(request)
+
+
+_LIST_KEYS_SLOT = re.compile(r"/\*kb:list-keys\*/.*?/\*kb:end\*/")
 
 
 # --- configurator ---------------------------------------------------------------------------
@@ -167,13 +188,37 @@ def configurator() -> str:
         target, label = (found.slug, found.title) if found else ("", "")
     return render_template(
         "embed/configurator.html", kind=kind, sheets=sheets, chosen=chosen, params=params,
-        tags=tag_counts(), snippet=snippets(kind, target, label) if target or kind == "list"
-        else None, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
+        facets=_facet_options(params), list_keys=LIST_KEYS,
+        snippet=snippets(kind, target, label) if target or kind == "list" else None,
+        default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
+
+
+def _facet_options(params: ListParams) -> list[dict[str, Any]]:
+    """One select per declared facet: its values among published sheets, with counts."""
+    _, counts = count_facets(published_ids())
+    blocks = []
+    for spec in FACETS:
+        values = dict(counts[spec.param])
+        for value in spec.field.choice_values:  # a closed list shows every value
+            values.setdefault(value, 0)
+        current = params.filters.get(spec.param)
+        if current:
+            values.setdefault(current, 0)
+        labels = facet_labels(spec.param, values)
+        options = [(key, labels.get(key, key), n) for key, n in values.items()]
+        if spec.options_known:  # the declaration's order
+            order = {value: n for n, value in enumerate(spec.field.choice_values)}
+            options.sort(key=lambda o: order.get(o[0], len(order)))
+        else:
+            options.sort(key=lambda o: fold(o[1]))
+        blocks.append({"param": spec.param, "title": spec.title, "options": options,
+                       "current": current})
+    return blocks
 
 
 def _list_label(params: ListParams) -> str:
     parts = [f"« {params.q} »"] if params.q else []
-    parts += [value for value in params.filters.values()]
+    parts += [label for _, _, label in params.filters.labels()]
     return ", ".join(parts) or "dernières fiches"
 
 

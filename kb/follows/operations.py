@@ -19,13 +19,19 @@ from kb import mail
 from kb.auth.models import User
 from kb.extensions import db
 from kb.follows.models import DigestPeriod, Follow, FollowDigest, FollowKind, FollowSettings
-from kb.sheets.models import Sheet, Tag
-from kb.sheets.territories import department_code, department_label
+from kb.sheets.filters import PARAMS as FILTER_PARAMS
+from kb.sheets.filters import FilterError, parse_filters
+from kb.sheets.models import Sheet
+from kb.territories.register import territories_with_code
 from kb.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-# The parameters of /recherche that a follow keeps (the others: page, sort… are presentation).
-PARAMS = ("q", "tag", "scale", "actor_type", "department", "city")
+# The parameters of /recherche that a follow keeps (the others: page, sort… are presentation):
+# the words, and the declared filters (kb/sheets/filters.py).
+PARAMS = ("q", *FILTER_PARAMS)
+# The filter parameter of each kind of territory (kb/territories).
+TERRITORY_PARAMS = {"commune": "commune", "epci": "epci", "departement": "department",
+                    "region": "region"}
 MAX_FOLLOWS = 50
 _UNSUBSCRIBE_SALT = "kb-follows-unsubscribe"
 
@@ -40,38 +46,47 @@ class FollowError(Exception):
 # --- what a follow is ---------------------------------------------------------------------------
 
 def canonical(params: dict[str, Any]) -> dict[str, str]:
-    clean = {k: str(params.get(k) or "").strip()[:200] for k in PARAMS}
-    return {k: v for k, v in clean.items() if v}
+    """The words and the filters, normalised as every listing reads them (FollowError if a
+    filter cannot match anything)."""
+    try:
+        filters = parse_filters(params)
+    except FilterError as exc:
+        raise FollowError(exc.message) from None
+    words = " ".join(str(params.get("q") or "").split())[:200]
+    return {**({"q": words} if words else {}), **filters.active()}
 
 
 def _kind(params: dict[str, str]) -> FollowKind:
     if set(params) == {"tag"}:
         return FollowKind.TAG
-    if set(params) == {"department"}:
+    if len(params) == 1 and set(params) <= set(TERRITORY_PARAMS.values()):
         return FollowKind.TERRITORY
     return FollowKind.SEARCH
 
 
 def label(params: dict[str, str]) -> str:
-    parts = []
-    if params.get("q"):
-        parts.append(f"« {params['q']} »")
-    if params.get("tag"):
-        tag = db.session.scalar(select(Tag).where(Tag.slug == params["tag"]))
-        parts.append(f"mot-clé {tag.name if tag else params['tag']}")
-    if params.get("department"):
-        parts.append(department_label(params["department"]))
-    for name in ("scale", "actor_type", "city"):
-        if params.get(name):
-            parts.append(params[name])
+    """What the person follows, in words: « accueil », mot-clé : numérique, Finistère (29)."""
+    filters = parse_filters(params)
+    parts = [f"« {params['q']} »"] if params.get("q") else []
+    parts += [f"{title.lower()} : {value}" if param == "tag" else value
+              for param, title, value in filters.labels()]
     return ", ".join(parts)
 
 
-def territory_params(code: str) -> dict[str, str]:
-    """Search parameters for a territory code given to the API."""
-    if department_code(code) is None:
-        raise FollowError(f"Territoire inconnu : {code!r} (attendu : un code de département).")
-    return {"department": code}
+def territory_params(ref: str) -> dict[str, str]:
+    """Search parameters for a territory given to the API: its code, or `<code>-<nom>` as in
+    its page's address (53-bretagne, 53-mayenne: a région and a département share 53)."""
+    code, _, _ = ref.strip().partition("-")
+    found = territories_with_code(code)
+    if len(found) > 1:
+        found = [t for t in found if t.slug == ref.strip().lower()]
+    if not found:
+        raise FollowError(f"Territoire inconnu : « {ref} » (attendu : un code officiel, par "
+                          "exemple 29, ou l'adresse de sa page, 53-bretagne).")
+    if len(found) > 1:
+        raise FollowError(f"Le code {code} désigne plusieurs territoires : précisez, par exemple "
+                          f"« {found[0].slug} ».")
+    return {TERRITORY_PARAMS[found[0].kind]: found[0].code}
 
 
 def follow(user: User, params: dict[str, Any], now: datetime | None = None) -> Follow:

@@ -9,13 +9,15 @@ sheet; writing them is the importer's job.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind, empty_data
-from kb.sheets.territories import department_code, is_region
+from kb.territories.places import complete, find_communes, parse_place_text
+from kb.territories.register import Commune, name_key, register
 from kb.text import fold
 
 OTHER_ACTOR = "precisez autre acteur"  # "Précisez autre acteur": the type is 'autre', named here
@@ -178,6 +180,11 @@ def _clean_sheet(raw: _RawSheet, spam_terms: set[str]) -> ParsedSheet:
                 report.spam.append(line)
                 continue
             f = FIELDS_BY_NAME.get(key)
+            if f is not None and f.kind is Kind.CHOICE:
+                # "Commune" as the actor type and again as the scale is two answers, not a
+                # repeated paragraph: choices are never dropped as duplicates.
+                values[key].append(line)
+                continue
             if f is not None and f.kind is Kind.LIST:
                 if _norm(line) not in {_norm(v) for v in values[key]}:
                     values[key].append(line)
@@ -210,13 +217,12 @@ def _clean_sheet(raw: _RawSheet, spam_terms: set[str]) -> ParsedSheet:
             data[f.name] = " ".join(" ".join(lines).split())
 
     other_actor = " ".join(values.get(OTHER_ACTOR, []))
-    if other_actor:
-        if not data["actor_type"]:
-            data["actor_type"] = "autre"
-        if fold(other_actor) not in fold(data["actor_name"]):
-            data["actor_name"] = (f"{data['actor_name']} ({other_actor})"
-                                  if data["actor_name"] else other_actor)
+    if other_actor and fold(other_actor) not in fold(data["actor_name"]):
+        data["actor_name"] = (f"{data['actor_name']} ({other_actor})"
+                              if data["actor_name"] else other_actor)
+    _actor_type(data, other_actor, report)
     _place_territory(data, report)
+    _scale(data, report)
     for key in ("contacts",):
         if raw.values.get(key) and not data[key]:
             report.warnings.append("Contact uniquement constitué de spam : laissé vide")
@@ -227,22 +233,181 @@ def _clean_sheet(raw: _RawSheet, spam_terms: set[str]) -> ParsedSheet:
     return report
 
 
+# Institutions named in a title or by "Précisez autre acteur", and the actor type they are.
+_INSTITUTIONS = (
+    (re.compile(r"\b(sous-)?pr[ée]fecture|\bSGAR\b|services? de l'[ée]tat", re.IGNORECASE), "etat"),
+    (re.compile(r"\bconseil d[ée]partemental|\bd[ée]partement (du|de la|de l'|des|de) ",
+                re.IGNORECASE), "departement"),
+    (re.compile(r"\b[cC]onseil r[ée]gional|\b[rR][ée]gion [A-ZÎÉ]"), "region"),
+    (re.compile(r"\bmairie|\bville de ", re.IGNORECASE), "commune"),
+    (re.compile(r"\bassociation\b", re.IGNORECASE), "association"),
+)
+# The first answer of the wiki's lists, often left as it was: "Commune", "Quartier".
+FORM_DEFAULTS = {"actor_type": "commune", "scale": "quartier"}
+
+
+def _institution(text: str) -> str:
+    for pattern, actor_type in _INSTITUTIONS:
+        if pattern.search(text):
+            return actor_type
+    return ""
+
+
+def _actor_type(data: dict[str, Any], other_actor: str, report: ParsedSheet) -> None:
+    """The actor type a reader would give: the dump's, unless it is missing (then the
+    institution named, or « autre ») or the form's default contradicted by the title."""
+    given = data["actor_type"]
+    named = _institution(data["title"])
+    label = FIELDS_BY_NAME["actor_type"].choice_label
+    if not given:
+        guessed = _institution(other_actor) or named or ("autre" if data["actor_name"] else "")
+        if guessed:
+            data["actor_type"] = guessed
+            source = f"« {other_actor} »" if other_actor and _institution(other_actor) \
+                else "le titre" if named else "l'acteur nommé"
+            report.warnings.append(f"Type d'acteur absent : « {label(guessed)} » d'après {source}")
+    elif given == FORM_DEFAULTS["actor_type"] and named and named != given:
+        data["actor_type"] = named
+        report.warnings.append(f"Type d'acteur « {label(given)} » (réponse par défaut du "
+                               f"formulaire) contredit par le titre : « {label(named)} »")
+
+
+_INTERCOMMUNAL = re.compile(r"communaut[ée] (de communes|d'agglom[ée]ration|urbaine)|"
+                            r"intercommunal|m[ée]tropole", re.IGNORECASE)
+
+
+def _scale(data: dict[str, Any], report: ParsedSheet) -> None:
+    """The scale a reader would give when the dump has none, or a place cannot hold it."""
+    label = FIELDS_BY_NAME["scale"].choice_label
+    scale = data["scale"]
+    if scale in ("quartier", "commune") and not data["city"] and \
+            (data["department"] or data["region"]):
+        wider = "departement" if data["department"] else "region"
+        data["scale"] = wider
+        report.warnings.append(f"Échelle « {label(scale)} » impossible sans commune : "
+                               f"« {label(wider)} », le territoire que nomme la fiche")
+        return
+    if scale:
+        return
+    texts = " ".join(str(data[f.name]) for f in FIELDS if f.kind in (Kind.LONG, Kind.SHORT))
+    by_actor = {"commune": "commune", "departement": "departement", "region": "region"}
+    if data["actor_type"] in by_actor:
+        guessed, why = by_actor[data["actor_type"]], "le type d'acteur"
+    elif _INTERCOMMUNAL.search(texts):
+        guessed, why = "intercommunalite", "la fiche, qui parle d'intercommunalité"
+    elif data["city"]:
+        guessed, why = "commune", "la commune"
+    elif data["department"]:
+        guessed, why = "departement", "le département"
+    elif data["region"]:
+        guessed, why = "region", "la région"
+    else:
+        return
+    data["scale"] = guessed
+    report.warnings.append(f"Échelle absente : « {label(guessed)} » d'après {why}")
+
+
+def _named_territories(data: dict[str, Any], with_context: bool = True) -> str:
+    """The sheet's own words where a département or région may be named (case kept)."""
+    parts = [data["title"], data["actor_name"], data["contacts"], *data["partners"],
+             data["context"] if with_context else ""]
+    return unicodedata.normalize("NFKD", " ".join(parts)).encode("ascii", "ignore").decode()
+
+
+def _names(text: str, name: str) -> bool:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = r"[\s\-']+".join(re.escape(w) for w in re.split(r"[\s\-']+", plain))
+    return re.search(rf"(?<![\w-]){words}(?![\w-])", text) is not None
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}(?:[\s\-'](?:[A-Z][a-z]+|sur|sous|en|de|du|des|la|le|les|"
+                          r"l|d|lès|lez)){0,4}")
+
+
+# Capitalised words of institutions and common nouns, never read as a commune's name even
+# where a village has it ("Ville" is in the Bas-Rhin).
+_NOT_PLACES = {"ville", "mairie", "commune", "communaute", "agence", "maison", "centre",
+               "conseil", "departement", "region", "prefecture", "sous", "services", "service",
+               "france", "espace", "association", "laboratoire", "lab", "design", "etat", "pays",
+               "quartier", "zone", "saint", "sainte", "le", "la", "les", "grand", "plan",
+               "force", "projet", "action", "accueil"}
+
+
+def _other_communes(text: str, own: str) -> list[Commune]:
+    """Communes named in the sheet's text: capitalised names only one commune has."""
+    reg = register()
+    found: dict[str, Commune] = {}
+    for match in _CAPITALISED.finditer(text):
+        words = [w for w in re.split(r"[\s\-']", match.group()) if w]
+        for start in range(len(words)):
+            if not words[start][0].isupper() or name_key(words[start]) in _NOT_PLACES \
+                    and start + 1 == len(words):
+                continue
+            for end in range(len(words), start, -1):  # the longest name first
+                candidate = " ".join(words[start:end])
+                key = name_key(candidate)
+                if len(candidate) < 4 or key == name_key(own) or key in _NOT_PLACES \
+                        or reg.department(candidate) or reg.region(candidate):
+                    continue  # territories are read by name elsewhere
+                named = reg.communes_named(candidate)
+                if len(named) == 1:
+                    found[named[0].code] = named[0]
+                    break
+    return list(found.values())
+
+
 def _place_territory(data: dict[str, Any], report: ParsedSheet) -> None:
-    """'106 rue Pierre Corneille, Lyon' -> Lyon; 'vendée' -> department 85; a region -> warning."""
+    """The commune (INSEE code), EPCI, département and région a reader would give.
+
+    '106 rue Pierre Corneille, Lyon' -> Lyon; 'vendée' -> département 85; 'Bretagne' ->
+    région 53. An ambiguous name ('Saint Denis': 11, 30, 93, 974) is resolved only by a
+    postcode, the sheet's own département, or a département or région the sheet names that
+    only one of the candidates is in; otherwise it stays unresolved, with a warning.
+    """
     city = data["city"]
     if "," in city and re.match(r"^\d", city):
         data["city"] = city.rsplit(",", 1)[1].strip()
         report.warnings.append(f"Ville « {city} » : adresse réduite à « {data['city']} »")
-        return
-    code = department_code(city) if city else None
-    if code and not data["department"]:
-        data["department"], data["city"] = code, ""
-        report.warnings.append(f"Ville « {city} » est un département : département {code}")
-    elif city and is_region(city):
+    parsed = parse_place_text(data["city"])
+    reg = register()
+    territory = reg.department(parsed.name) or reg.region(parsed.name) if parsed.name else None
+    if territory is not None and not parsed.postcode and not any(
+            territory.code in (c.department, c.region) for c in find_communes(parsed.name)):
+        # "Ville : vendée", "Ville : Bretagne": a département or a région, not the small
+        # communes of the same name elsewhere.
+        data["department" if territory.kind == "departement" else "region"] = territory.code
+        report.warnings.append(f"Ville « {data['city']} » est "
+                               + (f"un département : {territory.label}"
+                                  if territory.kind == "departement"
+                                  else f"une région : {territory.label}"))
         data["city"] = ""
-        report.warnings.append(f"Ville « {city} » est une région : ville laissée vide")
-    elif city and city.islower():
-        data["city"] = city.title()
+    elif parsed.name and not data["department"] and not parsed.postcode:
+        candidates = find_communes(parsed.name)
+        if len(candidates) > 1:
+            text = _named_territories(data)
+            named = [c for c in candidates
+                     if _names(text, reg.departments[c.department].name)
+                     or _names(text, reg.regions[c.region].name)]
+            why = "est nommé dans la fiche"
+            if len({c.code for c in named}) != 1:
+                # The sheet's other places: a commune that only one candidate shares a
+                # département with ("Mairie de Saint-Denis, partenaire : Ville de Bobigny").
+                others = _other_communes(_named_territories(data, with_context=False),
+                                         parsed.name)
+                named = [c for c in candidates if c.department in {o.department for o in others}]
+                why = "est celui des autres lieux de la fiche (" + ", ".join(
+                    sorted({o.name for o in others if o.department in
+                            {c.department for c in named}})) + ")"
+            if len({c.code for c in named}) == 1:
+                commune = named[0]
+                data["department"] = commune.department
+                report.warnings.append(
+                    f"« {parsed.name} » désigne plusieurs communes : "
+                    f"{reg.departments[commune.department].label} {why}, "
+                    f"{commune.label} retenue")
+    completed, warnings = complete(data, strict=False)
+    data.update(completed)
+    report.warnings.extend(f"Ville {w}" if w.startswith("«") else w for w in warnings)
 
 
 def parse_bazar_text(text: str) -> list[ParsedSheet]:

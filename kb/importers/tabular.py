@@ -13,6 +13,7 @@ from kb.importers import Echo, ImportFailed
 from kb.importers.upsert import Upserter, slug_for
 from kb.sheets import operations
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind, ValidationError
+from kb.territories.places import PLACE_NAMES
 from kb.transaction import commit
 
 BATCH = 500  # commit (and index) in batches: 10,000 sheets take seconds
@@ -35,7 +36,7 @@ def from_spreadsheet(value: str) -> str:
 
 
 READ_ONLY = {"url", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
-             "review_due_at", "fresh", "state"}
+             "review_due_at", "fresh", "state", *PLACE_NAMES}
 
 
 def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -64,7 +64,9 @@ class Upserter:
             if match is not None and similar == "update":
                 sheet = db.session.get(Sheet, match.sheet_id)
         if sheet is None:
-            revision = operations.create_sheet(data, self.author, self.comment, slug=slug or None)
+            # Imports warn about places they cannot resolve rather than stop (lenient_places).
+            revision = operations.create_sheet(data, self.author, self.comment, slug=slug or None,
+                                               lenient_places=True)
             self.known[revision.sheet.slug] = revision.sheet
             if match is not None:
                 record_import_pair(revision.sheet, match, self.author)
@@ -77,7 +79,7 @@ class Upserter:
         head = editing_base(sheet, self.author)
         full = {**empty_data(), **data}
         revision = operations.edit_sheet(sheet, full, self.author, head.id if head else None,
-                                         self.comment)
+                                         self.comment, lenient_places=True)
         if match is not None:
             return "matched", sheet
         return ("unchanged" if head is not None and revision.id == head.id else "updated"), sheet

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import Sheet
 from kb.sheets.serialize import sheet_url
-from kb.sheets.territories import DEPARTMENTS, department_code
+from kb.territories.places import derive
 from kb.timeutil import isoformat
 
 
@@ -50,15 +50,18 @@ def sheet_schema(sheet: Sheet) -> dict[str, Any]:
 
 
 def _place(data: dict[str, Any]) -> dict[str, Any] | None:
-    city, department = data.get("city", ""), data.get("department", "")
-    if not city and not department:
+    found = derive(data)
+    city = found.city
+    department = found.department.name if found.department else ""
+    if not city and not department and not found.region:
         return None
     address: dict[str, Any] = {"@type": "PostalAddress", "addressCountry": "FR"}
     if city:
         address["addressLocality"] = city
-    if department:
-        code = department_code(department)
-        address["addressRegion"] = DEPARTMENTS[code] if code else department
+    if department or found.region:
+        address["addressRegion"] = department or (found.region.name if found.region else "")
+    if found.commune and len(found.commune.postcodes) == 1:
+        address["postalCode"] = found.commune.postcodes[0]
     scale = FIELDS_BY_NAME["scale"].choice_label(data.get("scale", ""))
     name = city or address["addressRegion"]
     place: dict[str, Any] = {"@type": "Place", "name": name, "address": address}

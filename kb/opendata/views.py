@@ -14,6 +14,7 @@ from flask import (
     abort,
     current_app,
     render_template,
+    request,
     send_from_directory,
     stream_with_context,
     url_for,
@@ -27,6 +28,7 @@ from kb.importers.exports import CSV_COLUMNS, EXCEL_BOM, csv_row, csv_writer, pu
 from kb.opendata import feeds
 from kb.opendata.jsonld import sheet_jsonld
 from kb.sheets.fields import FIELDS_BY_NAME, SCALES
+from kb.sheets.filters import PARAMS, FilterError, apply_filters, parse_filters
 from kb.sheets.models import Sheet, Tag, published_sheets, sheet_tags
 from kb.sheets.queries import tag_counts
 from kb.sheets.serialize import sheet_url
@@ -144,6 +146,25 @@ def feed_new() -> Response:
         _self_url("opendata.feed_new"), "new", feeds.new_sheets_entries()))
 
 
+@bp.get("/donnees/flux/fiches.atom")
+@stateless
+def feed_filtered() -> Response:
+    """Published sheets matching the declared filters (the parameters of /fiches)."""
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        abort(400, exc.message)
+    shown = " · ".join(label for _, _, label in filters.labels())
+    title = f"Fiches : {shown}" if shown else "Fiches"
+    args: dict[str, Any] = filters.active()
+    query = apply_filters(published_sheets(), filters)
+    return _feed_response(feeds.atom(
+        title, f"Les fiches publiées ({shown})." if shown else "Les fiches publiées.",
+        _self_url("sheets.index", **args), _self_url("opendata.feed_filtered", **args),
+        "sheets:" + "&".join(f"{k}={v}" for k, v in sorted(args.items())),
+        feeds.sheet_entries(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()))))
+
+
 @bp.get("/donnees/flux/mots-cles/<slug>.atom")
 @stateless
 def feed_tag(slug: str) -> Response:
@@ -231,4 +252,5 @@ def favicon() -> Response:
 def index() -> str:
     count = db.session.scalar(select(func.count()).select_from(published_sheets().subquery()))
     return render_template("opendata/index.html", count=count or 0, exports=EXPORTS,
-                           tags=tag_counts()[:40], scales=SCALES, csv_columns=CSV_COLUMNS)
+                           tags=tag_counts()[:40], scales=SCALES, csv_columns=CSV_COLUMNS,
+                           filter_params=PARAMS)

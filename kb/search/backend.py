@@ -8,10 +8,14 @@ from datetime import datetime
 from typing import Protocol
 
 from kb.search.query import ParsedQuery
+from kb.sheets.filters import PARAMS, Filters
 
-FACETS = ("scale", "actor_type", "tags", "department", "city")
+# Facets are declared on the fields (kb/sheets/fields.py); results count them under the same
+# names as the filter parameters. Backends filter with kb.sheets.filters: SQL backends apply
+# `apply_filters` on the sheets table, an outside index stores `Document.facets`.
+FACETS = PARAMS
 SORTS = ("relevance", "updated", "freshness")
-SCHEMA_VERSION = 8  # bump when the documents or the analysis change: `kb index rebuild`
+SCHEMA_VERSION = 9  # bump when the documents or the analysis change: `kb index rebuild`
 
 
 class SearchUnavailable(Exception):
@@ -34,27 +38,13 @@ class Document:
     fields: dict[str, str]  # searchable field name -> plain text
     snippet_source: str  # summary and long fields, plain text, for highlighted extracts
     vocabulary: list[str]  # distinct folded words (typo tolerance, suggestions)
-    scale: str
-    actor_type: str
-    department: str  # normalised key: code when known
-    department_label: str
-    city: str  # folded key
-    city_label: str
-    tags: dict[str, str]  # slug -> name
+    facets: dict[str, list[str]]  # facet parameter -> keys (kb.sheets.filters.facet_values)
     updated_at: datetime
     review_due_at: datetime
 
 
-@dataclass
-class Filters:
-    scale: str = ""
-    actor_type: str = ""
-    tag: str = ""
-    department: str = ""  # normalised like Document.department
-    city: str = ""  # folded
-
-    def active(self) -> dict[str, str]:
-        return {k: v for k, v in vars(self).items() if v}
+__all__ = ["FACETS", "SORTS", "SCHEMA_VERSION", "BackendResult", "Document", "Facet", "Filters",
+           "Hit", "IndexBusy", "LoadDocuments", "SearchBackend", "SearchUnavailable"]
 
 
 @dataclass
@@ -68,8 +58,8 @@ class Hit:
 
 @dataclass
 class Facet:
-    value: str
-    label: str
+    value: str  # the key, as filters take it
+    label: str  # unused by the service (labels come from the declaration); kept for backends
     count: int
 
 

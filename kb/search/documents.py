@@ -13,11 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kb.extensions import db
-from kb.search.analysis import fold, words
-from kb.search.backend import Document, Filters
+from kb.search.analysis import words
+from kb.search.backend import Document
 from kb.sheets.fields import FIELDS, Field, Kind
+from kb.sheets.filters import COLUMNS as FACET_COLUMNS
+from kb.sheets.filters import facet_values
 from kb.sheets.models import Sheet, published_sheets
-from kb.sheets.territories import DEPARTMENTS, department_code
+from kb.territories.places import derive
 
 SEARCHABLE: tuple[Field, ...] = tuple(
     f for f in FIELDS if f.searchable and f.kind not in (Kind.CHOICE, Kind.URL))
@@ -49,30 +51,19 @@ def field_text(f: Field, value: object) -> str:
     return str(value or "")
 
 
-def department_key(value: str) -> str:
-    code = department_code(value) if value else None
-    return code or " ".join(fold(value).split())
+def stamp(revision_id: int, last_reviewed_at: object, interval: int, slug: str,
+          facet_columns: tuple[object, ...] = ()) -> str:
+    """What the index must agree with; compared by `kb index update` and `kb index check`.
+
+    The facet columns are in it: a backfill that changes a sheet's territory without a new
+    revision must still reach the index.
+    """
+    return "|".join(str(part) for part in (revision_id, last_reviewed_at, interval, slug,
+                                           *facet_columns))
 
 
-def department_label(value: str) -> str:
-    code = department_code(value) if value else None
-    return f"{DEPARTMENTS[code]} ({code})" if code else value.strip()
-
-
-def city_key(value: str) -> str:
-    return " ".join(fold(value).replace("-", " ").split())
-
-
-def normalise_filters(scale: str = "", actor_type: str = "", tag: str = "", department: str = "",
-                      city: str = "") -> Filters:
-    return Filters(scale=scale.strip().lower(), actor_type=actor_type.strip().lower(),
-                   tag=tag.strip().lower(), department=department_key(department.strip()),
-                   city=city_key(city))
-
-
-def stamp(revision_id: int, last_reviewed_at: object, interval: int, slug: str) -> str:
-    """What the index must agree with; compared by `kb index update` and `kb index check`."""
-    return f"{revision_id}|{last_reviewed_at}|{interval}|{slug}"
+def _facet_columns(sheet: Sheet) -> tuple[object, ...]:
+    return tuple(getattr(sheet, column) for column in FACET_COLUMNS)
 
 
 def document(sheet: Sheet) -> Document | None:
@@ -82,29 +73,26 @@ def document(sheet: Sheet) -> Document | None:
         return None
     data = revision.data
     texts = {f.name: field_text(f, data.get(f.name)) for f in SEARCHABLE}
-    dept = str(data.get("department", "") or "")
-    if dept and department_code(dept):
-        texts["department"] = f"{dept} {DEPARTMENTS[department_code(dept) or '']}"
+    # The territories by name too: "Finistère", "Bretagne", "Brest Métropole" find the sheet.
+    place = derive(data)
+    names = [t.name for t in (place.epci, place.department, place.region) if t]
+    if names:
+        texts["department"] = " ".join([place.department.code if place.department else "",
+                                        *names]).strip()
     snippet = " · ".join(texts[name] for name in SNIPPET_FIELDS if texts.get(name))
     vocabulary = sorted({w for text in texts.values() for w in words(text)
                          if 3 <= len(w) <= 40 and not w.isdigit()})
-    city = str(data.get("city", "") or "")
     return Document(
         sheet_id=sheet.id,
         revision_id=revision.id,
-        stamp=stamp(revision.id, sheet.last_reviewed_at, sheet.review_interval_months, sheet.slug),
+        stamp=stamp(revision.id, sheet.last_reviewed_at, sheet.review_interval_months, sheet.slug,
+                    _facet_columns(sheet)),
         slug=sheet.slug,
         title=str(data.get("title", "")),
         fields=texts,
         snippet_source=snippet[:SNIPPET_MAX],
         vocabulary=vocabulary,
-        scale=str(data.get("scale", "") or ""),
-        actor_type=str(data.get("actor_type", "") or ""),
-        department=department_key(dept),
-        department_label=department_label(dept),
-        city=city_key(city),
-        city_label=city.strip(),
-        tags={tag.slug: tag.name for tag in sheet.tags},
+        facets=facet_values(sheet),
         updated_at=sheet.updated_at,
         review_due_at=sheet.review_due_at,
     )
@@ -134,9 +122,10 @@ def published_stamps() -> dict[int, str]:
     rows = db.session.execute(
         published_sheets().with_only_columns(
             Sheet.id, Sheet.approved_revision_id, Sheet.last_reviewed_at,
-            Sheet.review_interval_months, Sheet.slug)
+            Sheet.review_interval_months, Sheet.slug,
+            *(getattr(Sheet, column) for column in FACET_COLUMNS))
     ).all()
-    return {row[0]: stamp(row[1] or 0, row[2], row[3], row[4]) for row in rows}
+    return {row[0]: stamp(row[1] or 0, row[2], row[3], row[4], tuple(row[5:])) for row in rows}
 
 
 def all_documents() -> Iterator[Document]:

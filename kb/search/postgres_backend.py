@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Integer, inspect, select, text
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -35,6 +36,8 @@ from kb.search.documents import SEARCHABLE
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord
 from kb.search.query import Alternative, ParsedQuery, Phrase, Term
 from kb.search.snippets import START, STOP, from_markers, highlight
+from kb.sheets.filters import apply_filters, count_facets
+from kb.sheets.models import Sheet
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ WRITE_LOCK = 7_315_001  # pg_advisory_xact_lock keys
 SCHEMA_LOCK = 7_315_002
 TABLES = (SearchDocument.__table__, SearchDocumentTag.__table__, SearchWord.__table__)
 VERSION_COMMENT = f"kb-search-schema {SCHEMA_VERSION}"
+LEGACY_COLUMNS = ("scale", "actor_type", "department", "department_label", "city", "city_label")
+# Compiles kb.sheets.filters clauses with plain `:name` parameters (no driver casts), which
+# text() understands.
+_NAMED_PARAMS = PGDialect(paramstyle="named")
 
 
 def _weight_classes() -> dict[str, tuple[str, ...]]:
@@ -205,10 +212,9 @@ class PostgresBackend:
             row: dict[str, Any] = {
                 "sheet_id": d.sheet_id, "revision_id": d.revision_id, "stamp": d.stamp,
                 "slug": d.slug, "title": d.title, "snippet_source": d.snippet_source,
-                "scale": d.scale, "actor_type": d.actor_type, "department": d.department,
-                "department_label": d.department_label, "city": d.city,
-                "city_label": d.city_label, "updated_at": d.updated_at,
-                "review_due_at": d.review_due_at,
+                "updated_at": d.updated_at, "review_due_at": d.review_due_at,
+                # Unused since filters and facets read the sheets table (kb.sheets.filters).
+                **dict.fromkeys(LEGACY_COLUMNS, ""),
             }
             for letter, names in WEIGHT_CLASSES.items():
                 row[f"w_{letter.lower()}"] = "\n".join(d.fields.get(n, "") for n in names)
@@ -219,11 +225,6 @@ class PostgresBackend:
             f"VALUES ({', '.join(':' + c for c in columns)}, {_TSV_SQL}, {_TSV_HEAD_SQL}) "
             "ON CONFLICT (sheet_id) DO UPDATE SET "
             + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*columns[1:], "tsv", "tsv_head"])), rows)
-        tags = [{"sheet_id": d.sheet_id, "slug": slug, "name": name[:60]}
-                for d in docs for slug, name in d.tags.items()]
-        if tags:
-            conn.execute(text("INSERT INTO search_document_tags (sheet_id, slug, name) "
-                              "VALUES (:sheet_id, :slug, :name) ON CONFLICT DO NOTHING"), tags)
         vocabulary = sorted({w for d in docs for w in d.vocabulary})
         conn.execute(text(
             "INSERT INTO search_words (word, stem, lexeme) SELECT w, s, array_to_string("
@@ -335,17 +336,14 @@ class PostgresBackend:
 
     @staticmethod
     def _where(filters: Filters, params: dict[str, Any]) -> list[str]:
-        where = []
-        for name in ("scale", "actor_type", "department", "city"):
-            value = getattr(filters, name)
-            if value:
-                params[f"f_{name}"] = value
-                where.append(f"d.{name} = :f_{name}")
-        if filters.tag:
-            params["f_tag"] = filters.tag
-            where.append("EXISTS (SELECT 1 FROM search_document_tags t "
-                         "WHERE t.sheet_id = d.sheet_id AND t.slug = :f_tag)")
-        return where
+        """The filters of /fiches, verbatim: kb.sheets.filters.apply_filters on the sheets
+        table, compiled into this backend's SQL text (parameters `filter_<param>`)."""
+        if not filters:
+            return []
+        stmt = apply_filters(select(Sheet.__table__.c.id), filters)
+        compiled = stmt.compile(dialect=_NAMED_PARAMS)
+        params.update(compiled.params)
+        return [f"d.sheet_id IN ({compiled})"]
 
     def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,
                match_all: bool = True) -> BackendResult:
@@ -404,23 +402,15 @@ class PostgresBackend:
 
     @staticmethod
     def _facets(conn: Connection, base: str, params: dict[str, Any]) -> dict[str, list[Facet]]:
-        rows = conn.execute(text(
-            f"WITH m AS MATERIALIZED (SELECT d.sheet_id, d.scale, d.actor_type, d.department, "
-            f"d.department_label, d.city, d.city_label {base}) "
-            "SELECT 'total', '', '', count(*) FROM m "
-            "UNION ALL SELECT 'scale', scale, '', count(*) FROM m WHERE scale <> '' GROUP BY scale "
-            "UNION ALL SELECT 'actor_type', actor_type, '', count(*) FROM m "
-            "WHERE actor_type <> '' GROUP BY actor_type "
-            "UNION ALL SELECT 'department', department, max(department_label), count(*) FROM m "
-            "WHERE department <> '' GROUP BY department "
-            "UNION ALL SELECT 'city', city, max(city_label), count(*) FROM m "
-            "WHERE city <> '' GROUP BY city "
-            "UNION ALL SELECT 'tags', t.slug, max(t.name), count(*) FROM m "
-            "JOIN search_document_tags t ON t.sheet_id = m.sheet_id GROUP BY t.slug"),
-            params).all()
-        facets: dict[str, list[Facet]] = {}
-        for name, value, label, count in rows:
-            facets.setdefault(name, []).append(Facet(value, label or value, int(count)))
+        """Total and facet counts of the matches, from the sheets' projection like /fiches
+        (kb.sheets.filters.count_facets); the match is computed once (a materialised CTE)."""
+        sql = f"SELECT d.sheet_id {base}"
+        matched = (text(sql).bindparams(**{k: v for k, v in params.items() if f":{k}" in sql})
+                   .columns(sheet_id=Integer).cte("m").prefix_with("MATERIALIZED"))
+        total, counts = count_facets(matched, conn)
+        facets: dict[str, list[Facet]] = {"total": [Facet("", "", total)]}
+        for name, values in counts.items():
+            facets[name] = [Facet(key, key, n) for key, n in values.items()]
         return facets
 
 

@@ -31,11 +31,10 @@ from kb.search.documents import (
     all_documents,
     all_documents_in_background,
     load_documents,
-    normalise_filters,
     published_stamps,
 )
 from kb.search.query import ParsedQuery, parse
-from kb.sheets.fields import FIELDS_BY_NAME
+from kb.sheets.filters import facet_labels, parse_filters
 from kb.sheets.models import Revision, Sheet
 
 log = logging.getLogger(__name__)
@@ -77,11 +76,10 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
 # -- searching ------------------------------------------------------------------------------
 
 def _as_filters(filters: Filters | dict[str, Any] | None) -> Filters:
+    """Filters as parsed by kb.sheets.filters (a dict of parameters raises FilterError)."""
     if isinstance(filters, Filters):
         return filters
-    raw = {k: str(v or "") for k, v in (filters or {}).items()
-           if k in ("scale", "actor_type", "tag", "department", "city")}
-    return normalise_filters(**raw)
+    return parse_filters(filters or {})
 
 
 def _correct_typos(backend: SearchBackend, parsed: ParsedQuery) -> None:
@@ -139,20 +137,21 @@ def _with_accents(suggestion: str, corrected: set[str], sheet_id: int) -> str:
 
 
 def _facets(result: BackendResult) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, str]]]:
+    """Counts per facet parameter, most frequent first, and labels from the declaration."""
     counts: dict[str, dict[str, int]] = {}
     labels: dict[str, dict[str, str]] = {}
     for name in FACETS:
-        facets = sorted(result.facets.get(name, []), key=lambda f: (-f.count, fold(f.label)))
-        counts[name] = {f.value: f.count for f in facets}
-        choice = FIELDS_BY_NAME.get(name)
-        labels[name] = {f.value: choice.choice_label(f.value) if choice and choice.choices
-                        else f.label for f in facets}
+        found = result.facets.get(name, [])
+        labels[name] = facet_labels(name, [f.value for f in found])
+        ranked = sorted(found, key=lambda f: (-f.count, fold(labels[name].get(f.value, f.value))))
+        counts[name] = {f.value: f.count for f in ranked}
     return counts, labels
 
 
 def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None = None,
                   sort: str = "relevance", page: int = 1, per_page: int = 20) -> dict[str, Any]:
-    """Search published sheets. Never raises for any query string.
+    """Search published sheets. Never raises for any query string; filters given as a dict
+    of parameters are parsed by kb.sheets.filters and may raise FilterError (a 400).
 
     Returns {"items": [{"slug", "title", "url", "score", "snippet", "fresh"}], "total", "facets":
     {name: {value: count}}, "facet_labels", "suggestion", "page", "per_page", "pages", "sort",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from kb.extensions import csrf
 from kb.params import query_url
-from kb.search.backend import FACETS
 from kb.search.service import index_changed, search_sheets
-from kb.sheets.fields import FIELDS_BY_NAME
+from kb.sheets.filters import ACCEPTED_PARAMS, FilterError, Filters, facet_blocks, parse_filters
 from kb.sheets.queries import parse_page
 from kb.transaction import sheets_changed
 
@@ -20,19 +19,13 @@ csrf.exempt(bp)
 
 PER_PAGE = 20
 FACET_LIMIT = 12
-FILTER_PARAM = {"scale": "scale", "actor_type": "actor_type", "tags": "tag",
-                "department": "department", "city": "city"}
-SEARCH_PARAMS = frozenset({"q", "sort", "per_page", *FILTER_PARAM.values()})
+SEARCH_PARAMS = frozenset({"q", "sort", "per_page", *ACCEPTED_PARAMS})
 SORT_LABELS = (("relevance", "Pertinence"), ("updated", "Dernière mise à jour"),
                ("freshness", "Fraîcheur (relue récemment)"))
 
 
-def _request_filters() -> dict[str, str]:
-    return {param: request.args.get(param, "")[:200] for param in FILTER_PARAM.values()}
-
-
-def _search(per_page: int) -> dict[str, Any]:
-    return search_sheets(request.args.get("q", ""), _request_filters(),
+def _search(filters: Filters, per_page: int) -> dict[str, Any]:
+    return search_sheets(request.args.get("q", ""), filters,
                          request.args.get("sort", "relevance"),
                          parse_page(request.args.get("page"), maximum=500), per_page)
 
@@ -50,42 +43,43 @@ def _link(**changes: str | None) -> str:
     return query_url("search.results", args)
 
 
-def _facet_blocks(result: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = []
-    for name in FACETS:
-        param = FILTER_PARAM[name]
-        current = result["filters"].get("tag" if name == "tags" else name, "")
-        entries = []
-        for value, count in list(result["facets"][name].items())[:FACET_LIMIT]:
-            active = value == current
-            entries.append({"label": result["facet_labels"][name].get(value, value),
-                            "count": count, "active": active,
-                            "url": _link(**{param: None if active else value})})
-        if entries:
-            blocks.append({"name": name, "title": FIELDS_BY_NAME[name].label, "entries": entries,
-                           "clear": _link(**{param: None}) if current else None})
-    return blocks
+def _filters_link(filters: Filters) -> str:
+    """This search with other filters (older parameter names dropped), back to page 1."""
+    args: dict[str, Any] = {k: v for k, v in request.args.items()
+                            if k not in ("page", *ACCEPTED_PARAMS)}
+    args.update(filters.active())
+    return query_url("search.results", args)
 
 
 @bp.get("/recherche")
 def results() -> str | Response:
-    result = _search(PER_PAGE)
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        abort(400, exc.message)
+    result = _search(filters, PER_PAGE)
     if result["total"] and result["page"] > result["pages"]:
         # ?page=999 must not say "15 fiches" then "Aucune fiche": go to the last page.
         last = result["pages"]
         return redirect(_link(page=str(last) if last > 1 else None))
-    return render_template("search/results.html", result=result, facets=_facet_blocks(result),
-                           sorts=SORT_LABELS, link=_link,
-                           filter_params=FILTER_PARAM)
+    return render_template("search/results.html", result=result,
+                           facets=facet_blocks(filters, result["facets"], _filters_link,
+                                               FACET_LIMIT),
+                           sorts=SORT_LABELS, link=_link, filters=filters)
 
 
 @bp.get("/api/v1/search")
 def api_search() -> Any:
-    result = _search(parse_page(request.args.get("per_page"), PER_PAGE, 100))
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        return jsonify({"error": "validation", "message": exc.message,
+                        "fields": {exc.param: exc.message}}), 400
+    result = _search(filters, parse_page(request.args.get("per_page"), PER_PAGE, 100))
     if result["unavailable"]:
         return jsonify({"error": "search_unavailable", "message": result["message"]}), 503
     return jsonify({key: result[key] for key in (
-        "items", "total", "facets", "suggestion", "page", "per_page", "message")})
+        "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message")})
 
 
 def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:

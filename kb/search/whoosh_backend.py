@@ -9,7 +9,6 @@ timeout; readers never lock.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -29,6 +28,7 @@ from whoosh.searching import Searcher
 
 from kb.search.analysis import WORD, damerau_levenshtein, fold, is_stop, stem
 from kb.search.backend import (
+    FACETS,
     SCHEMA_VERSION,
     BackendResult,
     Document,
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 VERSION_FILE = "kb_schema_version"
 VOCABULARY_FILE = "vocabulary.txt"
 CORRECTION_BOOST = 0.3  # a typo-corrected word counts less than the word as typed
-FACET_COLUMNS = ("scale", "actor_type", "department", "city")
 
 
 class FrenchAnalyzer(Tokenizer):
@@ -121,18 +120,14 @@ def build_schema() -> fields.Schema:
         slug=fields.STORED(),
         title_text=fields.STORED(),
         snippet=fields.STORED(),
-        f_scale=fields.ID(sortable=True),
-        f_actor_type=fields.ID(sortable=True),
-        f_department=fields.ID(sortable=True),
-        f_city=fields.ID(sortable=True),
-        # Scorable only so that Whoosh keeps a length column: without one its writer stats
-        # the disk once per posting.
-        f_tags=fields.KEYWORD(commas=True, scorable=True),
-        c_tags=fields.COLUMN(columns.VarBytesColumn()),
-        c_labels=fields.COLUMN(columns.VarBytesColumn()),
         updated=fields.NUMERIC(bits=64, sortable=True),
         due=fields.NUMERIC(bits=64, sortable=True),
     )
+    for name in FACETS:  # declared facets: `f_` to filter, `c_` (tab-separated) to count
+        # Scorable only so that Whoosh keeps a length column: without one its writer stats
+        # the disk once per posting.
+        spec[f"f_{name}"] = fields.KEYWORD(commas=True, scorable=True)
+        spec[f"c_{name}"] = fields.COLUMN(columns.VarBytesColumn())
     return fields.Schema(**spec)
 
 
@@ -140,24 +135,20 @@ def _fields(doc: Document) -> dict[str, Any]:
     values: dict[str, Any] = {
         name: "\n".join(doc.fields.get(f, "") for f in names) for name, names in BOOST_GROUPS.items()
     }
-    labels = {"department": doc.department_label, "city": doc.city_label, "tags": doc.tags}
     values.update(
         sheet_id=str(doc.sheet_id),
         stamp=doc.stamp.encode(),
         slug=doc.slug,
         title_text=doc.title,
         snippet=doc.snippet_source,
-        f_scale=doc.scale,
-        f_actor_type=doc.actor_type,
-        f_department=doc.department,
-        f_city=doc.city,
-        f_tags=",".join(doc.tags),
-        c_tags="\t".join(doc.tags).encode(),
-        c_labels=json.dumps(labels, ensure_ascii=False).encode(),
         updated=int(doc.updated_at.timestamp()),
         due=int(doc.review_due_at.timestamp()),
     )
-    return {k: v for k, v in values.items() if v != ""}
+    for name in FACETS:
+        keys = [k.replace(",", " ").replace("\t", " ") for k in doc.facets.get(name, [])]
+        values[f"f_{name}"] = ",".join(keys)
+        values[f"c_{name}"] = "\t".join(keys).encode()
+    return {k: v for k, v in values.items() if v not in ("", b"")}
 
 
 class Vocabulary:
@@ -212,11 +203,9 @@ class Vocabulary:
 
 @dataclass
 class _FacetData:
-    """Per reader: each document's facet values, read once from the columns."""
+    """Per reader: each document's facet keys, read once from the columns."""
 
-    values: dict[str, list[str]]
-    tags: list[list[str]]
-    labels: dict[str, dict[str, str]]
+    values: dict[str, list[list[str]]]  # facet -> document number -> keys
 
 
 @dataclass
@@ -470,8 +459,7 @@ class WhooshBackend:
 
     @staticmethod
     def _filter(filters: Filters) -> query.Query | None:
-        terms = [query.Term(f"f_{name}" if name != "tag" else "f_tags", value)
-                 for name, value in filters.active().items()]
+        terms = [query.Term(f"f_{name}", value) for name, value in filters.items()]
         if not terms:
             return None
         return terms[0] if len(terms) == 1 else query.And(terms)
@@ -493,36 +481,21 @@ class WhooshBackend:
                         out.extend([b"" if not translate else ""] * leaf.doc_count_all())
                 return out
 
-            values = {name: column(f"f_{name}", True) for name in FACET_COLUMNS}
-            tags = [raw.decode().split("\t") if raw else [] for raw in column("c_tags", False)]
-            labels: dict[str, dict[str, str]] = {"department": {}, "city": {}, "tags": {}}
-            for docnum, raw in enumerate(column("c_labels", False)):
-                if not raw:
-                    continue
-                data = json.loads(raw)
-                for name in ("department", "city"):
-                    key = values[name][docnum]
-                    if key and key not in labels[name]:
-                        labels[name][key] = data[name]
-                for slug, tag_name in data["tags"].items():
-                    labels["tags"].setdefault(slug, tag_name)
-            state.facets = _FacetData(values, tags, labels)
+            values = {name: [raw.decode().split("\t") if raw else []
+                             for raw in column(f"c_{name}", False)] for name in FACETS}
+            state.facets = _FacetData(values)
         return state.facets
 
     def _count_facets(self, state: _Open, docnums: set[int]) -> dict[str, list[Facet]]:
         data = self._facet_data(state)
         out: dict[str, list[Facet]] = {}
-        for name in FACET_COLUMNS:
+        for name in FACETS:
             column = data.values[name]
-            counter = Counter(column[d] for d in docnums)
+            counter: Counter[str] = Counter()
+            for d in docnums:
+                counter.update(column[d])
             counter.pop("", None)
-            out[name] = [Facet(k, data.labels.get(name, {}).get(k, k), n)
-                         for k, n in counter.items()]
-        tag_counter: Counter[str] = Counter()
-        for d in docnums:
-            tag_counter.update(data.tags[d])
-        tag_counter.pop("", None)
-        out["tags"] = [Facet(k, data.labels["tags"].get(k, k), n) for k, n in tag_counter.items()]
+            out[name] = [Facet(k, k, n) for k, n in counter.items()]
         return out
 
     def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,

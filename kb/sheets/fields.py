@@ -8,12 +8,15 @@ becomes a filter column).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
 
 from kb.errors import Invalid
+from kb.territories.register import register
+from kb.text import fold, slugify
 
 
 class Kind(StrEnum):
@@ -22,6 +25,27 @@ class Kind(StrEnum):
     CHOICE = "choice"  # one value of a vocabulary
     LIST = "list"  # a list of short texts
     URL = "url"  # an http(s) link
+
+
+@dataclass(frozen=True)
+class Facet:
+    """How readers filter and count sheets by a field (kb/sheets/filters.py reads this).
+
+    `/fiches`, the API, search (every backend), embed lists, feeds, widget.js, the
+    configurator and the OpenAPI document all take `param` with the same meaning; search
+    results count facets under the same name. Adding a facet: declare it here, and add its
+    projection column on Sheet (kb/sheets/models.py, filled by publish()) with a migration.
+    """
+
+    param: str  # URL parameter, and the key of the facet's counts
+    # A reader's value -> the key stored in the projection column; ValueError (French) when
+    # the value cannot match anything. None: the field's kind decides (choice, list, text).
+    normalise: Callable[[str], str] | None = None
+    label_of: Callable[[str], str] | None = None  # stored key -> French label; None: by kind
+    column: str = ""  # Sheet projection column; "" -> the field's name (tags: sheet_tags)
+    ignore_case: bool = False  # free text compared case-insensitively
+    aliases: tuple[str, ...] = ()  # older parameter names still accepted
+    title: str = ""  # heading of the facet's list; "" -> the field's label
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,7 @@ class Field:
     choices: tuple[tuple[str, str], ...] = ()  # (value, French label)
     aliases: tuple[str, ...] = field(default=())  # labels seen in imported dumps
     section: str = "essentiel"  # the form's group (SECTIONS)
+    facet: Facet | None = None  # readers filter and count by this field
 
     @property
     def choice_values(self) -> tuple[str, ...]:
@@ -47,6 +72,69 @@ class Field:
 
     def empty(self) -> Any:
         return [] if self.kind is Kind.LIST else ""
+
+    def choice_key(self, value: str) -> str:
+        """A choice given as its value or its label ('Département' -> 'departement')."""
+        key = fold(" ".join(value.split()))
+        for choice_value, choice_label in self.choices:
+            if key in (choice_value, fold(choice_label)):
+                return choice_value
+        raise ValueError(f"valeur inconnue « {value} » pour « {self.label} » ; valeurs "
+                         "possibles : " + ", ".join(self.choice_values))
+
+
+def _department_key(value: str) -> str:
+    found = register().department(value)
+    if found is None:
+        raise ValueError(f"département inconnu « {value} » ; indiquez son code (29) "
+                         "ou son nom (Finistère)")
+    return found.code
+
+
+def _department_label(code: str) -> str:
+    found = register().departments.get(code)
+    return found.label if found else code
+
+
+def _region_key(value: str) -> str:
+    found = register().region(value)
+    if found is None:
+        raise ValueError(f"région inconnue « {value} » ; indiquez son code (53) "
+                         "ou son nom (Bretagne)")
+    return found.code
+
+
+def _region_label(code: str) -> str:
+    found = register().regions.get(code)
+    return found.name if found else code
+
+
+def _epci_key(value: str) -> str:
+    found = register().epci(value)
+    if found is None:
+        raise ValueError(f"intercommunalité inconnue « {value} » ; indiquez son numéro SIREN "
+                         "(242900314) ou son nom exact (Brest Métropole)")
+    return found.code
+
+
+def _epci_label(code: str) -> str:
+    found = register().epcis.get(code)
+    return found.name if found else code
+
+
+def _commune_key(value: str) -> str:
+    from kb.territories.places import commune_key  # places reads this module
+
+    return commune_key(value)
+
+
+def _commune_label(code: str) -> str:
+    found = register().commune(code)
+    return found.label if found else code
+
+
+def _tag_key(value: str) -> str:
+    return slugify(value, 80)
 
 
 ACTOR_TYPES = (
@@ -100,18 +188,38 @@ FIELDS: tuple[Field, ...] = (
     Field("actor_type", "Type d'acteur", Kind.CHOICE, searchable=False, choices=ACTOR_TYPES,
           hint="Le type de structure qui porte l'initiative.",
           aliases=("type d'acteurs qui propose cette initiative", "type d'acteur",
-                   "type d'acteurs"), section="porteur"),
+                   "type d'acteurs"), section="porteur",
+          facet=Facet("actor_type")),
     Field("scale", "Échelle d'action", Kind.CHOICE, searchable=False, choices=SCALES,
           hint="Le territoire sur lequel l'action se déploie.",
-          aliases=("echelle d'action", "echelle"), section="territoire"),
-    Field("city", "Ville", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",),
+          aliases=("echelle d'action", "echelle"), section="territoire",
+          facet=Facet("scale")),
+    # The place: a commune of the official register (kb/territories), from which the EPCI,
+    # département and région are derived; scales above the commune name their territory.
+    Field("city", "Commune", Kind.SHORT, boost=3.0, max_length=120, aliases=("ville",),
+          hint="La commune où l'initiative est menée : tapez son nom, puis choisissez-la.",
           section="territoire"),
+    Field("commune_code", "Code INSEE de la commune", Kind.SHORT, searchable=False,
+          max_length=5, hint="Déduit de la commune choisie (29019 pour Brest).",
+          facet=Facet("commune", normalise=_commune_key, label_of=_commune_label,
+                      column="commune_code", aliases=("city",), title="Commune"),
+          section="territoire"),
+    Field("epci", "Intercommunalité", Kind.SHORT, searchable=False, max_length=200,
+          hint="Déduite de la commune ; sinon son nom ou son numéro SIREN.",
+          facet=Facet("epci", normalise=_epci_key, label_of=_epci_label), section="territoire"),
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
-          hint="Code (par exemple 29) ou nom du département.", aliases=("departement",),
+          hint="Déduit de la commune ; sinon son code (29) ou son nom (Finistère).",
+          aliases=("departement",),
+          facet=Facet("department", normalise=_department_key, label_of=_department_label),
+          section="territoire"),
+    Field("region", "Région", Kind.SHORT, searchable=False, max_length=40,
+          hint="Déduite de la commune ou du département ; sinon son nom.",
+          facet=Facet("region", normalise=_region_key, label_of=_region_label),
           section="territoire"),
     Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
           hint="Quelques mots-clés, un par ligne ou séparés par des virgules : accueil, numérique…",
-          aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle")),
+          aliases=("mot clef de l'action", "mots-cles", "mots cles", "mot-cle"),
+          facet=Facet("tag", normalise=_tag_key)),
     Field("partners", "Partenaires associés", Kind.LIST, boost=1.0, max_length=200,
           hint="Un partenaire par ligne.", aliases=("partenaires associes", "partenaires"),
           section="porteur"),

@@ -10,8 +10,10 @@ from wtforms import Field as FormField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
-from kb.sheets.fields import FIELDS, Field, Kind
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 from kb.sheets.submissions import new_token, parse_token
+from kb.territories.forms import department_choices, region_choices
+from kb.territories.forms import for_display as place_for_display
 
 COUNTED_UP_TO = 2_000  # longer limits are not worth a counter (nobody writes 20,000 characters)
 
@@ -74,6 +76,7 @@ class SheetForm(FlaskForm):
                 "_comment": self.comment.data or ""}
 
     def fill(self, data: dict[str, Any]) -> None:
+        data = place_for_display(data)  # codes as the selects hold them, the EPCI by name
         for f in FIELDS:
             value = data.get(f.name, f.empty())
             getattr(self, f.name).data = "\n".join(value) if f.kind is Kind.LIST else value
@@ -81,6 +84,17 @@ class SheetForm(FlaskForm):
 
 for _f in FIELDS:
     setattr(SheetForm, _f.name, _form_field(_f))
+
+# The place (kb/territories): the commune's code travels hidden beside its name (set by the
+# autocomplete, or by the choice offered when a name is ambiguous); département and région
+# are lists of the official ones.
+SheetForm.commune_code = HiddenField()
+SheetForm.department = SelectField(
+    FIELDS_BY_NAME["department"].label, choices=department_choices, validate_choice=False,
+    description=FIELDS_BY_NAME["department"].hint)
+SheetForm.region = SelectField(
+    FIELDS_BY_NAME["region"].label, choices=region_choices, validate_choice=False,
+    description=FIELDS_BY_NAME["region"].hint)
 
 
 class ReviewForm(FlaskForm):

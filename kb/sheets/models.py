@@ -74,7 +74,11 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     actor_type: Mapped[str] = mapped_column(String(30), default="", index=True)
     scale: Mapped[str] = mapped_column(String(30), default="", index=True)
     city: Mapped[str] = mapped_column(String(120), default="", index=True)
+    # Official codes (kb/territories), derived from the place: what territory filters compare.
+    commune_code: Mapped[str] = mapped_column(String(5), default="", index=True)
+    epci: Mapped[str] = mapped_column(String(9), default="", index=True)
     department: Mapped[str] = mapped_column(String(80), default="", index=True)
+    region: Mapped[str] = mapped_column(String(3), default="", index=True)
 
     approved_revision: Mapped[Revision | None] = relationship(
         foreign_keys=[approved_revision_id], post_update=True

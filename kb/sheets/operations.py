@@ -22,10 +22,12 @@ from kb.auth.permissions import Capability, can, check
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
+from kb.sheets.filters import projection
 from kb.sheets.merge import three_way_merge
 from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, Tag
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
+from kb.territories.places import complete, derive
 from kb.text import slugify
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed, savepoint
@@ -108,10 +110,13 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     sheet.approved_revision = revision
     sheet.approved_revision_id = revision.id
     sheet.title = data.get("title", "")
-    sheet.actor_type = data.get("actor_type", "")
-    sheet.scale = data.get("scale", "")
-    sheet.city = data.get("city", "")
-    sheet.department = data.get("department", "")
+    # The place's official codes, derived even for revisions written before they existed.
+    place = derive(data)
+    projected = {**data, **place.codes()}
+    sheet.city = place.city or data.get("city", "")
+    # The filter columns, normalised as the declared facets compare them ("29", not "Finistère").
+    for column, value in projection(projected).items():
+        setattr(sheet, column, value)
     sheet.tags = [tag_for(name) for name in data.get("tags", [])]
     sheet.updated_at = when or utcnow()
     # An approved edit counts as a review: the people who know the sheet looked at it.
@@ -175,11 +180,17 @@ def _add_revision(
 
 
 def create_sheet(
-    data: dict[str, Any], author: User, comment: str = "Création", slug: str | None = None
+    data: dict[str, Any], author: User, comment: str = "Création", slug: str | None = None,
+    lenient_places: bool = False,
 ) -> Revision:
-    """Create a sheet with its first revision, approved at once for moderators and trusted users."""
+    """Create a sheet with its first revision, approved at once for moderators and trusted users.
+
+    The place is resolved to official codes (kb.territories.places.complete): an ambiguous
+    commune name raises AmbiguousPlace (a ValidationError), unless `lenient_places` (imports,
+    which warn) keeps it unresolved.
+    """
     check(author, Capability.CONTRIBUTE)
-    cleaned = validate(data)
+    cleaned, _ = complete(validate(data), strict=not lenient_places)
     return _add_revision(new_sheet(cleaned["title"], slug), cleaned, author, comment, None)
 
 
@@ -219,6 +230,7 @@ def edit_sheet(
     author: User,
     base_revision_id: int | None,
     comment: str = "",
+    lenient_places: bool = False,
 ) -> Revision:
     """Save an edit that started from `base_revision_id` (default: the author's head).
 
@@ -238,9 +250,10 @@ def edit_sheet(
         mine, conflicts = three_way_merge(base.data, head.data, mine)
         if conflicts:
             raise EditConflict(conflicts, head, mine)
-    if head is not None and mine == head.data:
-        return head  # nothing changed: no empty revision
     validate(mine)  # a merged result must still be a valid sheet
+    mine, _ = complete(mine, base=base.data if base else None, strict=not lenient_places)
+    if head is not None and mine in (head.data, complete(head.data, strict=False)[0]):
+        return head  # nothing changed (but codes the head's place implies): no empty revision
     return _add_revision(sheet, mine, author, comment, head)
 
 

@@ -8,10 +8,11 @@ from flask import current_app
 
 from kb.sheets.fields import FIELDS, Kind
 from kb.sheets.models import Revision, Sheet
+from kb.territories.places import PLACE_NAMES, derive
 from kb.timeutil import isoformat
 
 META_FIELDS = ("slug", "url", "status", "revision", "created_at", "updated_at",
-               "last_reviewed_at", "review_due_at", "fresh", "state")
+               "last_reviewed_at", "review_due_at", "fresh", "state", *PLACE_NAMES)
 
 
 def sheet_url(sheet: Sheet) -> str:
@@ -24,6 +25,9 @@ def sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, An
     revision = revision or sheet.approved_revision
     assert revision is not None, "an unpublished sheet has no public object"
     obj: dict[str, Any] = {f.name: revision.data.get(f.name, f.empty()) for f in FIELDS}
+    # Official codes and names of the place, derived for revisions older than the register.
+    place = derive(revision.data)
+    obj.update(place.codes(), **place.names(), city=place.city or obj["city"])
     for f in FIELDS:
         if f.kind is Kind.URL and not obj[f.name]:
             obj[f.name] = None  # "" is no URI: an empty link is null (the schema says so)

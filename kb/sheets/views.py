@@ -38,6 +38,7 @@ from kb.sheets.visibility import (
     pending_for,
     visible_revision,
 )
+from kb.territories import forms as places
 from kb.transaction import commit
 
 bp = Blueprint("sheets", __name__)
@@ -54,8 +55,10 @@ def home() -> str:
     latest = db.session.scalars(
         published_sheets().order_by(Sheet.updated_at.desc()).limit(8)
     ).all()
+    from kb.territories.views import national_map  # the territories domain draws it
+
     return render_template("sheets/home.html", latest=latest, tags=tag_counts()[:30],
-                           scales=SCALES)
+                           scales=SCALES, map=national_map())
 
 
 @bp.route("/fiches")
@@ -79,7 +82,7 @@ def tag_page(slug: str) -> str | Response:
         base=published_sheets().where(Sheet.id.in_(
             select(sheet_tags.c.sheet_id).where(sheet_tags.c.tag_id == tag.id))),
         endpoint="sheets.tag_page", endpoint_args={"slug": tag.slug},
-        fixed=frozenset({"tag"}), all_url=url_for("sheets.index"),
+        fixed=frozenset({"tag"}), all_url=url_for("sheets.index"), follow={"tag": tag.slug},
         feed_url=url_for("opendata.feed_tag", slug=tag.slug),
         feed_title=f"Mot-clé « {tag.name} »"))
 
@@ -97,7 +100,7 @@ def scale_page(scale: str) -> str | Response:
         description=f"Les fiches publiées d'initiatives menées à l'échelle {phrase}.",
         base=published_sheets().where(Sheet.scale == scale),
         endpoint="sheets.scale_page", endpoint_args={"scale": scale},
-        fixed=frozenset({"scale"}), all_url=url_for("sheets.index"),
+        fixed=frozenset({"scale"}), all_url=url_for("sheets.index"), follow={"scale": scale},
         feed_url=url_for("opendata.feed_scale", scale=scale),
         feed_title=f"Échelle : {label.lower()}"))
 
@@ -124,18 +127,22 @@ def show(slug: str) -> str | Response:
 def create() -> Any:
     form = SheetForm()
     similar = None  # sheets like this one: shown, and confirmed when very close
+    choice = None  # communes to choose from, when the name is ambiguous or unknown
     if form.validate_on_submit():
         # Before the similarity check: a second send would find the first one's sheet.
         sent = submissions.claim(form.token(), current_user.id, form.sent_data())
         if sent.previous is not None:
             return _sent_before(form, sent)
-        similar = check_before_create(form.sheet_data(), request.form)
-        if not similar.must_stop:
+        data, keep_as_written = places.read_place(form.sheet_data())
+        choice = _ask_unknown_place(form, data, keep_as_written)
+        similar = check_before_create(data, request.form)
+        if choice is None and not similar.must_stop:
             try:
-                revision = operations.create_sheet(form.sheet_data(), current_user,
+                revision = operations.create_sheet(data, current_user,
                                                    form.comment.data or "Création")
             except ValidationError as exc:
                 _attach_errors(form, exc.errors)
+                choice = places.place_choice(exc)
             else:
                 sent.done(revision)
                 similar.record(revision.sheet, current_user)
@@ -146,7 +153,7 @@ def create() -> Any:
         db.session.rollback()  # nothing saved: the token stays free for the next send
     status = 422 if form.errors or (similar and similar.errors) else 200
     return render_template("duplicates/sheet_form.html", form=form, sheet=None,
-                           duplicates=similar), status
+                           duplicates=similar, place_choice=choice), status
 
 
 @bp.route("/fiches/<slug>/modifier", methods=["GET", "POST"])
@@ -158,22 +165,25 @@ def edit(slug: str) -> Any:
     if head is None:
         raise Conflict(NOT_YET_REVIEWED)  # a reviewer on someone else's first proposal
     form = SheetForm()
+    choice = None  # communes to choose from, when the name is ambiguous or unknown
     if request.method == "GET":
         form.fill(head.data)
         form.base_revision.data = str(head.id)
-    elif form.validate_on_submit():
+    elif form.validate_on_submit() and (choice := _ask_unknown_place(
+            form, *places.read_place(form.sheet_data()))) is None:
         base_id = form.base_revision.data or ""
         sent = submissions.claim(form.token(), current_user.id, form.sent_data())
         if sent.previous is not None and sent.same_content:
             return _sent_before(form, sent)
         try:
             revision = operations.edit_sheet(
-                sheet, form.sheet_data(), current_user,
+                sheet, places.read_place(form.sheet_data())[0], current_user,
                 int(base_id) if base_id.isascii() and base_id.isdigit() else head.id,
                 form.comment.data or "")
         except ValidationError as exc:
             db.session.rollback()
             _attach_errors(form, exc.errors)
+            choice = places.place_choice(exc)
         except operations.EditConflict as conflict:
             db.session.rollback()
             form.fill(conflict.mine)
@@ -187,7 +197,8 @@ def edit(slug: str) -> Any:
             return redirect(url_for("sheets.show", slug=sheet.slug, revision=revision.id))
     status = 422 if form.errors else 200
     return render_template("sheets/form.html", form=form, sheet=sheet, head=head,
-                           others_pending=_others_pending(sheet, head)), status
+                           others_pending=_others_pending(sheet, head),
+                           place_choice=choice), status
 
 
 def _others_pending(sheet: Sheet, head: Revision) -> int:
@@ -292,6 +303,15 @@ def _attach_errors(form: SheetForm, errors: dict[str, str]) -> None:
         field = getattr(form, name, None)
         if field is not None:
             field.errors = [*field.errors, message.capitalize() + "."]
+
+
+def _ask_unknown_place(form: SheetForm, data: dict[str, Any],
+                       keep_as_written: bool) -> places.PlaceChoice | None:
+    """A commune name outside the register: the writer confirms it or picks a commune."""
+    choice = places.unknown_place(data, keep_as_written)
+    if choice is not None:
+        form.city.errors = [*form.city.errors, choice.legend]
+    return choice
 
 
 def _sent_before(form: SheetForm, sent: submissions.Claim) -> Any:

@@ -14,6 +14,8 @@
     });
   }
 
+  // The list parameters come from the server (kb/embed/listing.py LIST_KEYS): one declaration.
+  var listKeys = (form.getAttribute("data-list-keys") || "").split(" ");
   var timer = null, pending = null;
   function refresh() {
     showMode();
@@ -21,7 +23,7 @@
     var mode = query.get("mode");
     Array.from(query.keys()).forEach(function (key) {
       if (!query.get(key) || (mode === "list" && key === "sheet")) query.delete(key);
-      if (mode !== "list" && ["q", "tag", "scale", "department", "city", "limit"].indexOf(key) >= 0) query.delete(key);
+      if (mode !== "list" && listKeys.indexOf(key) >= 0) query.delete(key);
     });
     var url = form.action + "?" + query.toString();
     if (pending) pending.abort();

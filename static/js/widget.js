@@ -11,7 +11,8 @@
   if (window.kbWidgets) { window.kbWidgets.scan(); return; }
 
   var MIN_HEIGHT = 40, MAX_HEIGHT = 4000;
-  var LIST_KEYS = ["q", "tag", "scale", "department", "city", "limit"];
+  // Filled in by the server from the facet declaration (kb/embed/listing.py LIST_KEYS).
+  var LIST_KEYS = /*kb:list-keys*/["q", "tag", "scale", "department", "city", "limit"]/*kb:end*/;
   var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   var scriptUrl = new URL(script ? script.src : "/widget.js", window.location.href);
   var base = scriptUrl.href.replace(/\/widget\.js([?#].*)?$/, "");

@@ -1,0 +1,63 @@
+"""Writes of the territories domain. Nothing here commits: callers use kb.transaction.commit()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from kb.extensions import db
+from kb.sheets.filters import projection
+from kb.sheets.models import Sheet
+from kb.territories.places import derive, resolve
+from kb.transaction import mark_changed
+
+PROJECTED = ("city", "commune_code", "epci", "department", "region")
+
+
+@dataclass
+class BackfillReport:
+    resolved: list[str] = field(default_factory=list)  # slugs whose place has codes
+    updated: list[str] = field(default_factory=list)  # ... of which the projection changed
+    ambiguous: list[tuple[str, str, list[str]]] = field(default_factory=list)  # slug, name, labels
+    unknown: list[tuple[str, str]] = field(default_factory=list)  # slug, name
+    no_place: list[str] = field(default_factory=list)
+
+
+def backfill(dry_run: bool = False) -> BackfillReport:
+    """Derive the official codes of every sheet's approved place into its projection.
+
+    Revisions are never rewritten (history is append-only): the codes are derived from what
+    each approved revision says, the way every new write derives them.
+    """
+    report = BackfillReport()
+    sheets = db.session.scalars(
+        select(Sheet).where(Sheet.approved_revision_id.is_not(None))
+        .options(selectinload(Sheet.approved_revision)).order_by(Sheet.id))
+    changed: list[Sheet] = []
+    for sheet in sheets:
+        assert sheet.approved_revision is not None
+        data = sheet.approved_revision.data
+        done = resolve(data, None)
+        if done.ambiguous is not None:
+            report.ambiguous.append((sheet.slug, done.ambiguous.name,
+                                     [c.label for c in done.ambiguous.candidates]))
+        elif done.unknown_city:
+            report.unknown.append((sheet.slug, done.unknown_city))
+        elif done.place.territories():
+            report.resolved.append(sheet.slug)
+        else:
+            report.no_place.append(sheet.slug)
+        place = derive(data)
+        values = projection({**data, **place.codes()})
+        values["city"] = place.city or str(data.get("city") or "")
+        if any(getattr(sheet, name) != values[name] for name in PROJECTED):
+            report.updated.append(sheet.slug)
+            if not dry_run:
+                for name in PROJECTED:
+                    setattr(sheet, name, values[name])
+                changed.append(sheet)
+    if changed:
+        mark_changed(changed)  # the search index follows (facet columns are in its stamps)
+    return report
