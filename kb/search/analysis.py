@@ -8,6 +8,7 @@ stemmed twice: "partagee" -> "partage" -> "partag", the stem of "partagé" and "
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -51,6 +52,13 @@ def stem(word: str) -> str:
     """Stem of a folded word (see the module docstring for why twice)."""
     once = _stemmer.stemWord(word)
     return str(_stemmer.stemWord(once)) if once != word else str(once)
+
+
+def prefix_stem(prefix: str) -> str:
+    """What a folded prefix (`accompagn*`) looks for among stems: the part it shares with its
+    own stem, so that "mediations*" finds the stem "mediat" and what follows it."""
+    shared = os.path.commonprefix([prefix, stem(prefix)])
+    return shared if len(shared) >= 3 else prefix
 
 
 def words(text: str) -> list[str]:

@@ -56,8 +56,12 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     backend: SearchBackend | None = app.extensions.get("kb_search")
     if backend is None:
-        name = app.config.get("KB_SEARCH_BACKEND", "whoosh")
-        if name == "postgres":
+        name = app.config.get("KB_SEARCH_BACKEND", "sqlite")
+        if name == "sqlite":
+            from kb.search.sqlite_backend import SqliteBackend
+
+            backend = SqliteBackend()
+        elif name == "postgres":
             from kb.search.postgres_backend import PostgresBackend
 
             backend = PostgresBackend()
@@ -67,7 +71,7 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
             backend = WhooshBackend(app.config["KB_INDEX_DIR"],
                                     float(app.config.get("KB_SEARCH_LOCK_TIMEOUT", 10)))
         else:
-            raise ValueError(f"KB_SEARCH_BACKEND inconnu : {name} (whoosh ou postgres)")
+            raise ValueError(f"KB_SEARCH_BACKEND inconnu : {name} (sqlite, whoosh ou postgres)")
         app.extensions["kb_search"] = backend
     return backend
 
@@ -195,6 +199,8 @@ def index_changed(app: Flask, sheet_ids: Iterable[int]) -> None:
         if not backend.exists():
             update_index()  # first write, or a lost index: build it from the database
             return
+        if getattr(backend, "inline", False):
+            return  # written in the commit itself
         backend.index(load_documents, ids)
     except Exception:  # noqa: BLE001 - the commit stands; `kb index update` repairs the drift
         log.exception("search index not updated for sheets %s; run `kb index update`", ids[:20])
@@ -211,9 +217,13 @@ class Drift:
         return len(self.missing) + len(self.stale) + len(self.extra)
 
 
-def check_index() -> Drift:
-    """Compare the database and the index. Raises SearchUnavailable when there is no index."""
+def check_index(thorough: bool = False) -> Drift:
+    """Compare the database and the index. Raises SearchUnavailable when there is no index,
+    or (`thorough`) when the engine finds its own index inconsistent."""
     backend = get_backend()
+    integrity = getattr(backend, "integrity", None)
+    if thorough and integrity is not None:
+        integrity()
     wanted = published_stamps()
     have = backend.stamps()
     return Drift(

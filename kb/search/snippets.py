@@ -23,27 +23,49 @@ def _aligned_fold(text: str) -> str | None:
     return folded if len(folded) == len(text) else None
 
 
-def _matches(text: str, stems: set[str]) -> list[tuple[int, int, str]]:
-    if not stems:
+def _matches(text: str, stems: set[str], prefixes: tuple[str, ...] = ()
+             ) -> list[tuple[int, int, str]]:
+    """(start, end, key) of the words of `text` whose stem is one of `stems` or which start
+    with one of `prefixes` (folded)."""
+    if not stems and not prefixes:
         return []
+
+    def key(word: str) -> str | None:
+        s = stem(word)
+        if s in stems:
+            return s
+        return next((p for p in prefixes if word.startswith(p)), None)
+
     folded = _aligned_fold(text)
     if folded is None:  # rare (ligatures, ß...): fold word by word
-        return [(m.start(), m.end(), s) for m in re.finditer(r"\w+", text)
-                if (s := stem(fold(m.group()))) in stems]
-    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, stems), key=len, reverse=True))
-                         + r")\w*")
-    return [(m.start(), m.end(), s) for m in pattern.finditer(folded)
-            if (s := stem(m.group())) in stems]
+        return [(m.start(), m.end(), k) for m in re.finditer(r"\w+", text)
+                if (k := key(fold(m.group()))) is not None]
+    starts = sorted({*stems, *prefixes}, key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, starts)) + r")\w*")
+    return [(m.start(), m.end(), k) for m in pattern.finditer(folded)
+            if (k := key(m.group())) is not None]
 
 
-def highlight(text: str, query_words: Iterable[str], size: int = SNIPPET_CHARS) -> Markup:
-    """The extract of `text` that shows most of the query's words, matches marked."""
+def _distinct_in_window(matches: list[tuple[int, int, str]], i: int, size: int) -> int:
+    """How many different query words an extract starting at match i would show."""
+    limit = matches[i][0] + size - 40
+    keys = set()
+    for begin, _, key in matches[i:]:
+        if begin >= limit:
+            break
+        keys.add(key)
+    return len(keys)
+
+
+def highlight(text: str, query_words: Iterable[str], size: int = SNIPPET_CHARS,
+              prefixes: Iterable[str] = ()) -> Markup:
+    """The extract of `text` that shows most of the query's words (and words starting with
+    one of `prefixes`), matches marked."""
     stems = {stem(w) for w in query_words if w}
-    matches = _matches(text, stems)[:200]
+    matches = _matches(text, stems, tuple(p for p in prefixes if p))[:200]
     start = 0
     if matches:
-        best = max(range(len(matches)), key=lambda i: (
-            len({s for b, _, s in matches[i:] if b < matches[i][0] + size - 40}), -i))
+        best = max(range(len(matches)), key=lambda i: (_distinct_in_window(matches, i, size), -i))
         start = max(0, matches[best][0] - 40)
         if start:
             space = text.find(" ", start)

@@ -1,0 +1,552 @@
+"""SQLite FTS5 backend (the default on SQLite): the index lives in the application's database
+and is written in the same transaction as the sheets, so it cannot drift from them and every
+gunicorn worker reads the same index with no lock file.
+
+Tables (owned by this module, not by the models: their columns follow the field declaration,
+and `kb index rebuild` recreates them):
+- `search_fts`: FTS5, one column per declared boost (title 5, tags 4, actor and place 3,
+  summary 2, the rest 1) holding the *analysed* tokens (folded, stop words removed, stemmed by
+  kb/search/analysis.py), so that queries analysed the same way meet the same terms as on the
+  other backends; bm25() weighs the columns with the boosts. `snippet` (not indexed) keeps the
+  plain text for highlighted extracts.
+- `search_fts_rows`: per sheet, the stamp compared by `kb index check` and the département
+  and city keys with their labels (facets, filters).
+- `search_fts_words`: the folded words of indexed sheets (typo tolerance, suggestions).
+- `search_fts_meta`: the schema version; `search_fts_vocab`: fts5vocab over `search_fts`.
+
+Writes: `install()` hooks the ORM session. Every flush notes the sheets it touched (and the
+sheets `kb.transaction.mark_changed()` names); just before the commit their documents are
+rebuilt and written through the session's own connection. A rebuild fills `search_fts_next*`
+tables in short batches, then renames them in one short transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    column,
+    event,
+    exists,
+    func,
+    literal_column,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from kb.extensions import db
+from kb.search.analysis import damerau_levenshtein, is_stop, prefix_stem, stem, terms
+from kb.search.backend import (
+    SCHEMA_VERSION,
+    BackendResult,
+    Document,
+    Facet,
+    Filters,
+    Hit,
+    LoadDocuments,
+    SearchUnavailable,
+)
+from kb.search.documents import SEARCHABLE, load_documents
+from kb.search.models import ENGINE_TABLES_PREFIX
+from kb.search.query import Alternative, ParsedQuery, Phrase
+from kb.search.snippets import highlight
+from kb.sheets.models import Sheet, SheetState, Tag, sheet_tags
+
+log = logging.getLogger(__name__)
+
+PREFIX = ENGINE_TABLES_PREFIX
+FTS, ROWS, WORDS, META, VOCAB = (PREFIX, f"{PREFIX}_rows", f"{PREFIX}_words", f"{PREFIX}_meta",
+                                 f"{PREFIX}_vocab")
+NEXT = f"{PREFIX}_next"  # a rebuild's tables until they are swapped in
+BATCH = 500
+TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '_'"
+
+
+def _boost_columns() -> dict[str, tuple[str, ...]]:
+    """FTS5 column -> the fields it holds: one column per declared boost, highest first.
+
+    bm25() in FTS5 weighs each column's hits and normalises by the whole row's length, so
+    fields sharing a boost can share a column without changing any score.
+    """
+    columns: dict[str, list[str]] = {}
+    for f in sorted(SEARCHABLE, key=lambda f: -f.boost):
+        columns.setdefault("w" + f"{f.boost:g}".replace(".", "_"), []).append(f.name)
+    return {name: tuple(names) for name, names in columns.items()}
+
+
+COLUMNS = _boost_columns()
+WEIGHTS = tuple(float(name[1:].replace("_", ".")) for name in COLUMNS)
+# What the stored index must have been built with: the code's format and the declaration.
+SIGNATURE = f"{SCHEMA_VERSION}:" + ";".join(f"{c}={','.join(n)}" for c, n in COLUMNS.items())
+BM25 = f"bm25({FTS}, {', '.join(f'{w:g}' for w in WEIGHTS)}, 0)"  # 0: the snippet column
+
+# Lightweight table clauses for Core statements (not in the models' metadata).
+_fts = table(FTS, column("rowid"), column("snippet"))
+_rows = table(ROWS, column("sheet_id"), column("stamp"), column("department"),
+              column("department_label"), column("city"), column("city_label"))
+_sheets = Sheet.__table__
+
+
+def _ddl(prefix: str) -> list[str]:
+    fts_columns = ", ".join([*COLUMNS, "snippet UNINDEXED"])
+    return [
+        f"CREATE VIRTUAL TABLE {prefix} USING fts5({fts_columns}, tokenize = \"{TOKENIZER}\")",
+        f"CREATE TABLE {prefix}_rows (sheet_id INTEGER PRIMARY KEY, stamp TEXT NOT NULL, "
+        "department TEXT NOT NULL, department_label TEXT NOT NULL, city TEXT NOT NULL, "
+        "city_label TEXT NOT NULL)",
+        f"CREATE TABLE {prefix}_words (word TEXT PRIMARY KEY) WITHOUT ROWID",
+    ]
+
+
+# -- the documents as rows ---------------------------------------------------------------------
+
+def _fts_row(doc: Document) -> tuple[Any, ...]:
+    return (doc.sheet_id,
+            *(" ".join(t for name in names for t in terms(doc.fields.get(name, "")))
+              for names in COLUMNS.values()),
+            doc.snippet_source)
+
+
+def _write(conn: Connection, docs: Sequence[Document], removed: Sequence[int],
+           prefix: str = FTS, known: set[str] | None = None) -> None:
+    """Replace these sheets' rows (and delete the removed ones) on `conn`, in its transaction."""
+    ids = [(d.sheet_id,) for d in docs] + [(i,) for i in removed]
+    if ids:
+        conn.exec_driver_sql(f"DELETE FROM {prefix} WHERE rowid = ?", ids)
+        conn.exec_driver_sql(f"DELETE FROM {prefix}_rows WHERE sheet_id = ?", ids)
+    if not docs:
+        return
+    marks = ", ".join("?" * (len(COLUMNS) + 2))
+    conn.exec_driver_sql(f"INSERT INTO {prefix} (rowid, {', '.join(COLUMNS)}, snippet) "
+                         f"VALUES ({marks})", [_fts_row(d) for d in docs])
+    conn.exec_driver_sql(
+        f"INSERT INTO {prefix}_rows (sheet_id, stamp, department, department_label, city, "
+        "city_label) VALUES (?, ?, ?, ?, ?, ?)",
+        [(d.sheet_id, d.stamp, d.department, d.department_label, d.city, d.city_label)
+         for d in docs])
+    vocabulary = {w for d in docs for w in d.vocabulary}
+    if known is not None:
+        vocabulary -= known
+    if vocabulary:
+        conn.exec_driver_sql(f"INSERT OR IGNORE INTO {prefix}_words (word) VALUES (?)",
+                             [(w,) for w in sorted(vocabulary)])
+        if known is not None:
+            known |= vocabulary
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+def _quoted(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _alternative(alt: Alternative) -> str | None:
+    """One alternative in FTS5 syntax, on the analysed tokens."""
+    if isinstance(alt, Phrase):
+        stems = [stem(w) for w in alt.words if not is_stop(w)]
+        return _quoted(" ".join(stems)) if stems else None
+    if alt.prefix:
+        return _quoted(prefix_stem(alt.word)) + " *"
+    spellings = dict.fromkeys(stem(w) for w in (alt.word, *alt.corrections))
+    return " OR ".join(_quoted(s) for s in spellings)
+
+
+def _any(alternatives: Iterable[Alternative]) -> str | None:
+    parts = [p for p in map(_alternative, alternatives) if p]
+    return "(" + " OR ".join(parts) + ")" if parts else None
+
+
+def match_expression(parsed: ParsedQuery, match_all: bool = True) -> tuple[str | None, str | None]:
+    """(what must match, what must not) as FTS5 query strings."""
+    groups = [g for g in map(_any, parsed.groups) if g]
+    positive = (" AND " if match_all else " OR ").join(groups) or None
+    negative = _any(parsed.excluded) if parsed.excluded else None
+    return positive, negative
+
+
+def _match(expression: str) -> ColumnElement[Any]:
+    return literal_column(FTS).op("MATCH")(expression)
+
+
+def _published() -> ColumnElement[bool]:
+    # The index only holds published sheets; checking again costs nothing on the joined row
+    # and keeps an unpublished sheet out even before `kb index update` repairs drift.
+    return and_(_sheets.c.state == SheetState.ACTIVE.value,
+                _sheets.c.approved_revision_id.is_not(None))
+
+
+def filtered(stmt: Select[Any], filters: Filters) -> Select[Any]:
+    """The search's filters, in one place, on a statement whose FROM has `sheets` (and the
+    index rows, for the département and city keys)."""
+    if filters.scale:
+        stmt = stmt.where(_sheets.c.scale == filters.scale)
+    if filters.actor_type:
+        stmt = stmt.where(_sheets.c.actor_type == filters.actor_type)
+    if filters.department:
+        stmt = stmt.where(_rows.c.department == filters.department)
+    if filters.city:
+        stmt = stmt.where(_rows.c.city == filters.city)
+    if filters.tag:
+        tags = Tag.__table__
+        stmt = stmt.where(exists().where(
+            sheet_tags.c.sheet_id == _sheets.c.id, sheet_tags.c.tag_id == tags.c.id,
+            tags.c.slug == filters.tag))
+    return stmt
+
+
+_DUE: ColumnElement[Any] = literal_column("julianday(sheets.last_reviewed_at) + "
+                      "round(sheets.review_interval_months * 30.44)")
+_ORDER = {"updated": ("updated_at",), "freshness": ("due",)}
+
+
+def matches(positive: str | None, negative: str | None, filters: Filters) -> Select[Any]:
+    """Every matching published sheet: id, score, and what facets and sorts need."""
+    score: ColumnElement[Any] = (-literal_column(BM25)) if positive else literal_column("0.0")
+    stmt = select(_rows.c.sheet_id.label("id"), score.label("score"), _sheets.c.scale,
+                  _sheets.c.actor_type, _rows.c.department, _rows.c.department_label,
+                  _rows.c.city, _rows.c.city_label, _sheets.c.updated_at, _DUE.label("due"),
+                  _sheets.c.approved_revision_id.label("revision"))
+    if positive:
+        expression = f"({positive}) NOT {negative}" if negative else positive
+        stmt = stmt.select_from(
+            _fts.join(_rows, _rows.c.sheet_id == _fts.c.rowid)
+            .join(_sheets, _sheets.c.id == _fts.c.rowid)).where(_match(expression))
+    else:
+        stmt = stmt.select_from(_rows.join(_sheets, _sheets.c.id == _rows.c.sheet_id))
+        if negative:
+            stmt = stmt.where(_rows.c.sheet_id.not_in(
+                select(_fts.c.rowid).where(_match(negative)).scalar_subquery()))
+    return filtered(stmt.where(_published()), filters)
+
+
+def _kind(name: str) -> ColumnElement[Any]:
+    return literal_column(f"'{name}'")
+
+
+_NULL: ColumnElement[Any] = literal_column("NULL")
+
+
+def results_statement(m_select: Select[Any], sort: str, ranked: bool, offset: int,
+                      limit: int) -> Any:
+    """One statement: the total, the page, and every facet's counts over the matches (the
+    FTS5 query runs once, in a materialised CTE)."""
+    m = m_select.cte("m").prefix_with("MATERIALIZED")
+    order = [m.c.score.desc()] if ranked and sort == "relevance" else []
+    order += [m.c[name].desc() for name in _ORDER.get(sort, ())]
+    # Same second: the latest approved revision is the latest update.
+    order += [m.c.updated_at.desc(), m.c.revision.desc()]
+    page = (select(m.c.id, m.c.score, func.row_number().over(order_by=order).label("n"))
+            .order_by(*order).limit(limit).offset(offset).subquery("p"))
+    tags = Tag.__table__
+    per_tag = (select(sheet_tags.c.tag_id, func.count().label("n"))
+               .select_from(m.join(sheet_tags, sheet_tags.c.sheet_id == m.c.id))
+               .group_by(sheet_tags.c.tag_id).subquery("g"))
+    parts = [
+        select(_kind("total"), _NULL, _NULL, func.count(), _NULL).select_from(m),
+        select(_kind("hit"), page.c.id, _NULL, page.c.n, page.c.score).select_from(page),
+        select(_kind("tags"), tags.c.slug, tags.c.name, per_tag.c.n, _NULL)
+        .select_from(per_tag.join(tags, tags.c.id == per_tag.c.tag_id)),
+    ]
+    for name, label in (("scale", None), ("actor_type", None),
+                        ("department", "department_label"), ("city", "city_label")):
+        value = m.c[name]
+        parts.append(select(_kind(name), value, func.max(m.c[label]) if label else _NULL,
+                            func.count(), _NULL).where(value != "").group_by(value))
+    return union_all(*parts)
+
+
+# -- the session hook: index in the transaction that changes the sheets ------------------------
+
+_PENDING = "kb_search_pending"
+_installed = False
+_install_lock = threading.Lock()
+
+
+def _active_backend(session: Session) -> SqliteBackend | None:
+    if not has_app_context() or session.info.get("kb_search_off"):
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("KB_SEARCH_BACKEND") != "sqlite":
+        return None
+    from kb.search.service import get_backend
+
+    backend = get_backend(app)
+    return backend if isinstance(backend, SqliteBackend) else None
+
+
+def _after_flush(session: Session, _context: object) -> None:
+    pending: set[int] = session.info.setdefault(_PENDING, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Sheet):
+            if obj.id is not None:
+                pending.add(obj.id)
+        elif isinstance(obj, Tag) and obj in session.dirty and obj.id is not None:
+            # A renamed tag changes the documents of its sheets.
+            pending.add(-obj.id)
+
+
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    backend = _active_backend(session)
+    if backend is None:
+        session.info.pop(_PENDING, None)
+        return
+    from kb.transaction import marked_ids
+
+    session.flush()
+    pending: set[int] = session.info.pop(_PENDING, set()) | marked_ids(session)
+    if not pending:
+        return
+    backend.write_in_session(session, pending)
+
+
+def _forget(session: Session, *_args: object) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def install() -> None:
+    """Hook every ORM session once (the hook does nothing unless the app searches with sqlite)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_rollback", _forget)
+        _installed = True
+
+
+# -- the backend -------------------------------------------------------------------------------
+
+class SqliteBackend:
+    name = "sqlite"
+    inline = True  # written in the data's own transaction: nothing to do after commit
+
+    def __init__(self) -> None:
+        self._schema_seen: int | None = None  # PRAGMA schema_version when last checked
+        self._state: str | None = None  # the stored signature then (None: no index)
+        self._known_words: set[str] = set()
+
+    # -- schema -----------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {META} "
+                                 "(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+
+    def _signature(self, conn: Connection) -> str | None:
+        """The stored index's signature (None when there is no index), re-read only when the
+        database schema changed (a rebuild in another process)."""
+        version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
+        if version != self._schema_seen:
+            names = set(conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?)",
+                (FTS, ROWS, META)).scalars())
+            state = None
+            if names == {FTS, ROWS, META}:
+                state = conn.exec_driver_sql(
+                    f"SELECT value FROM {META} WHERE key = 'version'").scalar()
+            self._state, self._schema_seen = state, version
+            self._known_words = set()
+        return self._state
+
+    def exists(self) -> bool:
+        with db.engine.connect() as conn:
+            return self._signature(conn) is not None
+
+    def _ready(self, conn: Connection) -> None:
+        state = self._signature(conn)
+        if state is None:
+            raise SearchUnavailable("l'index de recherche n'existe pas encore : "
+                                    "lancez `kb index rebuild`")
+        if state != SIGNATURE:
+            raise SearchUnavailable(f"l'index de recherche est au format « {state} », le "
+                                    f"logiciel attend « {SIGNATURE} » : lancez `kb index rebuild`")
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with db.engine.connect() as conn:
+                self._ready(conn)
+                yield conn
+        except SearchUnavailable:
+            raise
+        except DBAPIError as exc:
+            raise SearchUnavailable(f"index SQLite illisible ({exc.orig!r}) : "
+                                    "lancez `kb index rebuild`") from exc
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_in_session(self, session: Session, pending: set[int]) -> None:
+        """Called just before the commit: write the documents of these sheets (negative
+        numbers are renamed tags) on the session's connection, in its transaction."""
+        conn = session.connection()
+        if self._signature(conn) != SIGNATURE:
+            return  # no index yet, or an outdated one: the after-commit step or a rebuild
+        ids = {i for i in pending if i > 0}
+        renamed = [-i for i in pending if i < 0]
+        if renamed:
+            ids.update(conn.execute(select(sheet_tags.c.sheet_id).where(
+                sheet_tags.c.tag_id.in_(renamed))).scalars())
+        try:
+            documents = load_documents(sorted(ids), session)
+        except Exception:  # noqa: BLE001 - the data's commit goes on; `kb index update` repairs
+            log.exception("search documents not built for sheets %s; run `kb index update`",
+                          sorted(ids)[:20])
+            return
+        for start in range(0, len(ids), BATCH):
+            chunk = sorted(ids)[start:start + BATCH]
+            _write(conn, [d for i in chunk if (d := documents.get(i)) is not None],
+                   [i for i in chunk if documents.get(i) is None], known=self._known_words)
+
+    def index(self, load: LoadDocuments, sheet_ids: list[int]) -> None:
+        """Reconcile these sheets in one transaction. The documents are read on the writing
+        connection once it holds SQLite's write lock (`load` would read on another one, maybe
+        from an older snapshot)."""
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE {META} SET value = value WHERE key = 'version'")
+            self._ready(conn)
+            with Session(bind=conn) as session:
+                session.info["kb_search_off"] = True
+                documents = load_documents(sheet_ids, session)
+            _write(conn, [d for d in documents.values() if d is not None],
+                   [i for i, d in documents.items() if d is None], known=self._known_words)
+
+    def rebuild(self, documents: Iterable[Document]) -> int:
+        """Fill new tables in short transactions (the site keeps writing to the live ones),
+        then swap them in at once; the caller reconciles what changed meanwhile."""
+        self.ensure_schema()
+        with db.engine.begin() as conn:
+            self._drop(conn, NEXT)
+            for statement in _ddl(NEXT):
+                conn.exec_driver_sql(statement)
+        count = 0
+        known: set[str] = set()
+        batch: list[Document] = []
+
+        def flush() -> None:
+            with db.engine.begin() as conn:
+                _write(conn, batch, [], prefix=NEXT, known=known)
+            batch.clear()
+
+        for doc in documents:
+            batch.append(doc)
+            count += 1
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"INSERT INTO {NEXT}({NEXT}) VALUES ('optimize')")
+        with db.engine.begin() as conn:
+            self._drop(conn, FTS)
+            conn.exec_driver_sql(f"ALTER TABLE {NEXT} RENAME TO {FTS}")
+            conn.exec_driver_sql(f"ALTER TABLE {NEXT}_rows RENAME TO {ROWS}")
+            conn.exec_driver_sql(f"ALTER TABLE {NEXT}_words RENAME TO {WORDS}")
+            conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB} "
+                                 f"USING fts5vocab({FTS}, row)")
+            conn.exec_driver_sql(f"INSERT OR REPLACE INTO {META} (key, value) "
+                                 "VALUES ('version', ?)", (SIGNATURE,))
+        self._schema_seen = None
+        return count
+
+    @staticmethod
+    def _drop(conn: Connection, prefix: str) -> None:
+        for name in (prefix, f"{prefix}_rows", f"{prefix}_words"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+    def optimize(self) -> None:
+        with db.engine.begin() as conn:
+            self._ready(conn)
+            conn.exec_driver_sql(f"INSERT INTO {FTS}({FTS}) VALUES ('optimize')")
+
+    def stamps(self) -> dict[int, str]:
+        """Stamps of the sheets the index holds; a sheet missing from the FTS table or from
+        the rows table (edited behind the application's back) gets an empty stamp."""
+        with self._reading() as conn:
+            rows: dict[int, str] = dict(conn.exec_driver_sql(
+                f"SELECT sheet_id, stamp FROM {ROWS}").all())
+            in_fts = set(conn.exec_driver_sql(f"SELECT id FROM {FTS}_docsize").scalars())
+        for sheet_id in in_fts ^ rows.keys():
+            rows[sheet_id] = ""
+        return rows
+
+    def integrity(self) -> None:
+        """FTS5's own check of its index against its rows (reads the whole index: `kb index
+        check` only). Raises SearchUnavailable when they disagree."""
+        with self._reading() as conn:
+            conn.exec_driver_sql(f"INSERT INTO {FTS}({FTS}, rank) VALUES ('integrity-check', 1)")
+
+    # -- reading ----------------------------------------------------------------------------
+    def known_words(self, candidates: list[str]) -> set[str]:
+        if not candidates:
+            return set()
+        with self._reading() as conn:
+            return set(conn.exec_driver_sql(
+                f"SELECT word FROM {WORDS} WHERE word IN ({', '.join('?' * len(candidates))})",
+                tuple(candidates)).scalars())
+
+    def similar_words(self, word: str, max_distance: int) -> list[str]:
+        if not word:
+            return []
+        with self._reading() as conn:
+            candidates = conn.exec_driver_sql(
+                f"SELECT word FROM {WORDS} WHERE word >= ? AND word < ? "
+                "AND length(word) BETWEEN ? AND ?",
+                (word[0], chr(ord(word[0]) + 1), len(word) - max_distance,
+                 len(word) + max_distance)).scalars().all()
+            found = [(d, w) for w in candidates if w != word
+                     and (d := damerau_levenshtein(word, w, max_distance)) <= max_distance]
+            if not found:
+                return []
+            stems = sorted({stem(w) for _, w in found})
+            frequency: dict[str, int] = dict(conn.exec_driver_sql(
+                f"SELECT term, doc FROM {VOCAB} WHERE term IN ({', '.join('?' * len(stems))})",
+                tuple(stems)).all())
+        return [w for _, _, w in sorted((d, -frequency.get(stem(w), 0), w) for d, w in found)]
+
+    def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,
+               match_all: bool = True) -> BackendResult:
+        positive, negative = match_expression(parsed, match_all)
+        if parsed.groups and not positive:
+            return BackendResult([], 0, {})
+        statement = results_statement(matches(positive, negative, filters), sort,
+                                      bool(positive), offset, limit)
+        with self._reading() as conn:
+            rows = conn.execute(statement).all()
+            total = 0
+            scores: dict[int, float] = {}
+            order: dict[int, int] = {}
+            facets: dict[str, list[Facet]] = {}
+            for kind, key, label, count, score in rows:
+                if kind == "total":
+                    total = int(count)
+                elif kind == "hit":
+                    scores[int(key)], order[int(key)] = float(score or 0.0), int(count)
+                else:
+                    facets.setdefault(kind, []).append(Facet(key, label or key, int(count)))
+            hits = self._hits(conn, parsed, scores) if scores else []
+        return BackendResult(sorted(hits, key=lambda h: order[h.sheet_id]), total, facets)
+
+    @staticmethod
+    def _hits(conn: Connection, parsed: ParsedQuery, scores: dict[int, float]) -> list[Hit]:
+        ids = list(scores)
+        marks = ", ".join("?" * len(ids))
+        rows = conn.exec_driver_sql(
+            f"SELECT s.id, s.slug, s.title, f.snippet FROM sheets s JOIN {FTS} f "
+            f"ON f.rowid = s.id WHERE f.rowid IN ({marks})", tuple(ids)).all()
+        words, prefixes = parsed.positive_words(), parsed.prefixes()
+        return [Hit(sheet_id, slug, title, round(scores[sheet_id], 6),
+                    highlight(snippet or "", words, prefixes=prefixes))
+                for sheet_id, slug, title, snippet in rows]
+
