@@ -21,7 +21,14 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, text
 
 from kb.duplicates.models import DuplicateFeature, DuplicateFingerprint
-from kb.duplicates.similarity import HINT, TITLE_FEATURE, VERSION, Fingerprint, score
+from kb.duplicates.similarity import (
+    HINT,
+    TITLE_FEATURE,
+    VERSION,
+    Fingerprint,
+    band_keys_batch,
+    score,
+)
 from kb.extensions import db
 from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 
@@ -42,14 +49,15 @@ class Match:
 
 def _rows(sheets: Iterable[tuple[int, int, dict[str, Any]]]
           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = [(sheet_id, revision_id, Fingerprint.of(data)) for sheet_id, revision_id, data in sheets]
+    bands = band_keys_batch([fp.body for _, _, fp in rows])  # MinHash of the batch at once
     fingerprints: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
-    for sheet_id, revision_id, data in sheets:
-        fp = Fingerprint.of(data)
+    for (sheet_id, revision_id, fp), sheet_bands in zip(rows, bands, strict=True):
         fingerprints.append({"sheet_id": sheet_id, "version": VERSION, "revision_id": revision_id,
                              "title": fp.title[:250], "shingles": fp.dump()})
         features.extend({"feature": f, "sheet_id": sheet_id, "kind": kind}
-                        for f, kind in set(fp.features()))
+                        for f, kind in set(fp.features(sheet_bands)))
     return fingerprints, features
 
 
@@ -65,10 +73,11 @@ def refresh(sheet_ids: Sequence[int]) -> None:
             .join(Revision, Revision.id == Sheet.approved_revision_id).where(Sheet.id.in_(ids))
         ).all()
         fingerprints, features = _rows((r[0], r[1], r[2]) for r in published)
+        # Core inserts on the tables: the ORM's bulk path costs more than the rows themselves.
         if fingerprints:
-            db.session.execute(insert(DuplicateFingerprint), fingerprints)
+            db.session.execute(insert(DuplicateFingerprint.__table__), fingerprints)
         if features:
-            db.session.execute(insert(DuplicateFeature), features)
+            db.session.execute(insert(DuplicateFeature.__table__), features)
 
 
 def stale_sheet_ids() -> list[int]:

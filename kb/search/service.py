@@ -182,11 +182,14 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
 
 
 def _freshness(slugs: list[str]) -> dict[str, bool]:
-    """Review status read from the database: it changes with time, not with the index."""
+    """Review status read from the database: it changes with time, not with the index.
+    Three columns, not whole sheets: this runs on every search."""
     if not slugs:
         return {}
-    return {sheet.slug: sheet.fresh
-            for sheet in db.session.scalars(select(Sheet).where(Sheet.slug.in_(slugs)))}
+    rows = db.session.execute(select(Sheet.slug, Sheet.last_reviewed_at,
+                                     Sheet.review_interval_months).where(Sheet.slug.in_(slugs)))
+    return {slug: Sheet(last_reviewed_at=reviewed, review_interval_months=interval).fresh
+            for slug, reviewed, interval in rows}
 
 
 # -- keeping the index in step --------------------------------------------------------------
