@@ -162,6 +162,64 @@ def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 
     return heapq.nlargest(top_k, weights, key=lambda s: (weights[s], -s))
 
 
+IN_CHUNK = 5_000  # values per IN (...) list
+
+
+def similar_many(fps: Sequence[Fingerprint], *, limit: int = 1, min_score: float = HINT,
+                 upto: int | None = None) -> list[list[Match]]:
+    """similar() of many fingerprints (an import batch) with a few queries for all of them:
+    one count per distinct feature, one read of their postings, one load of the candidates'
+    fingerprints. Same candidates and scores as calling similar() on each."""
+    if not fps:
+        return []
+    bands = band_keys_batch([fp.body for fp in fps])
+    own = [dict(fp.features(b)) for fp, b in zip(fps, bands, strict=True)]
+    every = sorted(set().union(*own))
+    table = DuplicateFeature.__table__
+    connection = db.session.connection()
+    df: dict[int, int] = {}
+    for start in range(0, len(every), IN_CHUNK):
+        df.update(connection.execute(
+            select(table.c.feature, func.count())
+            .where(table.c.feature.in_(every[start:start + IN_CHUNK]))
+            .group_by(table.c.feature)).all())
+    useful: list[set[int]] = []
+    for features in own:
+        useful.append({f for f, kind in features.items() if f in df and df[f] <= (
+            MAX_WORD_POSTINGS if kind == TITLE_FEATURE else MAX_POSTINGS)})
+    wanted = sorted(set().union(*useful))
+    postings: dict[int, list[int]] = defaultdict(list)
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = select(table.c.feature, table.c.sheet_id).where(
+            table.c.feature.in_(wanted[start:start + IN_CHUNK]))
+        if upto is not None:
+            query = query.where(table.c.sheet_id <= upto)
+        for feature, sheet_id in connection.execute(query).all():
+            postings[feature].append(sheet_id)
+    candidates: list[list[int]] = []
+    for shared in useful:
+        weights: dict[int, float] = defaultdict(float)
+        for feature in shared:
+            for sheet_id in postings.get(feature, ()):
+                weights[sheet_id] += _weight(df[feature])
+        candidates.append(heapq.nlargest(TOP_K, weights, key=lambda s: (weights[s], -s)))
+    every_candidate = sorted(set().union(*candidates))
+    stored: dict[int, Fingerprint] = {}
+    for start in range(0, len(every_candidate), IN_CHUNK):
+        stored.update(load(every_candidate[start:start + IN_CHUNK]))
+    ranked = [sorted(((s, v) for s in found if s in stored
+                      and (v := score(fp, stored[s])) >= min_score),
+                     key=lambda x: (-x[1], x[0]))[: limit * 2]
+              for fp, found in zip(fps, candidates, strict=True)]
+    ids = sorted({s for r in ranked for s, _ in r})
+    sheets = {row.id: row for row in db.session.execute(
+        select(Sheet.id, Sheet.slug, Sheet.title).where(
+            Sheet.id.in_(ids), Sheet.state == SheetState.ACTIVE.value,
+            Sheet.approved_revision_id.is_not(None)))} if ids else {}
+    return [[Match(s, sheets[s].slug, sheets[s].title, v) for s, v in r if s in sheets][:limit]
+            for r in ranked]
+
+
 def load(sheet_ids: Iterable[int]) -> dict[int, Fingerprint]:
     ids = list(sheet_ids)
     if not ids:
