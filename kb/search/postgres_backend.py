@@ -34,7 +34,7 @@ from kb.search.backend import (
 from kb.search.documents import SEARCHABLE
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord
 from kb.search.query import Alternative, ParsedQuery, Phrase, Term
-from kb.search.snippets import START, STOP, from_markers, highlight
+from kb.search.snippets import highlight
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,6 @@ def _rank_weights() -> str:
 
 
 RANK_WEIGHTS = _rank_weights()
-HEADLINE_OPTIONS = (f"StartSel={START}, StopSel={STOP}, MaxWords=35, MinWords=15, "
-                    "MaxFragments=2, FragmentDelimiter=\" … \"")
 _TSV_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
                        for k in "ABCD")
 _TSV_HEAD_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
@@ -375,48 +373,52 @@ class PostgresBackend:
                 where.append(f"NOT (d.tsv @@ {negative})")
             where_sql = " AND ".join(where) or "TRUE"
             base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
-            facets = self._facets(conn, base, params)
+            two_stage = bool(positive) and sort == "relevance"
+            params["candidates"] = max(CANDIDATES, offset + limit)
+            facets = self._facets(conn, base, params, two_stage)
             total = facets.pop("total")[0].count if facets.get("total") else 0
-            rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort, total,
+            candidates = [int(f.value) for f in facets.pop("candidate", [])]
+            rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort,
+                              candidates if two_stage and total > FULL_RANK_LIMIT else None,
                               offset, limit)
+        # Extracts highlighted here: ts_headline re-parses each whole text (tens of ms a page).
+        words, prefixes = parsed.positive_words(), parsed.prefixes()
         hits = [Hit(r[0], r[1], r[2], round(float(r[3]), 4),
-                    from_markers(r[4]) if positive else highlight(r[4], []))
-                for r in rows]
+                    highlight(r[4], words, prefixes=prefixes)) for r in rows]
         return BackendResult(hits, total, facets)
 
     @staticmethod
     def _page(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any],
-              ranked: bool, sort: str, total: int, offset: int, limit: int) -> list[Any]:
+              ranked: bool, sort: str, candidates: list[int] | None, offset: int,
+              limit: int) -> list[Any]:
+        """The page, ranked on the full vectors: of every match, or of the candidates that
+        the short head vectors (title, tags, actor, place, summary) chose among many."""
         order = {"updated": "updated_at DESC", "freshness": "review_due_at DESC"}.get(
             sort, "score DESC, updated_at DESC" if ranked else "updated_at DESC")
         score = f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv, q.query)" if ranked else "0.0"
-        base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
-        source = base
-        if ranked and order.startswith("score") and total > FULL_RANK_LIMIT:
-            # Many matches: the head vectors (title, tags, actor, place, summary) choose the
-            # candidates cheaply, then the full vectors order them.
-            source = (
-                f"FROM search_documents d, (SELECT {query_sql} AS query) q "
-                f"WHERE d.sheet_id IN (SELECT d.sheet_id {base} ORDER BY "
-                f"ts_rank_cd('{RANK_WEIGHTS}', coalesce(d.tsv_head, ''), q.query) DESC, "
-                "d.updated_at DESC LIMIT :candidates)")
-            params = {**params, "candidates": max(CANDIDATES, offset + limit)}
-        headline = (f"ts_headline('{CONFIG}', p.snippet_source, p.query, :headline)"
-                    if ranked else "p.snippet_source")
-        # The page first, then headlines for its rows only (ts_headline is costly).
+        source = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
+        if candidates is not None:
+            source = (f"FROM search_documents d, (SELECT {query_sql} AS query) q "
+                      "WHERE d.sheet_id = ANY(:candidate_ids)")
+            params = {**params, "candidate_ids": candidates}
         return list(conn.execute(text(
-            f"SELECT p.sheet_id, p.slug, p.title, p.score, {headline} FROM ("
-            f"SELECT d.sheet_id, d.slug, d.title, d.snippet_source, q.query, {score} AS score, "
-            f"d.updated_at AS updated_at, d.review_due_at AS review_due_at {source} "
-            f"ORDER BY {order}, sheet_id LIMIT :limit OFFSET :offset) p "
-            f"ORDER BY {order}, sheet_id"),
-            {**params, "limit": limit, "offset": offset, "headline": HEADLINE_OPTIONS}).all())
+            f"SELECT d.sheet_id, d.slug, d.title, {score} AS score, d.snippet_source {source} "
+            f"ORDER BY {order}, sheet_id LIMIT :limit OFFSET :offset"),
+            {**params, "limit": limit, "offset": offset}).all())
 
     @staticmethod
-    def _facets(conn: Connection, base: str, params: dict[str, Any]) -> dict[str, list[Facet]]:
+    def _facets(conn: Connection, base: str, params: dict[str, Any],
+                two_stage: bool) -> dict[str, list[Facet]]:
+        """Total, facet counts and (`two_stage`) the best candidates by the head vectors, in
+        one statement over the matches read once."""
+        head = (f"ts_rank_cd('{RANK_WEIGHTS}', coalesce(d.tsv_head, ''), q.query)"
+                if two_stage else "0.0")
+        candidates = ("UNION ALL SELECT 'candidate', c.sheet_id::text, '', 0 FROM (SELECT "
+                      "sheet_id FROM m ORDER BY head DESC, updated_at DESC, sheet_id "
+                      "LIMIT :candidates) c " if two_stage else "")
         rows = conn.execute(text(
             f"WITH m AS MATERIALIZED (SELECT d.sheet_id, d.scale, d.actor_type, d.department, "
-            f"d.department_label, d.city, d.city_label {base}) "
+            f"d.department_label, d.city, d.city_label, d.updated_at, {head} AS head {base}) "
             "SELECT 'total', '', '', count(*) FROM m "
             "UNION ALL SELECT 'scale', scale, '', count(*) FROM m WHERE scale <> '' GROUP BY scale "
             "UNION ALL SELECT 'actor_type', actor_type, '', count(*) FROM m "
@@ -425,8 +427,13 @@ class PostgresBackend:
             "WHERE department <> '' GROUP BY department "
             "UNION ALL SELECT 'city', city, max(city_label), count(*) FROM m "
             "WHERE city <> '' GROUP BY city "
-            "UNION ALL SELECT 'tags', t.slug, max(t.name), count(*) FROM m "
-            "JOIN search_document_tags t ON t.sheet_id = m.sheet_id GROUP BY t.slug"),
+            # Per match, its tags through the primary key: hashing the whole tags table costs
+            # more than a few thousand index lookups (OFFSET 0 keeps the planner from turning
+            # the lateral subquery back into a hash join).
+            "UNION ALL SELECT 'tags', t.slug, max(t.name), count(*) FROM m CROSS JOIN LATERAL "
+            "(SELECT slug, name FROM search_document_tags WHERE sheet_id = m.sheet_id "
+            "OFFSET 0) t "
+            f"GROUP BY t.slug {candidates}"),
             params).all()
         facets: dict[str, list[Facet]] = {}
         for name, value, label, count in rows:

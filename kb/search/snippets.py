@@ -11,9 +11,6 @@ from markupsafe import Markup, escape
 from kb.search.analysis import fold, stem
 
 SNIPPET_CHARS = 260
-# Start/stop markers for engines that highlight themselves (ts_headline): control characters
-# never survive the field validation, so they cannot come from a sheet.
-START, STOP = "\x02", "\x03"
 
 
 # Each folded letter as the letters it stands for in the original text: the pattern runs on the
@@ -119,9 +116,3 @@ def highlight(text: str, query_words: Iterable[str], size: int = SNIPPET_CHARS,
     if end < len(text):
         out.append(" …")
     return Markup("".join(out))
-
-
-def from_markers(text: str) -> Markup:
-    """Text highlighted with START/STOP markers -> escaped HTML with <mark>."""
-    escaped = str(escape(text))
-    return Markup(escaped.replace(START, "<mark>").replace(STOP, "</mark>"))
