@@ -95,13 +95,16 @@ def _boost_columns() -> dict[str, tuple[str, ...]]:
 COLUMNS = _boost_columns()
 WEIGHTS = tuple(float(name[1:].replace("_", ".")) for name in COLUMNS)
 # What the stored index must have been built with: the code's format and the declaration.
-SIGNATURE = f"{SCHEMA_VERSION}:" + ";".join(f"{c}={','.join(n)}" for c, n in COLUMNS.items())
+FORMAT = 2  # of these tables; bump when they change
+SIGNATURE = f"{SCHEMA_VERSION}.{FORMAT}:" + ";".join(f"{c}={','.join(n)}"
+                                                      for c, n in COLUMNS.items())
 BM25 = f"bm25({FTS}, {', '.join(f'{w:g}' for w in WEIGHTS)}, 0)"  # 0: the snippet column
 
 # Lightweight table clauses for Core statements (not in the models' metadata).
 _fts = table(FTS, column("rowid"), column("snippet"))
-_rows = table(ROWS, column("sheet_id"), column("stamp"), column("department"),
-              column("department_label"), column("city"), column("city_label"))
+ROW_COLUMNS = ("sheet_id", "stamp", "revision_id", "scale", "actor_type", "department",
+               "department_label", "city", "city_label", "updated_at", "review_due_at")
+_rows = table(ROWS, *(column(name) for name in ROW_COLUMNS))
 _sheets = Sheet.__table__
 
 
@@ -109,9 +112,12 @@ def _ddl(prefix: str) -> list[str]:
     fts_columns = ", ".join([*COLUMNS, "snippet UNINDEXED"])
     return [
         f"CREATE VIRTUAL TABLE {prefix} USING fts5({fts_columns}, tokenize = \"{TOKENIZER}\")",
+        # What facets and sorts read for every match, so that the sheets table is only joined
+        # when filters apply.
         f"CREATE TABLE {prefix}_rows (sheet_id INTEGER PRIMARY KEY, stamp TEXT NOT NULL, "
+        "revision_id INTEGER NOT NULL, scale TEXT NOT NULL, actor_type TEXT NOT NULL, "
         "department TEXT NOT NULL, department_label TEXT NOT NULL, city TEXT NOT NULL, "
-        "city_label TEXT NOT NULL)",
+        "city_label TEXT NOT NULL, updated_at TEXT NOT NULL, review_due_at TEXT NOT NULL)",
         f"CREATE TABLE {prefix}_words (word TEXT PRIMARY KEY) WITHOUT ROWID",
     ]
 
@@ -138,10 +144,11 @@ def _write(conn: Connection, docs: Sequence[Document], removed: Sequence[int],
     conn.exec_driver_sql(f"INSERT INTO {prefix} (rowid, {', '.join(COLUMNS)}, snippet) "
                          f"VALUES ({marks})", [_fts_row(d) for d in docs])
     conn.exec_driver_sql(
-        f"INSERT INTO {prefix}_rows (sheet_id, stamp, department, department_label, city, "
-        "city_label) VALUES (?, ?, ?, ?, ?, ?)",
-        [(d.sheet_id, d.stamp, d.department, d.department_label, d.city, d.city_label)
-         for d in docs])
+        f"INSERT INTO {prefix}_rows ({', '.join(ROW_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})",
+        [(d.sheet_id, d.stamp, d.revision_id, d.scale, d.actor_type, d.department,
+          d.department_label, d.city, d.city_label, d.updated_at.isoformat(" "),
+          d.review_due_at.isoformat(" ")) for d in docs])
     vocabulary = {w for d in docs for w in d.vocabulary}
     if known is not None:
         vocabulary -= known
@@ -210,8 +217,6 @@ def _match(name: str) -> ColumnElement[Any]:
 
 
 def _published() -> ColumnElement[bool]:
-    # The index only holds published sheets; checking again costs nothing on the joined row
-    # and keeps an unpublished sheet out even before `kb index update` repairs drift.
     return and_(_sheets.c.state == SheetState.ACTIVE.value,
                 _sheets.c.approved_revision_id.is_not(None))
 
@@ -235,30 +240,25 @@ def filtered(stmt: Select[Any], filters: Filters) -> Select[Any]:
     return stmt
 
 
-_DUE: ColumnElement[Any] = literal_column("julianday(sheets.last_reviewed_at) + "
-                      "round(sheets.review_interval_months * 30.44)")
-_ORDER = {"updated": ("updated_at",), "freshness": ("due",)}
-
-
 def matches(positive: bool, negative: bool, filters: Filters) -> Select[Any]:
-    """Every matching published sheet: id, score, and what facets and sorts need. The FTS5
-    expressions are the parameters `match` (what must match, what must not included) and
-    `negative` (when nothing must match)."""
+    """Every matching sheet: id, score, and what facets and sorts need. The FTS5 expressions
+    are the parameters `match` (what must match, what must not included) and `negative`
+    (when nothing must match). `sheets` is joined when there are filters to apply."""
     score: ColumnElement[Any] = (-literal_column(BM25)) if positive else literal_column("0.0")
-    stmt = select(_rows.c.sheet_id.label("id"), score.label("score"), _sheets.c.scale,
-                  _sheets.c.actor_type, _rows.c.department, _rows.c.department_label,
-                  _rows.c.city, _rows.c.city_label, _sheets.c.updated_at, _DUE.label("due"),
-                  _sheets.c.approved_revision_id.label("revision"))
+    stmt = select(_rows.c.sheet_id.label("id"), score.label("score"),
+                  *(_rows.c[name] for name in ROW_COLUMNS[2:]))
+    source: Any = (_outer_first(_fts, _rows, _rows.c.sheet_id == _fts.c.rowid) if positive
+                   else _rows)
+    if filters.active():
+        source = _outer_first(source, _sheets, _sheets.c.id == _rows.c.sheet_id)
+        stmt = filtered(stmt.where(_published()), filters)
+    stmt = stmt.select_from(source)
     if positive:
-        stmt = stmt.select_from(
-            _outer_first(_outer_first(_fts, _rows, _rows.c.sheet_id == _fts.c.rowid),
-                         _sheets, _sheets.c.id == _fts.c.rowid)).where(_match("match"))
-    else:
-        stmt = stmt.select_from(_outer_first(_rows, _sheets, _sheets.c.id == _rows.c.sheet_id))
-        if negative:
-            stmt = stmt.where(_rows.c.sheet_id.not_in(
-                select(_fts.c.rowid).where(_match("negative")).scalar_subquery()))
-    return filtered(stmt.where(_published()), filters)
+        stmt = stmt.where(_match("match"))
+    elif negative:
+        stmt = stmt.where(_rows.c.sheet_id.not_in(
+            select(_fts.c.rowid).where(_match("negative")).scalar_subquery()))
+    return stmt
 
 
 def _kind(name: str) -> ColumnElement[Any]:
@@ -266,6 +266,11 @@ def _kind(name: str) -> ColumnElement[Any]:
 
 
 _NULL: ColumnElement[Any] = literal_column("NULL")
+# The page's order, sort -> columns of `m`, all descending; the same order sorts it again in
+# Python (a UNION ALL keeps no order, and numbering the rows would sort every match).
+ORDER = {"relevance": ("score", "updated_at", "revision_id"),
+         "updated": ("updated_at", "revision_id"),
+         "freshness": ("review_due_at", "revision_id")}
 
 
 @lru_cache(maxsize=256)
@@ -278,31 +283,32 @@ def _statement(positive: bool, negative: bool, filters: tuple[tuple[str, str], .
 
 
 def results_statement(m_select: Select[Any], sort: str, ranked: bool) -> Any:
-    """One statement: the total, the page (parameters `limit`, `offset`), and every facet's
-    counts over the matches (the FTS5 query runs once, in a materialised CTE)."""
+    """One statement: the total, the page (parameters `limit`, `offset`) with its sort keys,
+    and every facet's counts over the matches (the FTS5 query runs once, in a materialised
+    CTE)."""
     m = m_select.cte("m").prefix_with("MATERIALIZED")
-    order = [m.c.score.desc()] if ranked and sort == "relevance" else []
-    order += [m.c[name].desc() for name in _ORDER.get(sort, ())]
-    # Same second: the latest approved revision is the latest update.
-    order += [m.c.updated_at.desc(), m.c.revision.desc()]
-    page = (select(m.c.id, m.c.score, func.row_number().over(order_by=order).label("n"))
-            .order_by(*order).limit(bindparam("limit", type_=Integer()))
+    keys = ORDER[sort if ranked or sort != "relevance" else "updated"]
+    page = (select(m.c.id, *(m.c[k] for k in keys))
+            .order_by(*(m.c[k].desc() for k in keys))
+            .limit(bindparam("limit", type_=Integer()))
             .offset(bindparam("offset", type_=Integer())).subquery("p"))
     tags = Tag.__table__
     per_tag = (select(sheet_tags.c.tag_id, func.count().label("n"))
                .select_from(_outer_first(m, sheet_tags, sheet_tags.c.sheet_id == m.c.id))
                .group_by(sheet_tags.c.tag_id).subquery("g"))
+    padded = [*(page.c[k] for k in keys), *([_NULL] * (3 - len(keys)))]
     parts = [
-        select(_kind("total"), _NULL, _NULL, func.count(), _NULL).select_from(m),
-        select(_kind("hit"), page.c.id, _NULL, page.c.n, page.c.score).select_from(page),
-        select(_kind("tags"), tags.c.slug, tags.c.name, per_tag.c.n, _NULL)
+        select(_kind("total"), _NULL, _NULL, func.count(), _NULL, _NULL, _NULL).select_from(m),
+        select(_kind("hit"), page.c.id, _NULL, _NULL, *padded).select_from(page),
+        select(_kind("tags"), tags.c.slug, tags.c.name, per_tag.c.n, _NULL, _NULL, _NULL)
         .select_from(per_tag.join(tags, tags.c.id == per_tag.c.tag_id)),
     ]
     for name, label in (("scale", None), ("actor_type", None),
                         ("department", "department_label"), ("city", "city_label")):
         value = m.c[name]
         parts.append(select(_kind(name), value, func.max(m.c[label]) if label else _NULL,
-                            func.count(), _NULL).where(value != "").group_by(value))
+                            func.count(), _NULL, _NULL, _NULL)
+                     .where(value != "").group_by(value))
     return union_all(*parts)
 
 
@@ -566,28 +572,33 @@ class SqliteBackend:
             rows = conn.execute(statement, {"match": expression, "negative": negative,
                                             "limit": limit, "offset": offset}).all()
             total = 0
-            scores: dict[int, float] = {}
-            order: dict[int, int] = {}
+            page: list[tuple[Any, ...]] = []
             facets: dict[str, list[Facet]] = {}
-            for kind, key, label, count, score in rows:
+            for kind, key, label, count, *sort_keys in rows:
                 if kind == "total":
                     total = int(count)
                 elif kind == "hit":
-                    scores[int(key)], order[int(key)] = float(score or 0.0), int(count)
+                    page.append((int(key), *sort_keys))
                 else:
                     facets.setdefault(kind, []).append(Facet(key, label or key, int(count)))
+            page.sort(key=lambda row: tuple(k for k in row[1:] if k is not None), reverse=True)
+            scores = {row[0]: float(row[1]) if positive and sort == "relevance" else 0.0
+                      for row in page}
             hits = self._hits(conn, parsed, scores) if scores else []
+        order = {sheet_id: n for n, sheet_id in enumerate(scores)}
         return BackendResult(sorted(hits, key=lambda h: order[h.sheet_id]), total, facets)
 
     @staticmethod
     def _hits(conn: Connection, parsed: ParsedQuery, scores: dict[int, float]) -> list[Hit]:
+        """The page's titles, links and extracts; a sheet unpublished behind the application's
+        back (until `kb index update`) is left out."""
         ids = list(scores)
         marks = ", ".join("?" * len(ids))
         rows = conn.exec_driver_sql(
             f"SELECT s.id, s.slug, s.title, f.snippet FROM sheets s JOIN {FTS} f "
-            f"ON f.rowid = s.id WHERE f.rowid IN ({marks})", tuple(ids)).all()
+            f"ON f.rowid = s.id WHERE f.rowid IN ({marks}) AND s.state = 'active' "
+            "AND s.approved_revision_id IS NOT NULL", tuple(ids)).all()
         words, prefixes = parsed.positive_words(), parsed.prefixes()
         return [Hit(sheet_id, slug, title, round(scores[sheet_id], 6),
                     highlight(snippet or "", words, prefixes=prefixes))
                 for sheet_id, slug, title, snippet in rows]
-
