@@ -102,6 +102,13 @@ def body_text(data: Mapping[str, Any]) -> list[str]:
 def shingles(words: list[str]) -> np.ndarray:
     """Sorted unique uint32 hashes of the word n-grams (single words for very short texts)."""
     n = SHINGLE_WORDS if len(words) >= SHINGLE_WORDS else 1
+    if n == 2:
+        # CRC-32 continues over concatenated data: crc32(b, crc32(a + " ")) is the CRC of
+        # "a b", computed without building (and encoding) every pair.
+        encoded = {w: w.encode() for w in set(words)}
+        prefix = {w: zlib.crc32(b + b" ") for w, b in encoded.items()}
+        hashes = [zlib.crc32(encoded[b], prefix[a]) for a, b in zip(words, words[1:], strict=False)]
+        return np.unique(np.array(hashes, dtype=np.uint32))
     grams = {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)} if words else set()
     return np.unique(np.fromiter((_h32(g) for g in grams), dtype=np.uint32, count=len(grams)))
 

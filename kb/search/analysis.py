@@ -80,21 +80,23 @@ def is_stop(word: str) -> bool:
     return word in STOP_WORDS or len(word) < 2
 
 
-_TERMS: dict[str, str] = {}  # folded word -> its term ("" for a stop word)
+_TERMS: dict[str, str] = {}  # folded word -> its term (_STOP for a stop word)
+
+
+_STOP = " "  # the term of a stop word: truthy, so that it is looked up once
+
+
+def _term(word: str) -> str:
+    term = _STOP if is_stop(word) else stem(word)
+    if len(_TERMS) < 500_000:
+        _TERMS[word] = term
+    return term
 
 
 def terms(text: str) -> list[str]:
     """The index terms of a text: folded, stop words removed, stemmed."""
-    found = []
-    for word in folded_words(text):
-        term = _TERMS.get(word)
-        if term is None:
-            term = "" if is_stop(word) else stem(word)
-            if len(_TERMS) < 500_000:
-                _TERMS[word] = term
-        if term:
-            found.append(term)
-    return found
+    get = _TERMS.get
+    return [term for word in folded_words(text) if (term := get(word) or _term(word)) != _STOP]
 
 
 def iter_positions(text: str) -> Iterator[tuple[int, int, str]]:

@@ -42,6 +42,7 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    inspect,
     literal_column,
     select,
     table,
@@ -50,7 +51,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstanceState, Session
+from sqlalchemy.orm.util import identity_key
 
 from kb.extensions import db
 from kb.search.analysis import damerau_levenshtein, is_stop, prefix_stem, stem, terms
@@ -64,7 +66,7 @@ from kb.search.backend import (
     LoadDocuments,
     SearchUnavailable,
 )
-from kb.search.documents import SEARCHABLE, load_documents
+from kb.search.documents import SEARCHABLE, document, load_documents
 from kb.search.models import ENGINE_TABLES_PREFIX
 from kb.search.query import Alternative, ParsedQuery, Phrase
 from kb.search.snippets import highlight
@@ -358,6 +360,28 @@ def _before_commit(session: Session) -> None:
     backend.write_in_session(session, pending)
 
 
+def _in_memory(session: Session, ids: set[int]) -> dict[int, Document | None]:
+    """Documents of the sheets this session holds with everything they need loaded (just
+    flushed, so the same as the database): an import batch is not read back."""
+    found: dict[int, Document | None] = {}
+    for sheet_id in ids:
+        sheet = session.identity_map.get(identity_key(Sheet, sheet_id))
+        if not isinstance(sheet, Sheet):
+            continue
+        state: InstanceState[Sheet] = inspect(sheet)
+        if state.unloaded & _SHEET_NEEDS:
+            continue
+        revision = sheet.approved_revision
+        if revision is not None and "data" in inspect(revision).unloaded:
+            continue
+        found[sheet_id] = document(sheet)
+    return found
+
+
+_SHEET_NEEDS = {"state", "slug", "approved_revision_id", "approved_revision", "tags",
+                "updated_at", "last_reviewed_at", "review_interval_months"}
+
+
 def _forget(session: Session, *_args: object) -> None:
     session.info.pop(_PENDING, None)
 
@@ -445,7 +469,8 @@ class SqliteBackend:
             ids.update(conn.execute(select(sheet_tags.c.sheet_id).where(
                 sheet_tags.c.tag_id.in_(renamed))).scalars())
         try:
-            documents = load_documents(sorted(ids), session)
+            documents = _in_memory(session, ids)
+            documents.update(load_documents(sorted(ids - documents.keys()), session))
         except Exception:  # noqa: BLE001 - the data's commit goes on; `kb index update` repairs
             log.exception("search documents not built for sheets %s; run `kb index update`",
                           sorted(ids)[:20])
