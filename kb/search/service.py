@@ -37,6 +37,7 @@ from kb.search.documents import (
 from kb.search.query import ParsedQuery, parse
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import Sheet
+from kb.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,9 @@ def _freshness(slugs: list[str]) -> dict[str, bool]:
         return {}
     rows = db.session.execute(select(Sheet.slug, Sheet.last_reviewed_at,
                                      Sheet.review_interval_months).where(Sheet.slug.in_(slugs)))
-    return {slug: Sheet(last_reviewed_at=reviewed, review_interval_months=interval).fresh
-            for slug, reviewed, interval in rows}
+    now = utcnow()
+    due = Sheet.review_due_at.fget  # type: ignore[attr-defined]  # the model's rule, on rows
+    return {row.slug: now < due(row) for row in rows}
 
 
 # -- keeping the index in step --------------------------------------------------------------

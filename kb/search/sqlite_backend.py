@@ -619,9 +619,11 @@ class SqliteBackend:
         back (until `kb index update`) is left out."""
         ids = list(scores)
         marks = ", ".join("?" * len(ids))
+        # The list on sheets.id, FTS5 reached by rowid from there: a rowid list on the FTS5
+        # side made SQLite walk every sheet (15 times slower).
         rows = conn.exec_driver_sql(
-            f"SELECT s.id, s.slug, s.title, f.snippet FROM sheets s JOIN {FTS} f "
-            f"ON f.rowid = s.id WHERE f.rowid IN ({marks}) AND s.state = 'active' "
+            f"SELECT s.id, s.slug, s.title, f.snippet FROM sheets s CROSS JOIN {FTS} f "
+            f"ON f.rowid = s.id WHERE s.id IN ({marks}) AND s.state = 'active' "
             "AND s.approved_revision_id IS NOT NULL", tuple(ids)).all()
         words, prefixes = parsed.positive_words(), parsed.prefixes()
         return [Hit(sheet_id, slug, title, round(scores[sheet_id], 6),
