@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, g, jsonify, render_template, request, url_for
 
 from kb.extensions import csrf
 from kb.search.backend import FACETS
@@ -42,7 +43,10 @@ def _link(**changes: str | None) -> str:
             args[key] = value
         else:
             args.pop(key, None)
-    return url_for("search.results", **args)
+    # One route build per page, not one per facet value (url_for costs ~0.1 ms each).
+    if "kb_search_path" not in g:
+        g.kb_search_path = url_for("search.results")
+    return f"{g.kb_search_path}?{urlencode(args)}" if args else g.kb_search_path
 
 
 def _facet_blocks(result: dict[str, Any]) -> list[dict[str, Any]]:
