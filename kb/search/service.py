@@ -272,7 +272,8 @@ def rebuild_index(progress: Progress | None = None, background: bool = False) ->
     """
     backend = get_backend()
     backend.ensure_schema()
-    documents = all_documents_in_background() if background else all_documents()
+    documents = (all_documents_in_background(getattr(backend, "prepare", None)) if background
+                 else all_documents())
     count = backend.rebuild(_counted(documents, progress))
     drift = check_index()
     ids = drift.missing + drift.stale + drift.extra

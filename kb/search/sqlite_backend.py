@@ -134,17 +134,18 @@ def _fts_row(doc: Document) -> tuple[Any, ...]:
 
 
 def _write(conn: Connection, docs: Sequence[Document], removed: Sequence[int],
-           prefix: str = FTS, known: set[str] | None = None) -> None:
-    """Replace these sheets' rows (and delete the removed ones) on `conn`, in its transaction."""
+           prefix: str = FTS, known: set[str] | None = None, fresh: bool = False) -> None:
+    """Replace these sheets' rows (and delete the removed ones) on `conn`, in its transaction
+    (`fresh`: new tables, nothing to delete)."""
     ids = [(d.sheet_id,) for d in docs] + [(i,) for i in removed]
-    if ids:
+    if ids and not fresh:
         conn.exec_driver_sql(f"DELETE FROM {prefix} WHERE rowid = ?", ids)
         conn.exec_driver_sql(f"DELETE FROM {prefix}_rows WHERE sheet_id = ?", ids)
     if not docs:
         return
     marks = ", ".join("?" * (len(COLUMNS) + 2))
     conn.exec_driver_sql(f"INSERT INTO {prefix} (rowid, {', '.join(COLUMNS)}, snippet) "
-                         f"VALUES ({marks})", [_fts_row(d) for d in docs])
+                         f"VALUES ({marks})", [d.prepared or _fts_row(d) for d in docs])
     conn.exec_driver_sql(
         f"INSERT INTO {prefix}_rows ({', '.join(ROW_COLUMNS)}) "
         f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})",
@@ -409,6 +410,12 @@ class SqliteBackend:
         self._state: str | None = None  # the stored signature then (None: no index)
         self._known_words: set[str] = set()
 
+    @staticmethod
+    def prepare(doc: Document) -> None:
+        """The document's FTS5 row, computed where the document is built (a rebuild's
+        second process) rather than where it is written."""
+        doc.prepared = _fts_row(doc)
+
     # -- schema -----------------------------------------------------------------------------
     def ensure_schema(self) -> None:
         with db.engine.begin() as conn:
@@ -507,7 +514,7 @@ class SqliteBackend:
 
         def flush() -> None:
             with db.engine.begin() as conn:
-                _write(conn, batch, [], prefix=NEXT, known=known)
+                _write(conn, batch, [], prefix=NEXT, known=known, fresh=True)
             batch.clear()
 
         for doc in documents:
