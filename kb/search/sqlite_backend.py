@@ -243,13 +243,25 @@ def filtered(stmt: Select[Any], filters: Filters) -> Select[Any]:
     return stmt
 
 
-def matches(positive: bool, negative: bool, filters: Filters) -> Select[Any]:
-    """Every matching sheet: id, score, and what facets and sorts need. The FTS5 expressions
-    are the parameters `match` (what must match, what must not included) and `negative`
-    (when nothing must match). `sheets` is joined when there are filters to apply."""
+FACET_COLUMNS = ("scale", "actor_type", "department", "city")
+# The page's order, sort -> columns of `m`, all descending; the same order sorts it again in
+# Python (a UNION ALL keeps no order, and numbering the rows would sort every match). Equal
+# relevance (rare with bm25) falls back on the newest sheet id.
+ORDER = {"relevance": ("score", "id"),
+         "updated": ("updated_at", "revision_id"),
+         "freshness": ("review_due_at", "revision_id")}
+
+
+def matches(positive: bool, negative: bool, filters: Filters, sort: str = "relevance"
+            ) -> Select[Any]:
+    """Every matching sheet: id, score, the facet columns and the sort's columns (no more: the
+    matches are copied once per query). The FTS5 expressions are the parameters `match` (what
+    must match, what must not included) and `negative` (when nothing must match). `sheets`
+    is joined when there are filters to apply."""
     score: ColumnElement[Any] = (-literal_column(BM25)) if positive else literal_column("0.0")
+    keys = ORDER[sort if positive or sort != "relevance" else "updated"]
     stmt = select(_rows.c.sheet_id.label("id"), score.label("score"),
-                  *(_rows.c[name] for name in ROW_COLUMNS[2:]))
+                  *(_rows.c[name] for name in (*FACET_COLUMNS, *keys) if name not in ("score", "id")))
     source: Any = (_outer_first(_fts, _rows, _rows.c.sheet_id == _fts.c.rowid) if positive
                    else _rows)
     if filters.active():
@@ -269,11 +281,6 @@ def _kind(name: str) -> ColumnElement[Any]:
 
 
 _NULL: ColumnElement[Any] = literal_column("NULL")
-# The page's order, sort -> columns of `m`, all descending; the same order sorts it again in
-# Python (a UNION ALL keeps no order, and numbering the rows would sort every match).
-ORDER = {"relevance": ("score", "updated_at", "revision_id"),
-         "updated": ("updated_at", "revision_id"),
-         "freshness": ("review_due_at", "revision_id")}
 
 
 @lru_cache(maxsize=256)
@@ -281,8 +288,8 @@ def _statement(positive: bool, negative: bool, filters: tuple[tuple[str, str], .
                sort: str) -> Any:
     """Built once per shape (filter values included, they vary little); the FTS5 expressions,
     limit and offset are parameters."""
-    return results_statement(matches(positive, negative, Filters(**dict(filters))), sort,
-                             positive)
+    return results_statement(matches(positive, negative, Filters(**dict(filters)), sort),
+                             sort, positive)
 
 
 def results_statement(m_select: Select[Any], sort: str, ranked: bool) -> Any:
@@ -306,12 +313,19 @@ def results_statement(m_select: Select[Any], sort: str, ranked: bool) -> Any:
         select(_kind("tags"), tags.c.slug, tags.c.name, per_tag.c.n, _NULL, _NULL, _NULL)
         .select_from(per_tag.join(tags, tags.c.id == per_tag.c.tag_id)),
     ]
-    for name, label in (("scale", None), ("actor_type", None),
-                        ("department", "department_label"), ("city", "city_label")):
+    for name in ("scale", "actor_type"):
         value = m.c[name]
-        parts.append(select(_kind(name), value, func.max(m.c[label]) if label else _NULL,
-                            func.count(), _NULL, _NULL, _NULL)
+        parts.append(select(_kind(name), value, _NULL, func.count(), _NULL, _NULL, _NULL)
                      .where(value != "").group_by(value))
+    for name in ("department", "city"):
+        # The label of one sheet of each group, read once per group, not copied per match.
+        value = m.c[name]
+        group = (select(value.label("key"), func.min(m.c.id).label("any_id"),
+                        func.count().label("n")).where(value != "").group_by(value)
+                 .subquery(f"g_{name}"))
+        parts.append(select(_kind(name), group.c.key, _rows.c[f"{name}_label"], group.c.n,
+                            _NULL, _NULL, _NULL)
+                     .select_from(group.join(_rows, _rows.c.sheet_id == group.c.any_id)))
     return union_all(*parts)
 
 
