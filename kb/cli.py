@@ -45,12 +45,19 @@ def init_db() -> None:
     from alembic import command
 
     command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
-    from kb.search.service import get_backend
+    from kb.search.backend import SearchUnavailable
+    from kb.search.service import get_backend, rebuild_index
 
     try:
-        get_backend().ensure_schema()  # PostgreSQL search: extensions, text search configuration
+        backend = get_backend()
+        backend.ensure_schema()  # PostgreSQL search: extensions, text search configuration
+        try:
+            backend.stamps()
+        except SearchUnavailable:  # no index yet (a new engine), or one of another version
+            count = rebuild_index()
+            click.echo(f"Index de recherche construit ({backend.name}) : {count} fiche(s).")
     except Exception as exc:  # noqa: BLE001 - e.g. no right to CREATE EXTENSION: say so, go on
-        click.echo(f"Recherche : schéma non préparé ({exc}) ; `kb index rebuild` réessaiera.",
+        click.echo(f"Recherche : index non préparé ({exc}) ; `kb index rebuild` réessaiera.",
                    err=True)
     click.echo("Base de données à jour.")
 

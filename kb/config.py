@@ -31,7 +31,7 @@ def _secret_key() -> str:
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     env = os.environ
     database_url = env.get("KB_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kb.sqlite3'}")
-    default_backend = "postgres" if database_url.startswith("postgresql") else "whoosh"
+    default_backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "KB_INDEX_DIR": env.get("KB_INDEX_DIR", str(INSTANCE_DIR / "index")),
@@ -103,5 +103,5 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if "KB_SEARCH_BACKEND" not in env and "KB_SEARCH_BACKEND" not in overrides:
         # Follow the database actually used (tests and callers may override the URL).
         uri = str(config["SQLALCHEMY_DATABASE_URI"])
-        config["KB_SEARCH_BACKEND"] = "postgres" if uri.startswith("postgresql") else "whoosh"
+        config["KB_SEARCH_BACKEND"] = "postgres" if uri.startswith("postgresql") else "sqlite"
     return config

@@ -57,9 +57,21 @@ def plain_text(source: str) -> str:
     return " ".join(unescape(text).split())
 
 
+# The combining accents of Latin text (U+034F, the grapheme joiner, has no combining class and
+# stays), and what is known to hold no combining character: Latin letters, general
+# punctuation (’ « » …), currency signs.
+_LATIN_ACCENTS = re.compile("[\u0300-\u034e\u0350-\u036f]+")
+_BEYOND_LATIN = re.compile("[^\x00-\u02ff\u034f\u2000-\u20cf]")
+
+
 def fold(text: str) -> str:
     """Case- and accent-fold: 'Échelle' -> 'echelle'."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
+    if decomposed.isascii():
+        return decomposed
+    stripped = _LATIN_ACCENTS.sub("", decomposed)
+    if not _BEYOND_LATIN.search(stripped):
+        return stripped  # the same as below, at C speed
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 

@@ -13,6 +13,8 @@ from flask import current_app
 from kb.extensions import db
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from kb.sheets.models import Sheet
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,9 @@ _signals = Namespace()
 sheets_changed = _signals.signal("sheets-changed")
 
 _CHANGED = "kb_changed_sheets"
+# Set in `db.session.info` while a bulk import runs: listeners skip per-sheet work that a
+# scheduled command does for the whole base (the duplicates comparison).
+BULK_IMPORT = "kb_bulk_import"
 
 
 def mark_changed(sheets: Iterable[Sheet | int]) -> None:
@@ -29,15 +34,24 @@ def mark_changed(sheets: Iterable[Sheet | int]) -> None:
     db.session.info.setdefault(_CHANGED, []).extend(sheets)
 
 
+def marked_ids(session: Session) -> set[int]:
+    """Ids of the sheets marked in this session (after a flush: new sheets have ids)."""
+    return {item if isinstance(item, int) else item.id
+            for item in session.info.get(_CHANGED, []) if isinstance(item, int) or item.id}
+
+
 def commit() -> None:
-    marked: list[Sheet | int] = db.session.info.pop(_CHANGED, [])
     try:
         db.session.flush()  # new sheets get their ids
-        changed = {item if isinstance(item, int) else item.id for item in marked}
+        changed = marked_ids(db.session())
+        # The marks stay readable during the commit: an index in the same database
+        # (kb/search/sqlite_backend.py) writes them just before it.
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+    finally:
+        db.session.info.pop(_CHANGED, None)
     if changed:
         # The database is the truth: a listener's failure must not undo or hide the commit.
         app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -303,3 +303,69 @@ def test_a_sheet_due_for_review_carries_the_badge_in_results(
     page = client.get("/recherche?q=brest").get_data(as_text=True)
     assert "à actualiser" in page
     assert "à actualiser" not in client.get("/recherche?q=jardins").get_data(as_text=True)
+
+
+def test_brackets_and_prefixes(client: FlaskClient, corpus: dict[str, Revision]) -> None:
+    assert titles("(quimper OR nantes) jardins") == ["Jardins partagés de Nantes"]
+    assert set(titles("(brest OR quimper) (mairie OR numerique)")) == {
+        "Accueil en mairie de Brest", "Médiation numérique à Quimper"}
+    assert titles("(jardins mediation) OR brest") == ["Accueil en mairie de Brest"]
+    assert titles("accueil -(brest OR jardins)") == []
+    assert titles("médiat*") == ["Médiation numérique à Quimper"]
+    assert set(titles("partag*")) == {"Accueil en mairie de Brest", "Jardins partagés de Nantes"}
+    assert titles("zzq*") == []
+    snippet = search_sheets("accompagn*")["items"][0]["snippet"]
+    assert "<mark>accompagnement</mark>" in snippet
+    assert client.get("/recherche?q=ac*+(((").status_code == 200
+
+
+# -- relevance on the seed data: the demo sheets `make run` loads --------------------------------
+
+@pytest.fixture
+def seeded(app: Flask) -> None:
+    from kb.config import PROJECT_ROOT
+    from kb.importers import run_import
+
+    run_import(PROJECT_ROOT / "fixtures" / "demo.json", "json", echo=lambda *a, **k: None)
+
+
+def test_seed_accents_and_case(seeded: None) -> None:
+    prefecture = "Innov'Accueil, une démarche d'amélioration de l'accueil en Préfecture"
+    assert titles("prefecture")[0] == prefecture
+    assert titles("PRÉFECTURE") == titles("préfecture") == titles("prefecture")
+    assert titles("etrangers")[0].startswith("État des lieux de la première année")
+
+
+def test_seed_plurals_and_word_forms(seeded: None) -> None:
+    coaching = "Mon qu@rtier, ma solution : un coaching de proximité dans les quartiers " \
+               "prioritaires de l'Orne"
+    assert titles("quartiers prioritaires")[0] == coaching
+    assert titles("quartier prioritaire") == titles("quartiers prioritaires")
+    assert set(titles("accompagnateur")) == set(titles("accompagnateurs"))
+
+
+def test_seed_typos_and_suggestions(seeded: None) -> None:
+    mediation = "L'accueil à Saint-Denis sur un espace de médiation numérique en test"
+    assert mediation in titles("mediaton numerique")[:3]
+    assert titles("cartografie")[0] == titles("cartographie")[0] == \
+        "Investigation sur la cartographie de l'offre d'insertion en Aveyron (SPIE 12)"
+    result = search_sheets("sociolgie")
+    assert result["suggestion"] == "sociologie"
+    assert [i["title"] for i in result["items"]] == ["D’une MSAP à une Maison France Services "
+                                                     "en Vendée"]
+    # The suggestion takes its accents back from the sheets it finds (issue 13).
+    assert search_sheets("symetrie des atentions")["suggestion"] == "symétrie des attentions"
+    assert search_sheets("itinérance")["suggestion"] is None
+
+
+def test_seed_phrases_and_prefixes(seeded: None) -> None:
+    offre = set(titles('"offre d\'insertion"'))
+    assert offre >= {"P.-O. Express, des visites pour redécouvrir l'offre d'insertion",
+                     "Investigation sur la cartographie de l'offre d'insertion en Aveyron (SPIE 12)"}
+    assert "L'accueil au sein de l'Espace France Services de Saint-Méen-le-Grand" in \
+        titles('"accueil inconditionnel"')
+    assert titles('"inconditionnel accueil"') == []
+    assert titles("cartograph*")[0].startswith("Investigation sur la cartographie")
+    assert set(titles("(perpignan OR aveyron) insertion")) == {
+        "P.-O. Express, des visites pour redécouvrir l'offre d'insertion",
+        "Investigation sur la cartographie de l'offre d'insertion en Aveyron (SPIE 12)"}

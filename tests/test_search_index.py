@@ -36,15 +36,18 @@ def app_config(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> di
 
 @contextmanager
 def listener_off() -> Iterator[None]:
-    """Commits made here never reach the index (a crash right after the commit)."""
+    """Commits made here never reach the index: for an index outside the database, a crash
+    right after the commit; for one inside (sqlite), a tool writing behind the application."""
     import kb.search.views as views
 
     original = views.index_changed
     views.index_changed = lambda *args, **kwargs: None
+    db.session.info["kb_search_off"] = True
     try:
         yield
     finally:
         views.index_changed = original
+        db.session.info.pop("kb_search_off", None)
 
 
 def titles(q: str) -> list[str]:
@@ -65,6 +68,12 @@ def set_version(app: Flask, version: str | None) -> None:
             (root / "CURRENT").unlink()
         else:
             (current / "kb_schema_version").write_text(version)
+    elif backend.name == "sqlite":
+        with db.engine.begin() as conn:
+            if version is None:
+                conn.execute(text("DELETE FROM search_fts_meta"))
+            else:
+                conn.execute(text("UPDATE search_fts_meta SET value = :v"), {"v": version})
     else:
         with db.engine.begin() as conn:
             comment = "NULL" if version is None else f"'kb-search-schema {version}'"
@@ -90,7 +99,10 @@ def test_a_failed_index_write_keeps_the_commit_and_update_repairs(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("disque plein")
 
-    monkeypatch.setattr(type(get_backend()), "index", broken)
+    if get_backend().name == "sqlite":  # documents are built inside the commit
+        monkeypatch.setattr("kb.search.sqlite_backend.load_documents", broken)
+    else:
+        monkeypatch.setattr(type(get_backend()), "index", broken)
     revision = make_sheet(title="Ressourcerie solidaire")
     assert revision.id is not None and revision.sheet.is_published  # committed all the same
     assert "kb index update" in caplog.text
@@ -142,6 +154,13 @@ with app.app_context():
     if backend.name == "whoosh":
         import whoosh.writing
         whoosh.writing.SegmentWriter.commit = lambda self, *a, **k: os._exit(9)
+    elif backend.name == "sqlite":
+        import kb.search.sqlite_backend as sqlite_backend
+        write = sqlite_backend._write
+        def write_then_die(*args, **kwargs):
+            write(*args, **kwargs)
+            os._exit(9)
+        sqlite_backend._write = write_then_die
     else:
         from kb.search.postgres_backend import PostgresBackend
         write = PostgresBackend._write
@@ -172,7 +191,8 @@ def test_a_process_killed_while_indexing_leaves_a_readable_index_that_update_rep
          json.dumps([revision.sheet_id]), what], capture_output=True, timeout=120)
     assert killed.returncode == 9, killed.stderr.decode()[-2000:]
 
-    assert titles("sociale") == ["Épicerie sociale"]  # the index is still the old one
+    # The index is still the old one (the database no longer says "sociale").
+    assert [i["slug"] for i in search_sheets("sociale")["items"]] == [revision.sheet.slug]
     check = kb(app, "check")
     assert check.exit_code == 1 and "version périmée" in check.output
     assert kb(app, "update").exit_code == 0
@@ -268,18 +288,27 @@ def test_a_missing_index_is_rebuilt_from_the_database(
 def test_a_corrupt_index_does_not_stop_the_site(app: Flask, client: FlaskClient,
                                                 make_sheet: Callable[..., Revision]) -> None:
     make_sheet(title="Accueil de jour")
-    if get_backend().name != "whoosh":
+    if get_backend().name == "postgres":
         pytest.skip("PostgreSQL keeps its own files consistent")
-    root = Path(app.config["KB_INDEX_DIR"])
-    current = root / (root / "CURRENT").read_text().strip()
-    for path in current.iterdir():
-        if path.name != "kb_schema_version":
-            path.write_bytes(b"\x00garbage" * 10)
+    if get_backend().name == "sqlite":  # FTS5's pages overwritten behind its back
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE search_fts_data SET block = x'00ff00ff'"))
+    else:
+        root = Path(app.config["KB_INDEX_DIR"])
+        current = root / (root / "CURRENT").read_text().strip()
+        for path in current.iterdir():
+            if path.name != "kb_schema_version":
+                path.write_bytes(b"\x00garbage" * 10)
     app.extensions.pop("kb_search")
     page = client.get("/recherche?q=accueil")
-    assert page.status_code == 200 and "en cours de reconstruction" in page.get_data(as_text=True)
-    assert client.get("/api/v1/search?q=accueil").status_code == 503
-    assert kb(app, "check").exit_code != 0
+    assert page.status_code == 200
+    if get_backend().name == "whoosh":
+        assert "en cours de reconstruction" in page.get_data(as_text=True)
+        assert client.get("/api/v1/search?q=accueil").status_code == 503
+    else:  # FTS5 reads what it can; its integrity check tells
+        assert client.get("/api/v1/search?q=accueil").status_code in (200, 503)
+    check = kb(app, "check")
+    assert check.exit_code != 0 and "kb index rebuild" in check.output
     assert kb(app, "rebuild").exit_code == 0
     assert titles("accueil") == ["Accueil de jour"]
 
@@ -307,13 +336,15 @@ def test_an_import_batch_is_indexed_in_one_writer_commit(
     monkeypatch.setattr("kb.importers.tabular.BATCH", 5)
     backend = get_backend()
     calls: list[int] = []
-    original = type(backend).index
+    # An index in the database is written inside the batch's own commit, others after it.
+    method = "write_in_session" if backend.name == "sqlite" else "index"
+    original = getattr(type(backend), method)
 
-    def counting(self: Any, load: Any, sheet_ids: list[int]) -> None:
+    def counting(self: Any, load: Any, sheet_ids: Any) -> None:
         calls.append(len(sheet_ids))
         original(self, load, sheet_ids)
 
-    monkeypatch.setattr(type(backend), "index", counting)
+    monkeypatch.setattr(type(backend), method, counting)
     path = tmp_path / "sheets.jsonl"
     titles_ = ("Bibliothèque de rue", "Garage solidaire", "Repair café", "Épicerie sociale",
                "Jardin partagé", "Bus numérique", "Café des aidants", "Permanence juridique",
@@ -337,3 +368,66 @@ def test_ensure_schema_is_idempotent_and_an_empty_base_searches(app: Flask) -> N
     assert kb(app, "check").exit_code == 0
     assert search_sheets("accueil")["total"] == 0
     assert search_sheets("")["unavailable"] is False
+
+
+def test_rows_edited_behind_the_application_are_reported_then_repaired(
+        app: Flask, make_sheet: Callable[..., Revision], moderator: Any) -> None:
+    """An index in the database cannot miss a commit of the application; `kb index check`
+    still catches what another program did to the tables."""
+    import sqlite3
+
+    if get_backend().name != "sqlite":
+        pytest.skip("the index tables are SQLite's")
+    first = make_sheet(title="Recyclerie du port")
+    second = make_sheet(title="Laverie solidaire")
+    third = make_sheet(title="Jardin des plantes")
+    fourth = make_sheet(title="Cantine des aînés")
+    operations.edit_sheet(second.sheet, {"title": "Laverie sociale"}, moderator, second.id)
+    commit()
+    assert kb(app, "check").exit_code == 0
+    outside = sqlite3.connect(str(db.engine.url.database))
+    with outside:  # another program, knowing nothing of the index
+        outside.execute("UPDATE sheets SET state = 'hidden' WHERE id = ?", (first.sheet_id,))
+        outside.execute("UPDATE sheets SET approved_revision_id = ? WHERE id = ?",
+                        (second.id, second.sheet_id))
+        outside.execute("DELETE FROM search_fts_rows WHERE sheet_id = ?", (third.sheet_id,))
+        outside.execute("DELETE FROM search_fts WHERE rowid = ?", (fourth.sheet_id,))
+    outside.close()
+    assert titles("recyclerie") == []  # readers never see a sheet that is not published
+    check = kb(app, "check")
+    assert check.exit_code == 1
+    assert "1 fiche(s) indexées mais plus publiées" in check.output
+    assert "3 fiche(s) indexées dans une version périmée" in check.output
+    assert kb(app, "update").exit_code == 0
+    assert kb(app, "check").exit_code == 0
+    assert titles("laverie solidaire") == ["Laverie sociale"]  # the revision the sheet points at
+    assert titles("jardin") == ["Jardin des plantes"]
+    assert titles("cantine") == ["Cantine des aînés"]
+
+
+def test_init_db_builds_the_index_of_an_existing_base(app_config: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    """An install upgrading from Whoosh: `kb init-db` (run by `make run`) builds the SQLite
+    index from the database, and search works at once."""
+    from kb import create_app
+
+    if app_config["KB_SEARCH_BACKEND"] != "sqlite":
+        pytest.skip("the upgrade goes to the SQLite engine")
+    url = f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+    old = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": url, "KB_SEARCH_BACKEND": "whoosh"})
+    assert old.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    with old.app_context():
+        author = operations.system_user()
+        operations.create_sheet({"title": "Bagagerie solidaire à Lyon"}, author)
+        commit()
+        db.session.remove()
+        db.engine.dispose()
+    new = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": url})
+    with new.app_context():
+        assert search_sheets("bagagerie")["unavailable"] is True  # not built yet
+        result = new.test_cli_runner().invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+        assert [i["title"] for i in search_sheets("bagagerie")["items"]] == \
+            ["Bagagerie solidaire à Lyon"]
+        db.session.remove()
+        db.engine.dispose()

@@ -21,7 +21,14 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, text
 
 from kb.duplicates.models import DuplicateFeature, DuplicateFingerprint
-from kb.duplicates.similarity import HINT, TITLE_FEATURE, VERSION, Fingerprint, score
+from kb.duplicates.similarity import (
+    HINT,
+    TITLE_FEATURE,
+    VERSION,
+    Fingerprint,
+    band_keys_batch,
+    score,
+)
 from kb.extensions import db
 from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 
@@ -42,14 +49,15 @@ class Match:
 
 def _rows(sheets: Iterable[tuple[int, int, dict[str, Any]]]
           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = [(sheet_id, revision_id, Fingerprint.of(data)) for sheet_id, revision_id, data in sheets]
+    bands = band_keys_batch([fp.body for _, _, fp in rows])  # MinHash of the batch at once
     fingerprints: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
-    for sheet_id, revision_id, data in sheets:
-        fp = Fingerprint.of(data)
+    for (sheet_id, revision_id, fp), sheet_bands in zip(rows, bands, strict=True):
         fingerprints.append({"sheet_id": sheet_id, "version": VERSION, "revision_id": revision_id,
                              "title": fp.title[:250], "shingles": fp.dump()})
         features.extend({"feature": f, "sheet_id": sheet_id, "kind": kind}
-                        for f, kind in set(fp.features()))
+                        for f, kind in set(fp.features(sheet_bands)))
     return fingerprints, features
 
 
@@ -65,10 +73,11 @@ def refresh(sheet_ids: Sequence[int]) -> None:
             .join(Revision, Revision.id == Sheet.approved_revision_id).where(Sheet.id.in_(ids))
         ).all()
         fingerprints, features = _rows((r[0], r[1], r[2]) for r in published)
+        # Core inserts on the tables: the ORM's bulk path costs more than the rows themselves.
         if fingerprints:
-            db.session.execute(insert(DuplicateFingerprint), fingerprints)
+            db.session.execute(insert(DuplicateFingerprint.__table__), fingerprints)
         if features:
-            db.session.execute(insert(DuplicateFeature), features)
+            db.session.execute(insert(DuplicateFeature.__table__), features)
 
 
 def stale_sheet_ids() -> list[int]:
@@ -151,6 +160,64 @@ def candidate_ids(fp: Fingerprint, *, exclude: Iterable[int] = (), above: int = 
         if sheet_id > above and sheet_id not in excluded:
             weights[sheet_id] += _weight(df[feature])
     return heapq.nlargest(top_k, weights, key=lambda s: (weights[s], -s))
+
+
+IN_CHUNK = 5_000  # values per IN (...) list
+
+
+def similar_many(fps: Sequence[Fingerprint], *, limit: int = 1, min_score: float = HINT,
+                 upto: int | None = None) -> list[list[Match]]:
+    """similar() of many fingerprints (an import batch) with a few queries for all of them:
+    one count per distinct feature, one read of their postings, one load of the candidates'
+    fingerprints. Same candidates and scores as calling similar() on each."""
+    if not fps:
+        return []
+    bands = band_keys_batch([fp.body for fp in fps])
+    own = [dict(fp.features(b)) for fp, b in zip(fps, bands, strict=True)]
+    every = sorted(set().union(*own))
+    table = DuplicateFeature.__table__
+    connection = db.session.connection()
+    df: dict[int, int] = {}
+    for start in range(0, len(every), IN_CHUNK):
+        df.update(connection.execute(
+            select(table.c.feature, func.count())
+            .where(table.c.feature.in_(every[start:start + IN_CHUNK]))
+            .group_by(table.c.feature)).all())
+    useful: list[set[int]] = []
+    for features in own:
+        useful.append({f for f, kind in features.items() if f in df and df[f] <= (
+            MAX_WORD_POSTINGS if kind == TITLE_FEATURE else MAX_POSTINGS)})
+    wanted = sorted(set().union(*useful))
+    postings: dict[int, list[int]] = defaultdict(list)
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = select(table.c.feature, table.c.sheet_id).where(
+            table.c.feature.in_(wanted[start:start + IN_CHUNK]))
+        if upto is not None:
+            query = query.where(table.c.sheet_id <= upto)
+        for feature, sheet_id in connection.execute(query).all():
+            postings[feature].append(sheet_id)
+    candidates: list[list[int]] = []
+    for shared in useful:
+        weights: dict[int, float] = defaultdict(float)
+        for feature in shared:
+            for sheet_id in postings.get(feature, ()):
+                weights[sheet_id] += _weight(df[feature])
+        candidates.append(heapq.nlargest(TOP_K, weights, key=lambda s: (weights[s], -s)))
+    every_candidate = sorted(set().union(*candidates))
+    stored: dict[int, Fingerprint] = {}
+    for start in range(0, len(every_candidate), IN_CHUNK):
+        stored.update(load(every_candidate[start:start + IN_CHUNK]))
+    ranked = [sorted(((s, v) for s in found if s in stored
+                      and (v := score(fp, stored[s])) >= min_score),
+                     key=lambda x: (-x[1], x[0]))[: limit * 2]
+              for fp, found in zip(fps, candidates, strict=True)]
+    ids = sorted({s for r in ranked for s, _ in r})
+    sheets = {row.id: row for row in db.session.execute(
+        select(Sheet.id, Sheet.slug, Sheet.title).where(
+            Sheet.id.in_(ids), Sheet.state == SheetState.ACTIVE.value,
+            Sheet.approved_revision_id.is_not(None)))} if ids else {}
+    return [[Match(s, sheets[s].slug, sheets[s].title, v) for s, v in r if s in sheets][:limit]
+            for r in ranked]
 
 
 def load(sheet_ids: Iterable[int]) -> dict[int, Fingerprint]:

@@ -32,7 +32,7 @@ from kb.sheets.models import Revision, Sheet, SheetState
 from kb.sheets.queries import paginate, parse_page
 from kb.sheets.serialize import sheet_url
 from kb.sheets.visibility import visible_revision
-from kb.transaction import commit, sheets_changed
+from kb.transaction import BULK_IMPORT, commit, sheets_changed
 
 bp = Blueprint("duplicates", __name__)
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:
     try:
         index.refresh(sheet_ids)
         commit()
-        if len(sheet_ids) <= SCAN_AFTER_COMMIT_MAX:
+        if len(sheet_ids) <= SCAN_AFTER_COMMIT_MAX and not db.session.info.get(BULK_IMPORT):
             new = dup_ops.scan_sheets(sheet_ids)
             commit()
             if new:

@@ -23,4 +23,11 @@ def run_import(path: Path, fmt: str, echo: Echo = print) -> dict[str, int]:
     }
     if fmt not in runners:
         raise ImportFailed(f"format inconnu : {fmt}")
-    return runners[fmt](path, echo)
+    from kb.extensions import db
+    from kb.transaction import BULK_IMPORT
+
+    db.session.info[BULK_IMPORT] = True
+    try:
+        return runners[fmt](path, echo)
+    finally:
+        db.session.info.pop(BULK_IMPORT, None)

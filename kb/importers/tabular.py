@@ -96,7 +96,8 @@ def _import_rows(path: Path, rows: Iterator[tuple[int, dict[str, Any]]], fmt: st
     for batch in _batches(rows):
         items = [(number, obj.pop("slug", None) or None, _truthy(obj.pop(DISTINCT, "")),
                   {k: v for k, v in obj.items() if k not in READ_ONLY}) for number, obj in batch]
-        upserter.prefetch(slug_for(data, slug) for _, slug, _, data in items)
+        upserter.prefetch([slug_for(data, slug) for _, slug, _, data in items],
+                          [(slug_for(data, slug), data) for _, slug, distinct, data in items])
         with db.session.no_autoflush:  # one flush per batch, at commit
             for number, slug, distinct, data in items:
                 try:

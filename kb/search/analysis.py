@@ -8,6 +8,7 @@ stemmed twice: "partagee" -> "partage" -> "partag", the stem of "partagé" and "
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ from functools import lru_cache
 import snowballstemmer
 
 WORD = re.compile(r"\w+", re.UNICODE)
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "Œ": "oe", "Æ": "ae"})
 
 # Snowball's French list (PostgreSQL's french.stop), folded, plus words it misses ("les").
 _STOP_TEXT = """
@@ -40,7 +40,12 @@ _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\
 
 def fold(text: str) -> str:
     """Case- and accent-fold, ligatures spelled out: 'Cœur Éclairé' -> 'coeur eclaire'."""
-    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.translate(_LIGATURES).casefold()))
+    text = text.casefold()  # Œ -> œ, Æ -> æ
+    if "œ" in text or "æ" in text:  # str.translate with a mapping is slow on long texts
+        text = text.replace("œ", "oe").replace("æ", "ae")
+    if text.isascii():
+        return text
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 _stemmer = snowballstemmer.stemmer("french")
@@ -53,18 +58,45 @@ def stem(word: str) -> str:
     return str(_stemmer.stemWord(once)) if once != word else str(once)
 
 
+def prefix_stem(prefix: str) -> str:
+    """What a folded prefix (`accompagn*`) looks for among stems: the part it shares with its
+    own stem, so that "mediations*" finds the stem "mediat" and what follows it."""
+    shared = os.path.commonprefix([prefix, stem(prefix)])
+    return shared if len(shared) >= 3 else prefix
+
+
+@lru_cache(maxsize=256)
+def folded_words(text: str) -> tuple[str, ...]:
+    """words(), cached: indexing a sheet reads each field's words twice (vocabulary, terms)."""
+    return tuple(WORD.findall(fold(text)))
+
+
 def words(text: str) -> list[str]:
     """Folded words, stop words included (vocabulary, phrases, suggestions)."""
-    return WORD.findall(fold(text))
+    return list(folded_words(text))
 
 
 def is_stop(word: str) -> bool:
     return word in STOP_WORDS or len(word) < 2
 
 
+_TERMS: dict[str, str] = {}  # folded word -> its term (_STOP for a stop word)
+
+
+_STOP = " "  # the term of a stop word: truthy, so that it is looked up once
+
+
+def _term(word: str) -> str:
+    term = _STOP if is_stop(word) else stem(word)
+    if len(_TERMS) < 500_000:
+        _TERMS[word] = term
+    return term
+
+
 def terms(text: str) -> list[str]:
     """The index terms of a text: folded, stop words removed, stemmed."""
-    return [stem(w) for w in words(text) if not is_stop(w)]
+    get = _TERMS.get
+    return [term for word in folded_words(text) if (term := get(word) or _term(word)) != _STOP]
 
 
 def iter_positions(text: str) -> Iterator[tuple[int, int, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from kb.search.query import ParsedQuery
 from kb.sheets.filters import PARAMS, Filters
@@ -41,6 +41,9 @@ class Document:
     facets: dict[str, list[str]]  # facet parameter -> keys (kb.sheets.filters.facet_values)
     updated_at: datetime
     review_due_at: datetime
+    # What an engine derives from the rest (its analysed rows), when computed beforehand: a
+    # rebuild computes it in the process that builds the documents.
+    prepared: Any = None
 
 
 __all__ = ["FACETS", "SORTS", "SCHEMA_VERSION", "BackendResult", "Document", "Facet", "Filters",

@@ -47,7 +47,7 @@ def check() -> None:
     from kb.search.service import check_index
 
     try:
-        drift = check_index()
+        drift = check_index(thorough=True)
     except SearchUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     if not drift.total:

@@ -18,6 +18,15 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from kb.extensions import db
 
+# Tables the SQLite search engine creates itself (FTS5 and its shadow tables included): their
+# columns follow the field declaration, `kb index rebuild` recreates them. Alembic and the
+# schema comparison leave them alone.
+ENGINE_TABLES_PREFIX = "search_fts"
+
+
+def owned_by_engine(name: str | None, type_: str = "table", *_: object) -> bool:
+    return type_ == "table" and bool(name) and str(name).startswith(ENGINE_TABLES_PREFIX)
+
 
 class TSVectorType(TypeDecorator[str]):
     """tsvector on PostgreSQL, text elsewhere (the table is unused there)."""

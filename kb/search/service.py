@@ -36,6 +36,7 @@ from kb.search.documents import (
 from kb.search.query import ParsedQuery, parse
 from kb.sheets.filters import facet_labels, parse_filters
 from kb.sheets.models import Revision, Sheet
+from kb.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,12 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     backend: SearchBackend | None = app.extensions.get("kb_search")
     if backend is None:
-        name = app.config.get("KB_SEARCH_BACKEND", "whoosh")
-        if name == "postgres":
+        name = app.config.get("KB_SEARCH_BACKEND", "sqlite")
+        if name == "sqlite":
+            from kb.search.sqlite_backend import SqliteBackend
+
+            backend = SqliteBackend()
+        elif name == "postgres":
             from kb.search.postgres_backend import PostgresBackend
 
             backend = PostgresBackend()
@@ -68,7 +73,7 @@ def get_backend(app: Flask | None = None) -> SearchBackend:
             backend = WhooshBackend(app.config["KB_INDEX_DIR"],
                                     float(app.config.get("KB_SEARCH_LOCK_TIMEOUT", 10)))
         else:
-            raise ValueError(f"KB_SEARCH_BACKEND inconnu : {name} (whoosh ou postgres)")
+            raise ValueError(f"KB_SEARCH_BACKEND inconnu : {name} (sqlite, whoosh ou postgres)")
         app.extensions["kb_search"] = backend
     return backend
 
@@ -205,11 +210,15 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
 
 
 def _freshness(slugs: list[str]) -> dict[str, bool]:
-    """Review status read from the database: it changes with time, not with the index."""
+    """Review status read from the database: it changes with time, not with the index.
+    Three columns, not whole sheets: this runs on every search."""
     if not slugs:
         return {}
-    return {sheet.slug: sheet.fresh
-            for sheet in db.session.scalars(select(Sheet).where(Sheet.slug.in_(slugs)))}
+    rows = db.session.execute(select(Sheet.slug, Sheet.last_reviewed_at,
+                                     Sheet.review_interval_months).where(Sheet.slug.in_(slugs)))
+    now = utcnow()
+    due = Sheet.review_due_at.fget  # type: ignore[attr-defined]  # the model's rule, on rows
+    return {row.slug: now < due(row) for row in rows}
 
 
 # -- keeping the index in step --------------------------------------------------------------
@@ -222,6 +231,8 @@ def index_changed(app: Flask, sheet_ids: Iterable[int]) -> None:
         if not backend.exists():
             update_index()  # first write, or a lost index: build it from the database
             return
+        if getattr(backend, "inline", False):
+            return  # written in the commit itself
         backend.index(load_documents, ids)
     except Exception:  # noqa: BLE001 - the commit stands; `kb index update` repairs the drift
         log.exception("search index not updated for sheets %s; run `kb index update`", ids[:20])
@@ -238,9 +249,13 @@ class Drift:
         return len(self.missing) + len(self.stale) + len(self.extra)
 
 
-def check_index() -> Drift:
-    """Compare the database and the index. Raises SearchUnavailable when there is no index."""
+def check_index(thorough: bool = False) -> Drift:
+    """Compare the database and the index. Raises SearchUnavailable when there is no index,
+    or (`thorough`) when the engine finds its own index inconsistent."""
     backend = get_backend()
+    integrity = getattr(backend, "integrity", None)
+    if thorough and integrity is not None:
+        integrity()
     wanted = published_stamps()
     have = backend.stamps()
     return Drift(

@@ -87,10 +87,17 @@ def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    if app.config.get("KB_SEARCH_BACKEND") not in ("whoosh", "postgres"):
-        raise RuntimeError("KB_SEARCH_BACKEND doit valoir « whoosh » ou « postgres ».")
-    if app.config["KB_SEARCH_BACKEND"] == "postgres" \
-            and not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+    backend = app.config.get("KB_SEARCH_BACKEND")
+    if backend not in ("sqlite", "whoosh", "postgres"):
+        raise RuntimeError("KB_SEARCH_BACKEND doit valoir « sqlite », « whoosh » ou « postgres ».")
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    if backend == "postgres" and not database.startswith("postgresql"):
         raise RuntimeError("KB_SEARCH_BACKEND=postgres demande une base PostgreSQL.")
+    if backend == "sqlite":
+        if not database.startswith("sqlite"):
+            raise RuntimeError("KB_SEARCH_BACKEND=sqlite demande une base SQLite.")
+        from kb.search.sqlite_backend import install
+
+        install()  # the index is written in the sheets' own transaction
     # After the commit, never before: the database is the truth, the index follows.
     sheets_changed.connect(_on_sheets_changed, sender=app)

@@ -26,7 +26,7 @@ from whoosh.analysis import Token, Tokenizer
 from whoosh.index import LockError
 from whoosh.searching import Searcher
 
-from kb.search.analysis import WORD, damerau_levenshtein, fold, is_stop, stem
+from kb.search.analysis import WORD, damerau_levenshtein, fold, is_stop, prefix_stem, stem
 from kb.search.backend import (
     FACETS,
     SCHEMA_VERSION,
@@ -431,6 +431,8 @@ class WhooshBackend:
             if len(stems) == 1:
                 return self._stem_query(stems[0], names)
             return _any([query.Phrase(name, stems) for name in names])
+        if alt.prefix:
+            return _any([query.Prefix(name, prefix_stem(alt.word)) for name in names])
         exact = stem(alt.word)
         parts = [self._stem_query(exact, names)]
         parts += [self._stem_query(s, names, CORRECTION_BOOST)
@@ -519,11 +521,11 @@ class WhooshBackend:
                       for a in group]
             results = searcher.search(query.AndMaybe(match_q, _any(boosts)),
                                       filter=filter_q, limit=offset + limit)
-        words = parsed.positive_words()
+        words, prefixes = parsed.positive_words(), parsed.prefixes()
         hits = []
         for hit in results[offset:offset + limit]:
             stored = hit.fields()
             hits.append(Hit(int(stored["sheet_id"]), stored["slug"], stored["title_text"],
                             round(float(hit.score or 0.0), 4),
-                            highlight(stored.get("snippet", ""), words)))
+                            highlight(stored.get("snippet", ""), words, prefixes=prefixes)))
         return BackendResult(hits, len(matched), self._count_facets(state, matched))
