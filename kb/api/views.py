@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from kb.api.cors import add_cors_headers
@@ -91,7 +92,9 @@ def list_sheets() -> Any:
             select(sheet_tags.c.sheet_id).join(Tag, Tag.id == sheet_tags.c.tag_id)
             .where(Tag.slug == tag)))
     per_page = parse_page(request.args.get("per_page"), 20, MAX_PER_PAGE)
-    page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()),
+    # The approved revisions of the page in one query, not one lazy load per sheet.
+    page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc())
+                    .options(selectinload(Sheet.approved_revision)),
                     request.args.get("page"), per_page)
     return jsonify({"items": [sheet_object(s) for s in page.items], "total": page.total,
                     "page": page.page, "per_page": page.per_page})
