@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request, url_for
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from kb.api.cors import add_cors_headers
@@ -56,7 +57,9 @@ def list_sheets() -> Any:
         return error(400, "validation", exc.message, fields={exc.param: exc.message})
     query = apply_filters(published_sheets(), filters)
     per_page = parse_page(request.args.get("per_page"), 20, MAX_PER_PAGE)
-    page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc()),
+    # The approved revisions of the page in one query, not one lazy load per sheet.
+    page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc())
+                    .options(selectinload(Sheet.approved_revision)),
                     request.args.get("page"), per_page)
     return jsonify({"items": [sheet_object(s) for s in page.items], "total": page.total,
                     "page": page.page, "per_page": page.per_page})
