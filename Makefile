@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := kb:create_app
 
-.PHONY: run test lint typecheck pytest browser clean
+.PHONY: run test test-deep lint typecheck pytest browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ pytest: $(STAMP) browser
 	fi
 
 test: lint typecheck pytest
+
+# The trust property test (tests/test_trust_properties.py) with many more and longer examples
+# than in `make test`; KB_PROPERTY_EXAMPLES=N chooses how many. Prints the examples run.
+test-deep: $(STAMP)
+	KB_TEST_DATABASE_URL= KB_PROPERTY_PROFILE=deep $(BIN)/pytest -p no:cacheprovider -rP tests/test_trust_properties.py
+	@if [ -n "$$KB_TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL: $$KB_TEST_DATABASE_URL"; \
+		KB_PROPERTY_PROFILE=deep $(BIN)/pytest -p no:cacheprovider -rP tests/test_trust_properties.py; \
+	fi
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
