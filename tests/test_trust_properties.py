@@ -94,10 +94,11 @@ LOGGED_IN = (C1, C2, TRUSTED, MOD)
 # trusted contributor reads like any contributor (their own text is published at once): only the
 # deep profile spends requests on it.
 READERS = (ANON, C1, C2, TRUSTED) if PROFILE == "deep" else (ANON, C1, C2)
-# Every output built from the published sheets, read by the anonymous reader after each change.
-# After each step the deep profile reads every page below; the ci one reads the main ones and
-# one of the others, in turn (see TrustMachine.some).
+# After each step that changed something, the deep profile reads every page of the changed
+# sheets and every public listing; the ci one the main ones and one of the others, in turn
+# (TrustMachine.some, TrustMachine.sheet_pages).
 FULL_SWEEP = PROFILE == "deep"
+# The outputs built from the published sheets, read by the anonymous reader (first: always).
 PUBLIC_LISTINGS = ("/donnees/fiches.jsonl", "/", "/donnees/flux/modifications.atom", "/fiches",
                    "/donnees/fiches.csv", "/recherche", "/donnees/flux/nouvelles-fiches.atom",
                    "/embed/list", "/sitemap.xml", "/api/v1/sheets?per_page=100")
@@ -506,7 +507,7 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             response = self.request(actor, "POST", url, data=post)
             self.check(actor, response, f"POST {url} (base r{base_id}) -> {response.status_code}")
             self.steps[-1] += f" -> {response.status_code}"
-            self.record_writes(actor, changes, seen, readable=page.status_code == 200,
+            self.record_writes(actor, changes, seen, readable=page.status_code < 400,
                                where=f"POST {url}", base_id=base_id)
 
         @rule(actor=st.sampled_from(LOGGED_IN), pick=st.integers(0, 999),
@@ -534,7 +535,7 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             response = self.request(actor, "PATCH", url, json=body)
             self.check(actor, response, f"PATCH {url} (base r{base_id}) -> {response.status_code}")
             self.steps[-1] += f" -> {response.status_code}"
-            self.record_writes(actor, changes, seen, readable=got.status_code == 200,
+            self.record_writes(actor, changes, seen, readable=got.status_code < 400,
                                where=f"PATCH {url}", base_id=base_id)
 
         @rule(actor=st.sampled_from(LOGGED_IN), pick=st.integers(0, 999))
@@ -554,7 +555,7 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             url = f"/fiches/{sheet.slug}/revisions/{old.id}/restaurer"
             response = self.request(actor, "POST", url)
             self.check(actor, response, f"POST {url}")
-            writes = self.record_writes(actor, {}, seen, readable=shown.status_code == 200,
+            writes = self.record_writes(actor, {}, seen, readable=shown.status_code < 400,
                                         where=f"POST {url}", restore_of=old.id)
             for write in writes:
                 write.restored = {name: old.field_markers(name) for name in MARKED_FIELDS}
