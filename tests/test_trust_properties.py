@@ -53,6 +53,7 @@ from kb.transaction import commit
 from tests.conftest import PASSWORD
 from tests.trust_model import (
     AcceptedChangeLost,
+    AcceptedOnMergedSheet,
     DraftShownInConflictAnswer,
     DraftShownToOtherUser,
     Ledger,
@@ -797,6 +798,12 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                 if change.sheet_id not in texts:
                     texts[change.sheet_id] = self._approved_text(change.sheet_id)
                 data = texts[change.sheet_id]
+                if self.world.sheets[change.sheet_id].state == "merged":
+                    self.fail(AcceptedOnMergedSheet,
+                              f"{change.field} = {change.marker} of r{change.write.revision_id} "
+                              f"(by {change.write.actor}) was accepted on "
+                              f"{self.world.sheets[change.sheet_id].slug}, merged into another "
+                              "sheet: no reader will see it")
                 if data is None or change.marker not in markers_in(data.get(change.field)):
                     sheet = self.world.sheets[change.sheet_id]
                     self.fail(AcceptedChangeLost,

@@ -78,6 +78,11 @@ class AcceptedChangeLost(TrustViolation):
     """Invariant 3: an approved change is neither in the approved text nor knowingly superseded."""
 
 
+class AcceptedOnMergedSheet(AcceptedChangeLost):
+    """Invariant 3: a change accepted on a sheet merged into another one, which readers never see
+    again (its address redirects to the survivor)."""
+
+
 class WriteWithoutRead(TrustViolation):
     """The same visibility rule for GET and POST: a write succeeded where the read was refused."""
 
