@@ -14,7 +14,7 @@ AXE_VERSION := 4.14.1
 AXE_STAMP := $(VENV)/axe/.axe-core-$(AXE_VERSION)
 export FLASK_APP := kb:create_app
 
-.PHONY: run test lint typecheck pytest browser axe clean
+.PHONY: run test test-deep lint typecheck pytest browser axe clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,15 @@ pytest: $(TEST_STAMP) browser axe
 	fi
 
 test: lint typecheck pytest
+
+# The trust property test (tests/test_trust_properties.py) with many more and longer examples
+# than in `make test`; KB_PROPERTY_EXAMPLES=N chooses how many. Prints the examples run.
+test-deep: $(TEST_STAMP)
+	KB_TEST_DATABASE_URL= KB_PROPERTY_PROFILE=deep $(BIN)/pytest -p no:cacheprovider -rP tests/test_trust_properties.py
+	@if [ -n "$$KB_TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL: $$KB_TEST_DATABASE_URL"; \
+		KB_PROPERTY_PROFILE=deep $(BIN)/pytest -p no:cacheprovider -rP tests/test_trust_properties.py; \
+	fi
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

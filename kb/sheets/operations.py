@@ -24,7 +24,7 @@ from kb.extensions import db
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
 from kb.sheets.filters import projection
 from kb.sheets.merge import three_way_merge
-from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, Tag
+from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState, Tag
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.territories.places import complete, derive
@@ -240,6 +240,12 @@ def edit_sheet(
     on both sides differently raise EditConflict, which shows only that head.
     """
     check(author, Capability.CONTRIBUTE)
+    if sheet.state == SheetState.MERGED and sheet.merged_into is not None:
+        # Its page redirects to the survivor: a change kept here would never be read again.
+        survivor = sheet.merged_into
+        raise Conflict(f"cette fiche a été fusionnée dans « {survivor.title} » "
+                       f"(/fiches/{survivor.slug}) : modifiez plutôt celle-ci",
+                       merged_into=survivor.slug)
     cleaned = validate(changes, partial=True)
     head = editing_base(sheet, author)
     base = _base_for(sheet, author, base_revision_id) if base_revision_id else head
