@@ -224,6 +224,7 @@ def test_publication_with_both_consents_after_moderation(
     _answered_question(client, login, smtp, slug, team, asker, True, True)
     login(None)
     assert "Réponse publiable" not in html(client, f"/fiches/{slug}")
+    assert client.get("/api/v1/search?q=préfet").get_json()["items"] == []
     assert client.get(f"/api/v1/sheets/{slug}/questions").get_json()["items"] == []
     login(asker)  # a contributor is not a moderator
     assert client.get("/moderation/questions").status_code == 403
@@ -238,11 +239,15 @@ def test_publication_with_both_consents_after_moderation(
     assert asker.email not in page and team.email not in page
     items = client.get(f"/api/v1/sheets/{slug}/questions").get_json()["items"]
     assert [i["answer"] for i in items] == ["Réponse publiable : une convention avec le préfet."]
+    # Readers find the sheet by its published questions and answers.
+    found = client.get("/api/v1/search?q=préfet").get_json()["items"]
+    assert [i["slug"] for i in found] == [slug]
     # The asker withdraws consent: unpublished at once.
     login(asker)
     client.post(f"/mes-questions/{question.id}/publication", data={})
     login(None)
     assert "Réponse publiable" not in html(client, f"/fiches/{slug}")
+    assert client.get("/api/v1/search?q=préfet").get_json()["items"] == []
 
 
 def test_a_reported_published_question_leaves_the_page_until_a_moderator_decides(

@@ -296,11 +296,11 @@ def published_questions(sheet: Sheet) -> list[Question]:
         .order_by(Question.published_at.desc())))
 
 
-def published_text(sheet_ids: list[int]) -> dict[int, str]:
-    """Published Q&A as plain text per sheet, for the search index."""
+def published_text(sheet_ids: list[int], reader: Any = None) -> dict[int, str]:
+    """Published Q&A as plain text per sheet: readers find a sheet by them (search index)."""
     texts: dict[int, list[str]] = {}
     if sheet_ids:
-        for sheet_id, question, answer_text in db.session.execute(
+        for sheet_id, question, answer_text in (reader or db.session).execute(
                 select(Question.sheet_id, Question.question, Question.answer).where(
                     Question.sheet_id.in_(sheet_ids),
                     Question.publication == Publication.PUBLISHED.value)):

@@ -238,6 +238,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["defang"] = defang
     app.jinja_env.globals["published_questions"] = operations.published_questions
     app.jinja_env.globals["question_stats"] = operations.stats
+    from kb.search.documents import EXTRA_TEXT
+
+    app.extensions.setdefault(EXTRA_TEXT, []).append(operations.published_text)
     from kb.questions.openapi import question_paths
 
     app.extensions.setdefault("kb_openapi_paths", []).append(question_paths)

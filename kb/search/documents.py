@@ -27,6 +27,19 @@ SNIPPET_FIELDS: tuple[str, ...] = tuple(
     f.name for f in SEARCHABLE if f.name == "summary" or f.kind is Kind.LONG)
 SNIPPET_MAX = 8_000
 CHUNK = 500
+# Higher domains add text readers find a sheet by (published questions and answers): they
+# register `source(sheet_ids, reader) -> {sheet id: text}` in app.extensions at init. The text
+# joins the sheet's last long field, so every engine's schema stays the field declaration's.
+EXTRA_TEXT = "kb_search_extra_text"
+EXTRA_FIELD = SNIPPET_FIELDS[-1]
+
+
+def extra_text(sheet_ids: list[int], reader: Any = None) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for source in current_app.extensions.get(EXTRA_TEXT, []):
+        for sheet_id, text in source(sheet_ids, reader or db.session).items():
+            found[sheet_id] = f"{found.get(sheet_id, '')}\n{text}".strip()
+    return found
 
 
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) -> text
@@ -66,8 +79,9 @@ def _facet_columns(sheet: Sheet) -> tuple[object, ...]:
     return tuple(getattr(sheet, column) for column in FACET_COLUMNS)
 
 
-def document(sheet: Sheet) -> Document | None:
-    """The sheet's index document, or None when readers may not find it."""
+def document(sheet: Sheet, extra: str = "") -> Document | None:
+    """The sheet's index document, or None when readers may not find it. `extra`: text of
+    higher domains (extra_text)."""
     revision = sheet.approved_revision
     if not sheet.is_published or revision is None:
         return None
@@ -79,6 +93,8 @@ def document(sheet: Sheet) -> Document | None:
     if names:
         texts["department"] = " ".join([place.department.code if place.department else "",
                                         *names]).strip()
+    if extra:
+        texts[EXTRA_FIELD] = f"{texts.get(EXTRA_FIELD, '')}\n{extra}".strip()
     snippet = " · ".join(texts[name] for name in SNIPPET_FIELDS if texts.get(name))
     vocabulary = sorted({w for text in texts.values() for w in words(text)
                          if 3 <= len(w) <= 40 and not w.isdigit()})
@@ -112,8 +128,9 @@ def load_documents(sheet_ids: list[int], session: Session | None = None
         sheets = reader.scalars(
             select(Sheet).where(Sheet.id.in_(chunk)).options(*_with_relations())  # type: ignore[arg-type]
         ).all()
+        extras = extra_text(chunk, reader)
         for sheet in sheets:
-            found[sheet.id] = document(sheet)
+            found[sheet.id] = document(sheet, extras.get(sheet.id, ""))
     return found
 
 

@@ -65,7 +65,7 @@ from kb.search.backend import (
     LoadDocuments,
     SearchUnavailable,
 )
-from kb.search.documents import SEARCHABLE, document, load_documents
+from kb.search.documents import SEARCHABLE, document, extra_text, load_documents
 from kb.search.models import ENGINE_TABLES_PREFIX
 from kb.search.query import Alternative, ParsedQuery, Phrase
 from kb.search.snippets import highlight
@@ -345,6 +345,8 @@ def _in_memory(session: Session, ids: set[int]) -> dict[int, Document | None]:
     """Documents of the sheets this session holds with everything they need loaded (just
     flushed, so the same as the database): an import batch is not read back."""
     found: dict[int, Document | None] = {}
+    with session.no_autoflush:
+        extras = extra_text(sorted(ids), session)
     for sheet_id in ids:
         sheet = session.identity_map.get(identity_key(Sheet, sheet_id))
         if not isinstance(sheet, Sheet):
@@ -355,7 +357,7 @@ def _in_memory(session: Session, ids: set[int]) -> dict[int, Document | None]:
         revision = sheet.approved_revision
         if revision is not None and "data" in inspect(revision).unloaded:
             continue
-        found[sheet_id] = document(sheet)
+        found[sheet_id] = document(sheet, extras.get(sheet_id, ""))
     return found
 
 
