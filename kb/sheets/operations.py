@@ -104,9 +104,26 @@ def system_user() -> User:
     return user
 
 
+def _slug_from_unreviewed_title(sheet: Sheet, revision: Revision) -> bool:
+    """At a first publication: whether the sheet's address was made from the title of a first
+    proposal that is not the text published (never reviewed: it must not stay in every link)."""
+    if sheet.approved_revision_id is not None or revision.base_revision_id is None:
+        return False
+    first = db.session.scalar(select(Revision).where(Revision.sheet_id == sheet.id)
+                              .order_by(Revision.id).limit(1))
+    if first is None or first.id == revision.id:
+        return False
+    made_from = slugify(first.title) or "fiche"
+    made_from_first = sheet.slug == made_from or (
+        sheet.slug.startswith(made_from + "-") and sheet.slug[len(made_from) + 1:].isdigit())
+    return made_from_first and slugify(revision.title) != made_from
+
+
 def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     """Point the sheet at `revision` and refresh its projection (filters, tags)."""
     data = revision.data
+    if _slug_from_unreviewed_title(sheet, revision):
+        sheet.slug = unique_slug(revision.title)  # never public before: nothing to redirect
     sheet.approved_revision = revision
     sheet.approved_revision_id = revision.id
     sheet.title = data.get("title", "")
