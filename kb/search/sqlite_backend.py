@@ -125,7 +125,7 @@ def _ddl(prefix: str) -> list[str]:
 
 def _fts_row(doc: Document) -> tuple[Any, ...]:
     return (doc.sheet_id,
-            *(" ".join(t for name in names for t in terms(doc.fields.get(name, "")))
+            *(" ".join([" ".join(terms(doc.fields.get(name, ""))) for name in names])
               for names in COLUMNS.values()),
             doc.snippet_source)
 
