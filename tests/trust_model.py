@@ -2,7 +2,7 @@
 
 Used by tests/test_trust_properties.py. Nothing here imports the application: it holds the
 markers written into texts, who wrote them, what a moderator explicitly approved, the accepted
-changes that must not be lost, and the checks of one response against the rules:
+changes that must not be lost, and one exception class per kind of violation of the rules:
 
 - anyone sees approved revisions; an author sees their own revisions; moderators see everything;
 - an anonymous reader sees only text a moderator approved through an explicit action, or text a
