@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from kb.extensions import db
-from kb.search.analysis import damerau_levenshtein, is_stop, stem
+from kb.search.analysis import damerau_levenshtein, is_stop, prefix_stem, stem
 from kb.search.backend import (
     SCHEMA_VERSION,
     BackendResult,
@@ -324,10 +324,20 @@ class PostgresBackend:
         variants = self._variants(conn, parsed)
 
         def websearch(alternatives: list[Alternative]) -> str:
-            name = f"q{len(params)}"
-            params[name] = " or ".join(t for a in alternatives
-                                       for t in self._alternative_text(a, variants))
-            return f"websearch_to_tsquery('{CONFIG}', :{name})"
+            parts = []
+            words = [a for a in alternatives if not (isinstance(a, Term) and a.prefix)]
+            if words:
+                name = f"q{len(params)}"
+                params[name] = " or ".join(t for a in words
+                                           for t in self._alternative_text(a, variants))
+                parts.append(f"websearch_to_tsquery('{CONFIG}', :{name})")
+            for alt in alternatives:
+                if isinstance(alt, Term) and alt.prefix:
+                    # Lexemes are stems: the prefix is matched raw ('simple'), on its stem part.
+                    name = f"q{len(params)}"
+                    params[name] = prefix_stem(alt.word) + ":*"
+                    parts.append(f"to_tsquery('simple', :{name})")
+            return " || ".join(parts)
 
         joiner = " && " if match_all else " || "
         positive = joiner.join(f"({websearch(g)})" for g in parsed.groups) or None
