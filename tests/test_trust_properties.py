@@ -259,11 +259,14 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             self.tokens: dict[str, dict[str, str]] = {ANON: {}}
             self.clients: dict[str, FlaskClient] = {ANON: app.test_client()}
             with app.app_context():
-                for actor, role, trusted in ((C1, "contributor", False),
-                                             (C2, "contributor", False),
-                                             (TRUSTED, "contributor", True),
-                                             (MOD, "moderator", False)):
-                    user = create_user(f"{actor}@example.org", PASSWORD, role, actor.upper())
+                # C2's address is not confirmed although a moderator marked it trusted (issue
+                # 10): it must read and write exactly like the other untrusted contributor.
+                for actor, role, trusted, confirmed in ((C1, "contributor", False, True),
+                                                        (C2, "contributor", True, False),
+                                                        (TRUSTED, "contributor", True, True),
+                                                        (MOD, "moderator", False, True)):
+                    user = create_user(f"{actor}@example.org", PASSWORD, role, actor.upper(),
+                                       confirmed=confirmed)
                     user.trusted = trusted
                     commit()
                     self.users[actor] = user.id

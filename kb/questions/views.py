@@ -17,7 +17,7 @@ from kb.auth.permissions import Capability, require
 from kb.extensions import csrf, db
 from kb.questions import operations
 from kb.questions.models import Question
-from kb.sheets.models import Sheet, published_sheets
+from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.timeutil import isoformat
 from kb.transaction import commit
 
@@ -47,13 +47,6 @@ class ReportForm(FlaskForm):
                            validators=[DataRequired(), Length(max=2000)])
 
 
-def _published_sheet_or_404(slug: str) -> Sheet:
-    sheet = db.session.scalar(published_sheets().where(Sheet.slug == slug))
-    if sheet is None:
-        abort(404, "Cette fiche n'existe pas.")
-    return sheet
-
-
 def _refused(exc: operations.QuestionError) -> Any:
     if request.path.startswith("/api/"):
         return jsonify({"error": "refused", "message": exc.message}), exc.status
@@ -65,7 +58,7 @@ def _refused(exc: operations.QuestionError) -> Any:
 @bp.route("/fiches/<slug>/questions/nouvelle", methods=["GET", "POST"])
 @login_required
 def ask(slug: str) -> Any:
-    sheet = _published_sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, PUBLISHED)
     form = AskForm()
     error = None
     if form.validate_on_submit():
@@ -151,7 +144,7 @@ def opt_out(token: str) -> Any:
 
 @bp.route("/fiches/<slug>/questions/<int:question_id>/signaler", methods=["GET", "POST"])
 def report(slug: str, question_id: int) -> Any:
-    sheet = _published_sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, PUBLISHED)
     question = next((q for q in operations.published_questions(sheet) if q.id == question_id), None)
     if question is None:
         abort(404, "Cette question n'existe pas.")
@@ -198,7 +191,7 @@ def _qa_object(question: Question) -> dict[str, Any]:
 
 @bp.get("/api/v1/sheets/<slug>/questions")
 def api_list(slug: str) -> Any:
-    sheet = _published_sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, PUBLISHED)
     return jsonify({"items": [_qa_object(q) for q in operations.published_questions(sheet)]})
 
 
@@ -206,7 +199,7 @@ def api_list(slug: str) -> Any:
 @csrf.exempt
 @token_required
 def api_ask(slug: str) -> Any:
-    sheet = _published_sheet_or_404(slug)
+    sheet = get_sheet_or_404(slug, PUBLISHED)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not all(isinstance(body.get(k), str)
                                               for k in ("question", "purpose")):
