@@ -40,7 +40,6 @@ from sqlalchemy import (
     bindparam,
     column,
     event,
-    func,
     inspect,
     literal_column,
     select,
@@ -69,7 +68,7 @@ from kb.search.documents import SEARCHABLE, document, extra_text, load_documents
 from kb.search.models import ENGINE_TABLES_PREFIX
 from kb.search.query import Alternative, ParsedQuery, Phrase
 from kb.search.snippets import highlight
-from kb.sheets.filters import apply_filters, facet_counts_query
+from kb.sheets.filters import apply_filters, facet_columns, facet_counts_query
 from kb.sheets.models import Sheet, SheetState, Tag, sheet_tags
 
 log = logging.getLogger(__name__)
@@ -107,6 +106,7 @@ _fts = table(FTS, column("rowid"), column("snippet"))
 ROW_COLUMNS = ("sheet_id", "stamp", "revision_id", "updated_at", "review_due_at")
 _rows = table(ROWS, *(column(name) for name in ROW_COLUMNS))
 _sheets = Sheet.__table__
+FACET_KEYS = tuple(c.name for c in facet_columns(_sheets))
 
 
 def _ddl(prefix: str) -> list[str]:
@@ -230,20 +230,22 @@ ORDER = {"relevance": ("score", "id"),
 
 def matches(positive: bool, negative: bool, filters: Filters, sort: str = "relevance"
             ) -> Select[Any]:
-    """Every matching sheet: id, score and the sort's columns (no more: the matches are copied
-    once per query). The FTS5 expressions are the parameters `match` (what must match, what
-    must not included) and `negative` (when nothing must match). `sheets` is joined when there
-    are filters to apply: the filters of /fiches, verbatim (kb.sheets.filters.apply_filters)."""
-    score: ColumnElement[Any] = (-literal_column(BM25)) if positive else literal_column("0.0")
+    """Every matching sheet: id, score, the sort's columns and the facets' keys (no more: the
+    matches are copied once per query). The FTS5 expressions are the parameters `match` (what
+    must match, what must not included) and `negative` (when nothing must match). The filters
+    and facet keys are those of /fiches, verbatim (kb.sheets.filters), read from `sheets`."""
+    ranked = positive and sort == "relevance"
+    score: ColumnElement[Any] = (-literal_column(BM25)) if ranked else literal_column("0.0")
     keys = ORDER[sort if positive or sort != "relevance" else "updated"]
-    stmt = select(_rows.c.sheet_id.label("id"), score.label("score"),
-                  *(_rows.c[name] for name in keys if name not in ("score", "id")))
-    source: Any = (_outer_first(_fts, _rows, _rows.c.sheet_id == _fts.c.rowid) if positive
-                   else _rows)
-    if filters.active():
-        source = _outer_first(source, _sheets, _sheets.c.id == _rows.c.sheet_id)
-        stmt = apply_filters(stmt.where(_published()), filters, sheets=_sheets)
-    stmt = stmt.select_from(source)
+    row_keys = [_rows.c[name] for name in keys if name not in ("score", "id")]
+    stmt = select(_sheets.c.id.label("id"), score.label("score"), *row_keys,
+                  *facet_columns(_sheets))
+    source: Any = _rows
+    if positive:  # the rows table only when the sort reads it
+        source = _outer_first(_fts, _rows, _rows.c.sheet_id == _fts.c.rowid) if row_keys else _fts
+    sheet_id = _fts.c.rowid if source is _fts else _rows.c.sheet_id
+    source = _outer_first(source, _sheets, _sheets.c.id == sheet_id)
+    stmt = apply_filters(stmt.select_from(source).where(_published()), filters, sheets=_sheets)
     if positive:
         stmt = stmt.where(_match("match"))
     elif negative:
@@ -268,14 +270,10 @@ def _statement(positive: bool, negative: bool, filters: tuple[tuple[str, str], .
                              sort, positive)
 
 
-@lru_cache(maxsize=256)
-def _facet_statement(positive: bool, negative: bool, filters: tuple[tuple[str, str], ...]) -> Any:
-    return facet_statement(matches(positive, negative, Filters(dict(filters))))
-
-
 def results_statement(m_select: Select[Any], sort: str, ranked: bool) -> Any:
-    """One statement: the total and the page (parameters `limit`, `offset`) with its sort keys
-    (the FTS5 query runs once, in a materialised CTE)."""
+    """One statement, the FTS5 query run once (a materialised CTE): rows ('hit', id, sort
+    keys...) for the page (parameters `limit`, `offset`), then ('facet', param, key, count)
+    with the total as the facet ''."""
     m = m_select.cte("m").prefix_with("MATERIALIZED")
     keys = ORDER[sort if ranked or sort != "relevance" else "updated"]
     page = (select(m.c.id, *(m.c[k] for k in keys))
@@ -283,16 +281,11 @@ def results_statement(m_select: Select[Any], sort: str, ranked: bool) -> Any:
             .limit(bindparam("limit", type_=Integer()))
             .offset(bindparam("offset", type_=Integer())).subquery("p"))
     padded = [*(page.c[k] for k in keys), *([_NULL] * (3 - len(keys)))]
+    matched = select(m.c.id.label("sheet_id"), *(m.c[k] for k in FACET_KEYS)).subquery("fm")
+    counted = facet_counts_query(matched, carried=True, join=_outer_first).subquery("fc")
     return union_all(
-        select(_kind("total"), _NULL, func.count(), _NULL, _NULL, _NULL).select_from(m),
-        select(_kind("hit"), page.c.id, _NULL, *padded).select_from(page))
-
-
-def facet_statement(m_select: Select[Any]) -> Any:
-    """Facet counts of the matches from the sheets' projection, as /fiches counts them
-    (kb.sheets.filters.facet_counts_query)."""
-    return facet_counts_query(m_select.with_only_columns(m_select.selected_columns.id
-                                                         .label("sheet_id")).subquery("fm"))
+        select(_kind("hit"), page.c.id, *padded).select_from(page),
+        select(_kind("facet"), counted.c.param, counted.c.key, counted.c.n, _NULL))
 
 
 # -- the session hook: index in the transaction that changes the sheets ------------------------
@@ -588,18 +581,13 @@ class SqliteBackend:
             total = 0
             page: list[tuple[Any, ...]] = []
             facets: dict[str, list[Facet]] = {}
-            for kind, key, count, *sort_keys in rows:
-                if kind == "total":
-                    total = int(count)
-                elif kind == "hit":
-                    page.append((int(key), *sort_keys))
-            if total:
-                counted = _facet_statement(bool(positive), bool(negative),
-                                           tuple(sorted(filters.active().items())))
-                for param, key, count in conn.execute(counted, {"match": expression,
-                                                                "negative": negative}):
-                    if param and key:
-                        facets.setdefault(param, []).append(Facet(key, key, int(count)))
+            for kind, a, b, c, d in rows:
+                if kind == "hit":
+                    page.append((int(a), b, c, d))
+                elif not a:
+                    total = int(c)
+                elif b:
+                    facets.setdefault(a, []).append(Facet(b, b, int(c)))
             page.sort(key=lambda row: tuple(k for k in row[1:] if k is not None), reverse=True)
             scores = {row[0]: float(row[1]) if positive and sort == "relevance" else 0.0
                       for row in page}
