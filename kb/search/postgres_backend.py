@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Integer, inspect, select, text
+from sqlalchemy import Integer, String, inspect, select, text
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -36,7 +36,7 @@ from kb.search.documents import SEARCHABLE
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord
 from kb.search.query import Alternative, ParsedQuery, Phrase, Term
 from kb.search.snippets import START, STOP, from_markers, highlight
-from kb.sheets.filters import apply_filters, count_facets
+from kb.sheets.filters import apply_filters, count_facets, facet_columns
 from kb.sheets.models import Sheet
 
 log = logging.getLogger(__name__)
@@ -372,8 +372,7 @@ class PostgresBackend:
             if negative:
                 where.append(f"NOT (d.tsv @@ {negative})")
             where_sql = " AND ".join(where) or "TRUE"
-            base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
-            facets = self._facets(conn, base, params)
+            facets = self._facets(conn, query_sql, where_sql, params)
             total = facets.pop("total")[0].count if facets.get("total") else 0
             rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort, total,
                               offset, limit)
@@ -411,17 +410,29 @@ class PostgresBackend:
             {**params, "limit": limit, "offset": offset, "headline": HEADLINE_OPTIONS}).all())
 
     @staticmethod
-    def _facets(conn: Connection, base: str, params: dict[str, Any]) -> dict[str, list[Facet]]:
+    def _facets(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any]
+                ) -> dict[str, list[Facet]]:
         """Total and facet counts of the matches, from the sheets' projection like /fiches
-        (kb.sheets.filters.count_facets); the match is computed once (a materialised CTE)."""
-        sql = f"SELECT d.sheet_id {base}"
+        (kb.sheets.filters.count_facets); the match and the sheets' facet keys are read once
+        (a materialised CTE)."""
+        # OFFSET 0 keeps the match on its own (the GIN bitmap): joined to sheets, the planner
+        # would rather walk the documents in id order and test every vector.
+        sql = (f"SELECT h.sheet_id, {_FACET_COLUMNS} FROM (SELECT d.sheet_id FROM "
+               f"search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql} "
+               "OFFSET 0) h JOIN sheets ON sheets.id = h.sheet_id")
         matched = (text(sql).bindparams(**{k: v for k, v in params.items() if f":{k}" in sql})
-                   .columns(sheet_id=Integer).cte("m").prefix_with("MATERIALIZED"))
-        total, counts = count_facets(matched, conn)
+                   .columns(sheet_id=Integer, **{name: String for name in _FACET_KEYS})
+                   .cte("m").prefix_with("MATERIALIZED"))
+        total, counts = count_facets(matched, conn, carried=True)
         facets: dict[str, list[Facet]] = {"total": [Facet("", "", total)]}
         for name, values in counts.items():
             facets[name] = [Facet(key, key, n) for key, n in values.items()]
         return facets
+
+
+_FACET_KEYS = tuple(c.name for c in facet_columns(Sheet.__table__))
+_FACET_COLUMNS = ", ".join(f"{c.element.compile(dialect=_NAMED_PARAMS)} AS {c.name}"
+                           for c in facet_columns(Sheet.__table__))
 
 
 def _quote(identifier: str) -> str:

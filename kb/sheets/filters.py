@@ -287,13 +287,14 @@ def _join(left: FromClause, right: FromClause, on: ColumnElement[bool]) -> FromC
     return left.join(right, on)
 
 
-def count_facets(matched: FromClause, connection: Any = None
+def count_facets(matched: FromClause, connection: Any = None, carried: bool = False
                  ) -> tuple[int, dict[str, dict[str, int]]]:
-    """Total and facet counts (param -> key -> count) of the sheet ids in `matched`."""
+    """Total and facet counts (param -> key -> count) of the sheet ids in `matched` (which
+    selects the `facet_columns()` too when `carried`)."""
     reader = connection if connection is not None else db.session
     counts: dict[str, dict[str, int]] = {spec.param: {} for spec in FACETS}
     total = 0
-    for param, key, count in reader.execute(facet_counts_query(matched)):
+    for param, key, count in reader.execute(facet_counts_query(matched, carried)):
         if not param:
             total = int(count)
         elif key:
