@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import render_template_string, request
 
-from bench.search import load_corpus
+from bench.search import load_corpus, make_corpus
 from kb import create_app
 from kb.extensions import db
 from kb.sheets.models import Sheet, published_sheets
@@ -70,7 +70,8 @@ def main() -> None:
         app = make_app(args.database_url, Path(tmp))
         with app.app_context():
             started = time.perf_counter()
-            load_corpus(args.sheets, seed=11)
+            corpus, tags, _ = make_corpus("seeds", args.sheets, 11)
+            load_corpus(corpus, tags, 11)
             print(f"{args.sheets:,} sheets loaded in {time.perf_counter() - started:.0f} s "
                   f"({db.engine.dialect.name})")
             client = app.test_client()

@@ -58,6 +58,7 @@ def build_base(folder: Path, sheets: int, env: dict[str, str]) -> dict[str, Any]
     from kb.auth.operations import create_token, create_user
     from kb.duplicates import index as duplicates
     from kb.extensions import db
+    from kb.planner import refresh_statistics
     from kb.search.service import rebuild_index
     from kb.transaction import commit
 
@@ -71,6 +72,7 @@ def build_base(folder: Path, sheets: int, env: dict[str, str]) -> dict[str, Any]
         load_corpus(corpus, tags, 20261122)
         rebuild_index(background=True)
         duplicates.sync(duplicates.all_sheet_ids(), commit=db.session.commit)
+        refresh_statistics()  # as `kb import` leaves the base
         user = create_user("charge@example.org", "mot-de-passe-solide", "moderator", "Charge")
         commit()
         token = create_token(user)

@@ -24,6 +24,7 @@ the figures as JSON.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -48,12 +49,16 @@ from kb.config import PROJECT_ROOT
 SEEDS = next((p for p in (PROJECT_ROOT.parent / "shared" / "seeds",
                           PROJECT_ROOT.parent.parent / "shared" / "seeds") if p.is_dir()),
              PROJECT_ROOT.parent / "shared" / "seeds")
-CITIES = ["Brest", "Quimper", "Nantes", "Saint-Denis", "Lyon", "Lille", "Rennes", "Marseille",
-          "Toulouse", "Bordeaux", "Montpellier", "Strasbourg", "Grenoble", "Dijon", "Angers",
-          "Saint-Méen-le-Grand", "Saint-Gaudens", "Besançon", "Limoges", "Poitiers", "Amiens",
-          "Le Mans", "Nîmes", "Orléans", "Rouen", "Caen", "Metz", "Pau", "Vannes", "Lorient"]
-DEPARTMENTS = ["29", "44", "93", "69", "59", "35", "13", "31", "33", "34", "67", "38", "21",
-               "49", "85", "31", "25", "87", "86", "80", "72", "30", "45", "76", "14", "57"]
+# Each city with its département, so that the sheets are valid ones (an edit through the API
+# checks that the commune lies in the département).
+DEPARTMENT_OF = {
+    "Brest": "29", "Quimper": "29", "Nantes": "44", "Saint-Denis": "93", "Lyon": "69",
+    "Lille": "59", "Rennes": "35", "Marseille": "13", "Toulouse": "31", "Bordeaux": "33",
+    "Montpellier": "34", "Strasbourg": "67", "Grenoble": "38", "Dijon": "21", "Angers": "49",
+    "Saint-Méen-le-Grand": "35", "Saint-Gaudens": "31", "Besançon": "25", "Limoges": "87",
+    "Poitiers": "86", "Amiens": "80", "Le Mans": "72", "Nîmes": "30", "Orléans": "45",
+    "Rouen": "76", "Caen": "14", "Metz": "57", "Pau": "64", "Vannes": "56", "Lorient": "56"}
+CITIES = list(DEPARTMENT_OF)
 SCALES = ["quartier", "commune", "intercommunalite", "departement", "region", "national"]
 ACTORS = ["commune", "departement", "region", "etat", "association", "entreprise", "collectif"]
 
@@ -191,7 +196,7 @@ def zipf_sheet_data(sampler: ZipfSampler, n: int, tags: list[str]) -> dict[str, 
         "actor_type": rng.choice(ACTORS),
         "scale": rng.choice(SCALES),
         "city": city,
-        "department": rng.choice(DEPARTMENTS),
+        "department": DEPARTMENT_OF[city],
         "tags": sorted(set(rng.sample(tags, rng.randint(1, 4)))),
         "partners": [" ".join(p).title() for p in partners],
         "website": "",
@@ -230,7 +235,7 @@ def sheet_data(sampler: WordSampler, n: int, tags: list[str]) -> dict[str, Any]:
         "actor_type": rng.choice(ACTORS),
         "scale": rng.choice(SCALES),
         "city": city,
-        "department": rng.choice(DEPARTMENTS),
+        "department": DEPARTMENT_OF[city],
         "tags": sorted(set(rng.sample(tags, rng.randint(1, 4)))),
         "partners": [sampler.text(2, 4).rstrip(".") for _ in range(rng.randint(0, 3))],
         "website": "",
@@ -253,6 +258,23 @@ def make_corpus(profile: str, count: int, seed: int
         sheets = [zipf_sheet_data(sampler, n, tag_names) for n in range(count)]
         return sheets, tag_names, zipf_queries(sampler)
     return [sheet_data(sampler, n, tag_names) for n in range(count)], tag_names, QUERIES
+
+
+@functools.cache
+def _place_columns(city: str, department: str, actor_type: str, scale: str
+                   ) -> tuple[tuple[str, str], ...]:
+    from kb.sheets.filters import projection
+    from kb.territories.places import derive
+
+    data = {"city": city, "department": department, "actor_type": actor_type, "scale": scale}
+    place = derive(data)
+    return (*projection({**data, **place.codes()}).items(), ("city", place.city or city))
+
+
+def projected(data: dict[str, Any]) -> dict[str, str]:
+    """The sheet's filter columns as publish() writes them (codes of the commune, EPCI...)."""
+    return dict(_place_columns(data["city"], data["department"], data["actor_type"],
+                               data["scale"]))
 
 
 def load_corpus(corpus: list[dict[str, Any]], tag_names: list[str], seed: int) -> None:
@@ -284,8 +306,7 @@ def load_corpus(corpus: list[dict[str, Any]], tag_names: list[str], seed: int) -
             sheets.append({"id": n + 1, "slug": f"fiche-{n + 1}", "state": "active",
                            "created_at": when, "updated_at": when, "review_interval_months": 12,
                            "last_reviewed_at": when, "title": data["title"],
-                           "actor_type": data["actor_type"], "scale": data["scale"],
-                           "city": data["city"], "department": data["department"]})
+                           **projected(data)})
             revisions.append({"id": n + 1, "sheet_id": n + 1, "author_id": author_id,
                               "created_at": when, "comment": "bench", "data": data,
                               "status": "approved", "reviewed_by_id": author_id,
@@ -426,6 +447,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import kb.models  # noqa: F401
     from kb import create_app
     from kb.extensions import db
+    from kb.planner import refresh_statistics
     from kb.search import service
 
     workdir = Path(tempfile.mkdtemp(prefix="kb-bench-"))
@@ -453,6 +475,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         service.rebuild_index(background=True)  # as `kb index rebuild` does
         figures["rebuild_s"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        refresh_statistics()  # as `kb index rebuild` and `kb import` do
+        figures["analyze_s"] = round(time.perf_counter() - started, 2)
 
         def through_service(q: str, filters: dict[str, str]) -> None:
             result = service.search_sheets(q, filters)

@@ -59,6 +59,9 @@ def init_db() -> None:
     except Exception as exc:  # noqa: BLE001 - e.g. no right to CREATE EXTENSION: say so, go on
         click.echo(f"Recherche : index non préparé ({exc}) ; `kb index rebuild` réessaiera.",
                    err=True)
+    from kb.planner import refresh_statistics
+
+    refresh_statistics()
     click.echo("Base de données à jour.")
 
 

@@ -24,10 +24,13 @@ def run_import(path: Path, fmt: str, echo: Echo = print) -> dict[str, int]:
     if fmt not in runners:
         raise ImportFailed(f"format inconnu : {fmt}")
     from kb.extensions import db
+    from kb.planner import refresh_statistics
     from kb.transaction import BULK_IMPORT
 
     db.session.info[BULK_IMPORT] = True
     try:
-        return runners[fmt](path, echo)
+        counts = runners[fmt](path, echo)
     finally:
         db.session.info.pop(BULK_IMPORT, None)
+    refresh_statistics()  # an import can change the data's shape a lot
+    return counts

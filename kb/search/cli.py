@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from kb.planner import refresh_statistics
 from kb.search.backend import IndexBusy, SearchUnavailable
 
 
@@ -23,6 +24,7 @@ def rebuild() -> None:
     total = len(published_stamps())
     with click.progressbar(length=total, label="Indexation des fiches") as bar:
         count = rebuild_index(bar.update, background=True)
+    refresh_statistics()
     click.echo(f"Index reconstruit ({get_backend().name}) : {count} fiche(s).")
 
 
@@ -66,11 +68,13 @@ def check() -> None:
 @index.command("optimize")
 @with_appcontext
 def optimize() -> None:
-    """Merge the index into as few segments as possible (faster searches)."""
+    """Merge the index into as few segments as possible and refresh the database's planner
+    statistics (faster searches and listings)."""
     from kb.search.service import optimize_index
 
     try:
         optimize_index()
     except (SearchUnavailable, IndexBusy) as exc:
         raise click.ClickException(str(exc)) from exc
+    refresh_statistics()
     click.echo("Index optimisé.")
