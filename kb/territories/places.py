@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kb.sheets.fields import ValidationError
@@ -313,4 +314,12 @@ def complete(data: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
 
 def derive(data: Mapping[str, Any]) -> Place:
     """The place of a revision's data, whatever its age: never raises."""
-    return resolve(data, None).place
+    return _derived(*(" ".join(str(data.get(name) or "").split())
+                      for name in (*PLACE_FIELDS, "scale")))
+
+
+@lru_cache(maxsize=4096)
+def _derived(*values: str) -> Place:
+    # Many sheets share a place, and publishing then indexing derives each sheet's twice: the
+    # register is fixed for the process, and a Place is frozen.
+    return resolve(dict(zip((*PLACE_FIELDS, "scale"), values, strict=True)), None).place
