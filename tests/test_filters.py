@@ -125,6 +125,18 @@ def test_every_output_refuses_a_value_that_cannot_match_in_french(
         assert "inconnu" in text, url
 
 
+@pytest.mark.parametrize("param", ["tag", "department", "city", "scale"])
+def test_every_output_refuses_a_value_longer_than_the_openapi_document_allows(
+        client: FlaskClient, corpus: None, param: str) -> None:
+    # Found by tests/test_abuse_openapi.py: the Atom feed answered 200 to a 201-character tag.
+    for url in ("/fiches", "/api/v1/sheets", "/api/v1/search", "/recherche", "/embed/list",
+                "/donnees/flux/fiches.atom"):
+        response = client.get(url, query_string={param: "0" * 201})
+        assert response.status_code == 400, url
+        assert "200" in response.get_data(as_text=True), url  # says how long it may be
+        assert client.get(url, query_string={param: "0" * 200}).status_code in (200, 400), url
+
+
 def test_facet_counts_agree_between_search_and_listing(client: FlaskClient, corpus: None) -> None:
     """The search facets count what the filters of /fiches would then list."""
     facets = client.get("/api/v1/search").json["facets"]

@@ -145,13 +145,18 @@ class Filters:
 def parse_filters(args: Mapping[str, Any]) -> Filters:
     """Read every declared facet parameter (or an older alias) from request arguments.
 
-    Empty values are ignored; a value that can match nothing raises FilterError.
+    Empty values are ignored; a value that can match nothing, or longer than
+    MAX_VALUE_LENGTH, raises FilterError.
     """
     values: dict[str, str] = {}
     for spec in FACETS:
         raw = ""
         for name in (spec.param, *spec.facet.aliases):
-            raw = " ".join(_CONTROL.sub(" ", str(args.get(name) or "")).split())
+            given = str(args.get(name) or "")
+            if len(given) > MAX_VALUE_LENGTH:  # the OpenAPI document's maxLength
+                raise FilterError(spec.param, f"valeur trop longue ({MAX_VALUE_LENGTH} "
+                                              "caractères au plus)")
+            raw = " ".join(_CONTROL.sub(" ", given).split())
             if raw:
                 break
         if not raw:
