@@ -9,8 +9,9 @@ and `kb index rebuild` recreates them):
   kb/search/analysis.py), so that queries analysed the same way meet the same terms as on the
   other backends; bm25() weighs the columns with the boosts. `snippet` (not indexed) keeps the
   plain text for highlighted extracts.
-- `search_fts_rows`: per sheet, the stamp compared by `kb index check` and the département
-  and city keys with their labels (facets, filters).
+- `search_fts_rows`: per sheet, the stamp compared by `kb index check` and the sort keys
+  (update date, review date). Filters and facet keys are read from the sheets' projection, as
+  /fiches reads them (kb/sheets/filters.py), in the same statement as the matches.
 - `search_fts_words`: the folded words of indexed sheets (typo tolerance, suggestions).
 - `search_fts_meta`: the schema version; `search_fts_vocab`: fts5vocab over `search_fts`.
 
@@ -581,13 +582,15 @@ class SqliteBackend:
             total = 0
             page: list[tuple[Any, ...]] = []
             facets: dict[str, list[Facet]] = {}
-            for kind, a, b, c, d in rows:
-                if kind == "hit":
-                    page.append((int(a), b, c, d))
-                elif not a:
-                    total = int(c)
-                elif b:
-                    facets.setdefault(a, []).append(Facet(b, b, int(c)))
+            for kind, *values in rows:
+                if kind == "hit":  # id, sort keys
+                    page.append((int(values[0]), *values[1:]))
+                    continue
+                param, key, count = values[:3]
+                if not param:
+                    total = int(count)
+                elif key:
+                    facets.setdefault(param, []).append(Facet(key, key, int(count)))
             page.sort(key=lambda row: tuple(k for k in row[1:] if k is not None), reverse=True)
             scores = {row[0]: float(row[1]) if positive and sort == "relevance" else 0.0
                       for row in page}
