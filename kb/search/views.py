@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
@@ -43,12 +45,17 @@ def _link(**changes: str | None) -> str:
     return query_url("search.results", args)
 
 
-def _filters_link(filters: Filters) -> str:
-    """This search with other filters (older parameter names dropped), back to page 1."""
-    args: dict[str, Any] = {k: v for k, v in request.args.items()
-                            if k not in ("page", *ACCEPTED_PARAMS)}
-    args.update(filters.active())
-    return query_url("search.results", args)
+def _filters_linker() -> Callable[[Filters], str]:
+    """Links to this search with other filters (older parameter names dropped), back to page
+    1: the page's URL is built once, not once per facet value."""
+    kept = [(k, v) for k, v in request.args.items() if k not in ("page", *ACCEPTED_PARAMS)]
+    base = query_url("search.results", {})
+
+    def link(filters: Filters) -> str:
+        pairs = [(k, v) for k, v in (*kept, *filters.active().items()) if v]
+        return base + ("?" + urlencode(pairs) if pairs else "")
+
+    return link
 
 
 @bp.get("/recherche")
@@ -63,8 +70,8 @@ def results() -> str | Response:
         last = result["pages"]
         return redirect(_link(page=str(last) if last > 1 else None))
     return render_template("search/results.html", result=result,
-                           facets=facet_blocks(filters, result["facets"], _filters_link,
-                                               FACET_LIMIT),
+                           facets=facet_blocks(filters, result["facets"], _filters_linker(),
+                                               FACET_LIMIT, result["facet_labels"]),
                            sorts=SORT_LABELS, link=_link, filters=filters)
 
 

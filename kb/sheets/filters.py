@@ -352,16 +352,20 @@ class FacetBlock:
 
 
 def facet_blocks(filters: Filters, counts: Mapping[str, Mapping[str, int]],
-                 link: Callable[[Filters], str], limit: int = 12) -> list[FacetBlock]:
+                 link: Callable[[Filters], str], limit: int = 12,
+                 labels_known: Mapping[str, Mapping[str, str]] | None = None) -> list[FacetBlock]:
     """Facet lists for a page: each value with its count and the link that toggles it.
 
-    `link` turns filters into the page's URL (keeping the page's other parameters).
+    `link` turns filters into the page's URL (keeping the page's other parameters);
+    `labels_known`: labels already read (a search's `facet_labels`), per parameter.
     """
     blocks = []
     for spec in FACETS:
         values = counts.get(spec.param, {})
         current = filters.get(spec.param)
-        labels = facet_labels(spec.param, [*values, current])
+        labels = dict((labels_known or {}).get(spec.param, {}))
+        missing = [key for key in (*values, current) if key and key not in labels]
+        labels.update(facet_labels(spec.param, missing))
         ranked = sorted(values.items(), key=lambda kv: (-kv[1], fold(labels.get(kv[0], kv[0]))))
         shown = ranked[:limit]
         if current and current not in dict(shown):
