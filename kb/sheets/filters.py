@@ -348,7 +348,6 @@ class FacetBlock:
     param: str
     title: str
     entries: list[FacetEntry]
-    clear_url: str | None  # removes this facet's filter, when active
 
 
 def facet_blocks(filters: Filters, counts: Mapping[str, Mapping[str, int]],
@@ -374,9 +373,7 @@ def facet_blocks(filters: Filters, counts: Mapping[str, Mapping[str, int]],
                               link(filters.with_value(spec.param, None if key == current else key)))
                    for key, count in shown]
         if entries:
-            blocks.append(FacetBlock(spec.param, spec.title, entries,
-                                     link(filters.with_value(spec.param, None)) if current
-                                     else None))
+            blocks.append(FacetBlock(spec.param, spec.title, entries))
     return blocks
 
 
