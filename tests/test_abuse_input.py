@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.routing import AnyConverter, Rule
 
 from kb.extensions import db
 from kb.limits import MAX_JSON_DEPTH, json_problem
+from kb.sheets.models import Revision
+from kb.transaction import commit
 from tests.conftest import sheet_data
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -141,3 +143,28 @@ def test_a_body_at_the_depth_limit_is_read() -> None:
         nested = [nested]
     assert json_problem(nested) == ""
     assert "trop imbriqué" in json_problem([nested])
+
+
+def test_text_stored_before_the_refusal_is_repaired_by_a_command(app, client,
+                                                                 make_sheet) -> None:
+    revision = make_sheet()
+    slug = revision.sheet.slug
+    # What the API accepted before: the JSON column keeps "\ud800" as an ASCII escape.
+    db.session.execute(update(Revision).where(Revision.id == revision.id).values(
+        data={**revision.data, "actor_name": f"Association {LONE}"}))
+    commit()
+    with pytest.raises(UnicodeEncodeError):  # the page cannot be encoded (a 500 in production)
+        client.get(f"/fiches/{slug}")
+
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["repair-text", "--dry-run"])
+    assert listed.exit_code == 0 and f"revisions.data id={revision.id}" in listed.output
+    assert "1 valeur(s) à réparer" in listed.output
+    with pytest.raises(UnicodeEncodeError):  # --dry-run changed nothing
+        client.get(f"/fiches/{slug}")
+
+    repaired = runner.invoke(args=["repair-text"])
+    assert repaired.exit_code == 0 and "1 valeur(s) réparée(s)" in repaired.output
+    page = client.get(f"/fiches/{slug}")
+    assert page.status_code == 200 and "Association \ufffd" in page.get_data(as_text=True)
+    assert "0 valeur(s) réparée(s)" in runner.invoke(args=["repair-text"]).output
