@@ -81,8 +81,8 @@ TOO_DEEP = f"Document JSON trop imbriqué : au plus {MAX_JSON_DEPTH} niveaux de 
 
 
 def _field_name(path: str) -> str:
-    """The field as the message names it ("racine du document": the body itself), never a character
-    the answer could not encode."""
+    """The field as the message names it ("racine du document": the body itself), never a
+    character the answer could not encode."""
     name = path.lstrip(".") or "racine du document"
     name = name.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     return name if len(name) <= 80 else name[:79] + "…"
@@ -91,36 +91,51 @@ def _field_name(path: str) -> str:
 def _text_problem(text: str) -> str:
     if "\x00" in text:
         return "caractère nul (%00) refusé"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate ("\ud800" in JSON): stored, it would make every page, feed and
-        # file that shows it fail.
-        return "texte qui n'est pas de l'UTF-8 valide (demi-codet Unicode isolé, comme \\ud800)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800" in JSON): stored, it would make every page, feed and
+            # file that shows it fail.
+            return ("texte qui n'est pas de l'UTF-8 valide (demi-codet Unicode isolé, "
+                    "comme \\ud800)")
     return ""
+
+
+# Where an item sits: (parent's place, key or index), None for the body; spelt out only when
+# a message needs it.
+Place = tuple["Place", str | int] | None
+
+
+def _path(place: Place) -> str:
+    parts: list[str] = []
+    while place is not None:
+        place, key = place
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(parts))
 
 
 def json_problem(value: Any) -> str:
     """What makes a decoded JSON body unacceptable, as a French sentence naming the field,
     or "". Walked with an explicit stack: a deeply nested body must not exhaust Python's."""
-    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    stack: list[tuple[Any, int, Place]] = [(value, 0, None)]
     while stack:
-        path, item, depth = stack.pop()
+        item, depth, place = stack.pop()
         if isinstance(item, str):
             problem = _text_problem(item)
             if problem:
-                return f"Champ « {_field_name(path)} » : {problem}."
+                return f"Champ « {_field_name(_path(place))} » : {problem}."
         elif isinstance(item, dict | list):
             if depth >= MAX_JSON_DEPTH:
                 return TOO_DEEP
             if isinstance(item, list):
-                stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(item))
+                stack.extend((v, depth + 1, (place, i)) for i, v in enumerate(item))
                 continue
             for key, v in item.items():
                 problem = _text_problem(key)
                 if problem:
-                    return f"Nom de champ dans « {_field_name(path)} » : {problem}."
-                stack.append((f"{path}.{key}", v, depth + 1))
+                    return f"Nom de champ dans « {_field_name(_path(place))} » : {problem}."
+                stack.append((v, depth + 1, (place, key)))
     return ""
 
 
