@@ -120,6 +120,44 @@ def export_command(path: str, fmt: str) -> None:
     click.echo(f"{count} fiche(s) exportée(s).", err=True)
 
 
+@click.command("repair-text")
+@click.option("--dry-run", is_flag=True, help="List what would change, change nothing.")
+@with_appcontext
+def repair_text(dry_run: bool) -> None:
+    """Replace lone surrogates ("\\ud800", text that is not valid UTF-8) stored before the API
+    refused them: every page, feed and file showing them failed. They can only be in JSON
+    columns (a text column refuses them); each becomes U+FFFD."""
+    from sqlalchemy import JSON, select, update
+
+    from kb.extensions import db
+    from kb.text import without_lone_surrogates
+    from kb.transaction import commit
+
+    repairs = []
+    for table in db.metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        for column in (c for c in table.columns if isinstance(c.type, JSON)):
+            if len(keys) != 1:
+                continue
+            rows = db.session.execute(select(keys[0], column).execution_options(yield_per=1000))
+            for key, value in rows:
+                repaired = without_lone_surrogates(value)
+                if repaired != value:
+                    repairs.append((table, keys[0], column, key, repaired))
+    for table, key_column, column, key, repaired in repairs:
+        click.echo(f"{table.name}.{column.name} {key_column.name}={key}")
+        if not dry_run:
+            db.session.execute(update(table).where(key_column == key)
+                               .values({column.name: repaired}))
+    if dry_run:
+        click.echo(f"{len(repairs)} valeur(s) à réparer (rien n'est changé : --dry-run).")
+        return
+    commit()
+    click.echo(f"{len(repairs)} valeur(s) réparée(s).")
+    if repairs:
+        click.echo("Reconstruisez l'index de recherche : kb index rebuild")
+
+
 from kb.accounts.cli import moderation, tokens, users  # noqa: E402
 from kb.follows.cli import follows  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
@@ -128,7 +166,8 @@ from kb.serve import serve  # noqa: E402
 from kb.territories.cli import territories  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness, duplicates, moderation, questions, follows, territories, serve)
+            freshness, duplicates, moderation, questions, follows, territories, serve,
+            repair_text)
 
 
 def register_cli(app: Flask) -> None:

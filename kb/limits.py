@@ -13,6 +13,11 @@
 - NUL characters (PostgreSQL refuses them in text, which made a server error of any slug or
   search containing "%00"): removed from query parameters, a 404 in the path (no such page),
   a 400 in a form or a JSON body.
+- JSON bodies are where text that is not UTF-8 can enter: a lone surrogate ("\\ud800", or the
+  bytes ED A0 80) decodes to a Python string that no page, feed or file can encode. Refused
+  with a 400 naming the field, as is a body nested deeper than MAX_JSON_DEPTH (no recursion
+  error, no traceback in the log). Forms and query strings cannot carry one: Werkzeug decodes
+  them with replacement characters.
 """
 
 from __future__ import annotations
@@ -68,37 +73,108 @@ def check_streamed_body() -> None:
         raise RequestEntityTooLarge()
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+# Deeper than any body the application reads (a sheet is an object of lists of objects): a
+# bound that keeps the walk below, and whatever reads the body after it, far from Python's
+# recursion limit.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"Document JSON trop imbriqué : au plus {MAX_JSON_DEPTH} niveaux de listes et d'objets."
 
 
-def refuse_nul() -> None:
+def _field_name(path: str) -> str:
+    """The field as the message names it ("racine du document": the body itself), never a
+    character the answer could not encode."""
+    name = path.lstrip(".") or "racine du document"
+    name = name.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return name if len(name) <= 80 else name[:79] + "…"
+
+
+def _text_problem(text: str) -> str:
+    if "\x00" in text:
+        return "caractère nul (%00) refusé"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800" in JSON): stored, it would make every page, feed and
+            # file that shows it fail.
+            return ("texte qui n'est pas de l'UTF-8 valide (demi-codet Unicode isolé, "
+                    "comme \\ud800)")
+    return ""
+
+
+# Where an item sits: (parent's place, key or index), None for the body; spelt out only when
+# a message needs it.
+Place = tuple["Place", str | int] | None
+
+
+def _path(place: Place) -> str:
+    parts: list[str] = []
+    while place is not None:
+        place, key = place
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(parts))
+
+
+def json_problem(value: Any) -> str:
+    """What makes a decoded JSON body unacceptable, as a French sentence naming the field,
+    or "". Walked with an explicit stack: a deeply nested body must not exhaust Python's."""
+    stack: list[tuple[Any, int, Place]] = [(value, 0, None)]
+    while stack:
+        item, depth, place = stack.pop()
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                return f"Champ « {_field_name(_path(place))} » : {problem}."
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return TOO_DEEP
+            if isinstance(item, list):
+                stack.extend((v, depth + 1, (place, i)) for i, v in enumerate(item))
+                continue
+            for key, v in item.items():
+                problem = _text_problem(key)
+                if problem:
+                    return f"Nom de champ dans « {_field_name(_path(place))} » : {problem}."
+                stack.append((v, depth + 1, (place, key)))
+    return ""
+
+
+def _form_problem() -> str:
+    # Werkzeug decodes forms with replacement characters: only NUL can get through.
+    for key, value in request.form.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            return f"Champ « {_field_name(key)} » : caractère nul (%00) refusé."
+    return ""
+
+
+def refuse_bad_text() -> None:
+    """Text enters the application here: a form or JSON body with a character no database or
+    output can hold (NUL, a lone surrogate), or a JSON body too deep to walk, is a 400 that
+    names the field, before any view reads it."""
     if "\x00" in request.path:
         raise NotFound()
-    if any(_has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True)):
+    if any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
         request.args = ImmutableMultiDict(
             (k.replace("\x00", ""), v.replace("\x00", ""))
             for k, v in request.args.items(multi=True))
-    found = False
-    if request.method in ("POST", "PUT", "PATCH"):
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            found = any(_has_nul(k) or _has_nul(v) for k, v in request.form.items(multi=True))
-        elif request.is_json:
-            found = _has_nul(request.get_json(silent=True))
-    if found:
-        raise BadRequest("Caractère nul (%00) refusé dans les données envoyées.")
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    problem = ""
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        problem = _form_problem()
+    elif request.is_json:
+        try:
+            problem = json_problem(request.get_json(silent=True))
+        except RecursionError:  # the parser's own limit: far deeper than MAX_JSON_DEPTH
+            problem = TOO_DEEP
+    if problem:
+        raise BadRequest(problem)
 
 
 def init_app(app: Flask) -> None:
     # Before all other hooks: nothing else parses what will be refused.
     hooks = app.before_request_funcs.setdefault(None, [])
-    hooks[:0] = [check_query_length, check_streamed_body, refuse_nul]
+    hooks[:0] = [check_query_length, check_streamed_body, refuse_bad_text]
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Any:
@@ -120,7 +196,8 @@ def init_app(app: Flask) -> None:
 
 
 def document_limits(document: dict[str, Any], max_query: int, max_body: int | None) -> None:
-    """State the 400 (parameters), 413 and 414 answers on every operation of the document."""
+    """State the 400 (parameters, body), 413 and 414 answers on every operation of the
+    document."""
     json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     html_error = {"text/html": {"schema": {"type": "string"}}}
     for path, operations in document.get("paths", {}).items():
@@ -136,6 +213,13 @@ def document_limits(document: dict[str, Any], max_query: int, max_body: int | No
                 "description": f"Adresse trop longue : paramètres de plus de "
                                f"{human_size(max_query)} (message en français)",
                 "content": error})
+            if "requestBody" in operation:
+                operation["responses"].setdefault("400", {
+                    "description": "Corps refusé : JSON illisible, texte qui n'est pas de "
+                                   "l'UTF-8 valide ou caractère nul (le champ est nommé), "
+                                   f"plus de {MAX_JSON_DEPTH} niveaux d'imbrication "
+                                   "(message en français)",
+                    "content": error})
             if "requestBody" in operation and max_body:
                 operation["responses"].setdefault("413", {
                     "description": f"Corps de plus de {human_size(max_body)} "

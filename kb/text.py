@@ -10,6 +10,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from html import unescape
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -81,3 +82,19 @@ def slugify(text: str, max_length: int = 100) -> str:
     transliteration module on every call, which dominated large imports."""
     # The typographic apostrophe separates words like the straight one: "D’une" -> "d-une".
     return _slugify(text.replace("’", "'"), max_length=max_length, word_boundary=True)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """`value` (decoded JSON) with each lone surrogate ("\\ud800": not valid UTF-8, no page or
+    file can encode it) replaced by U+FFFD. Input refuses them (kb/limits.py); this repairs what
+    was stored before (`kb repair-text`)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    return value

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 from blinker import Namespace
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from kb.extensions import db
 
 if TYPE_CHECKING:
+    from sqlalchemy import Executable
     from sqlalchemy.orm import Session
 
     from kb.sheets.models import Sheet
@@ -60,6 +62,29 @@ def commit() -> None:
                 receiver(app, sheet_ids=sorted(changed))
             except Exception:  # noqa: BLE001
                 log.exception("after-commit listener failed; `kb index update` will reconcile")
+
+
+def record_apart(statement: Executable) -> None:
+    """Run one bookkeeping write (a token's last use) in a short transaction of its own, so
+    that it is kept whatever the request does with its own (reads only, fails). Best effort:
+    a database busy with another writer skips it rather than failing the request."""
+    if _sqlite_session_writes():
+        # This request holds SQLite's write lock already: a second connection would wait for
+        # it. The write goes with the request's own commit instead.
+        db.session.execute(statement)
+        return
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(statement)
+    except OperationalError:
+        log.warning("bookkeeping write skipped (database busy)")
+
+
+def _sqlite_session_writes() -> bool:
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return False
+    return bool(connection.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
 
 
 def begin_write() -> None:

@@ -46,11 +46,11 @@ from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
 from kb import create_app
-from kb.auth.operations import create_token, create_user
+from kb.auth.operations import create_user
 from kb.extensions import db
 from kb.sheets.models import Revision, Sheet
 from kb.transaction import commit
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, token_for
 from tests.trust_model import (
     AcceptedChangeLost,
     AcceptedOnMergedSheet,
@@ -270,7 +270,7 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                     user.trusted = trusted
                     commit()
                     self.users[actor] = user.id
-                    self.tokens[actor] = {"Authorization": f"Bearer {create_token(user)}"}
+                    self.tokens[actor] = {"Authorization": f"Bearer {token_for(user)}"}
                     commit()
                 db.session.remove()
             for actor in LOGGED_IN:

@@ -158,12 +158,15 @@ def tokens_create(email: str, name: str, expires: str) -> None:
     """Create an API token for EMAIL and print it (shown once)."""
     from flask import current_app
 
-    from kb.auth.operations import create_token
+    from kb.auth.operations import AccountError, create_token
     from kb.transaction import commit
 
     user = _account(email)
     expires_at = _expiry(expires, int(current_app.config["KB_TOKEN_DAYS"]))
-    token = create_token(user, name or "kb tokens create", expires_at)
+    try:
+        token = create_token(user, name or "kb tokens create", expires_at)
+    except AccountError as exc:  # an unconfirmed address
+        raise _fail(exc) from exc
     commit()
     click.echo(token)
 

@@ -36,6 +36,10 @@ class PasswordChangeForm(FlaskForm):
                                         Length(max=MAX_LENGTH)])
     password = new_password_field("Nouveau mot de passe")
     confirm = confirm_password_field()
+    revoke_tokens = BooleanField("Révoquer aussi tous mes jetons d'API",
+                                 description="Les outils qui les utilisent recevront une erreur "
+                                             "401 : à cocher si vous craignez qu'un jeton ou "
+                                             "votre mot de passe ait été copié.")
 
 
 def _period_label(days: int) -> str:

@@ -25,6 +25,7 @@ from kb.auth.models import TokenPurpose, User
 from kb.extensions import db
 from kb.sheets.models import Revision, RevisionStatus, Sheet
 from kb.transaction import commit
+from kb.wording import plural
 
 bp = Blueprint("accounts", __name__)
 
@@ -159,14 +160,18 @@ def change_password() -> Any:
     if form.validate_on_submit():
         user = _user()
         try:
-            auth.change_password(user, form.current.data or "", form.password.data or "")
+            revoked = auth.change_password(user, form.current.data or "",
+                                           form.password.data or "",
+                                           revoke_tokens=bool(form.revoke_tokens.data))
         except auth.AccountError as exc:
             db.session.rollback()
             _error(form, exc, "password")
         else:
             commit()
             login_user(user)  # this session goes on under the new session version
-            flash("Mot de passe changé ; vos autres sessions sont fermées.", "success")
+            tokens = " et " + plural(revoked, "jeton d'API révoqué", "jetons d'API révoqués") \
+                if revoked else ""
+            flash(f"Mot de passe changé ; vos autres sessions sont fermées{tokens}.", "success")
             return redirect(url_for("accounts.index"))
     return _page(422, password=form)
 

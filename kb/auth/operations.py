@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, TokenPurpose, User
 from kb.auth.passwords import password_problem, verify_dummy
 from kb.extensions import db
 from kb.timeutil import utcnow
+from kb.transaction import record_apart
 
 
 class AccountError(ValueError):
@@ -86,8 +88,20 @@ def authenticate(email: str, password: str) -> User | None:
 
 # --- API tokens -----------------------------------------------------------------------------
 
+# Last use is written at most once a minute per token: enough to tell a live token from a
+# forgotten one, without a write on every API call.
+LAST_USE_PRECISION = timedelta(minutes=1)
+
+UNCONFIRMED_TOKEN = ("confirmez d'abord l'adresse du compte (lien reçu par courriel) : un compte "
+                     "à l'adresse non confirmée ne peut pas créer de jeton d'API")
+
+
 def create_token(user: User, name: str = "", expires_at: datetime | None = None) -> str:
-    """Create an API token; the clear value is returned once and never stored."""
+    """Create an API token; the clear value is returned once and never stored. Only for a
+    confirmed address: whoever registered someone else's address must not keep a way in after
+    its owner reclaims the account ("Mot de passe oublié")."""
+    if not user.is_confirmed:
+        raise AccountError(UNCONFIRMED_TOKEN)
     token = secrets.token_urlsafe(32)
     db.session.add(ApiToken(user_id=user.id, token_hash=ApiToken.hash(token),
                             name=" ".join(name.split())[:100], created_at=utcnow(),
@@ -109,13 +123,29 @@ def revoke_token(token_id: int, owner: User | None = None) -> ApiToken:
     return row
 
 
+def revoke_all_tokens(user: User) -> int:
+    """Delete every API token of `user`; how many there were."""
+    count = db.session.scalar(select(func.count(ApiToken.id)).where(
+        ApiToken.user_id == user.id)) or 0
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    db.session.expire(user, ["tokens"])
+    return count
+
+
 def user_for_token(token: str) -> User | None:
     api_token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token))
     )
     if api_token is None or api_token.expired() or not api_token.user.is_active:
         return None
-    api_token.last_used_at = utcnow()
+    now = utcnow()
+    if api_token.last_used_at is None or api_token.last_used_at <= now - LAST_USE_PRECISION:
+        # Kept even when the request only reads or fails: written apart from its transaction.
+        record_apart(update(ApiToken).where(
+            ApiToken.id == api_token.id,
+            or_(ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at <= now - LAST_USE_PRECISION)).values(last_used_at=now))
+        set_committed_value(api_token, "last_used_at", now)
     return api_token.user
 
 
@@ -252,34 +282,42 @@ def request_password_reset(email: str) -> None:
         _account_mail(email, "Mot de passe oublié", "reset_unknown", blocked=user is not None)
 
 
-def set_new_password(user: User, password: str) -> None:
+def set_new_password(user: User, password: str, *, revoke_tokens: bool = False) -> int:
+    """Every session ends; `revoke_tokens`: every API token too. How many tokens were revoked."""
     check_password(password, user.email, user.display_name)
     user.set_password(password)
     user.end_sessions()
-    _account_mail(user.email, "Votre mot de passe a été changé", "password_changed", user=user)
+    revoked = revoke_all_tokens(user) if revoke_tokens else 0
+    _account_mail(user.email, "Votre mot de passe a été changé", "password_changed", user=user,
+                  tokens_revoked=revoked)
+    return revoked
 
 
-def reset_password(token: str, password: str) -> User:
-    """Set the password from a reset link; every session of the account ends. The link proves
-    the owner reads the address, so an unconfirmed address counts as confirmed from now on."""
+def reset_password(token: str, password: str) -> tuple[User, int]:
+    """Set the password from a reset link; every session and every API token of the account
+    ends (a recovery: the account may be in someone else's hands, or was registered by someone
+    else with this address). The link proves the owner reads the address, so an unconfirmed
+    address counts as confirmed from now on. Returns the account and the tokens revoked."""
     row = load_link(token, TokenPurpose.RESET)
     user = row.user
-    set_new_password(user, password)
+    revoked = set_new_password(user, password, revoke_tokens=True)
     _use_links(user, TokenPurpose.RESET)
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
-    return user
+    return user, revoked
 
 
-def change_password(user: User, current: str, new: str) -> None:
+def change_password(user: User, current: str, new: str, *, revoke_tokens: bool = False) -> int:
     """Needs the current password; every other session ends (the caller logs this one in
-    again with the new session id)."""
+    again with the new session id), and the API tokens when the owner asks. How many tokens
+    were revoked."""
     if not user.check_password(current):
         raise AccountError("le mot de passe actuel est incorrect", "current")
     if current == new:
         raise AccountError("le nouveau mot de passe doit être différent de l'actuel", "password")
-    set_new_password(user, new)
+    revoked = set_new_password(user, new, revoke_tokens=revoke_tokens)
     _use_links(user, TokenPurpose.RESET)
+    return revoked
 
 
 # --- e-mail change --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from kb.extensions import db, login_manager
 from kb.params import ascii_int, db_id
 from kb.redirects import safe_next
 from kb.transaction import commit
+from kb.wording import plural
 
 bp = Blueprint("auth", __name__)
 
@@ -153,7 +154,7 @@ def reset_password(token: str) -> Any:
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            operations.reset_password(token, form.password.data or "")
+            _, revoked = operations.reset_password(token, form.password.data or "")
         except operations.AccountError as exc:
             db.session.rollback()
             _form_error(form, exc)
@@ -163,8 +164,10 @@ def reset_password(token: str) -> Any:
             commit()
             if current_user.is_authenticated:
                 logout_user()
-            flash("Votre mot de passe est changé et toutes les sessions ouvertes de votre compte "
-                  "sont fermées. Connectez-vous avec le nouveau mot de passe.", "success")
+            tokens = " et " + plural(revoked, "jeton d'API révoqué", "jetons d'API révoqués") \
+                if revoked else ""
+            flash("Votre mot de passe est changé : toutes les sessions ouvertes de votre compte "
+                  f"sont fermées{tokens}. Connectez-vous avec le nouveau mot de passe.", "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", form=form), 422 if form.errors else 200
 
