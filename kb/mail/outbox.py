@@ -102,7 +102,7 @@ def status(now: datetime | None = None) -> MailStatus:
     pending = OutboxMail.state == MailState.PENDING.value
     counts = dict(db.session.execute(
         select(OutboxMail.attempts > 0, func.count()).where(pending)
-        .group_by(OutboxMail.attempts > 0)).tuples().all())
+        .group_by(OutboxMail.attempts > 0)).all())
     oldest = db.session.scalar(select(func.min(OutboxMail.created_at)).where(pending))
     return MailStatus(
         pending=int(counts.get(False, 0)), retrying=int(counts.get(True, 0)),
@@ -123,7 +123,7 @@ def mails_per_person_per_month(months: int = 3, now: datetime | None = None,
     rows = db.session.execute(
         select(OutboxMail.kind, OutboxMail.recipient, OutboxMail.created_at)
         .where(OutboxMail.created_at >= start,
-               OutboxMail.state != MailState.SUPPRESSED.value)).tuples().all()
+               OutboxMail.state != MailState.SUPPRESSED.value)).all()
     people = {recipient.lower() for _, recipient, _ in rows}
     totals: dict[str, int] = {}
     per_month: dict[tuple[str, str, int], int] = {}

@@ -99,16 +99,20 @@ class Transport:
             self.smtp.send_message(message, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
-            raise _classify(code, text) from exc
+            raise self._failure(code, text) from exc
         except smtplib.SMTPSenderRefused as exc:  # our sender address: not the recipient's fault
             raise TemporaryFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
         except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:  # the server closes the connection
-                self.close()
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+            raise self._failure(exc.smtp_code, exc.smtp_error) from exc
         except (OSError, smtplib.SMTPException) as exc:  # disconnected, timeout
             self.close()
             raise ConnectionFailure(f"connexion perdue : {exc}") from exc
+
+    def _failure(self, code: int, text: bytes | str) -> Exception:
+        if code == 421:  # the server is closing the connection: the batch waits for later
+            self.close()
+            return ConnectionFailure(f"{code} {_text(text)}")
+        return _classify(code, text)
 
     def close(self) -> None:
         if self.smtp is not None:
