@@ -33,15 +33,22 @@ def _report(run: sender.SendRun) -> None:
         click.echo(f"  échec temporaire : {error}", err=True)
 
 
+def _busy(run: sender.SendRun) -> bool:
+    return bool(run.sent or run.retrying or run.bounced or run.failed or run.suppressed)
+
+
 @mail.command("send")
 @click.option("--loop", is_flag=True, help="Tourner en continu (worker) jusqu'à SIGTERM.")
+@click.option("--quiet", is_flag=True, help="Ne rien écrire quand rien n'était à envoyer (cron).")
 @click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Secondes entre deux passages (avec --loop).")
 @with_appcontext
-def send_command(loop: bool, interval: float) -> None:
+def send_command(loop: bool, quiet: bool, interval: float) -> None:
     """Envoyer les courriels dus (un passage ; cron chaque minute), ou tourner avec --loop."""
     if not loop:
-        _report(sender.send_due())
+        run = sender.send_due()
+        if not quiet or _busy(run):
+            _report(run)
         return
     stopping = threading.Event()
 
@@ -54,7 +61,7 @@ def send_command(loop: bool, interval: float) -> None:
     while not stopping.is_set():
         try:
             run = sender.send_due(stop=stopping.is_set)
-            if run.sent or run.retrying or run.bounced or run.failed or run.suppressed:
+            if _busy(run):
                 _report(run)
         except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
             log.exception("passage d'envoi en échec ; nouvel essai au prochain passage")
