@@ -100,12 +100,12 @@ class MailStatus:
 def status(now: datetime | None = None) -> MailStatus:
     now = now or utcnow()
     pending = OutboxMail.state == MailState.PENDING.value
-    counts = dict(db.session.execute(
-        select(OutboxMail.attempts > 0, func.count()).where(pending)
-        .group_by(OutboxMail.attempts > 0)).all())
+    waiting, tried = db.session.execute(select(
+        func.count().filter(OutboxMail.attempts == 0), func.count().filter(OutboxMail.attempts > 0))
+        .where(pending)).one()
     oldest = db.session.scalar(select(func.min(OutboxMail.created_at)).where(pending))
     return MailStatus(
-        pending=int(counts.get(False, 0)), retrying=int(counts.get(True, 0)),
+        pending=int(waiting or 0), retrying=int(tried or 0),
         bounced=db.session.scalar(select(func.count()).where(
             OutboxMail.state == MailState.BOUNCED.value)) or 0,
         suppressed=db.session.scalar(select(func.count()).where(
