@@ -161,12 +161,13 @@ def repair_text(dry_run: bool) -> None:
 from kb.accounts.cli import moderation, tokens, users  # noqa: E402
 from kb.follows.cli import follows  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
+from kb.mail.cli import mail  # noqa: E402
 from kb.questions.cli import questions  # noqa: E402
 from kb.serve import serve  # noqa: E402
 from kb.territories.cli import territories  # noqa: E402
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
-            freshness, duplicates, moderation, questions, follows, territories, serve,
+            freshness, duplicates, moderation, questions, follows, territories, mail, serve,
             repair_text)
 
 

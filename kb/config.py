@@ -40,6 +40,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_SEARCH_LOCK_TIMEOUT": float(env.get("KB_SEARCH_LOCK_TIMEOUT", "10")),
         "KB_MAIL_URL": env.get("KB_MAIL_URL", ""),
         "KB_MAIL_FROM": env.get("KB_MAIL_FROM", "Fiches initiatives <ne-pas-repondre@kb.local>"),
+        # Seconds a request waits for SMTP when sending its transactional mails (docs/mail.md).
+        "KB_MAIL_NOW_TIMEOUT": float(env.get("KB_MAIL_NOW_TIMEOUT", "5")),
         "KB_BASE_URL": env.get("KB_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "KB_REDIS_URL": env.get("KB_REDIS_URL", ""),
         "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),

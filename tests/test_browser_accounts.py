@@ -15,7 +15,7 @@ import kb.models  # noqa: F401
 from kb import create_app
 from kb.auth.operations import create_user
 from kb.extensions import db
-from tests.smtp_server import Inbox, _free_port
+from tests.smtp_server import Handler, Inbox, _free_port
 from tests.test_browser import CHROMIUM, _serve, browser  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ def site(tmp_path: Any) -> Iterator[dict[str, Any]]:
         pytest.skip(f"Chromium absent ({CHROMIUM}) : apt-get install chromium (make test l'installe)")
     inbox = Inbox()
     port = _free_port()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp = Controller(Handler(inbox), hostname="127.0.0.1", port=port)
     smtp.start()
     app = create_app({
         "SECRET_KEY": "browser-test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/kb.sqlite3",

@@ -184,20 +184,30 @@ def test_without_mail_url_the_digest_is_written_to_the_log(app, make_sheet, cont
                                                           moderator, caplog):
     app.config["KB_MAIL_URL"] = ""
     age(contributed(make_sheet, contributor, moderator, title="Accueil à Brest"), 400)
+    assert "1 digest(s) envoyé(s)" in remind(app)
     with caplog.at_level(logging.INFO, logger="kb.mail"):
-        assert "1 digest(s) envoyé(s)" in remind(app)
+        result = app.test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "kb.mail")
     assert "À : contrib@example.org" in logged and "Accueil à Brest" in logged
     assert "/fraicheur/confirmer/" in logged
 
 
-def test_a_failed_send_is_not_recorded_and_is_retried(app, make_sheet, contributor, moderator):
-    app.config["KB_MAIL_URL"] = "smtp://127.0.0.1:1"  # nothing listens there
+def test_a_failed_send_is_kept_in_the_outbox_and_sent_once_when_the_server_is_back(
+        app, make_sheet, contributor, moderator, smtp: Inbox):
     age(contributed(make_sheet, contributor, moderator), 400)
-    result = app.test_cli_runner().invoke(args=["freshness", "remind"])
-    assert result.exit_code == 1
-    assert db.session.query(DigestLog).count() == 0
-    assert db.session.query(ConfirmToken).count() == 0
+    smtp.messages.clear()
+    url, app.config["KB_MAIL_URL"] = app.config["KB_MAIL_URL"], "smtp://127.0.0.1:1"  # down
+    assert "1 digest(s) envoyé(s)" in remind(app)  # queued with the digest's record
+    runner = app.test_cli_runner()
+    assert "1 à réessayer" in runner.invoke(args=["mail", "send"]).output
+    assert db.session.query(DigestLog).count() == 1
+    app.config["KB_MAIL_URL"] = url  # the server is back
+    assert runner.invoke(args=["mail", "retry"]).exit_code == 0
+    assert "1 envoyé(s)" in runner.invoke(args=["mail", "send"]).output
+    assert "1 digest(s) envoyé(s)" not in remind(app)  # not queued twice
+    [digest] = smtp.to("contrib@example.org")
+    assert "/fraicheur/confirmer/" in Inbox.body(digest)
 
 
 # --- archiving ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ It lives above moderation, freshness and duplicates (it reads all three), with t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy import Date, DateTime, ForeignKey, UniqueConstraint, func, select
@@ -113,13 +113,7 @@ def send_moderator_digests(now: datetime | None = None) -> DigestRun:
         subject = f"{run.work.total} élément(s) en attente de modération — Fiches initiatives"
         message = mail.render(user.email, subject, "mail/moderator_digest", user=user,
                               work=run.work, now=now)
-        try:
-            mail.send(message)
-        except mail.MailError as exc:
-            db.session.rollback()
-            log.error("digest de modération non envoyé à %s : %s", user.email, exc)
-            run.failed.append((user, str(exc)))
-            continue
+        mail.queue(replace(message, kind="moderation.digest"))
         commit()
         run.sent.append(user)
     return run

@@ -27,6 +27,7 @@ from kb.auth.preferences import REMINDER_PERIODS, opt_out_of_everything
 from kb.extensions import db
 from kb.follows.models import Follow, FollowDigest, FollowSettings
 from kb.freshness.models import ConfirmToken, DigestLog
+from kb.mail import outbox as mail_outbox
 from kb.moderation import operations as moderation
 from kb.moderation.models import Action, AuditEntry, Report
 from kb.moderation.standing import may_be_trusted
@@ -134,6 +135,7 @@ def delete_account(user: User, actor: User) -> None:
         db.session.execute(delete(model).where(model.user_id == user.id))
     # Questions stay with their sheet (and their answers), no longer linked to anyone.
     db.session.execute(update(Question).where(Question.asker_id == user.id).values(asker_id=None))
+    mail_outbox.forget_address(user.email)
     user.email = f"ancien-contributeur-{user.id}@{DELETED_DOMAIN}"
     user.display_name = ""
     user.password_hash = None

@@ -23,6 +23,7 @@ from kb.auth import operations as auth
 from kb.auth.forms import ButtonForm
 from kb.auth.models import TokenPurpose, User
 from kb.extensions import db
+from kb.mail import outbox as mail_outbox
 from kb.sheets.models import Revision, RevisionStatus, Sheet
 from kb.transaction import commit
 from kb.wording import plural
@@ -73,7 +74,8 @@ def _page(status: int = 200, new_token: str | None = None, **forms: Any) -> tupl
     sheets, pending = _my_work(user)
     return render_template("accounts/index.html", user=user, forms=all_forms,
                            tokens=auth.list_tokens(user), sheets=sheets, pending=pending,
-                           new_token=new_token, button=ButtonForm()), status
+                           new_token=new_token, button=ButtonForm(),
+                           suppressed=mail_outbox.suppression(user.email)), status
 
 
 def _form(key: str) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -22,6 +23,7 @@ from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, TokenPurpose, User
 from kb.auth.passwords import password_problem, verify_dummy
 from kb.extensions import db
+from kb.mail import outbox as mail_outbox
 from kb.timeutil import utcnow
 from kb.transaction import record_apart
 
@@ -212,8 +214,10 @@ def _use_links(user: User, purpose: TokenPurpose) -> None:
 
 
 def _account_mail(to: str, subject: str, template: str, **context: object) -> None:
-    mail.queue(mail.render(to, f"{subject} — Fiches initiatives", f"mail/account/{template}",
-                           **context))
+    # Answers to the person's own action (a link to use now, a security notice): sent at once.
+    message = mail.render(to, f"{subject} — Fiches initiatives", f"mail/account/{template}",
+                          **context)
+    mail.queue(replace(message, kind=f"account.{template}", transactional=True))
 
 
 # --- registration ---------------------------------------------------------------------------
@@ -248,7 +252,9 @@ def register(email: str, password: str, display_name: str) -> None:
 def resend_confirmation(email: str) -> None:
     """"Renvoyer le lien": one mail to the address, whatever it is."""
     user = find_user(email)
-    if user is not None and user.is_active and not user.is_confirmed:
+    # A confirmed address that bounced (kb.mail suppression) is confirmed again the same way.
+    if user is not None and user.is_active and (
+            not user.is_confirmed or mail_outbox.suppression(user.email) is not None):
         _send_confirmation(user)
     else:
         _account_mail(normalize_email(email), "Confirmation d'adresse", "nothing_to_confirm",
@@ -263,6 +269,7 @@ def confirm_email(token: str) -> User:
     _use_links(user, TokenPurpose.CONFIRM)
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
+    mail_outbox.clear_suppression(user.email)  # the person reads this address again
     return user
 
 
@@ -349,6 +356,7 @@ def confirm_email_change(token: str) -> User:
     old_email = user.email
     user.email = new_email
     user.email_confirmed_at = utcnow()
+    mail_outbox.clear_suppression(new_email)
     _use_links(user, TokenPurpose.EMAIL)
     _use_links(user, TokenPurpose.RESET)  # reset links went to the old address
     _account_mail(old_email, "Adresse de votre compte changée", "email_notice", user=user,

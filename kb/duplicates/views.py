@@ -206,10 +206,10 @@ def merge(candidate_id: int) -> Response:
         flash(str(exc), "error")
         return redirect(url_for("duplicates.compare", candidate_id=candidate_id))
     survivor_title, survivor_slug, other_title = survivor.title, survivor.slug, other.title
-    commit()
     subject, body = notify.merge_notice(survivor_title, sheet_url_for(survivor_slug),
                                         other_title, current_user.name)
-    notify.send(result.recipients, subject, body)
+    notify.queue_notices(result.recipients, subject, body)  # in the merge's transaction
+    commit()
     flash(f"Fiches fusionnées : « {other_title} » redirige désormais vers cette fiche.", "success")
     return redirect(url_for("sheets.show", slug=survivor_slug))
 

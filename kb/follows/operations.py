@@ -238,15 +238,10 @@ def send_digests(now: datetime | None = None) -> DigestRun:
 
 def _claim_and_send(user: User, key: str, period: str, sheet_ids: list[int], sections: list[Any],
                     now: datetime, run: DigestRun) -> bool:
-    # Claim the period first (unique key): two runs at once never send two mails.
+    # Claim the period (unique key) in the transaction that queues the mail: two runs at once
+    # never queue two mails, and a queued mail is sent by the outbox (kb.mail), retries included.
     claim = FollowDigest(user_id=user.id, period_key=key, sent_at=now, sheet_ids=sheet_ids)
     db.session.add(claim)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        run.already += 1
-        return False
     unsubscribe = unsubscribe_url(user)
     body = render_template("mail/follows_digest.txt", user=user, sections=sections,
                            unsubscribe=unsubscribe, period=period,
@@ -256,12 +251,11 @@ def _claim_and_send(user: User, key: str, period: str, sheet_ids: list[int], sec
                else f"Vos suivis : {count} fiches nouvelles ou mises à jour")
     headers = (("List-Unsubscribe", f"<{unsubscribe}>"),
                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    mail.queue(mail.Mail(user.email, subject, body, headers=headers, kind="follows.digest"))
     try:
-        mail.send(mail.Mail(user.email, subject, body, headers=headers))
-    except mail.MailError as exc:
-        # Not sent: release the period so that the next run tries again.
-        db.session.delete(claim)
         db.session.commit()
-        run.failed.append((user, str(exc)))
+    except IntegrityError:
+        db.session.rollback()
+        run.already += 1
         return False
     return True

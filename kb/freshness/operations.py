@@ -235,13 +235,7 @@ def send_reminders(now: datetime | None = None) -> ReminderRun:
                                base_url=current_app.config["KB_BASE_URL"],
                                token_days=current_app.config["KB_CONFIRM_TOKEN_DAYS"],
                                period_days=user_period.days)
-        try:
-            mail.send(mail.Mail(to=user.email, subject=subject, body=body))
-        except mail.MailError as exc:
-            db.session.rollback()
-            log.error("digest non envoyé à %s : %s", user.email, exc)
-            run.failed.append((user, str(exc)))
-            continue
+        mail.queue(mail.Mail(to=user.email, subject=subject, body=body, kind="freshness.reminder"))
         commit()
         run.sent.append((user, sheets))
     return run

@@ -45,9 +45,9 @@ def _reachable(user: User) -> bool:
     return wants_contribution_mail(user)  # not blocked nor deleted, and did not opt out
 
 
-def _render_mail(to: str, subject: str, template: str, **context: Any) -> mail.Mail:
+def _render_mail(to: str, subject: str, template: str, kind: str, **context: Any) -> mail.Mail:
     body = render_template(template, base_url=current_app.config["KB_BASE_URL"], **context)
-    return mail.Mail(to=to, subject=subject, body=body)
+    return mail.Mail(to=to, subject=subject, body=body, kind=kind)
 
 
 # --- revisions ------------------------------------------------------------------------------
@@ -68,7 +68,8 @@ def approve(revision: Revision, moderator: User,
     if _reachable(author) and author.id != moderator.id:
         done = "est publiée" if revision.status == RevisionStatus.APPROVED else "est intégrée"
         mail.queue(_render_mail(author.email, f"Votre contribution « {revision.title} » {done}",
-                                "mail/decision.txt", revision=revision, approved=True))
+                                "mail/decision.txt", "moderation.decision", revision=revision,
+                                approved=True))
     return published
 
 
@@ -85,7 +86,8 @@ def reject(revision: Revision, moderator: User, reason: str, *, notify: bool = T
     if notify and _reachable(author) and author.id != moderator.id:
         mail.queue(_render_mail(author.email,
                                 f"Votre contribution « {revision.title} » n'a pas été retenue",
-                                "mail/decision.txt", revision=revision, approved=False))
+                                "mail/decision.txt", "moderation.decision", revision=revision,
+                                approved=False))
 
 
 def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
@@ -167,7 +169,8 @@ def report_sheet(sheet: Sheet, reason: str, comment: str, reporter: User | None,
         for user in reachable_contributors([sheet.id]).get(sheet.id, []):
             if (reporter is None or user.id != reporter.id) and wants_contribution_mail(user):
                 mail.queue(_render_mail(user.email, f"Fiche à vérifier : « {sheet.title} »",
-                                        "mail/outdated_report.txt", sheet=sheet, report=report,
+                                        "mail/outdated_report.txt", "moderation.outdated_report",
+                                        sheet=sheet, report=report,
                                         user=user))
     return report
 

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from kb.auth.permissions import Capability, can, require
 from kb.extensions import db
+from kb.mail import outbox as mail_outbox
 from kb.moderation import operations, queries, spam
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
@@ -287,7 +288,9 @@ def dashboard() -> str:
     buckets = freshness.review_age_buckets()
     return render_template("moderation/dashboard.html", counts=counts, buckets=buckets,
                            bucket_max=max([n for _, n in buckets] + [1]),
-                           oldest=queries.pending_revisions(limit=10), due=due[:10])
+                           oldest=queries.pending_revisions(limit=10), due=due[:10],
+                           mail_status=mail_outbox.status(),
+                           suppressed=mail_outbox.suppressed_addresses()[:50])
 
 
 @bp.get("/moderation/journal")

@@ -168,20 +168,25 @@ def ask(sheet: Sheet, asker: User, question: str, purpose: str, consents: bool =
         raise QuestionError("Personne ne peut être joint pour cette fiche pour l'instant : "
                             "signalez-la aux modérateurs si elle semble abandonnée.", 409)
     db.session.add(row)
-    _relay(row, team, "mail/question_relay.txt", "Une question sur votre initiative")
+    _relay(row, team, "mail/question_relay.txt", "Une question sur votre initiative",
+           "question.relay")
     return row
 
 
-def _relay(question: Question, team: Recipients, template: str, subject: str) -> None:
-    """One mail to each person of the team: no address of anyone is shown to anyone."""
+def _relay(question: Question, team: Recipients, template: str, subject: str, kind: str) -> None:
+    """One mail to each person of the team: no address of anyone is shown to anyone. The
+    question itself is transactional (sent at once); the reminder is not."""
     link = answer_url(question)
     title = question.sheet.title
+    now = kind == "question.relay"
     for user in team.contributors:
         mail.queue(mail.Mail(user.email, f"{subject} : {title}", render_template(
-            template, question=question, link=link, contact=False, opt_out=None)))
+            template, question=question, link=link, contact=False, opt_out=None),
+            kind=kind, transactional=now))
     for address in team.contacts:
         mail.queue(mail.Mail(address, f"{subject} : {title}", render_template(
-            template, question=question, link=link, contact=True, opt_out=opt_out_url(address))))
+            template, question=question, link=link, contact=True, opt_out=opt_out_url(address)),
+            kind=kind, transactional=now))
 
 
 # --- answering ------------------------------------------------------------------------------
@@ -202,7 +207,8 @@ def answer(question: Question, text: str, team_consents: bool = False,
     mark_changed([sheet])
     if question.asker is not None:
         mail.queue(mail.Mail(question.asker.email, f"Réponse à votre question : {sheet.title}",
-                             render_template("mail/question_answered.txt", question=question)))
+                             render_template("mail/question_answered.txt", question=question),
+                             kind="question.answer", transactional=True))
 
 
 def set_asker_consent(question: Question, user: User, consents: bool) -> None:
@@ -262,7 +268,8 @@ def _close(question: Question, reason: str, now: datetime) -> None:
     if question.asker is not None:
         mail.queue(mail.Mail(question.asker.email,
                              f"Votre question sur « {question.sheet.title} »",
-                             render_template("mail/question_closed.txt", question=question)))
+                             render_template("mail/question_closed.txt", question=question),
+                             kind="question.closed"))
 
 
 def sweep(now: datetime | None = None) -> SweepRun:
@@ -280,7 +287,7 @@ def sweep(now: datetime | None = None) -> SweepRun:
         if question.reminded_at is None and question.created_at <= remind_before:
             question.reminded_at = now
             _relay(question, recipients(question), "mail/question_reminder.txt",
-                   "Rappel : une question attend votre réponse")
+                   "Rappel : une question attend votre réponse", "question.reminder")
             run.reminded.append(question)
         elif question.reminded_at is not None and question.reminded_at <= close_before:
             _close(question, "unanswered", now)
