@@ -65,7 +65,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_QUESTION_REMIND_DAYS": int(env.get("KB_QUESTION_REMIND_DAYS", "10")),
         "KB_QUESTION_CLOSE_DAYS": int(env.get("KB_QUESTION_CLOSE_DAYS", "7")),
         "KB_RATE_LIMIT_LOGIN": env.get("KB_RATE_LIMIT_LOGIN", "10 per minute"),
+        # Registration, "resend the link", "forgotten password": per address typed, and per
+        # client address (an office behind one IP: kb/moderation/spam.py).
         "KB_RATE_LIMIT_REGISTER": env.get("KB_RATE_LIMIT_REGISTER", "5 per hour"),
+        "KB_RATE_LIMIT_REGISTER_IP": env.get("KB_RATE_LIMIT_REGISTER_IP", "60 per hour"),
         "KB_RATE_LIMIT_REPORT": env.get("KB_RATE_LIMIT_REPORT", "10 per hour"),
         "KB_RATE_LIMIT_SUBMIT": env.get("KB_RATE_LIMIT_SUBMIT", "30 per hour"),
         "KB_RATE_LIMIT_DIFF": env.get("KB_RATE_LIMIT_DIFF", "60 per minute"),
