@@ -28,6 +28,18 @@ def _secret_key() -> str:
     return key
 
 
+SERVED_URL_FILE = INSTANCE_DIR / "served_url"
+
+
+def last_served(path: Path = SERVED_URL_FILE) -> str:
+    """The address `kb serve` / `kb run` last served (kb/urls.py): commands run outside a
+    request (exports) link there when KB_BASE_URL is not set."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     env = os.environ
     database_url = env.get("KB_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kb.sqlite3'}")
@@ -40,7 +52,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_SEARCH_LOCK_TIMEOUT": float(env.get("KB_SEARCH_LOCK_TIMEOUT", "10")),
         "KB_MAIL_URL": env.get("KB_MAIL_URL", ""),
         "KB_MAIL_FROM": env.get("KB_MAIL_FROM", "Fiches initiatives <ne-pas-repondre@kb.local>"),
-        "KB_BASE_URL": env.get("KB_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Empty: absolute links follow the address served (kb/urls.py, base_url()).
+        "KB_BASE_URL": env.get("KB_BASE_URL", "").rstrip("/"),
+        "KB_SERVED_URL": env.get("KB_SERVED_URL") or last_served(),
+        "KB_SERVED_URL_FILE": str(SERVED_URL_FILE),
         "KB_REDIS_URL": env.get("KB_REDIS_URL", ""),
         "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),
         "KB_SPAM_REPORTS_TO_HIDE": int(env.get("KB_SPAM_REPORTS_TO_HIDE", "3")),

@@ -24,6 +24,7 @@ from kb.auth.preferences import wants_moderator_digest
 from kb.extensions import db
 from kb.timeutil import utcnow
 from kb.transaction import commit
+from kb.urls import base_url
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def send_moderator_digests(now: datetime | None = None) -> DigestRun:
             continue
         subject = f"{run.work.total} élément(s) en attente de modération — Fiches initiatives"
         message = mail.render(user.email, subject, "mail/moderator_digest", user=user,
-                              work=run.work, now=now)
+                              work=run.work, now=now, base_url=base_url())
         try:
             mail.send(message)
         except mail.MailError as exc:

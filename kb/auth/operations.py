@@ -22,6 +22,7 @@ from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, TokenPurp
 from kb.auth.passwords import password_problem, verify_dummy
 from kb.extensions import db
 from kb.timeutil import utcnow
+from kb.urls import base_url
 
 
 class AccountError(ValueError):
@@ -149,7 +150,7 @@ def issue_link(user: User, purpose: TokenPurpose, new_email: str | None = None) 
                                 new_email=new_email, created_at=now,
                                 expires_at=now + link_lifetime(purpose)))
     token = _serializer(purpose).dumps(nonce)
-    return f"{current_app.config['KB_BASE_URL']}{LINK_PATHS[purpose]}{token}"
+    return f"{base_url()}{LINK_PATHS[purpose]}{token}"
 
 
 def load_link(token: str, purpose: TokenPurpose) -> AccountToken:
@@ -183,7 +184,7 @@ def _use_links(user: User, purpose: TokenPurpose) -> None:
 
 def _account_mail(to: str, subject: str, template: str, **context: object) -> None:
     mail.queue(mail.render(to, f"{subject} — Fiches initiatives", f"mail/account/{template}",
-                           **context))
+                           base_url=base_url(), **context))
 
 
 # --- registration ---------------------------------------------------------------------------

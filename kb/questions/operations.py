@@ -27,6 +27,7 @@ from kb.questions.models import ContactOptOut, Publication, Question, QuestionSt
 from kb.sheets.models import Sheet
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
+from kb.urls import base_url
 
 QUESTION_MAX = 2000
 PURPOSE_MAX = 1000
@@ -97,7 +98,7 @@ def _serializer(salt: str) -> URLSafeSerializer:
 
 def answer_url(question: Question) -> str:
     token = _serializer(_ANSWER_SALT).dumps(question.nonce)
-    return f"{current_app.config['KB_BASE_URL']}/questions/repondre/{token}"
+    return f"{base_url()}/questions/repondre/{token}"
 
 
 def question_for_token(token: str) -> Question:
@@ -113,7 +114,7 @@ def question_for_token(token: str) -> Question:
 
 def opt_out_url(address: str) -> str:
     token = _serializer(_OPT_OUT_SALT).dumps(address.lower())
-    return f"{current_app.config['KB_BASE_URL']}/questions/ne-plus-recevoir/{token}"
+    return f"{base_url()}/questions/ne-plus-recevoir/{token}"
 
 
 def opt_out_contact(token: str) -> str:
