@@ -28,6 +28,18 @@ def _secret_key() -> str:
     return key
 
 
+SERVED_URL_FILE = INSTANCE_DIR / "served_url"
+
+
+def last_served(path: Path = SERVED_URL_FILE) -> str:
+    """The address `kb serve` / `kb run` last served (kb/urls.py): commands run outside a
+    request (exports) link there when KB_BASE_URL is not set."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     env = os.environ
     database_url = env.get("KB_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kb.sqlite3'}")
@@ -42,7 +54,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_MAIL_FROM": env.get("KB_MAIL_FROM", "Fiches initiatives <ne-pas-repondre@kb.local>"),
         # Seconds a request waits for SMTP when sending its transactional mails (docs/mail.md).
         "KB_MAIL_NOW_TIMEOUT": float(env.get("KB_MAIL_NOW_TIMEOUT", "5")),
-        "KB_BASE_URL": env.get("KB_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Empty: absolute links follow the address served (kb/urls.py, base_url()).
+        "KB_BASE_URL": env.get("KB_BASE_URL", "").rstrip("/"),
+        "KB_SERVED_URL": env.get("KB_SERVED_URL") or last_served(),
+        "KB_SERVED_URL_FILE": str(SERVED_URL_FILE),
         "KB_REDIS_URL": env.get("KB_REDIS_URL", ""),
         "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),
         "KB_SPAM_REPORTS_TO_HIDE": int(env.get("KB_SPAM_REPORTS_TO_HIDE", "3")),
@@ -67,7 +82,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_QUESTION_REMIND_DAYS": int(env.get("KB_QUESTION_REMIND_DAYS", "10")),
         "KB_QUESTION_CLOSE_DAYS": int(env.get("KB_QUESTION_CLOSE_DAYS", "7")),
         "KB_RATE_LIMIT_LOGIN": env.get("KB_RATE_LIMIT_LOGIN", "10 per minute"),
+        # Registration, "resend the link", "forgotten password": per address typed, and per
+        # client address (an office behind one IP: kb/moderation/spam.py).
         "KB_RATE_LIMIT_REGISTER": env.get("KB_RATE_LIMIT_REGISTER", "5 per hour"),
+        "KB_RATE_LIMIT_REGISTER_IP": env.get("KB_RATE_LIMIT_REGISTER_IP", "60 per hour"),
         "KB_RATE_LIMIT_REPORT": env.get("KB_RATE_LIMIT_REPORT", "10 per hour"),
         "KB_RATE_LIMIT_SUBMIT": env.get("KB_RATE_LIMIT_SUBMIT", "30 per hour"),
         "KB_RATE_LIMIT_DIFF": env.get("KB_RATE_LIMIT_DIFF", "60 per minute"),

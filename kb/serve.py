@@ -20,6 +20,7 @@ from sqlalchemy import func, inspect, select
 from werkzeug.serving import make_server
 
 from kb.config import PROJECT_ROOT
+from kb.urls import port_mismatch, remember_served, served_url
 
 
 def _quiet_migrate() -> str:
@@ -109,8 +110,15 @@ def serve(host: str, port: int, demo: bool) -> None:
         raise click.ClickException(f"impossible d'écouter sur {host}:{port} : {problem}")
     server = make_server(host, port, app, threaded=True)
     everywhere = host in ("0.0.0.0", "::", "")
-    shown = "127.0.0.1" if everywhere else f"[{host}]" if ":" in host else host
-    click.echo(f"Prêt : http://{shown}:{server.server_port}"
+    url = served_url(host, server.server_port)
+    # Without KB_BASE_URL, links follow what is served (kb/urls.py): requests their own host,
+    # commands run outside a request (kb export) this address, kept in instance/.
+    app.config["KB_SERVED_URL"] = url
+    remember_served(Path(app.config["KB_SERVED_URL_FILE"]), url)
+    warning = port_mismatch(str(app.config.get("KB_BASE_URL") or ""), host, server.server_port)
+    if warning:
+        click.echo(warning, err=True)
+    click.echo(f"Prêt : {url}"
                + (f" (à l'écoute sur toutes les interfaces, {host or '0.0.0.0'})" if everywhere else ""))
     sys.stdout.flush()
     try:

@@ -14,6 +14,7 @@ from kb.params import query_url
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
 from kb.territories.register import department_label
 from kb.text import render_markdown, slugify
+from kb.urls import base_url
 from kb.wording import plural
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -85,4 +86,4 @@ def register_templating(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        return {"base_url": app.config["KB_BASE_URL"]}
+        return {"base_url": base_url()}

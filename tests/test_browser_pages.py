@@ -109,7 +109,7 @@ def _pages(site: dict[str, str]) -> dict[str, list[str]]:
         "contrib@example.org": ["/fiches/nouvelle", f"/fiches/{slug}/modifier", "/mes-fiches"],
         "modo@example.org": ["/moderation", "/moderation/signalements", "/moderation/journal",
                              "/moderation/utilisateurs", "/moderation/tableau-de-bord",
-                             "/moderation/doublons", "/moderation/fraicheur"],
+                             "/moderation/doublons", "/moderation/fraicheur", "/moderation/lieux"],
     }
 
 

@@ -26,6 +26,7 @@ from kb.extensions import db
 from kb.mail import outbox as mail_outbox
 from kb.timeutil import utcnow
 from kb.transaction import record_apart
+from kb.urls import base_url
 
 
 class AccountError(ValueError):
@@ -181,7 +182,7 @@ def issue_link(user: User, purpose: TokenPurpose, new_email: str | None = None) 
                                 new_email=new_email, created_at=now,
                                 expires_at=now + link_lifetime(purpose)))
     token = _serializer(purpose).dumps(nonce)
-    return f"{current_app.config['KB_BASE_URL']}{LINK_PATHS[purpose]}{token}"
+    return f"{base_url()}{LINK_PATHS[purpose]}{token}"
 
 
 def load_link(token: str, purpose: TokenPurpose) -> AccountToken:

@@ -39,6 +39,7 @@ from kb.sheets.filters import FACETS, count_facets, facet_labels, published_ids
 from kb.sheets.models import Sheet, SheetState, published_sheets
 from kb.sheets.visibility import PUBLISHED, find_sheet
 from kb.text import fold
+from kb.urls import base_url
 
 bp = Blueprint("embed", __name__)
 
@@ -135,7 +136,7 @@ def snippets(kind: str, target: str, label: str) -> dict[str, str]:
 
     `target` is a slug (kind "sheet") or the list's query string (kind "list").
     """
-    base = current_app.config["KB_BASE_URL"]
+    base = base_url()
     if kind == "sheet":
         frame_src = f"{base}/embed/sheets/{target}"
         page_url = f"{base}/fiches/{target}"
@@ -229,7 +230,7 @@ _SHEET_PATH = re.compile(r"^/(?:fiches|embed/sheets)/([^/]+)/?$")
 
 def _our_origins() -> set[str]:
     origins = {request.host_url.rstrip("/")}
-    base = urlsplit(current_app.config["KB_BASE_URL"])
+    base = urlsplit(base_url())
     origins.add(f"{base.scheme}://{base.netloc}")
     return {o.lower() for o in origins}
 
@@ -264,7 +265,7 @@ def oembed() -> Response:
     # The spec: never larger than maxwidth/maxheight.
     width = min(OEMBED_WIDTH, max_width or OEMBED_WIDTH)
     height = min(OEMBED_HEIGHT, max_height or OEMBED_HEIGHT)
-    base = current_app.config["KB_BASE_URL"]
+    base = base_url()
     data = found.approved_revision.data if found.approved_revision else {}
     html = Markup(
         '<iframe src="{src}" title="{title}" width="{w}" height="{h}" style="border:0" '
@@ -285,6 +286,6 @@ def oembed() -> Response:
 
 def oembed_link(page_url: str) -> str:
     """The discovery URL of a sheet page, for its <link rel="alternate">."""
-    base = current_app.config["KB_BASE_URL"]
+    base = base_url()
     return f"{base}/oembed?" + urlencode({"url": page_url, "format": "json"})
 

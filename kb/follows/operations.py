@@ -24,6 +24,7 @@ from kb.sheets.filters import FilterError, parse_filters
 from kb.sheets.models import Sheet
 from kb.territories.register import territories_with_code
 from kb.timeutil import utcnow
+from kb.urls import base_url
 
 log = logging.getLogger(__name__)
 # The parameters of /recherche that a follow keeps (the others: page, sort… are presentation):
@@ -140,7 +141,7 @@ def _serializer() -> URLSafeSerializer:
 
 
 def unsubscribe_url(user: User) -> str:
-    return f"{current_app.config['KB_BASE_URL']}/suivis/desabonner/{_serializer().dumps(user.id)}"
+    return f"{base_url()}/suivis/desabonner/{_serializer().dumps(user.id)}"
 
 
 def user_for_unsubscribe(token: str) -> User:
@@ -245,7 +246,7 @@ def _claim_and_send(user: User, key: str, period: str, sheet_ids: list[int], sec
     unsubscribe = unsubscribe_url(user)
     body = render_template("mail/follows_digest.txt", user=user, sections=sections,
                            unsubscribe=unsubscribe, period=period,
-                           manage=f"{current_app.config['KB_BASE_URL']}/mes-suivis")
+                           manage=f"{base_url()}/mes-suivis")
     count = len(sheet_ids)
     subject = (f"Vos suivis : {count} fiche nouvelle ou mise à jour" if count == 1
                else f"Vos suivis : {count} fiches nouvelles ou mises à jour")

@@ -26,6 +26,7 @@ from kb.sheets.lifecycle import set_state
 from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
 from kb.timeutil import utcnow
 from kb.transaction import commit, mark_changed
+from kb.urls import base_url
 
 log = logging.getLogger(__name__)
 DAYS_PER_MONTH = 30.44  # the same month length as Sheet.review_due_at
@@ -108,7 +109,7 @@ def issue_token(sheet: Sheet, user: User, now: datetime | None = None) -> str:
 
 
 def confirm_url(token: str) -> str:
-    return f"{current_app.config['KB_BASE_URL']}/fraicheur/confirmer/{token}"
+    return f"{base_url()}/fraicheur/confirmer/{token}"
 
 
 def load_token(token: str) -> ConfirmToken:
@@ -232,7 +233,7 @@ def send_reminders(now: datetime | None = None) -> ReminderRun:
         subject = ("Une fiche à relire" if len(items) == 1
                    else f"{len(items)} fiches à relire") + " — Fiches initiatives"
         body = render_template("mail/digest.txt", user=user, items=items,
-                               base_url=current_app.config["KB_BASE_URL"],
+                               base_url=base_url(),
                                token_days=current_app.config["KB_CONFIRM_TOKEN_DAYS"],
                                period_days=user_period.days)
         mail.queue(mail.Mail(to=user.email, subject=subject, body=body, kind="freshness.reminder"))

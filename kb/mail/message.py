@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from flask import current_app
+from kb.urls import base_url
 
 
 class MailError(Exception):
@@ -33,7 +33,7 @@ def render(to: str, subject: str, template: str, **context: Any) -> Mail:
     from flask import render_template
     from jinja2 import TemplateNotFound
 
-    context.setdefault("base_url", current_app.config["KB_BASE_URL"])
+    context.setdefault("base_url", base_url())
     context.setdefault("subject", subject)
     body = render_template(f"{template}.txt", **context)
     try:

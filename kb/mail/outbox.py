@@ -12,7 +12,6 @@ from email.utils import getaddresses, make_msgid
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from kb.extensions import db
 from kb.mail.message import LIST_HEADERS, Mail
 from kb.mail.models import MailState, MailSuppression, OutboxMail
 from kb.timeutil import utcnow
+from kb.urls import base_url
 
 log = logging.getLogger("kb.mail")
 
@@ -48,7 +48,7 @@ def queue(mail: Mail) -> OutboxMail | None:
         keys.add(mail.dedupe_key)
     headers = [[name, value] for name, value in mail.headers
                if not (mail.transactional and name.lower() in LIST_HEADERS)]
-    domain = urlparse(current_app.config["KB_BASE_URL"]).hostname or "kb.local"
+    domain = urlparse(base_url()).hostname or "kb.local"
     now = utcnow()
     row = OutboxMail(recipient=recipient, kind=mail.kind, dedupe_key=mail.dedupe_key,
                      subject=mail.subject, body_text=mail.body, body_html=mail.html,

@@ -22,6 +22,7 @@ from kb.sheets import operations as sheet_ops
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
 from kb.timeutil import utcnow
+from kb.urls import base_url
 
 
 class ModerationError(Invalid):
@@ -46,7 +47,7 @@ def _reachable(user: User) -> bool:
 
 
 def _render_mail(to: str, subject: str, template: str, kind: str, **context: Any) -> mail.Mail:
-    body = render_template(template, base_url=current_app.config["KB_BASE_URL"], **context)
+    body = render_template(template, base_url=base_url(), **context)
     return mail.Mail(to=to, subject=subject, body=body, kind=kind)
 
 

@@ -31,13 +31,14 @@ HONEYPOT_FIELD = "homepage"
 HONEYPOT_ENDPOINTS = frozenset({"auth.register", "sheets.create", "sheets.edit",
                                 "moderation.report"})
 
-# endpoint -> (config key of the limit, shared scope, limited methods). Login and registration
-# are counted per client address (the person has no account yet, or is guessing one); the rest
-# per account when logged in, else per address.
+# endpoint -> (config key of the limit, shared scope, limited methods). Login is counted per
+# client address (the person is guessing an account); the forms that mail an address typed by
+# a visitor per that address (MAILED_SCOPES), the rest per account when logged in, else per
+# client address.
 RATE_LIMITS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "auth.login": ("KB_RATE_LIMIT_LOGIN", "login", ("POST",)),
-    "auth.register": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     # Every form that mails an address typed by a visitor shares the registration budget.
+    "auth.register": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     "auth.resend_confirmation": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     "auth.forgot_password": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     "moderation.report": ("KB_RATE_LIMIT_REPORT", "report", ("POST",)),
@@ -49,6 +50,10 @@ RATE_LIMITS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # Diffs cost CPU (bounded, kb/sheets/diff.py): a crawler or a script gets a 429.
     "sheets.diff": ("KB_RATE_LIMIT_DIFF", "diff", ("GET",)),
 }
+# Forms that mail a typed address: counted per address typed (one inbox is not flooded), and
+# within a much larger budget per client address, since a training room of public-service staff
+# shares one address (the IP budget still stops one machine from mailing thousands of inboxes).
+MAILED_SCOPES = {"register": "KB_RATE_LIMIT_REGISTER_IP"}
 RATE_LIMIT_MESSAGE = "Trop de tentatives en peu de temps : patientez quelques minutes avant de réessayer."
 
 _LINK = re.compile(r"(?:https?://|www\.)[^\s<>()\[\]]+", re.IGNORECASE)
@@ -134,6 +139,16 @@ def _limit_key() -> str:
     return get_remote_address()
 
 
+def typed_address_key() -> str:
+    """The e-mail address typed in the form (lower-case, trimmed), hashed with the app's key so
+    that counters never hold it in clear; the client address when none was typed."""
+    typed = str(request.form.get("email") or "").strip().lower()
+    if not typed:
+        return get_remote_address()
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return "email:" + hmac.new(secret, typed.encode(), hashlib.sha256).hexdigest()[:40]
+
+
 def _limit_value(config_key: str) -> Any:
     return lambda: current_app.config[config_key]
 
@@ -146,9 +161,16 @@ def init_rate_limits(app: Flask) -> Limiter:
         view = app.view_functions.get(endpoint)
         if view is None:
             continue
-        key_func = get_remote_address if scope in ("login", "register") else _limit_key
+        key_func = get_remote_address if scope == "login" else \
+            typed_address_key if scope in MAILED_SCOPES else _limit_key
         decorator = limiter.shared_limit(_limit_value(config_key), scope=scope, key_func=key_func,
                                          methods=list(methods), error_message=RATE_LIMIT_MESSAGE)
         wrapped: Any = decorator(view)
+        if scope in MAILED_SCOPES:
+            per_client = limiter.shared_limit(
+                _limit_value(MAILED_SCOPES[scope]), scope=f"{scope}-ip",
+                key_func=get_remote_address, methods=list(methods),
+                error_message=RATE_LIMIT_MESSAGE)
+            wrapped = per_client(wrapped)
         app.view_functions[endpoint] = wrapped
     return limiter

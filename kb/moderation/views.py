@@ -178,10 +178,22 @@ def bulk() -> Response:
 
 # --- reports --------------------------------------------------------------------------------
 
+# Links that open the report form already filled: `?motif=contact-introuvable` from a sheet
+# nobody can be reached for (templates/questions/_sheet_questions.html).
+PREFILLED_REPORTS = {
+    "contact-introuvable": (ReportReason.OUTDATED.value,
+                            "Contact introuvable : personne ne peut être joint pour cette fiche "
+                            "(ni contributeur joignable, ni adresse de contact)."),
+}
+
+
 @bp.route("/fiches/<slug>/signaler", methods=["GET", "POST"])
 def report(slug: str) -> Any:
     sheet = get_sheet_or_404(slug, PUBLISHED)
     form = ReportForm()
+    prefilled = PREFILLED_REPORTS.get(request.args.get("motif", ""))
+    if request.method == "GET" and prefilled is not None:
+        form.reason.data, form.comment.data = prefilled
     if form.validate_on_submit():
         user = current_user if current_user.is_authenticated else None
         try:

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import feedgenerator
-from flask import current_app
 from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -23,6 +22,7 @@ from kb.extensions import db
 from kb.sheets.fields import FIELDS_BY_NAME
 from kb.sheets.models import Revision, RevisionStatus, Sheet, published_sheets
 from kb.sheets.serialize import sheet_url
+from kb.urls import base_url
 
 FEED_SIZE = 50
 TAG_DATE = "2026"  # the date of our tag: URIs (RFC 4151); never change it, ids must stay stable
@@ -40,7 +40,7 @@ class FeedEntry:
 
 
 def tag_uri(kind: str, key: Any) -> str:
-    host = urlsplit(current_app.config["KB_BASE_URL"]).hostname or "localhost"
+    host = urlsplit(base_url()).hostname or "localhost"
     return f"tag:{host},{TAG_DATE}:{kind}:{key}"
 
 
@@ -104,7 +104,7 @@ def atom(title: str, subtitle: str, link: str, self_url: str, feed_key: str,
     feed = feedgenerator.Atom1Feed(
         title=f"{title} · Fiches initiatives", link=link, description=subtitle,
         subtitle=subtitle, language="fr", feed_url=self_url, feed_guid=tag_uri("feed", feed_key),
-        author_name="Fiches initiatives", author_link=current_app.config["KB_BASE_URL"] + "/")
+        author_name="Fiches initiatives", author_link=base_url() + "/")
     for entry in entries:
         feed.add_item(
             title=entry.title, link=entry.link, description=entry.summary,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app
 from markupsafe import Markup
 
 from kb.sheets.fields import FIELDS_BY_NAME
@@ -13,13 +12,14 @@ from kb.sheets.models import Sheet
 from kb.sheets.serialize import sheet_url
 from kb.territories.places import derive
 from kb.timeutil import isoformat
+from kb.urls import base_url
 
 
 def sheet_schema(sheet: Sheet) -> dict[str, Any]:
     revision = sheet.approved_revision
     assert revision is not None, "only published sheets are described"
     data = revision.data
-    base = current_app.config["KB_BASE_URL"]
+    base = base_url()
     obj: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Article",

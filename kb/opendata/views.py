@@ -33,6 +33,7 @@ from kb.sheets.models import Sheet, Tag, published_sheets, sheet_tags
 from kb.sheets.queries import tag_counts
 from kb.sheets.serialize import sheet_url
 from kb.timeutil import isoformat
+from kb.urls import base_url
 
 bp = Blueprint("opendata", __name__)
 
@@ -126,7 +127,7 @@ def _feed_response(xml: str) -> Response:
 
 
 def _self_url(endpoint: str, **values: Any) -> str:
-    return current_app.config["KB_BASE_URL"] + url_for(endpoint, **values)
+    return base_url() + url_for(endpoint, **values)
 
 
 @bp.get("/donnees/flux/modifications.atom")
@@ -234,7 +235,7 @@ Sitemap: {base}/sitemap.xml
 @bp.get("/robots.txt")
 @stateless
 def robots() -> Response:
-    body = ROBOTS.format(base=current_app.config["KB_BASE_URL"])
+    body = ROBOTS.format(base=base_url())
     return cacheable(Response(body, mimetype="text/plain"), max_age=86400)
 
 

@@ -19,6 +19,7 @@ from flask_login import current_user
 
 from kb.auth.permissions import Capability, can
 from kb.text import render_page_markdown
+from kb.urls import base_url
 
 bp = Blueprint("pages", __name__)
 DEFAULTS = Path(__file__).parent / "defaults"
@@ -65,7 +66,7 @@ def settings() -> dict[str, str]:
         "accessibility_audit": audit or "Aucun audit de conformité n'a encore été réalisé : "
                                         "le site est donc déclaré non conforme tant qu'il n'a "
                                         "pas été audité.",
-        "site": str(config.get("KB_BASE_URL") or ""),
+        "site": base_url(),
     }
 
 

@@ -27,6 +27,7 @@ from kb.questions.models import ContactOptOut, Publication, Question, QuestionSt
 from kb.sheets.models import Sheet
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
+from kb.urls import base_url
 
 QUESTION_MAX = 2000
 PURPOSE_MAX = 1000
@@ -34,6 +35,10 @@ ANSWER_MAX = 5000
 _ANSWER_SALT = "kb-question-answer"
 _OPT_OUT_SALT = "kb-question-contact-opt-out"
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+NOBODY_REACHABLE = ("Personne ne peut être joint pour cette fiche pour l'instant : "
+                    "signalez-la aux modérateurs si elle semble abandonnée.")
 
 
 class QuestionError(Exception):
@@ -80,13 +85,24 @@ class Recipients:
         return bool(self.contributors or self.contacts)
 
 
-def recipients(question: Question) -> Recipients:
-    sheet = question.sheet
+def team_of(sheet: Sheet, asker_id: int | None = None) -> Recipients:
+    """Who a question about this sheet reaches (never the asker)."""
     # Contributors who turned off optional mail ("Mon compte") are not asked.
     people = [u for u in reachable_contributors([sheet.id]).get(sheet.id, [])
-              if u.id != question.asker_id and wants_contribution_mail(u)]
+              if u.id != asker_id and wants_contribution_mail(u)]
     known = {u.email.lower() for u in people}
     return Recipients(people, [a for a in contact_addresses(sheet) if a not in known])
+
+
+def recipients(question: Question) -> Recipients:
+    return team_of(question.sheet, question.asker_id)
+
+
+def reachable(sheet: Sheet, asker: Any = None) -> bool:
+    """Whether someone would receive a question about this sheet: the sheet page offers
+    "Poser une question" only then, and "Signaler un contact introuvable" otherwise."""
+    asker_id = asker.id if getattr(asker, "is_authenticated", False) else None
+    return sheet.is_published and bool(team_of(sheet, asker_id))
 
 
 # --- links ----------------------------------------------------------------------------------
@@ -97,7 +113,7 @@ def _serializer(salt: str) -> URLSafeSerializer:
 
 def answer_url(question: Question) -> str:
     token = _serializer(_ANSWER_SALT).dumps(question.nonce)
-    return f"{current_app.config['KB_BASE_URL']}/questions/repondre/{token}"
+    return f"{base_url()}/questions/repondre/{token}"
 
 
 def question_for_token(token: str) -> Question:
@@ -113,7 +129,7 @@ def question_for_token(token: str) -> Question:
 
 def opt_out_url(address: str) -> str:
     token = _serializer(_OPT_OUT_SALT).dumps(address.lower())
-    return f"{current_app.config['KB_BASE_URL']}/questions/ne-plus-recevoir/{token}"
+    return f"{base_url()}/questions/ne-plus-recevoir/{token}"
 
 
 def opt_out_contact(token: str) -> str:
@@ -165,8 +181,7 @@ def ask(sheet: Sheet, asker: User, question: str, purpose: str, consents: bool =
                    asker_consents=bool(consents))
     team = recipients(row)
     if not team:
-        raise QuestionError("Personne ne peut être joint pour cette fiche pour l'instant : "
-                            "signalez-la aux modérateurs si elle semble abandonnée.", 409)
+        raise QuestionError(NOBODY_REACHABLE, 409)
     db.session.add(row)
     _relay(row, team, "mail/question_relay.txt", "Une question sur votre initiative",
            "question.relay")

@@ -75,8 +75,10 @@ def ask(slug: str) -> Any:
                   "et dans « Mes questions ».", "success")
             return redirect(url_for("questions.mine"))
     status = 422 if request.method == "POST" else 200
+    # Said before anything is written: a sheet nobody can be reached for offers a report.
     return render_template("questions/ask.html", sheet=sheet, form=form, error=error,
-                           may_ask=operations.may_ask(current_user)), status
+                           may_ask=operations.may_ask(current_user),
+                           reachable=operations.reachable(sheet, current_user)), status
 
 
 @bp.get("/mes-questions")
@@ -230,6 +232,7 @@ def defang(text: str) -> str:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["defang"] = defang
     app.jinja_env.globals["published_questions"] = operations.published_questions
+    app.jinja_env.globals["team_reachable"] = operations.reachable
     app.jinja_env.globals["question_stats"] = operations.stats
     from kb.search.documents import EXTRA_TEXT
 

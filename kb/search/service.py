@@ -37,6 +37,7 @@ from kb.search.query import ParsedQuery, parse
 from kb.sheets.filters import facet_labels, parse_filters
 from kb.sheets.models import Revision, Sheet
 from kb.timeutil import utcnow
+from kb.urls import base_url
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
         log.warning("search unavailable: %s", exc)
         response.update(unavailable=True, message=UNAVAILABLE_MESSAGE)
         return response
-    base = current_app.config["KB_BASE_URL"]
+    base = base_url()
     fresh = _freshness([h.slug for h in result.hits])
     response["items"] = [{"slug": h.slug, "title": h.title, "url": f"{base}/fiches/{h.slug}",
                           "score": h.score, "snippet": h.snippet, "fresh": fresh.get(h.slug, True)}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
 from kb.sheets.fields import FIELDS, Kind
 from kb.sheets.models import Revision, Sheet
 from kb.territories.places import PLACE_NAMES, derive
 from kb.timeutil import isoformat
+from kb.urls import base_url
 
 META_FIELDS = ("slug", "url", "status", "revision", "created_at", "updated_at",
                "last_reviewed_at", "review_due_at", "fresh", "state", *PLACE_NAMES)
@@ -17,7 +16,7 @@ META_FIELDS = ("slug", "url", "status", "revision", "created_at", "updated_at",
 
 def sheet_url(sheet: Sheet) -> str:
     # Built by hand: exports and the CLI run outside any request.
-    return f"{current_app.config['KB_BASE_URL']}/fiches/{sheet.slug}"
+    return f"{base_url()}/fiches/{sheet.slug}"
 
 
 def sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, Any]:

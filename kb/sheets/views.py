@@ -170,7 +170,7 @@ def edit(slug: str) -> Any:
         form.fill(head.data)
         form.base_revision.data = str(head.id)
     elif form.validate_on_submit() and (choice := _ask_unknown_place(
-            form, *places.read_place(form.sheet_data()))) is None:
+            form, *places.read_place(form.sheet_data()), base=head.data)) is None:
         base_id = form.base_revision.data or ""
         sent = submissions.claim(form.token(), current_user.id, form.sent_data())
         if sent.previous is not None and sent.same_content:
@@ -305,10 +305,11 @@ def _attach_errors(form: SheetForm, errors: dict[str, str]) -> None:
             field.errors = [*field.errors, message.capitalize() + "."]
 
 
-def _ask_unknown_place(form: SheetForm, data: dict[str, Any],
-                       keep_as_written: bool) -> places.PlaceChoice | None:
-    """A commune name outside the register: the writer confirms it or picks a commune."""
-    choice = places.unknown_place(data, keep_as_written)
+def _ask_unknown_place(form: SheetForm, data: dict[str, Any], keep_as_written: bool,
+                       base: dict[str, Any] | None = None) -> places.PlaceChoice | None:
+    """A commune name outside the register: the writer confirms it or picks a commune (an
+    edit that leaves the place of `base` as it was is not asked)."""
+    choice = places.unknown_place(data, keep_as_written, base)
     if choice is not None:
         form.city.errors = [*form.city.errors, choice.legend]
     return choice

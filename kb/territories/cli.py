@@ -32,7 +32,7 @@ def backfill_command(dry_run: bool) -> None:
     click.echo(f"Ambiguës : {len(report.ambiguous)} fiche(s).")
     for slug, name, labels in report.ambiguous:
         click.echo(f"  {slug} : « {name} » peut être {', '.join(labels)} ; "
-                   "choisissez la commune en modifiant la fiche.")
+                   "choisissez la commune sur /moderation/lieux.")
     click.echo(f"Inconnues : {len(report.unknown)} fiche(s).")
     for slug, name in report.unknown:
         click.echo(f"  {slug} : « {name} » n'est pas une commune du registre officiel.")

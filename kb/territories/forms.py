@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb.sheets.fields import ValidationError
-from kb.territories.places import AmbiguousPlace, complete, names_commune, resolve
+from kb.territories.places import (
+    AmbiguousPlace,
+    complete,
+    names_commune,
+    resolve,
+    same_place,
+)
 from kb.territories.register import Commune, name_key, register
 
 KEEP_AS_WRITTEN = "-"  # the choice "keep this name, it is not a French commune"
@@ -77,9 +83,11 @@ def _suggestions(name: str) -> list[Commune]:
     return []
 
 
-def unknown_place(data: dict[str, Any], keep_as_written: bool) -> PlaceChoice | None:
-    """A commune name outside the register: ask before keeping it as written."""
-    if keep_as_written:
+def unknown_place(data: dict[str, Any], keep_as_written: bool,
+                  base: dict[str, Any] | None = None) -> PlaceChoice | None:
+    """A commune name outside the register: ask before keeping it as written (unless the
+    edit leaves the place of `base`, the data it started from, as it was)."""
+    if keep_as_written or (base is not None and same_place(data, base)):
         return None
     done = resolve(data)
     if not done.unknown_city:

@@ -297,6 +297,11 @@ def complete(data: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
     an inconsistent or unknown code raises ValidationError. Not strict (imports): what cannot
     be resolved is kept as written, with a warning.
     """
+    if strict and base is not None and same_place(data, base):
+        # An edit that leaves the place as it was (an imported sheet's ambiguous "Saint-Denis",
+        # a name outside the register) is never refused for it: the place waits for a
+        # moderator (kb.territories.operations.ambiguous_places), the edit goes through.
+        strict = False
     done = resolve(data, base)
     if strict:
         if done.ambiguous is not None:
@@ -310,6 +315,20 @@ def complete(data: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
         if name in ("department", "region", "epci", "commune_code"):
             done.data[name] = str(data.get(name) or "") if name != "commune_code" else ""
     return done.data, warnings
+
+
+def _place_as_stored(data: Mapping[str, Any]) -> tuple[str, ...]:
+    # What a lenient write would store: a form shows the EPCI by its name, the stored data
+    # by its code; both compare equal here. The scale decides which territory is required.
+    done = resolve(data, None)
+    values = {**done.data, **{name: str(data.get(name) or "") for name in done.errors}}
+    return tuple(" ".join(str(values.get(name) or "").split())
+                 for name in (*PLACE_FIELDS, "scale"))
+
+
+def same_place(data: Mapping[str, Any], base: Mapping[str, Any]) -> bool:
+    """Whether an edit leaves the place (and the scale) of `base` as it was."""
+    return _place_as_stored(data) == _place_as_stored(base)
 
 
 def derive(data: Mapping[str, Any]) -> Place:

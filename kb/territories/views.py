@@ -6,11 +6,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
+from kb.auth.permissions import Capability, require
 from kb.embed.http import stateless
 from kb.extensions import db
+from kb.sheets.fields import ValidationError
 from kb.sheets.filters import (
     FACETS_BY_PARAM,
     Filters,
@@ -20,8 +34,10 @@ from kb.sheets.filters import (
     published_ids,
 )
 from kb.sheets.models import Sheet, published_sheets
+from kb.territories import operations
 from kb.territories.map import FranceMap, departments_map
 from kb.territories.register import KIND_LABELS, Territory, register, territories_with_code
+from kb.transaction import commit
 
 bp = Blueprint("territories", __name__)
 
@@ -215,3 +231,33 @@ def suggest() -> Response:
     response.cache_control.public = True
     response.cache_control.max_age = 86400  # the register changes once a year
     return response
+
+
+# --- moderators: ambiguous places of imported sheets, settled once ------------------------------
+
+@bp.get("/moderation/lieux")
+@require(Capability.MODERATE)
+def ambiguous() -> str:
+    return render_template("territories/ambiguous.html", items=operations.ambiguous_places(),
+                           form=FlaskForm())
+
+
+@bp.post("/moderation/lieux/<slug>")
+@require(Capability.MODERATE)
+def settle(slug: str) -> Response:
+    if not FlaskForm().validate_on_submit():
+        abort(400, "Formulaire expiré, rechargez la page.")
+    sheet = db.session.scalar(published_sheets().where(Sheet.slug == slug))
+    if sheet is None:
+        abort(404, "Cette fiche n'existe pas ou n'est pas publiée.")
+    try:
+        revision = operations.settle_place(sheet, request.form.get("commune_code", ""),
+                                           current_user)
+    except ValidationError as exc:
+        db.session.rollback()
+        flash(next(iter(exc.errors.values())).capitalize() + ".", "error")
+    else:
+        commit()
+        flash(f"« {sheet.title} » : commune précisée ({revision.data['city']}, "
+              f"{revision.data['commune_code']}).", "success")
+    return redirect(url_for("territories.ambiguous"))
