@@ -11,13 +11,18 @@ from sqlalchemy import select
 
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, User
-from kb.auth.permissions import Capability, can, check
+from kb.auth.permissions import Capability, check
 from kb.auth.preferences import wants_contribution_mail
 from kb.errors import Invalid
 from kb.extensions import db
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.queries import reachable_contributors
-from kb.moderation.standing import may_be_trusted, reporters_with_standing
+from kb.moderation.standing import (
+    could_become_trusted,
+    may_be_trusted,
+    reporters_with_standing,
+    trust_progress,
+)
 from kb.sheets import operations as sheet_ops
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
@@ -119,20 +124,15 @@ def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
 
 
 def _maybe_trust(author: User) -> None:
-    """Grant trust when the author reaches KB_AUTO_APPROVE_AFTER approved revisions, unless a
-    moderator withdrew it before (their decision wins over the counter)."""
-    threshold = int(current_app.config.get("KB_AUTO_APPROVE_AFTER", 0))
-    if threshold <= 0 or can(author, Capability.PUBLISH) or not may_be_trusted(author):
+    """Grant trust when the author meets the rule (kb.moderation.standing.trust_progress:
+    enough approvals on enough sheets, an account old enough, never blocked, trust never
+    withdrawn by a moderator, whose decision wins over the counter)."""
+    if not could_become_trusted(author):
         return
-    if sheet_ops.approved_count(author) < threshold:
-        return
-    revoked = db.session.scalar(select(AuditEntry.id).where(
-        AuditEntry.target_user_id == author.id,
-        AuditEntry.action == Action.TRUST_REVOKED.value).limit(1))
-    if revoked is None:
+    progress = trust_progress(author)
+    if progress.meets_rule:
         author.trusted = True
-        audit(None, Action.TRUST_AUTO, target_user=author,
-              reason=f"{threshold} contributions approuvées")
+        audit(None, Action.TRUST_AUTO, target_user=author, reason=progress.summary)
 
 
 # --- reports --------------------------------------------------------------------------------

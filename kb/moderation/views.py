@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from kb.auth.permissions import Capability, can, require
 from kb.extensions import db
-from kb.moderation import operations, queries, spam
+from kb.moderation import operations, queries, spam, standing
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
@@ -22,7 +22,14 @@ from kb.redirects import safe_next
 from kb.sheets import operations as sheet_ops
 from kb.sheets.diff import as_text, diff_data
 from kb.sheets.fields import FIELDS_BY_NAME
-from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.models import (
+    REVIEW_INTERVALS,
+    REVISION_STATUS_LABELS,
+    Revision,
+    RevisionStatus,
+    Sheet,
+    SheetState,
+)
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.templating import public_name
 from kb.transaction import commit
@@ -111,7 +118,9 @@ def _review_page(rev: Revision, choices: dict[str, str] | None = None, error: st
         form=ReasonForm(), plan=plan, stale=stale, choices=choices, error=error,
         overlaps=overlaps, proposed=diff_data(start, rev.data) if stale else [],
         published_since=diff_data(start, plan.published_data) if stale and plan else [],
-        history=queries.audit_entries(sheet=sheet, limit=20)), status
+        history=queries.audit_entries(sheet=sheet, limit=20),
+        promotes=standing.approval_makes_trusted(rev), standing_days=standing.standing_days(),
+        replaced_by=queries.replaced_by(rev)), status
 
 
 @bp.get("/moderation/revisions/<int:revision_id>")
@@ -352,4 +361,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         moderation_history=history_entries, review_reason=review_reason,
         REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
-        pending_status=RevisionStatus.PENDING.value, audit_actions=Action)
+        pending_status=RevisionStatus.PENDING.value, audit_actions=Action,
+        revision_status_labels=REVISION_STATUS_LABELS)
