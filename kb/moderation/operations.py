@@ -3,11 +3,15 @@ the audit log; people concerned are told by e-mail after the commit. Nothing com
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, User
@@ -25,8 +29,10 @@ from kb.moderation.standing import (
 )
 from kb.sheets import operations as sheet_ops
 from kb.sheets.lifecycle import set_state
-from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState
 from kb.timeutil import utcnow
+
+PARIS = ZoneInfo("Europe/Paris")  # dates typed by moderators are French dates
 
 
 class ModerationError(Invalid):
@@ -251,6 +257,98 @@ def block_user(user: User, moderator: User, reason: str) -> list[Revision]:
     for revision in pending:
         reject(revision, moderator, f"Compte bloqué : {reason.strip()}", notify=False)
     return pending
+
+
+@dataclass
+class Undone:
+    """What `revert_changes_since` did, sheet by sheet."""
+
+    reverted: list[tuple[Sheet, list[str]]] = field(default_factory=list)  # fields restored
+    hidden: list[Sheet] = field(default_factory=list)  # sheets the account created: hidden
+    # Fields the account changed whose text someone else changed since: left for a person.
+    to_check: list[tuple[Sheet, list[str]]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.reverted or self.hidden or self.to_check)
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def revert_changes_since(user: User, moderator: User, since: datetime, reason: str) -> Undone:
+    """Undo what a blocked account published since `since` (MediaWiki's rollback, for all its
+    changes at once). Per sheet and per field: a field whose published text is one the account
+    wrote gets back the last published text that is not its; a field someone else changed
+    after it is left as it is and listed (their edit is never overwritten unseen). Each sheet
+    gets one new revision by the moderator, logged; sheets the account created since then are
+    hidden (a moderator may restore them)."""
+    _may_manage(moderator, user)
+    check(moderator, Capability.PUBLISH)
+    if not user.blocked:
+        raise ModerationError("bloquez d'abord ce compte : ses modifications seront annulées "
+                              "en même temps")
+    if not reason.strip():
+        raise ModerationError("un motif est nécessaire")
+    mine = list(db.session.scalars(select(Revision).where(
+        Revision.author_id == user.id, Revision.created_at >= since,
+        Revision.status.in_(ACCEPTED)).order_by(Revision.id)))
+    by_sheet: dict[int, list[Revision]] = {}
+    for revision in mine:
+        by_sheet.setdefault(revision.sheet_id, []).append(revision)
+    undone = Undone()
+    when = since.replace(tzinfo=UTC).astimezone(PARIS).strftime("%d/%m/%Y à %H h %M")
+    for _, revisions in sorted(by_sheet.items()):
+        sheet = revisions[0].sheet
+        starts = [sheet_ops.proposal_root(r) for r in revisions]
+        if starts[0] is None:
+            # Created by the account since then: nothing of anyone else's to go back to.
+            if sheet.state == SheetState.ACTIVE:
+                set_state(sheet, SheetState.HIDDEN, moderator, reason)
+                audit(moderator, Action.HIDE, sheet=sheet, target_user=user, reason=reason)
+                undone.hidden.append(sheet)
+            continue
+        published = sheet.approved_revision
+        if published is None:
+            continue
+        # What the account wrote: each accepted revision against the text it started from.
+        written: dict[str, set[str]] = {}
+        for revision, start in zip(revisions, starts, strict=True):
+            before = start.data if start is not None else {}
+            for name, value in revision.data.items():
+                if value != before.get(name):
+                    written.setdefault(name, set()).add(_key(value))
+        first_start = starts[0].data
+        history = list(db.session.scalars(select(Revision).where(
+            Revision.sheet_id == sheet.id, Revision.status == RevisionStatus.APPROVED.value)
+            .order_by(func.coalesce(Revision.reviewed_at, Revision.created_at).desc(),
+                      Revision.id.desc())))
+        restore: dict[str, Any] = {}
+        to_check: list[str] = []
+        for name, values in written.items():
+            current = published.data.get(name)
+            if _key(current) not in values:
+                if current != first_start.get(name):
+                    to_check.append(name)  # someone else wrote this field since
+                continue
+            earlier = [r.data.get(name) for r in history if _key(r.data.get(name)) not in values]
+            if earlier:
+                restore[name] = earlier[0]  # the latest published text that is not theirs
+            else:
+                to_check.append(name)
+        if restore:
+            undo = sheet_ops.publish_fields(
+                sheet, restore, moderator,
+                f"Annulation des modifications de {user.name} depuis le {when}")
+            db.session.flush()
+            audit(moderator, Action.REVERT, sheet=sheet, revision=undo, target_user=user,
+                  reason=reason, fields=sorted(restore), to_check=sorted(to_check),
+                  since=since.isoformat())
+            undone.reverted.append((sheet, sorted(restore)))
+        if to_check:
+            undone.to_check.append((sheet, sorted(to_check)))
+    return undone
 
 
 def unblock_user(user: User, moderator: User, reason: str = "") -> None:

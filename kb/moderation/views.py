@@ -307,6 +307,30 @@ def journal() -> str:
     return render_template("moderation/journal.html", entries=entries)
 
 
+def _label(name: str) -> str:
+    return FIELDS_BY_NAME[name].label if name in FIELDS_BY_NAME else name
+
+
+def undone_message(undone: operations.Undone) -> str:
+    """The flash message after undoing a blocked account's changes."""
+    if undone.empty:
+        return "Aucune modification publiée de ce compte depuis cette date."
+    parts = []
+    if undone.reverted:
+        parts.append("modifications annulées sur " + plural(len(undone.reverted), "fiche")
+                     + " (" + ", ".join(f"« {s.title} »" for s, _ in undone.reverted) + ")")
+    if undone.hidden:
+        parts.append(plural(len(undone.hidden), "fiche créée par ce compte masquée",
+                            "fiches créées par ce compte masquées")
+                     + " (" + ", ".join(f"« {s.title} »" for s in undone.hidden) + ")")
+    if undone.to_check:
+        parts.append("à relire, modifié depuis par d'autres et laissé tel quel : " + " ; ".join(
+            f"« {s.title} » ({', '.join(_label(f) for f in fields)})"
+            for s, fields in undone.to_check))
+    text = " ; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
 # --- template helpers and hooks -------------------------------------------------------------
 
 @dataclass

@@ -298,6 +298,19 @@ def restore_revision(revision: Revision, author: User) -> Revision:
     return _add_revision(sheet, dict(revision.data), author, comment, head)
 
 
+def publish_fields(sheet: Sheet, values: dict[str, Any], moderator: User,
+                   comment: str) -> Revision:
+    """Publish the approved text with `values` in place of some of its fields, as a new
+    revision by `moderator` (undoing a blocked account's changes: revisions are append-only).
+    The values are earlier approved text, kept as they were (no new validation)."""
+    check(moderator, Capability.PUBLISH)
+    approved = sheet.approved_revision
+    if approved is None:
+        raise Conflict("cette fiche n'a pas de version publiée")
+    data, _ = complete({**approved.data, **values}, base=approved.data, strict=False)
+    return _add_revision(sheet, data, moderator, comment, approved)
+
+
 # --- review ---------------------------------------------------------------------------------
 
 CHOICES = ("proposal", "published")
