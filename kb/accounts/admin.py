@@ -1,5 +1,6 @@
-"""The accounts page (/moderation/utilisateurs): moderators block and trust accounts; admins
-also change roles, download an account's data and delete accounts."""
+"""The accounts page (/moderation/utilisateurs): moderators block (and undo what a blocked account
+published since a day), unblock and trust accounts; admins also change roles, download an
+account's data and delete accounts."""
 
 from __future__ import annotations
 
