@@ -93,7 +93,7 @@ def test_replacing_ones_own_proposal_four_times_then_one_approval_gives_no_trust
 
 
 def test_a_replaced_proposal_cannot_be_approved_or_rejected_any_more(
-        rules, client, make_user, bearer, moderator):
+        rules, client, login, make_user, bearer, moderator):
     author = make_user()
     mine, mod = bearer(author), bearer(moderator)
     created = _create(client, mine)
@@ -104,6 +104,13 @@ def test_a_replaced_proposal_cannot_be_approved_or_rejected_any_more(
                               headers=mod, json={"reason": "Non"})
         assert refused.status_code == 409
         assert "remplacée" in refused.get_json()["message"]
+    # Its review page sends the moderator to the one that replaced it.
+    login(moderator)
+    page = client.get(f"/moderation/revisions/{created['revision']}").get_data(as_text=True)
+    assert "Statut : remplacée" in page
+    assert f'/moderation/revisions/{replaced.get_json()["revision"]}"' in page
+    assert "Approuver et publier" not in page
+    login(None)
     # The moderation queue offers the latest version only.
     assert [row["revision"] for row in client.get(
         "/api/v1/moderation/revisions", headers=mod).get_json()["items"]] \

@@ -488,7 +488,8 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             data = {name: field_value(name, m) for name, m in changes.items()}
             return {**data, **PLAIN}, changes
 
-        @initialize(author=st.sampled_from((MOD, TRUSTED)), proposer=st.sampled_from((C1, C2)),
+        @initialize(author=st.sampled_from((MOD, TRUSTED)),
+                    proposer=st.sampled_from((C1, C2, NEWBIE)),
                     editor=st.sampled_from((None, C1, C2)),
                     fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=3))
         def start(self, author: str, proposer: str, editor: str | None, fields: set[str]) -> None:
@@ -580,11 +581,13 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
 
         @rule(actor=st.sampled_from((NEWBIE, NEWBIE, C1)), pick=st.integers(0, 999),
               times=st.integers(1, 3), api=st.booleans(),
-              fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=2))
+              fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=2),
+              approve=st.sampled_from((None, "api", "moderation", "sheet", "bulk")))
         def replace_own_proposal(self, actor: str, pick: int, times: int, api: bool,
-                                 fields: set[str]) -> None:
+                                 fields: set[str], approve: str | None) -> None:
             """Issue 20: a contributor replaces his own pending proposal, once or several times
-            in a row, starting each time from the one he just saved (what his form offers)."""
+            in a row, starting each time from the one he just saved (what his form offers);
+            then, often, the moderator approves the last one (the issue's case, in one rule)."""
             mine = sorted(i for i, r in self.world.revisions.items()
                           if r.status == "pending" and r.author_id == self.users[actor])
             if not mine:
@@ -627,6 +630,10 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                 if head.status != "pending":
                     return  # published at once: the account is trusted (invariant 4 says if
                     # it may be)
+            if approve is not None:
+                pending = [i for i, r in sorted(self.world.revisions.items())
+                           if r.status == "pending"]
+                self.approve(MOD, pending.index(head.id), approve)
 
         @rule(actor=st.sampled_from(LOGGED_IN), pick=st.integers(0, 999))
         def restore(self, actor: str, pick: int) -> None:

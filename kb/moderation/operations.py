@@ -301,6 +301,8 @@ def revert_changes_since(user: User, moderator: User, since: datetime, reason: s
     when = since.replace(tzinfo=UTC).astimezone(PARIS).strftime("%d/%m/%Y à %H h %M")
     for _, revisions in sorted(by_sheet.items()):
         sheet = revisions[0].sheet
+        if sheet.state == SheetState.MERGED:
+            continue  # its page redirects to the survivor, whose text a moderator chose
         starts = [sheet_ops.proposal_root(r) for r in revisions]
         if starts[0] is None:
             # Created by the account since then: nothing of anyone else's to go back to.
