@@ -51,9 +51,9 @@ from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
 from kb import create_app
-from kb.auth.models import User
 from kb.auth.operations import create_token, create_user
 from kb.extensions import db
+from kb.models import User
 from kb.sheets.models import Revision, Sheet
 from kb.transaction import commit
 from tests.conftest import PASSWORD

@@ -13,10 +13,11 @@ from werkzeug.wrappers import Response
 
 from kb.auth.permissions import Capability, can, require
 from kb.extensions import db
-from kb.moderation import operations, queries, spam, standing
+from kb.moderation import operations, queries, spam
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
+from kb.moderation.standing import approval_makes_trusted, standing_days
 from kb.params import db_id
 from kb.redirects import safe_next
 from kb.sheets import operations as sheet_ops
@@ -119,7 +120,7 @@ def _review_page(rev: Revision, choices: dict[str, str] | None = None, error: st
         overlaps=overlaps, proposed=diff_data(start, rev.data) if stale else [],
         published_since=diff_data(start, plan.published_data) if stale and plan else [],
         history=queries.audit_entries(sheet=sheet, limit=20),
-        promotes=standing.approval_makes_trusted(rev), standing_days=standing.standing_days(),
+        promotes=approval_makes_trusted(rev), standing_days=standing_days(),
         replaced_by=queries.replaced_by(rev)), status
 
 
