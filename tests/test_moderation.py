@@ -175,9 +175,10 @@ def test_trusted_contributors_and_moderators_are_published_at_once(make_sheet, m
 
 def test_trust_is_granted_after_n_approved_revisions_unless_a_moderator_withdrew_it(
         app, make_sheet, make_user, moderator):
-    app.config["KB_AUTO_APPROVE_AFTER"] = 2
+    app.config["KB_AUTO_APPROVE_AFTER"] = 3
     author = make_user()
-    for n in range(2):
+    author.created_at -= timedelta(days=30)  # older than the standing period (KB_STANDING_DAYS)
+    for n in range(3):  # three sheets: tests/test_trust_promotion.py has the whole rule
         assert not author.trusted
         moderation.approve(make_sheet(author=author, title=f"Fiche {n}"), moderator)
         commit()

@@ -15,12 +15,11 @@ from kb.transaction import commit
 from tests.smtp_server import Inbox
 
 
-def _pending(make_sheet, author, n=1):
+def _pending(make_sheet, *authors):
+    """One pending proposal per author (an author's second one would replace the first)."""
     published = make_sheet(title="Halte-garderie solidaire")
-    revisions = []
-    for i in range(n):
-        revisions.append(operations.edit_sheet(published.sheet, {"city": f"Ville {i}"}, author,
-                                               None))
+    for i, author in enumerate(authors):
+        operations.edit_sheet(published.sheet, {"city": f"Ville {i}"}, author, None)
     commit()
     return published
 
@@ -39,7 +38,7 @@ def test_one_digest_per_moderator_and_day_with_counts_and_the_oldest_item(
     client.post("/compte/notifications", data={"notif-reminder": "", "notif-contributions": "y"})
     assert not db.session.get(User, quiet.id).moderator_digest  # box left unticked
 
-    published = _pending(make_sheet, contributor, n=3)  # three proposals: still one mail
+    published = _pending(make_sheet, contributor, make_user(), make_user())  # one mail
     db.session.add(Report(sheet_id=published.sheet_id, reason="other", comment="?",
                           reporter_key="ip:x", created_at=utcnow() - timedelta(days=3)))
     commit()

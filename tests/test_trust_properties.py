@@ -12,7 +12,11 @@ against the intended model, written down in tests/trust_model.py and independent
    revisions, an author their own, moderators everything); the 409 answers of the edit rules
    included; a write succeeds only where the same actor's read was allowed;
 3. no accepted change is lost: it is in the approved text, or a later accepted change was made
-   knowing it (its writer started from it, or a merge chose the other side).
+   knowing it (its writer started from it, or a merge chose the other side);
+4. an account is trusted (publishes without review) only if it meets the rule (issue 20):
+   approvals by a moderator, one per decision, on at least three sheets, an account older than
+   the standing period. The newcomer replaces his own proposals again and again: each one is
+   "remplacée", and the approval of the last one counts once.
 
 Profiles (KB_PROPERTY_PROFILE): "ci" (default, `make test`: bounded and derandomized) and "deep"
 (`make test-deep`: many more and longer examples; KB_PROPERTY_EXAMPLES overrides the count).
@@ -27,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ from werkzeug.test import TestResponse
 from kb import create_app
 from kb.auth.operations import create_user
 from kb.extensions import db
+from kb.models import User
 from kb.sheets.models import Revision, Sheet
 from kb.transaction import commit
 from tests.conftest import PASSWORD, token_for
@@ -60,8 +66,10 @@ from tests.trust_model import (
     PermissionBypass,
     PublishedByModeratorSave,
     PublishedByTrustedSave,
+    ReplacedProposalNotSuperseded,
     SearchMatchesUnreviewedText,
     ServerError,
+    TrustGrantedAgainstRule,
     TrustViolation,
     UnreviewedTextPublished,
     UnreviewedTitleInSlug,
@@ -90,7 +98,12 @@ PROFILE = os.environ.get("KB_PROPERTY_PROFILE", "ci")
 # --- actors and texts ----------------------------------------------------------------------
 
 ANON, C1, C2, TRUSTED, MOD = "anon", "c1", "c2", "trusted", "mod"
-LOGGED_IN = (C1, C2, TRUSTED, MOD)
+# A newcomer (registered today) who replaces his own pending proposal again and again (issue 20).
+NEWBIE = "newbie"
+LOGGED_IN = (C1, C2, TRUSTED, MOD, NEWBIE)
+# The automatic trust rule as the model knows it (KB_AUTO_APPROVE_AFTER of the app below, and
+# the three sheets of kb.moderation.standing): C1's account is old enough, NEWBIE's is not.
+AUTO_TRUST_AFTER, AUTO_TRUST_SHEETS = 2, 3
 # Moderators may see everything: their answers cannot break the rules, they are not read. The
 # trusted contributor reads like any contributor (their own text is published at once): only the
 # deep profile spends requests on it.
@@ -153,7 +166,8 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 def trust_app(app_config: dict[str, Any], pg_database: str | None, workdir: Path
               ) -> Iterator[Flask]:
     """A real app, no app context kept pushed: each request gets its own context and session."""
-    config = {**app_config, "KB_AUTO_APPROVE_AFTER": 0}  # roles stay as the model says
+    # Automatic trust on, with a low count: the model follows who may become trusted.
+    config = {**app_config, "KB_AUTO_APPROVE_AFTER": AUTO_TRUST_AFTER, "KB_STANDING_DAYS": 3}
     if pg_database is None:
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{workdir / 'kb.sqlite3'}"
     app = create_app(config)
@@ -199,6 +213,7 @@ class RevisionRow:
     sheet_id: int
     author_id: int
     status: str
+    base_id: int | None
     data: dict[str, Any]
     comment: str
 
@@ -214,6 +229,7 @@ class RevisionRow:
 class World:
     sheets: dict[int, SheetRow]
     revisions: dict[int, RevisionRow]
+    trusted: frozenset[int] = frozenset()  # ids of the accounts marked trusted
 
     def approved_markers(self) -> set[str]:
         found: set[str] = set()
@@ -236,11 +252,12 @@ def read_world(app: Flask) -> World:
     with app.app_context():
         sheets = {s.id: SheetRow(s.id, s.slug, s.state, s.approved_revision_id)
                   for s in db.session.scalars(select(Sheet))}
-        revisions = {r.id: RevisionRow(r.id, r.sheet_id, r.author_id, r.status, dict(r.data),
-                                       r.comment or "")
+        revisions = {r.id: RevisionRow(r.id, r.sheet_id, r.author_id, r.status,
+                                       r.base_revision_id, dict(r.data), r.comment or "")
                      for r in db.session.scalars(select(Revision))}
+        trusted = frozenset(db.session.scalars(select(User.id).where(User.trusted.is_(True))))
         db.session.remove()
-    return World(sheets, revisions)
+    return World(sheets, revisions, trusted)
 
 
 # --- the machine ----------------------------------------------------------------------------
@@ -264,10 +281,13 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                 for actor, role, trusted, confirmed in ((C1, "contributor", False, True),
                                                         (C2, "contributor", True, False),
                                                         (TRUSTED, "contributor", True, True),
-                                                        (MOD, "moderator", False, True)):
+                                                        (MOD, "moderator", False, True),
+                                                        (NEWBIE, "contributor", False, True)):
                     user = create_user(f"{actor}@example.org", PASSWORD, role, actor.upper(),
                                        confirmed=confirmed)
                     user.trusted = trusted
+                    if actor == C1:  # old enough for automatic trust; NEWBIE registers today
+                        user.created_at -= timedelta(days=30)
                     commit()
                     self.users[actor] = user.id
                     self.tokens[actor] = {"Authorization": f"Bearer {token_for(user)}"}
@@ -284,6 +304,11 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             self.before = self.world
             self.step_markers: set[str] = set()
             self.ever_approved: set[str] = set()
+            # Automatic trust: the sheets of each moderator's approval of an actor's proposal
+            # (one entry per decision), the actors promoted, the markers they wrote since.
+            self.approvals: dict[str, list[int]] = {}
+            self.promoted: set[str] = set()
+            self.promoted_markers: set[str] = set()
 
         # --- helpers: requests, the step log, the model's sets ------------------------------
 
@@ -303,6 +328,8 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
         def new_marker(self, actor: str) -> str:
             m = self.ledger.new_marker(actor)
             self.step_markers.add(m)
+            if actor in self.promoted:
+                self.promoted_markers.add(m)  # published at once, as a trusted contributor's
             return m
 
         def visible_to(self, actor: str) -> set[str] | None:
@@ -313,7 +340,8 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
 
         def publishable(self) -> set[str]:
             """Invariant 1: what an anonymous reader may see."""
-            return self.ledger.written_by([TRUSTED, MOD]) | self.ledger.endorsed
+            return self.ledger.written_by([TRUSTED, MOD]) | self.ledger.endorsed \
+                | self.promoted_markers
 
         def describe(self, markers: set[str]) -> str:
             lines = []
@@ -406,6 +434,9 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             self.world = read_world(app)
             # Once approved, a revision stays public (history), whatever status it gets later.
             self.ever_approved |= self.world.approved_markers()
+            for actor in (C1, NEWBIE):
+                if self.users[actor] in self.world.trusted:
+                    self.promoted.add(actor)
             for write in self.ledger.writes:
                 revision = self.world.revisions.get(write.revision_id)
                 if revision is not None and revision.status == "approved":
@@ -429,6 +460,11 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             for revision in new:
                 write = Write(actor, revision.sheet_id, revision.id, dict(changes), seen,
                               restore_of=restore_of)
+                # Built on the author's own pending proposal, which it replaced ("remplacée").
+                replaced = self.world.revisions.get(revision.base_id or -1)
+                if replaced is not None and replaced.status == "superseded":
+                    write.replaces = next((w for w in self.ledger.writes
+                                           if w.revision_id == replaced.id), None)
                 self.ledger.writes.append(write)
                 writes.append(write)
                 if revision.status == "approved":
@@ -452,7 +488,8 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             data = {name: field_value(name, m) for name, m in changes.items()}
             return {**data, **PLAIN}, changes
 
-        @initialize(author=st.sampled_from((MOD, TRUSTED)), proposer=st.sampled_from((C1, C2)),
+        @initialize(author=st.sampled_from((MOD, TRUSTED)),
+                    proposer=st.sampled_from((C1, C2, NEWBIE)),
                     editor=st.sampled_from((None, C1, C2)),
                     fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=3))
         def start(self, author: str, proposer: str, editor: str | None, fields: set[str]) -> None:
@@ -542,6 +579,62 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             self.record_writes(actor, changes, seen, readable=got.status_code < 400,
                                where=f"PATCH {url}", base_id=base_id)
 
+        @rule(actor=st.sampled_from((NEWBIE, NEWBIE, C1)), pick=st.integers(0, 999),
+              times=st.integers(1, 3), api=st.booleans(),
+              fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=2),
+              approve=st.sampled_from((None, "api", "moderation", "sheet", "bulk")))
+        def replace_own_proposal(self, actor: str, pick: int, times: int, api: bool,
+                                 fields: set[str], approve: str | None) -> None:
+            """Issue 20: a contributor replaces his own pending proposal, once or several times
+            in a row, starting each time from the one he just saved (what his form offers);
+            then, often, the moderator approves the last one (the issue's case, in one rule)."""
+            mine = sorted(i for i, r in self.world.revisions.items()
+                          if r.status == "pending" and r.author_id == self.users[actor])
+            if not mine:
+                return
+            head = self.world.revisions[mine[pick % len(mine)]]
+            sheet = self.world.sheets[head.sheet_id]
+            for n in range(times):
+                self.begin(f"{actor} replaces his proposal r{head.id} on {sheet.slug} "
+                           f"({'API' if api else 'form'}, {n + 1}/{times}, fields "
+                           f"{sorted(fields)})")
+                changes = {name: self.new_marker(actor) for name in sorted(fields)}
+                seen = {name: head.field_markers(name) for name in changes}
+                values = {name: field_value(name, m) for name, m in changes.items()}
+                comment = f"Remplace {self.new_marker(actor)}"
+                url = f"/api/v1/sheets/{sheet.slug}" if api else f"/fiches/{sheet.slug}/modifier"
+                page = self.request(actor, "GET", url)
+                self.check(actor, page, f"GET {url}")
+                if api:
+                    response = self.request(actor, "PATCH", url, json={
+                        **values, "base_revision": head.id, "comment": comment})
+                else:
+                    post = {k: v for k, v in form_values(page.get_data(as_text=True)).items()
+                            if k != "csrf_token"}
+                    post.update({name: as_form(v) for name, v in values.items()})
+                    post.update(base_revision=str(head.id), comment=comment)
+                    response = self.request(actor, "POST", url, data=post)
+                self.check(actor, response, f"{response.request.method} {url} (base r{head.id})")
+                self.steps[-1] += f" -> {response.status_code}"
+                writes = self.record_writes(actor, changes, seen,
+                                            readable=page.status_code < 400,
+                                            where=f"{url} (replace)", base_id=head.id)
+                if not writes:
+                    return
+                if actor not in self.promoted \
+                        and self.world.revisions[head.id].status != "superseded":
+                    self.fail(ReplacedProposalNotSuperseded, f"r{head.id} of {actor} was replaced by "
+                              f"r{writes[-1].revision_id} but is "
+                              f"{self.world.revisions[head.id].status}, not superseded")
+                head = self.world.revisions[writes[-1].revision_id]
+                if head.status != "pending":
+                    return  # published at once: the account is trusted (invariant 4 says if
+                    # it may be)
+            if approve is not None:
+                pending = [i for i, r in sorted(self.world.revisions.items())
+                           if r.status == "pending"]
+                self.approve(MOD, pending.index(head.id), approve)
+
         @rule(actor=st.sampled_from(LOGGED_IN), pick=st.integers(0, 999))
         def restore(self, actor: str, pick: int) -> None:
             ids = self.world.revision_ids()
@@ -607,6 +700,8 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             after = self.world.revisions[target.id].status
             if actor == MOD and target.status == "pending" and after not in ("pending", "rejected"):
                 self.ledger.endorsed |= target.markers
+                author = self.actor_of.get(target.author_id, "")
+                self.approvals.setdefault(author, []).append(target.sheet_id)
                 for write in self.ledger.writes:
                     if write.revision_id == target.id:
                         self.ledger.accept(write)
@@ -758,7 +853,8 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                     self.check(actor, self.request(actor, "GET", url), f"{actor} GET {url}",
                                reader=True)
             # Their own revisions, listed: for the authors whose revisions changed.
-            authors = {self.actor_of.get(r.author_id) for r in revisions} & {C1, C2, TRUSTED}
+            authors = {self.actor_of.get(r.author_id) for r in revisions} \
+                & {C1, C2, TRUSTED, NEWBIE}
             for actor in sorted(a for a in authors if a):
                 self.check(actor, self.request(actor, "GET", "/mes-fiches"),
                            f"{actor} GET /mes-fiches", reader=True)
@@ -789,6 +885,19 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                     self.fail(SearchMatchesUnreviewedText,
                               f"anon search for {q} finds {item.get('slug')}, whose approved text "
                               f"has none of these words\n  {self.describe(set(words))}")
+
+        @invariant()
+        def check_4_trusted_only_by_the_rule(self) -> None:
+            for actor in (C1, NEWBIE):
+                if self.users[actor] not in self.world.trusted:
+                    continue
+                sheets = self.approvals.get(actor, [])
+                old_enough = actor == C1
+                if len(sheets) < AUTO_TRUST_AFTER or len(set(sheets)) < AUTO_TRUST_SHEETS \
+                        or not old_enough:
+                    self.fail(TrustGrantedAgainstRule,
+                              f"{actor} is trusted after {len(sheets)} approvals by a moderator "
+                              f"on {len(set(sheets))} sheets (account old enough: {old_enough})")
 
         @invariant()
         def check_3_no_accepted_change_is_lost(self) -> None:

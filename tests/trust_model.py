@@ -91,6 +91,17 @@ class PermissionBypass(TrustViolation):
     """A moderator's action by someone who is not a moderator changed something."""
 
 
+class TrustGrantedAgainstRule(TrustViolation):
+    """Issue 20: an account became trusted (publishes without review) without the rule: approvals
+    by moderators (one per decision, replaced proposals not counted) on at least three sheets,
+    an account older than the standing period, never blocked."""
+
+
+class ReplacedProposalNotSuperseded(TrustViolation):
+    """Issue 20: a proposal its author replaced is not "superseded" (it must never count, nor be
+    approved with the one that replaced it)."""
+
+
 class ServerError(TrustViolation):
     """Any 5xx answer."""
 
@@ -109,6 +120,9 @@ class Write:
     restore_of: int | None = None  # a restore: `seen` is the approved text it replaced
     restored: dict[str, set[str]] = field(default_factory=dict)  # field -> markers it brought back
     accepted: bool = False
+    # The author's own pending proposal this one replaced (built on it): accepting this one
+    # accepts that one's changes too (proposals are cumulative).
+    replaces: Write | None = None
 
 
 @dataclass
@@ -148,6 +162,8 @@ class Ledger:
         write.accepted = True
         for name, value in write.changes.items():
             self.changes.append(Change(write.sheet_id, name, value, write))
+        if write.replaces is not None:
+            self.accept(write.replaces)
 
     def superseded(self, change: Change) -> bool:
         """Whether a later accepted write replaced this change knowingly (it started from it)."""

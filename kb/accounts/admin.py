@@ -1,5 +1,6 @@
-"""The accounts page (/moderation/utilisateurs): moderators block and trust accounts; admins
-also change roles, download an account's data and delete accounts."""
+"""The accounts page (/moderation/utilisateurs): moderators block (and undo what a blocked account
+published since a day), unblock and trust accounts; admins also change roles, download an
+account's data and delete accounts."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from kb.auth.permissions import ROLE_CAPABILITIES, Capability, require
 from kb.extensions import db
 from kb.moderation import operations as moderation
 from kb.moderation import queries
-from kb.moderation.forms import ReasonForm
+from kb.moderation.forms import AccountActionForm, ReasonForm
+from kb.moderation.views import undone_message
 from kb.redirects import safe_next
 from kb.transaction import commit
 
 bp = Blueprint("accounts_admin", __name__)
 
-USER_ACTIONS = ("bloquer", "debloquer", "confiance", "retirer-confiance")
+USER_ACTIONS = ("bloquer", "debloquer", "confiance", "retirer-confiance", "annuler")
 
 
 def _account(user_id: int) -> User:
@@ -58,14 +60,25 @@ def users() -> str:
 @require(Capability.MANAGE_USERS)
 def user_action(user_id: int, action: str) -> Response:
     user = _account(user_id)
-    form = ReasonForm()
+    form = AccountActionForm()
     if not form.validate_on_submit():
+        if form.since.errors:
+            abort(400, "Date « depuis le » invalide : choisissez un jour (AAAA-MM-JJ).")
         abort(400, "Formulaire expiré ou invalide, rechargez la page.")
     reason = form.reason.data or ""
+    since = form.since_utc()
     try:
         if action == "bloquer":
             hidden = moderation.block_user(user, current_user, reason)
             message = f"Compte bloqué ; {len(hidden)} contribution(s) en attente refusée(s)."
+            if since is not None:
+                message += " " + undone_message(
+                    moderation.revert_changes_since(user, current_user, since, reason))
+        elif action == "annuler":
+            if since is None:
+                raise moderation.ModerationError("choisissez la date depuis laquelle annuler")
+            message = undone_message(
+                moderation.revert_changes_since(user, current_user, since, reason))
         elif action == "debloquer":
             moderation.unblock_user(user, current_user, reason)
             message = "Compte débloqué."

@@ -33,6 +33,7 @@ class Action(StrEnum):
     ACCOUNT_DELETED = "account_deleted"
     MERGE = "merge"  # duplicates: `details` name the absorbed sheet
     NOT_DUPLICATE = "not_duplicate"  # duplicates: `details` name the other sheet
+    REVERT = "revert"  # a blocked account's changes undone; `details` name the fields
 
 
 ACTION_LABELS = {
@@ -55,6 +56,7 @@ ACTION_LABELS = {
     Action.ACCOUNT_DELETED: "compte supprimé",
     Action.MERGE: "fiches fusionnées",
     Action.NOT_DUPLICATE: "pas un doublon",
+    Action.REVERT: "modifications d'un compte bloqué annulées",
 }
 
 

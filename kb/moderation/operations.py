@@ -3,26 +3,37 @@ the audit log; people concerned are told by e-mail after the commit. Nothing com
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, User
-from kb.auth.permissions import Capability, can, check
+from kb.auth.permissions import Capability, check
 from kb.auth.preferences import wants_contribution_mail
 from kb.errors import Invalid
 from kb.extensions import db
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.queries import reachable_contributors
-from kb.moderation.standing import may_be_trusted, reporters_with_standing
+from kb.moderation.standing import (
+    could_become_trusted,
+    may_be_trusted,
+    reporters_with_standing,
+    trust_progress,
+)
 from kb.sheets import operations as sheet_ops
 from kb.sheets.lifecycle import set_state
-from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState
 from kb.timeutil import utcnow
 from kb.urls import base_url
+
+PARIS = ZoneInfo("Europe/Paris")  # dates typed by moderators are French dates
 
 
 class ModerationError(Invalid):
@@ -122,20 +133,15 @@ def bulk_review(revision_ids: Iterable[int], decision: str, moderator: User,
 
 
 def _maybe_trust(author: User) -> None:
-    """Grant trust when the author reaches KB_AUTO_APPROVE_AFTER approved revisions, unless a
-    moderator withdrew it before (their decision wins over the counter)."""
-    threshold = int(current_app.config.get("KB_AUTO_APPROVE_AFTER", 0))
-    if threshold <= 0 or can(author, Capability.PUBLISH) or not may_be_trusted(author):
+    """Grant trust when the author meets the rule (kb.moderation.standing.trust_progress:
+    enough approvals on enough sheets, an account old enough, never blocked, trust never
+    withdrawn by a moderator, whose decision wins over the counter)."""
+    if not could_become_trusted(author):
         return
-    if sheet_ops.approved_count(author) < threshold:
-        return
-    revoked = db.session.scalar(select(AuditEntry.id).where(
-        AuditEntry.target_user_id == author.id,
-        AuditEntry.action == Action.TRUST_REVOKED.value).limit(1))
-    if revoked is None:
+    progress = trust_progress(author)
+    if progress.meets_rule:
         author.trusted = True
-        audit(None, Action.TRUST_AUTO, target_user=author,
-              reason=f"{threshold} contributions approuvées")
+        audit(None, Action.TRUST_AUTO, target_user=author, reason=progress.summary)
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -255,6 +261,100 @@ def block_user(user: User, moderator: User, reason: str) -> list[Revision]:
     for revision in pending:
         reject(revision, moderator, f"Compte bloqué : {reason.strip()}", notify=False)
     return pending
+
+
+@dataclass
+class Undone:
+    """What `revert_changes_since` did, sheet by sheet."""
+
+    reverted: list[tuple[Sheet, list[str]]] = field(default_factory=list)  # fields restored
+    hidden: list[Sheet] = field(default_factory=list)  # sheets the account created: hidden
+    # Fields the account changed whose text someone else changed since: left for a person.
+    to_check: list[tuple[Sheet, list[str]]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.reverted or self.hidden or self.to_check)
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def revert_changes_since(user: User, moderator: User, since: datetime, reason: str) -> Undone:
+    """Undo what a blocked account published since `since` (MediaWiki's rollback, for all its
+    changes at once). Per sheet and per field: a field whose published text is one the account
+    wrote gets back the last published text that is not its; a field someone else changed
+    after it is left as it is and listed (their edit is never overwritten unseen). Each sheet
+    gets one new revision by the moderator, logged; sheets the account created since then are
+    hidden (a moderator may restore them)."""
+    _may_manage(moderator, user)
+    check(moderator, Capability.PUBLISH)
+    if not user.blocked:
+        raise ModerationError("bloquez d'abord ce compte : ses modifications seront annulées "
+                              "en même temps")
+    if not reason.strip():
+        raise ModerationError("un motif est nécessaire")
+    mine = list(db.session.scalars(select(Revision).where(
+        Revision.author_id == user.id, Revision.created_at >= since,
+        Revision.status.in_(ACCEPTED)).order_by(Revision.id)))
+    by_sheet: dict[int, list[Revision]] = {}
+    for revision in mine:
+        by_sheet.setdefault(revision.sheet_id, []).append(revision)
+    undone = Undone()
+    when = since.replace(tzinfo=UTC).astimezone(PARIS).strftime("%d/%m/%Y à %H h %M")
+    for _, revisions in sorted(by_sheet.items()):
+        sheet = revisions[0].sheet
+        if sheet.state == SheetState.MERGED:
+            continue  # its page redirects to the survivor, whose text a moderator chose
+        starts = [sheet_ops.proposal_root(r) for r in revisions]
+        if starts[0] is None:
+            # Created by the account since then: nothing of anyone else's to go back to.
+            if sheet.state == SheetState.ACTIVE:
+                set_state(sheet, SheetState.HIDDEN, moderator, reason)
+                audit(moderator, Action.HIDE, sheet=sheet, target_user=user, reason=reason)
+                undone.hidden.append(sheet)
+            continue
+        published = sheet.approved_revision
+        if published is None:
+            continue
+        # What the account wrote: each accepted revision against the text it started from.
+        written: dict[str, set[str]] = {}
+        for revision, start in zip(revisions, starts, strict=True):
+            before = start.data if start is not None else {}
+            for name, value in revision.data.items():
+                if value != before.get(name):
+                    written.setdefault(name, set()).add(_key(value))
+        first_start = starts[0].data
+        history = list(db.session.scalars(select(Revision).where(
+            Revision.sheet_id == sheet.id, Revision.status == RevisionStatus.APPROVED.value)
+            .order_by(func.coalesce(Revision.reviewed_at, Revision.created_at).desc(),
+                      Revision.id.desc())))
+        restore: dict[str, Any] = {}
+        to_check: list[str] = []
+        for name, values in written.items():
+            current = published.data.get(name)
+            if _key(current) not in values:
+                if current != first_start.get(name):
+                    to_check.append(name)  # someone else wrote this field since
+                continue
+            earlier = [r.data.get(name) for r in history if _key(r.data.get(name)) not in values]
+            if earlier:
+                restore[name] = earlier[0]  # the latest published text that is not theirs
+            else:
+                to_check.append(name)
+        if restore:
+            undo = sheet_ops.publish_fields(
+                sheet, restore, moderator,
+                f"Annulation des modifications de {user.name} depuis le {when}")
+            db.session.flush()
+            audit(moderator, Action.REVERT, sheet=sheet, revision=undo, target_user=user,
+                  reason=reason, fields=sorted(restore), to_check=sorted(to_check),
+                  since=since.isoformat())
+            undone.reverted.append((sheet, sorted(restore)))
+        if to_check:
+            undone.to_check.append((sheet, sorted(to_check)))
+    return undone
 
 
 def unblock_user(user: User, moderator: User, reason: str = "") -> None:

@@ -55,6 +55,15 @@ def pending_revisions(filters: QueueFilters | None = None, limit: int = 500) -> 
     return revisions[:limit]
 
 
+def replaced_by(revision: Revision) -> Revision | None:
+    """The later proposal of the same author that superseded `revision`, if any."""
+    if revision.status != RevisionStatus.SUPERSEDED.value:
+        return None
+    return db.session.scalar(select(Revision).where(
+        Revision.base_revision_id == revision.id, Revision.author_id == revision.author_id)
+        .order_by(Revision.id).limit(1))
+
+
 def pending_count() -> int:
     return db.session.scalar(select(func.count(Revision.id)).where(
         Revision.status == RevisionStatus.PENDING.value, counted_author(Revision.author_id))) or 0

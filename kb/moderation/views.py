@@ -18,12 +18,20 @@ from kb.moderation import operations, queries, spam
 from kb.moderation.forms import ReasonForm, ReportForm
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
 from kb.moderation.spam import HONEYPOT_FIELD, check_honeypot, client_fingerprint
+from kb.moderation.standing import approval_makes_trusted, standing_days
 from kb.params import db_id
 from kb.redirects import safe_next
 from kb.sheets import operations as sheet_ops
 from kb.sheets.diff import as_text, diff_data
 from kb.sheets.fields import FIELDS_BY_NAME
-from kb.sheets.models import REVIEW_INTERVALS, Revision, RevisionStatus, Sheet, SheetState
+from kb.sheets.models import (
+    REVIEW_INTERVALS,
+    REVISION_STATUS_LABELS,
+    Revision,
+    RevisionStatus,
+    Sheet,
+    SheetState,
+)
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.templating import public_name
 from kb.transaction import commit
@@ -112,7 +120,9 @@ def _review_page(rev: Revision, choices: dict[str, str] | None = None, error: st
         form=ReasonForm(), plan=plan, stale=stale, choices=choices, error=error,
         overlaps=overlaps, proposed=diff_data(start, rev.data) if stale else [],
         published_since=diff_data(start, plan.published_data) if stale and plan else [],
-        history=queries.audit_entries(sheet=sheet, limit=20)), status
+        history=queries.audit_entries(sheet=sheet, limit=20),
+        promotes=approval_makes_trusted(rev), standing_days=standing_days(),
+        replaced_by=queries.replaced_by(rev)), status
 
 
 @bp.get("/moderation/revisions/<int:revision_id>")
@@ -313,6 +323,30 @@ def journal() -> str:
     return render_template("moderation/journal.html", entries=entries)
 
 
+def _label(name: str) -> str:
+    return FIELDS_BY_NAME[name].label if name in FIELDS_BY_NAME else name
+
+
+def undone_message(undone: operations.Undone) -> str:
+    """The flash message after undoing a blocked account's changes."""
+    if undone.empty:
+        return "Aucune modification publiée de ce compte depuis cette date."
+    parts = []
+    if undone.reverted:
+        parts.append("modifications annulées sur " + plural(len(undone.reverted), "fiche")
+                     + " (" + ", ".join(f"« {s.title} »" for s, _ in undone.reverted) + ")")
+    if undone.hidden:
+        parts.append(plural(len(undone.hidden), "fiche créée par ce compte masquée",
+                            "fiches créées par ce compte masquées")
+                     + " (" + ", ".join(f"« {s.title} »" for s in undone.hidden) + ")")
+    if undone.to_check:
+        parts.append("à relire, modifié depuis par d'autres et laissé tel quel : " + " ; ".join(
+            f"« {s.title} » ({', '.join(_label(f) for f in fields)})"
+            for s, fields in undone.to_check))
+    text = " ; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
 # --- template helpers and hooks -------------------------------------------------------------
 
 @dataclass
@@ -367,4 +401,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         moderation_history=history_entries, review_reason=review_reason,
         REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
-        pending_status=RevisionStatus.PENDING.value, audit_actions=Action)
+        pending_status=RevisionStatus.PENDING.value, audit_actions=Action,
+        revision_status_labels=REVISION_STATUS_LABELS)

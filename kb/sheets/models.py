@@ -30,7 +30,19 @@ class RevisionStatus(StrEnum):
     # Approved in part at review time: the moderator kept the published text for some of its
     # fields; what was accepted is in a later approved revision based on it. Not public.
     MERGED = "merged"
+    # Replaced by a later proposal of the same author built on it, before any review: that later
+    # one carries its content and is what a moderator decides on. Never public, never counted.
+    SUPERSEDED = "superseded"
 
+
+# How pages name each status (history, review page).
+REVISION_STATUS_LABELS: dict[str, str] = {
+    RevisionStatus.PENDING: "en attente",
+    RevisionStatus.APPROVED: "approuvée",
+    RevisionStatus.REJECTED: "refusée",
+    RevisionStatus.MERGED: "intégrée en partie",
+    RevisionStatus.SUPERSEDED: "remplacée",
+}
 
 # Statuses of revisions whose author's work was accepted (trust counter, contributors).
 ACCEPTED = (RevisionStatus.APPROVED.value, RevisionStatus.MERGED.value)

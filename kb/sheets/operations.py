@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from kb.extensions import db
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
 from kb.sheets.filters import projection
 from kb.sheets.merge import three_way_merge
-from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState, Tag
+from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState, Tag
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.territories.places import complete, derive
@@ -159,21 +159,19 @@ def proposal_root(revision: Revision) -> Revision | None:
 
 def _settle(revision: Revision, reviewer: User, status: RevisionStatus = RevisionStatus.APPROVED,
             when: Any = None) -> None:
-    """Give `revision` its review status, and with it the pending proposals it was built on (its
-    author's chain): their content is part of what was reviewed."""
-    when = when or utcnow()
-    current: Revision | None = revision
+    """Give `revision` its review status. Pending proposals it was built on (its author's chain,
+    saved before replaced proposals were marked at once) become "superseded": their content is
+    part of what was reviewed, but they were no decision of their own."""
+    revision.status = status.value
+    revision.reviewed_by = reviewer
+    revision.reviewed_at = when or utcnow()
     seen: set[int] = set()
-    while current is not None and current.status != RevisionStatus.APPROVED \
-            and (current.id is None or current.id not in seen):
-        if current.id is not None:
-            seen.add(current.id)
-        if current is revision or current.status == RevisionStatus.PENDING:
-            current.status = status.value
-            current.reviewed_by = reviewer
-            current.reviewed_at = when
-        else:
-            break  # a step reviewed before keeps its decision, and so does the chain above it
+    current = db.session.get(Revision, revision.base_revision_id) \
+        if revision.base_revision_id else None
+    while current is not None and current.id not in seen \
+            and current.status == RevisionStatus.PENDING.value:
+        seen.add(current.id)
+        current.status = RevisionStatus.SUPERSEDED.value
         current = db.session.get(Revision, current.base_revision_id) \
             if current.base_revision_id else None
 
@@ -193,6 +191,11 @@ def _add_revision(
     if can(author, Capability.PUBLISH):  # never for an unconfirmed account (the table says)
         _settle(revision, author)
         publish(sheet, revision)
+    elif base is not None and base.author_id == author.id \
+            and base.status == RevisionStatus.PENDING.value:
+        # The author replaced their own proposal: the new one carries it and is the one to
+        # review. The old one is no decision of anyone's: never approved, never counted.
+        base.status = RevisionStatus.SUPERSEDED.value
     return revision
 
 
@@ -295,6 +298,19 @@ def restore_revision(revision: Revision, author: User) -> Revision:
     return _add_revision(sheet, dict(revision.data), author, comment, head)
 
 
+def publish_fields(sheet: Sheet, values: dict[str, Any], moderator: User,
+                   comment: str) -> Revision:
+    """Publish the approved text with `values` in place of some of its fields, as a new
+    revision by `moderator` (undoing a blocked account's changes: revisions are append-only).
+    The values are earlier approved text, kept as they were (no new validation)."""
+    check(moderator, Capability.PUBLISH)
+    approved = sheet.approved_revision
+    if approved is None:
+        raise Conflict("cette fiche n'a pas de version publiée")
+    data, _ = complete({**approved.data, **values}, base=approved.data, strict=False)
+    return _add_revision(sheet, data, moderator, comment, approved)
+
+
 # --- review ---------------------------------------------------------------------------------
 
 CHOICES = ("proposal", "published")
@@ -358,6 +374,14 @@ def review_plan(revision: Revision) -> ReviewPlan:
     return plan
 
 
+def _check_pending(revision: Revision) -> None:
+    if revision.status == RevisionStatus.SUPERSEDED.value:
+        raise Conflict("cette proposition a été remplacée par une version plus récente de son "
+                       "auteur : relisez plutôt celle-ci")
+    if revision.status != RevisionStatus.PENDING.value:
+        raise Conflict("cette révision a déjà été traitée")
+
+
 def approve_revision(revision: Revision, moderator: User,
                      choices: Mapping[str, str] | None = None) -> Revision:
     """Approve a proposal; returns the revision now published. A proposal whose start is still
@@ -367,8 +391,7 @@ def approve_revision(revision: Revision, moderator: User,
     which the moderator kept out some text is "merged", not "approved": approved revisions are
     public, and that text was not accepted."""
     check(moderator, Capability.REVIEW)
-    if revision.status != RevisionStatus.PENDING.value:
-        raise Conflict("cette révision a déjà été traitée")
+    _check_pending(revision)
     plan = review_plan(revision)
     data = plan.resolve(choices)
     sheet = revision.sheet
@@ -395,8 +418,7 @@ def approve_revision(revision: Revision, moderator: User,
 
 def reject_revision(revision: Revision, moderator: User, reason: str) -> None:
     check(moderator, Capability.REVIEW)
-    if revision.status != RevisionStatus.PENDING.value:
-        raise Conflict("cette révision a déjà été traitée")
+    _check_pending(revision)
     if not reason.strip():
         raise Invalid("un motif de refus est nécessaire")
     revision.status = RevisionStatus.REJECTED.value
@@ -404,10 +426,3 @@ def reject_revision(revision: Revision, moderator: User, reason: str) -> None:
     revision.reviewed_at = utcnow()
     revision.review_reason = reason.strip()[:2000]
 
-
-def approved_count(user: User) -> int:
-    return db.session.scalar(
-        select(func.count(Revision.id)).where(
-            Revision.author_id == user.id, Revision.status.in_(ACCEPTED)
-        )
-    ) or 0
