@@ -228,10 +228,10 @@ def test_no_page_breaks_its_content_security_policy(site, browser):
     pages[""] = [*pages[""], "/embed", f"/embed?sheet={slug}", "/embed?mode=list&tag=accueil",
                  f"/embed/sheets/{slug}", "/embed/list?tag=accueil", "/territoires", "/donnees"]
     refused: dict[str, list[str]] = {}
+    messages: list[str] = []
     for who, urls in pages.items():
         context = browser.new_context(viewport=DESKTOP)
         page = context.new_page()
-        messages: list[str] = []
         page.on("console", lambda message: messages.append(message.text))
         if who:
             _login(page, site["base"], who)
