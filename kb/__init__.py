@@ -93,10 +93,17 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+# Defence in depth behind the templates' escaping: scripts, styles, images and frames from this
+# site only (no inline script or style: they live in static/), no plugin, no <base> rewriting
+# the links, forms posted here only, and no other site may frame the page.
+SITE_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+               "frame-ancestors 'none'")
+
+
 def _security_headers(response: Response) -> Response:
-    # Embed routes set their own frame-ancestors; every other page refuses to be framed.
+    # Embed routes set their own policy (framable by the allowlist, kb/embed/http.py).
     if "Content-Security-Policy" not in response.headers:
-        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response.headers["Content-Security-Policy"] = SITE_POLICY
         response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

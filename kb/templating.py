@@ -11,11 +11,12 @@ from flask import Flask, current_app
 from kb.auth.models import FORMER_CONTRIBUTOR, role_label
 from kb.auth.permissions import Capability, can, role_capabilities
 from kb.params import query_url
+from kb.redirects import current_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
 from kb.territories.register import department_label
 from kb.text import render_markdown, slugify
 from kb.urls import base_url
-from kb.wording import plural
+from kb.wording import french_number, plural
 
 PARIS = ZoneInfo("Europe/Paris")
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
@@ -77,10 +78,13 @@ def register_templating(app: Flask) -> None:
         slugify=lambda v: slugify(v, 80), role_label=role_label,
     )
     app.jinja_env.filters["plural"] = plural  # "0 fiche", "2 fiches": every count in words
+    # Every number shown: "12 345", "0,5 h" ({{ hours|number(1) }}), never "0.5".
+    app.jinja_env.filters["number"] = french_number
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
                                  SCALES=SCALES, search_endpoint=search_endpoint,
                                  SHEET_SECTIONS=sections(), query_url=query_url,
+                                 current_path=current_path,  # every `next=` value
                                  # Who may do what: the one rule (kb/auth/permissions.py).
                                  can=can, role_capabilities=role_capabilities)
 

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-NARROW_NBSP = "\u202f"  # the thousands separator of French typography
+from functools import lru_cache
+
+from babel import Locale
+from babel.numbers import NumberPattern, get_group_symbol, parse_pattern
+
+LOCALE = Locale.parse("fr_FR")
+NARROW_NBSP = get_group_symbol(locale=LOCALE)  # French thousands separator (CLDR: U+202F)
 
 
-def french_number(n: int) -> str:
-    """12345 -> '12 345' (narrow no-break space)."""
-    return f"{n:,}".replace(",", NARROW_NBSP)
+@lru_cache(maxsize=8)
+def _pattern(decimals: int | None) -> NumberPattern:
+    # Parsed once: format_decimal() parses its pattern and locale on every call (~40 µs).
+    if decimals is None:
+        return parse_pattern(LOCALE.decimal_formats[None].pattern)
+    return parse_pattern("#,##0" + ("." + "0" * decimals if decimals else ""))
+
+
+def french_number(n: float | None, decimals: int | None = None) -> str:
+    """Every number shown to a reader, written the French way (CLDR, through Babel):
+    12345 -> '12 345' (narrow no-break space), 0.5 -> '0,5'; `decimals` fixes the count of
+    decimals (`french_number(0, 1)` -> '0,0')."""
+    if n is None:
+        return ""
+    if isinstance(n, int) and decimals is None:  # counts, most numbers shown: the fast path
+        return f"{n:,}".replace(",", NARROW_NBSP)
+    return _pattern(decimals).apply(n, LOCALE)
 
 
 def plural(n: int | None, singular: str, plural_form: str | None = None,

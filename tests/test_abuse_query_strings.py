@@ -136,7 +136,8 @@ def test_ids_beyond_the_columns_are_404_or_ignored(client, make_sheet, moderator
     slug = revision.sheet.slug
     huge = "9" * 30
     assert client.get(f"/fiches/{slug}?revision={huge}").status_code == 200  # ignored
-    assert client.get(f"/fiches/{slug}/diff?to={huge}").status_code == 400
+    assert client.get(f"/fiches/{slug}/diff?to={huge}").status_code == 404  # not that diff
+    assert client.get(f"/fiches/{slug}/diff?from={huge}&to={revision.id}").status_code == 404
     login(moderator)
     assert client.get(f"/moderation/revisions/{huge}").status_code == 404
     assert client.get("/moderation/revisions/١٢").status_code == 404

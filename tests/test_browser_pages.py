@@ -218,3 +218,32 @@ def test_the_form_counts_previews_and_keeps_the_draft_until_sent(site, browser):
     assert page.get_by_role("button", name="Reprendre le brouillon").count() == 0
     assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('kb-brouillon:'))") == []
     context.close()
+
+
+def test_no_page_breaks_its_content_security_policy(site, browser):
+    """Every page works under its script policy (kb/__init__.py SITE_POLICY, the embeds' own):
+    the browser reports no refused script, style, image or frame."""
+    slug = site["slug"]
+    pages = _pages(site)
+    pages[""] = [*pages[""], "/embed", f"/embed?sheet={slug}", "/embed?mode=list&tag=accueil",
+                 f"/embed/sheets/{slug}", "/embed/list?tag=accueil", "/territoires", "/donnees"]
+    refused: dict[str, list[str]] = {}
+    messages: list[str] = []
+    for who, urls in pages.items():
+        context = browser.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        page.on("console", lambda message: messages.append(message.text))
+        if who:
+            _login(page, site["base"], who)
+        for url in urls:
+            messages.clear()
+            response = page.goto(site["base"] + url)
+            assert response is not None and response.status == 200, url
+            assert "default-src 'self'" in response.headers["content-security-policy"] \
+                or "default-src 'none'" in response.headers["content-security-policy"], url
+            page.wait_for_load_state("networkidle")
+            found = [m for m in messages if "Content Security Policy" in m]
+            if found:
+                refused[url] = found
+        context.close()
+    assert not refused, refused

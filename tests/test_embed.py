@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -33,7 +34,7 @@ def test_sheet_widget_shows_the_card_of_the_approved_revision(client, brest, con
     assert "en attente de relecture" not in page
     assert "à actualiser" not in page
     # Its own template and CSS: not the site's layout.
-    assert "<style>" in page and "kb.css" not in page and "site-header" not in page
+    assert "css/embed.css" in page and "kb.css" not in page and "site-header" not in page
 
 
 def test_stale_sheet_widget_says_it_needs_updating(client, brest):
@@ -162,11 +163,36 @@ def test_frame_ancestors_follow_the_configured_allowlist(app, client, brest):
     assert csp.startswith("frame-ancestors 'self';") and "script-src *" not in csp
 
 
-@pytest.mark.parametrize("url", ["/", "/fiches/{slug}", "/embed", "/donnees", "/connexion"])
-def test_other_pages_refuse_to_be_framed(client, brest, url):
+def _policy(response):
+    """The Content-Security-Policy header as {directive: sources}."""
+    directives = [d.split() for d in response.headers["Content-Security-Policy"].split(";")]
+    return {d[0]: " ".join(d[1:]) for d in directives if d}
+
+
+@pytest.mark.parametrize("url", ["/", "/fiches/{slug}", "/embed", "/donnees", "/connexion",
+                                 "/recherche?q=accueil", "/fiches"])
+def test_other_pages_refuse_to_be_framed_and_run_only_this_sites_scripts(client, brest, url):
     response = client.get(url.format(slug=brest.slug))
-    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    policy = _policy(response)
+    assert policy["frame-ancestors"] == "'none'"
     assert response.headers["X-Frame-Options"] == "DENY"
+    # Defence in depth: no inline or foreign script, no plugin, no <base> hijack.
+    assert policy["default-src"] == "'self'" and "script-src" not in policy
+    assert policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    assert "<script>" not in response.get_data(as_text=True)  # scripts are files (static/js)
+    assert not re.search(r"<[a-z][^>]*\sstyle=", response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("url", ["/embed/sheets/{slug}", "/embed/list"])
+def test_embeds_run_only_this_sites_scripts_and_styles(client, brest, url):
+    response = client.get(url.format(slug=brest.slug))
+    policy = _policy(response)
+    assert policy["frame-ancestors"] == "*"  # KB_EMBED_FRAME_ANCESTORS, framable as before
+    assert policy["default-src"] == "'none'" and policy["script-src"] == "'self'"
+    assert policy["style-src"] == "'self'" and policy["object-src"] == "'none'"
+    assert policy["base-uri"] == "'none'"
+    assert "<style" not in response.get_data(as_text=True)
 
 
 # --- caching -----------------------------------------------------------------------------------

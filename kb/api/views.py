@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from kb.api.cors import add_cors_headers
-from kb.api.http import error, json_body
+from kb.api.http import BodyError, body_int, error, json_body
 from kb.api.openapi import openapi_document
 from kb.auth.identity import api_user, token_required
 from kb.auth.models import User
@@ -93,12 +93,13 @@ def create_sheet() -> Any:
 def update_sheet(slug: str) -> Any:
     sheet = get_sheet_or_404(slug, api_user())
     body = json_body()
-    base = body.pop("base_revision", None)
+    try:
+        base = body_int(body, "base_revision", "l'identifiant de la révision que vous avez "
+                                               "modifiée")
+    except BodyError as exc:
+        return exc.response()
+    body.pop("base_revision")
     comment = str(body.pop("comment", "") or "")
-    if not isinstance(base, int) or isinstance(base, bool):
-        return error(400, "validation", "« base_revision » (entier) est obligatoire : "
-                      "l'identifiant de la révision que vous avez modifiée.",
-                      fields={"base_revision": "obligatoire"})
     try:
         revision = operations.edit_sheet(sheet, body, _caller(), base, comment)
     except operations.EditConflict as conflict:

@@ -11,6 +11,7 @@ from click._termui_impl import ProgressBar
 from flask.cli import with_appcontext
 
 from kb.duplicates.similarity import HIGH
+from kb.wording import french_number
 
 OPTIMIZE_AFTER = 1000  # rewritten sheets after which planner statistics are refreshed
 
@@ -65,7 +66,8 @@ def scan(min_score: float, rebuild: bool, quiet: bool) -> None:
         new += operations.add_scanned(batch, known)
         commit()
     if not quiet or new:
-        click.echo(f"{total} fiche(s) analysée(s) en {time.monotonic() - started:.1f} s : "
+        click.echo(f"{french_number(total)} fiche(s) analysée(s) en "
+                   f"{french_number(time.monotonic() - started, 1)} s : "
                    f"{found} paire(s) semblable(s), {new} nouvelle(s) dans la file des "
                    "modérateurs.")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from kb.duplicates.similarity import FINGERPRINT_FIELDS, HIGH
 from kb.sheets.fields import FIELDS_BY_NAME
+from kb.wording import french_number
 
 
 def _properties() -> dict[str, Any]:
@@ -36,7 +37,7 @@ def similar_path(json_response: Callable[[str, dict[str, Any]], dict[str, Any]],
     description = (
         "Les fiches publiées les plus proches, la plus proche d'abord ; score de 0 à 1, le "
         "même que celui de la file des doublons et de la relecture (affiché en %). Au-dessus "
-        f"de {HIGH:g}, il faut confirmer qu'il s'agit d'une autre initiative. Donnez le titre "
+        f"de {french_number(HIGH)}, il faut confirmer qu'il s'agit d'une autre initiative. Donnez le titre "
         "et le texte (« title », « text »), ou les champs de la fiche par leur nom : avec "
         "tous les champs, le score est exactement celui calculé à l'envoi de la fiche.")
     return {

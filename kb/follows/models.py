@@ -17,6 +17,7 @@ class FollowKind(StrEnum):
     TAG = "tag"
     TERRITORY = "territory"
     SEARCH = "search"
+    SHEET = "sheet"  # one sheet: params {"sheet": id}, news when its published text changes
 
 
 class DigestPeriod(StrEnum):
@@ -26,7 +27,7 @@ class DigestPeriod(StrEnum):
 
 
 class Follow(db.Model):  # type: ignore[name-defined]
-    """A saved search: the same parameters as /recherche (q and filters)."""
+    """A saved search (the same parameters as /recherche: q and filters), or one sheet."""
 
     __tablename__ = "follows"
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_follows_user_key"),)

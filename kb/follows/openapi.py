@@ -14,7 +14,8 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 
 def follow_paths() -> dict[str, Any]:
     follow = {"type": "object", "properties": {
-        "id": {"type": "integer"}, "kind": {"type": "string", "enum": ["tag", "territory", "search"]},
+        "id": {"type": "integer"},
+        "kind": {"type": "string", "enum": ["tag", "territory", "search", "sheet"]},
         "label": {"type": "string"}, "params": {"type": "object"},
         "created_at": {"type": "string", "format": "date-time"}}}
     auth = {"401": _json("Sans jeton", ERROR)}

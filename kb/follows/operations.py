@@ -21,7 +21,7 @@ from kb.extensions import db
 from kb.follows.models import DigestPeriod, Follow, FollowDigest, FollowKind, FollowSettings
 from kb.sheets.filters import PARAMS as FILTER_PARAMS
 from kb.sheets.filters import FilterError, parse_filters
-from kb.sheets.models import Sheet
+from kb.sheets.models import Sheet, published_sheets
 from kb.territories.register import territories_with_code
 from kb.timeutil import utcnow
 from kb.urls import base_url
@@ -95,17 +95,45 @@ def follow(user: User, params: dict[str, Any], now: datetime | None = None) -> F
     clean = canonical(params)
     if not clean:
         raise FollowError("Rien à suivre : choisissez un mot-clé, un territoire ou une recherche.")
-    key = urlencode(sorted(clean.items()))
+    return _add(user, _kind(clean), clean, urlencode(sorted(clean.items())), label(clean), now)
+
+
+def _add(user: User, kind: FollowKind, params: dict[str, Any], key: str, text: str,
+         now: datetime | None) -> Follow:
     existing = db.session.scalar(select(Follow).where(Follow.user_id == user.id, Follow.key == key))
     if existing is not None:
         return existing
     count = db.session.scalar(select(func.count(Follow.id)).where(Follow.user_id == user.id)) or 0
     if count >= MAX_FOLLOWS:
         raise FollowError(f"Vous suivez déjà {MAX_FOLLOWS} recherches : retirez-en une d'abord.")
-    row = Follow(user_id=user.id, kind=_kind(clean).value, params=clean, key=key,
-                 label=label(clean), created_at=now or utcnow())
+    row = Follow(user_id=user.id, kind=kind.value, params=params, key=key, label=text[:300],
+                 created_at=now or utcnow())
     db.session.add(row)
     return row
+
+
+def _sheet_key(sheet: Sheet) -> str:
+    return f"sheet={sheet.id}"  # never a search's key: searches have no "sheet" parameter
+
+
+def follow_sheet(user: User, sheet: Sheet, now: datetime | None = None) -> Follow:
+    """Follow one sheet: the digest tells when its published text changes. Twice: the same."""
+    return _add(user, FollowKind.SHEET, {"sheet": sheet.id}, _sheet_key(sheet),
+                sheet.title or sheet.slug, now)
+
+
+def sheet_follow(user: User, sheet: Sheet) -> Follow | None:
+    """This person's follow of this sheet, if any."""
+    return db.session.scalar(select(Follow).where(Follow.user_id == user.id,
+                                                  Follow.key == _sheet_key(sheet)))
+
+
+def followed_sheets(follows: list[Follow]) -> dict[int, Sheet]:
+    """Follow id -> the sheet of each sheet follow (for their links)."""
+    ids = {f.id: f.params.get("sheet") for f in follows if f.kind == FollowKind.SHEET}
+    sheets = {s.id: s for s in db.session.scalars(select(Sheet).where(Sheet.id.in_(
+        [i for i in ids.values() if isinstance(i, int)])))} if ids else {}
+    return {follow_id: sheets[i] for follow_id, i in ids.items() if i in sheets}
 
 
 def unfollow(user: User, follow_id: int) -> None:
@@ -172,10 +200,17 @@ class DigestRun:
     failed: list[tuple[User, str]] = field(default_factory=list)
 
 
-def _matching(params: dict[str, str], since: datetime) -> list[tuple[int, datetime]]:
+def _matching(row: Follow, since: datetime) -> list[tuple[int, datetime]]:
     """Published sheets matching a follow, updated since `since`, newest first: the same
-    search as /recherche with these parameters, sorted by update date."""
+    search as /recherche with these parameters, sorted by update date; for a sheet follow,
+    the sheet if it is published and was updated since."""
     from kb.search.service import search_sheets
+
+    if row.kind == FollowKind.SHEET:
+        sheet = db.session.scalar(published_sheets().where(Sheet.id == row.params.get("sheet")))
+        return [(sheet.id, sheet.updated_at)] if sheet is not None \
+            and sheet.updated_at >= since else []
+    params: dict[str, str] = row.params
 
     found: list[tuple[int, datetime]] = []
     page = 1
@@ -223,7 +258,7 @@ def send_digests(now: datetime | None = None) -> DigestRun:
         for row in follows:
             since = max(row.created_at, sent.sent_at) if sent else row.created_at
             if row.key not in cache or cache[row.key][0] > since:
-                cache[row.key] = (since, _matching(row.params, since))
+                cache[row.key] = (since, _matching(row, since))
             ids = [sheet_id for sheet_id, updated in cache[row.key][1]
                    if updated >= since and sheet_id not in listed]
             if ids:

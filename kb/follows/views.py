@@ -14,6 +14,8 @@ from kb.extensions import csrf
 from kb.follows import operations
 from kb.follows.models import DigestPeriod, Follow
 from kb.redirects import safe_next
+from kb.sheets.models import Sheet
+from kb.sheets.visibility import get_sheet_or_404
 from kb.timeutil import isoformat
 from kb.transaction import commit
 
@@ -24,6 +26,7 @@ def init_app(app: Flask) -> None:
     from kb.follows.openapi import follow_paths
 
     app.extensions.setdefault("kb_openapi_paths", []).append(follow_paths)
+    app.jinja_env.globals["sheet_follow"] = _sheet_follow
 PERIOD_LABELS = {DigestPeriod.WEEK: "une fois par semaine au plus",
                  DigestPeriod.MONTH: "une fois par mois au plus",
                  DigestPeriod.OFF: "jamais (suivis gardés, sans e-mail)"}
@@ -48,10 +51,47 @@ def follow() -> Response:
     return redirect(safe_next(request.form.get("next"), url_for("follows.mine")))
 
 
+@bp.post("/fiches/<slug>/suivre")
+@login_required
+def follow_sheet(slug: str) -> Response:
+    _checked_form()
+    sheet = get_sheet_or_404(slug, current_user)
+    try:
+        operations.follow_sheet(current_user, sheet)
+        commit()
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    flash("Vous suivez cette fiche : un e-mail récapitulatif vous dira quand elle change "
+          "(au plus un par période, pour tous vos suivis).", "success")
+    return redirect(url_for("sheets.show", slug=sheet.slug))
+
+
+@bp.post("/fiches/<slug>/ne-plus-suivre")
+@login_required
+def unfollow_sheet(slug: str) -> Response:
+    _checked_form()
+    sheet = get_sheet_or_404(slug, current_user)
+    row = operations.sheet_follow(current_user, sheet)
+    if row is not None:
+        operations.unfollow(current_user, row.id)
+        commit()
+    flash("Vous ne suivez plus cette fiche.", "success")
+    return redirect(url_for("sheets.show", slug=sheet.slug))
+
+
+def _sheet_follow(sheet: Sheet) -> Follow | None:
+    """For the sheet page: the reader's follow of this sheet (None when anonymous)."""
+    if not current_user.is_authenticated:
+        return None
+    return operations.sheet_follow(current_user, sheet)
+
+
 @bp.get("/mes-suivis")
 @login_required
 def mine() -> str:
-    return render_template("follows/mine.html", follows=operations.follows_of(current_user),
+    follows = operations.follows_of(current_user)
+    return render_template("follows/mine.html", follows=follows,
+                           sheets=operations.followed_sheets(follows),
                            period=operations.settings_for(current_user).period,
                            periods=PERIOD_LABELS)
 

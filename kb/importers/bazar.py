@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
-from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind, empty_data
+from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind, clean_value, empty_data
 from kb.territories.places import complete, find_communes, parse_place_text
 from kb.territories.register import Commune, name_key, register
 from kb.text import fold
@@ -154,6 +154,15 @@ def _markdown(lines: list[str]) -> str:
     return "\n\n".join(blocks)
 
 
+def _valid(f: Field, value: str) -> bool:
+    """The value passes the field's own rule (kb/sheets/fields.py)."""
+    try:
+        clean_value(f, value)
+    except ValueError:
+        return False
+    return True
+
+
 def _choice(f: Field, value: str, report: ParsedSheet) -> str:
     if not value:
         return ""
@@ -209,9 +218,9 @@ def _clean_sheet(raw: _RawSheet, spam_terms: set[str]) -> ParsedSheet:
             data[f.name] = _choice(f, lines[0], report)
         elif f.kind is Kind.URL:
             url = lines[0].strip()
-            if re.match(r"^https?://[^/\s]+\.[^/\s]+", url):
+            if re.match(r"^https?://[^/\s]+\.[^/\s]+", url) and _valid(f, url):
                 data[f.name] = url
-            else:
+            else:  # a bad link must not cost the whole sheet
                 report.warnings.append(f"Lien web « {url} » invalide : ignoré")
         else:
             data[f.name] = " ".join(" ".join(lines).split())

@@ -45,9 +45,10 @@ def pending_revisions(filters: QueueFilters | None = None, limit: int = 500) -> 
     elif filters.kind == "edit":
         query = query.where(Sheet.approved_revision_id.is_not(None))
     if filters.author:
-        needle = f"%{filters.author.strip().lower()}%"
+        needle = filters.author.strip().lower()  # "%" and "_" taken literally
         query = query.join(User, User.id == Revision.author_id).where(
-            func.lower(User.email).like(needle) | func.lower(User.display_name).like(needle))
+            func.lower(User.email).contains(needle, autoescape=True)
+            | func.lower(User.display_name).contains(needle, autoescape=True))
     revisions = list(db.session.scalars(query))
     if filters.tag:
         revisions = [r for r in revisions
@@ -126,9 +127,9 @@ def users_page(search: str = "", limit: int = 100) -> list[tuple[User, int]]:
              .outerjoin(approved, approved.c.author_id == User.id)
              .where(User.email != SYSTEM_EMAIL).order_by(User.created_at.desc()))
     if search.strip():
-        needle = f"%{search.strip().lower()}%"
-        query = query.where(func.lower(User.email).like(needle)
-                            | func.lower(User.display_name).like(needle))
+        needle = search.strip().lower()  # "%" and "_" taken literally
+        query = query.where(func.lower(User.email).contains(needle, autoescape=True)
+                            | func.lower(User.display_name).contains(needle, autoescape=True))
     return [(user, int(n)) for user, n in db.session.execute(query.limit(limit))]
 
 

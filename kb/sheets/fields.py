@@ -134,7 +134,9 @@ def _commune_label(code: str) -> str:
 
 
 def _tag_key(value: str) -> str:
-    return slugify(value, 80)
+    # Taken literally: "%" or "*" has no slug, and must match no tag rather than drop the
+    # filter (which would list every sheet, as a wildcard would).
+    return slugify(value, 80) or value
 
 
 ACTOR_TYPES = (
@@ -265,6 +267,7 @@ class ValidationError(Invalid):
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_IN_URL = re.compile(r"[\s\"<>\\`]")  # never unencoded in a URL (RFC 3986)
 
 
 def empty_data() -> dict[str, Any]:
@@ -300,9 +303,14 @@ def clean_value(f: Field, value: Any) -> Any:
     if f.kind is Kind.CHOICE and value and value not in f.choice_values:
         raise ValueError("valeur inconnue ; valeurs possibles : " + ", ".join(f.choice_values))
     if f.kind is Kind.URL and value:
+        if _NOT_IN_URL.search(value):
+            # RFC 3986 has no unencoded space, quote or angle bracket: a link that holds
+            # one was pasted with text around it, and would be cut or broken on every output.
+            raise ValueError(f"« {f.label} » : une adresse ne contient ni espace ni guillemet "
+                             "(ni < > \\ `) ; collez l'adresse seule")
         parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in value:
-            raise ValueError("doit être une adresse http:// ou https:// valide")
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"« {f.label} » doit être une adresse http:// ou https:// valide")
     return value
 
 

