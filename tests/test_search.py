@@ -68,6 +68,26 @@ def test_other_word_forms_match(corpus: dict[str, Revision]) -> None:
     assert set(titles("partagee")) == set(titles("partagés"))
 
 
+def test_word_families_stay_apart_while_plurals_and_verb_forms_meet(
+        make_sheet: Callable[..., Revision]) -> None:
+    # Issue 20: Snowball stemmed twice joined mobilité, mobilier, mobiliser and mobile.
+    make_sheet(**plain(title="Mobilité solidaire", context="Des aides à la mobilité."))
+    make_sheet(**plain(title="Plan vélo", context="Les mobilités douces."))
+    make_sheet(**plain(title="Mobilier urbain à Brest", city="Brest",
+                       context="Des mobiliers réparés par les agents."))
+    make_sheet(**plain(title="Voisins solidaires", context="Nous avons mobilisé les voisins."))
+    make_sheet(**plain(title="Équipe itinérante", context="Des agents mobiles."))
+    make_sheet(**plain(title="Formulaire simplifié", context="Un formulaire modifié."))
+    assert set(titles("mobilité")) == {"Mobilité solidaire", "Plan vélo"}
+    assert set(titles("mobilites")) == {"Mobilité solidaire", "Plan vélo"}
+    assert titles("mobilier") == ["Mobilier urbain à Brest"]
+    assert titles("mobiliser") == ["Voisins solidaires"]
+    assert titles("mobile") == ["Équipe itinérante"]
+    assert "tous ces mots" in search_sheets("mobilité Brest")["message"]  # none has both
+    assert titles("agent") == titles("agents") != []
+    assert titles("modifier") == ["Formulaire simplifié"]
+
+
 def test_stop_words_are_ignored(corpus: dict[str, Revision]) -> None:
     assert titles("les habitants") == titles("habitants")
     result = search_sheets("les")

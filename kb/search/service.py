@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from kb.extensions import db
-from kb.search.analysis import WORD, fold, max_typos
+from kb.search.analysis import WORD, fold, max_typos, stem
 from kb.search.backend import (
     FACETS,
     SORTS,
@@ -95,7 +95,10 @@ def _correct_typos(backend: SearchBackend, parsed: ParsedQuery) -> None:
     known = backend.known_words([t.word for t in terms])
     for term in terms:
         if term.word not in known:
-            term.corrections = backend.similar_words(term.word, max_typos(term.word))[:3]
+            similar = backend.similar_words(term.word, max_typos(term.word))
+            if any(stem(w) == stem(term.word) for w in similar):
+                continue  # "mobiliser" where sheets say "mobilisé": a form, not a typo
+            term.corrections = similar[:3]
 
 
 def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
