@@ -140,6 +140,32 @@ def test_all_words_required_then_relaxed(corpus: dict[str, Revision]) -> None:
     assert titles("jardins nantes") == ["Jardins partagés de Nantes"]
 
 
+def test_a_word_no_sheet_contains_is_named_never_counted_as_found(
+        client: FlaskClient, corpus: dict[str, Revision]) -> None:
+    # Issue 20: « accueil Lille » said "11 fiches" though no sheet is in Lille.
+    result = search_sheets("accueil Lille")
+    assert result["unmatched_terms"] == ["Lille"]
+    assert result["message"] == ("Aucune fiche ne contient « Lille » : 2 fiches contiennent "
+                                 "« accueil ».")
+    assert set(titles("accueil Lille")) == {"Accueil en mairie de Brest",
+                                            "Jardins partagés de Nantes"}
+    # The words found stay required together; several missing words are all named.
+    assert titles("accueil jardins Lille Zorglub") == ["Jardins partagés de Nantes"]
+    assert search_sheets("accueil jardins Lille Zorglub")["unmatched_terms"] == ["Lille",
+                                                                               "Zorglub"]
+    # Every word found, never together: the sheets with some of them, nothing named.
+    assert search_sheets("jardins brest")["unmatched_terms"] == []
+    assert search_sheets("Lille")["unmatched_terms"] == ["Lille"]
+    assert search_sheets("accueil")["unmatched_terms"] == []
+
+    page = client.get("/recherche", query_string={"q": "accueil Lille"}).get_data(as_text=True)
+    assert "Aucune fiche ne contient « Lille » : 2 fiches contiennent « accueil »." in page
+    assert "</strong> pour « accueil Lille »" not in page
+    api = client.get("/api/v1/search", query_string={"q": "accueil Lille"}).json
+    assert api["unmatched_terms"] == ["Lille"] and api["total"] == 2
+    assert "« Lille »" in api["message"]
+
+
 NASTY = ['"', '"unbalanced quote', "((accueil", "accueil)", "AND", "OR", "NOT", "accueil AND OR",
          "*", "acc*", "?", "title:accueil", "a" * 5000, "accueil " * 300, "\x00\x01\x1b[31m",
          "-", "--", "-\"\"", "'; DROP TABLE sheets; --", "<script>alert(1)</script>", "~", "^2",
