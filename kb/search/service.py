@@ -166,12 +166,12 @@ def _typed(text: str, alt: Alternative) -> str:
     """An alternative as the reader typed it ("Lille", not the folded "lille")."""
     if isinstance(alt, Phrase):
         for quoted in re.findall(r'"([^"]*)', text):
-            typed = WORD.findall(quoted)
-            if [fold(w) for w in typed] == alt.words:
-                return " ".join(typed)
+            spelled = WORD.findall(quoted)
+            if [fold(w) for w in spelled] == alt.words:
+                return " ".join(spelled)
         return " ".join(alt.words)
-    typed = next((w for w in WORD.findall(text) if fold(w) == alt.word), alt.word)
-    return typed + "*" if alt.prefix else typed
+    word = next((w for w in WORD.findall(text) if fold(w) == alt.word), alt.word)
+    return word + "*" if alt.prefix else word
 
 
 def _typed_group(parsed: ParsedQuery, group: list[Alternative]) -> str:
