@@ -9,6 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from kb.search.analysis import terms
+from kb.search.backend import SCHEMA_VERSION
 from kb.search.service import search_sheets
 from kb.sheets import operations
 from kb.sheets.models import Revision, Sheet, SheetState
@@ -86,6 +88,16 @@ def test_word_families_stay_apart_while_plurals_and_verb_forms_meet(
     assert "tous ces mots" in search_sheets("mobilité Brest")["message"]  # none has both
     assert titles("agent") == titles("agents") != []
     assert titles("modifier") == ["Formulaire simplifié"]
+
+
+def test_the_analysis_is_pinned_to_the_index_schema_version() -> None:
+    # An index built by another analysis answers wrongly without an error: changing the terms
+    # below needs a new SCHEMA_VERSION (the index then asks for `kb index rebuild`).
+    sample = ("Les mobilités partagées, les usagers accueillis, un formulaire modifié, le "
+              "mobilier, mobiliser, mobile, qualité")
+    assert (SCHEMA_VERSION, terms(sample)) == (10, [
+        "mobilit", "partag", "usag", "accueil", "formulair", "modifi", "mobili", "mobilis",
+        "mobil", "qualit"])
 
 
 def test_stop_words_are_ignored(corpus: dict[str, Revision]) -> None:
