@@ -76,7 +76,13 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
         "suggestion": {"type": ["string", "null"],
                        "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
-        "message": {"type": ["string", "null"]}}}
+        "message": {"type": ["string", "null"]},
+        "unmatched_terms": {
+            "type": "array", "items": {"type": "string"},
+            "description": "Mots de la recherche (tels que tapés ; « a OR b » pour des "
+                           "alternatives) qu'aucune fiche ne contient, quand aucune fiche n'a "
+                           "tous les mots : « accueil Lille » donne [\"Lille\"] et les fiches "
+                           "qui contiennent « accueil » (voir `message`). Vide sinon."}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
                           "400": json_response("Filtre invalide", ref("Error")),

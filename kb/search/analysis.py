@@ -1,9 +1,15 @@
 """The French analysis chain shared by every backend (no backend import here).
 
 tokenize -> fold accents and case -> drop stop words -> stem. Folding comes first so that a
-query typed without accents meets the same terms as the accented text. Snowball's French
-stemmer expects accents ("partagée" and "partagee" stem differently), so a folded word is
-stemmed twice: "partagee" -> "partage" -> "partag", the stem of "partagé" and "partager" too.
+query typed without accents meets the same terms as the accented text.
+
+The stem is Snowball's French stemmer, once, on the folded word: PostgreSQL's `french_stem`
+does the same on unaccented words, so the three engines agree. Folded, Snowball no longer
+removes derivational suffixes that carry an accent ("mobilité" keeps "mobilit", apart from
+"mobile", "mobilier" and "mobiliser"; "qualité" apart from "quali"); stemming twice, as before,
+joined those families. Three spelling rules give back what folding takes from plurals and
+participles (measured on tests/data/relevance.json, `python -m bench.relevance`):
+"usagers" -> "usager", "partagee" (partagée) -> "partage", "modifie" (modifié) -> "modifier".
 """
 
 from __future__ import annotations
@@ -53,9 +59,14 @@ _stemmer = snowballstemmer.stemmer("french")
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """Stem of a folded word (see the module docstring for why twice)."""
-    once = _stemmer.stemWord(word)
-    return str(_stemmer.stemWord(once)) if once != word else str(once)
+    """Stem of a folded word (see the module docstring)."""
+    if len(word) > 3 and word[-1] == "s" and word[-2] not in "su":
+        word = word[:-1]  # Snowball reads "-ers" as no plural: "usagers" would miss "usager"
+    if word.endswith("ee"):
+        word = word[:-1]  # "partagee" (partagée) meets "partage" and "partager"
+    if len(word) > 4 and word.endswith("ie") and word[-3] in "cdfp":
+        word += "r"  # "modifie" (modifié) meets "modifier"; "sortie", "accueillie" keep theirs
+    return str(_stemmer.stemWord(word))
 
 
 def prefix_stem(prefix: str) -> str:

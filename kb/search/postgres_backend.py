@@ -10,6 +10,7 @@ since migrations stay portable to SQLite. Writers serialise on an advisory lock.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,6 +48,10 @@ SCHEMA_LOCK = 7_315_002
 TABLES = (SearchDocument.__table__, SearchDocumentTag.__table__, SearchWord.__table__)
 VERSION_COMMENT = f"kb-search-schema {SCHEMA_VERSION}"
 LEGACY_COLUMNS = ("scale", "actor_type", "department", "department_label", "city", "city_label")
+# A dot between two word characters: PostgreSQL's parser reads "habitant.e.s" (or
+# "brest.fr") as one host or file token, kept whole; the shared analysis, and so the other
+# engines, read words (\w+): "habitant", "e", "s".
+_JOINED = re.compile(r"(?<=\w)[.·](?=\w)")
 # Compiles kb.sheets.filters clauses with plain `:name` parameters (no driver casts), which
 # text() understands.
 _NAMED_PARAMS = PGDialect(paramstyle="named")
@@ -217,7 +222,8 @@ class PostgresBackend:
                 **dict.fromkeys(LEGACY_COLUMNS, ""),
             }
             for letter, names in WEIGHT_CLASSES.items():
-                row[f"w_{letter.lower()}"] = "\n".join(d.fields.get(n, "") for n in names)
+                row[f"w_{letter.lower()}"] = _JOINED.sub(
+                    " ", "\n".join(d.fields.get(n, "") for n in names))
             rows.append(row)
         columns = [c for c in rows[0] if not c.startswith("w_")]
         conn.execute(text(

@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from kb.extensions import db
-from kb.search.analysis import WORD, fold, max_typos
+from kb.search.analysis import WORD, fold, max_typos, stem
 from kb.search.backend import (
     FACETS,
     SORTS,
@@ -33,11 +33,12 @@ from kb.search.documents import (
     load_documents,
     published_stamps,
 )
-from kb.search.query import ParsedQuery, parse
+from kb.search.query import Alternative, ParsedQuery, Phrase, parse
 from kb.sheets.filters import facet_labels, parse_filters
 from kb.sheets.models import Revision, Sheet
 from kb.timeutil import utcnow
 from kb.urls import base_url
+from kb.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ NO_WORD_MESSAGE = ("Votre recherche « {text} » ne contient ni lettre ni chiffr
                    "fiches. Tapez un mot, par exemple « accueil ».")
 RELAXED_MESSAGE = ("Aucune fiche ne contient tous ces mots : voici celles qui en contiennent "
                    "une partie.")
+# A word that no sheet contains is named, so that "11 fiches" for « accueil Lille » is never
+# read as 11 sheets in Lille.
+UNMATCHED_MESSAGE = "Aucune fiche ne contient {missing} : {found} {verb} {kept}."
+UNMATCHED_RELAXED_MESSAGE = ("Aucune fiche ne contient {missing}, ni tous les autres mots : "
+                             "voici celles qui en contiennent une partie.")
 
 
 def get_backend(app: Flask | None = None) -> SearchBackend:
@@ -96,7 +102,10 @@ def _correct_typos(backend: SearchBackend, parsed: ParsedQuery) -> None:
     known = backend.known_words([t.word for t in terms])
     for term in terms:
         if term.word not in known:
-            term.corrections = backend.similar_words(term.word, max_typos(term.word))[:3]
+            similar = backend.similar_words(term.word, max_typos(term.word))
+            if any(stem(w) == stem(term.word) for w in similar):
+                continue  # "mobiliser" where sheets say "mobilisé": a form, not a typo
+            term.corrections = similar[:3]
 
 
 def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
@@ -154,6 +163,58 @@ def _facets(result: BackendResult) -> tuple[dict[str, dict[str, int]], dict[str,
     return counts, labels
 
 
+def _typed(text: str, alt: Alternative) -> str:
+    """An alternative as the reader typed it ("Lille", not the folded "lille")."""
+    if isinstance(alt, Phrase):
+        for quoted in re.findall(r'"([^"]*)', text):
+            spelled = WORD.findall(quoted)
+            if [fold(w) for w in spelled] == alt.words:
+                return " ".join(spelled)
+        return " ".join(alt.words)
+    word = next((w for w in WORD.findall(text) if fold(w) == alt.word), alt.word)
+    return word + "*" if alt.prefix else word
+
+
+def _typed_group(parsed: ParsedQuery, group: list[Alternative]) -> str:
+    """A group of alternatives as typed (the API's `unmatched_terms`): `Quimper OR Lille`."""
+    return " OR ".join(_typed(parsed.text, alt) for alt in group)
+
+
+def _named(parsed: ParsedQuery, groups: list[list[Alternative]], joiner: str) -> str:
+    """Groups for a sentence: « accueil » et « design »; « Quimper » ou « Lille » in a group."""
+    names = [" ou ".join(f"« {_typed(parsed.text, alt)} »" for alt in group) for group in groups]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {joiner} " + names[-1]
+
+
+def _relaxed(backend: SearchBackend, parsed: ParsedQuery, filters: Filters, sort: str,
+             offset: int, limit: int, response: dict[str, Any]) -> BackendResult:
+    """No sheet has every word: name the words no sheet has, and show the sheets with all the
+    other words, else those with some of them (each query says which)."""
+    def alone(group: list[Alternative]) -> int:
+        only = ParsedQuery(groups=[group], excluded=parsed.excluded, text=parsed.text)
+        return backend.search(only, filters, "updated", 0, 1).total
+
+    unmatched = [group for group in parsed.groups if not alone(group)]
+    kept = [group for group in parsed.groups if group not in unmatched]
+    response["unmatched_terms"] = [_typed_group(parsed, group) for group in unmatched]
+    if not kept:
+        return BackendResult(hits=[], total=0)
+    if unmatched:
+        rest = ParsedQuery(groups=kept, excluded=parsed.excluded, text=parsed.text)
+        result = backend.search(rest, filters, sort, offset, limit)
+        missing = _named(parsed, unmatched, "ni")
+        if result.total:
+            response["message"] = UNMATCHED_MESSAGE.format(
+                missing=missing, found=plural(result.total, "fiche"),
+                verb="contient" if result.total < 2 else "contiennent",
+                kept=_named(parsed, kept, "et"))
+            return result
+        response["message"] = UNMATCHED_RELAXED_MESSAGE.format(missing=missing)
+        return backend.search(rest, filters, sort, offset, limit, match_all=False)
+    response["message"] = RELAXED_MESSAGE
+    return backend.search(parsed, filters, sort, offset, limit, match_all=False)
+
+
 def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None = None,
                   sort: str = "relevance", page: int = 1, per_page: int = 20) -> dict[str, Any]:
     """Search published sheets. Never raises for any query string; filters given as a dict
@@ -161,7 +222,9 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
 
     Returns {"items": [{"slug", "title", "url", "score", "snippet", "fresh"}], "total", "facets":
     {name: {value: count}}, "facet_labels", "suggestion", "page", "per_page", "pages", "sort",
-    "query", "message", "unavailable"}. `snippet` is HTML-safe text with <mark>.
+    "query", "message", "unavailable", "unmatched_terms"}. `snippet` is HTML-safe text with
+    <mark>. `unmatched_terms`: the words (or groups `a OR b`) of the query that no sheet
+    contains, as typed, when not every word is found.
     """
     parsed = parse(q)
     active = _as_filters(filters)
@@ -175,6 +238,7 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
         "facet_labels": {name: {} for name in FACETS}, "suggestion": None, "page": page,
         "per_page": per_page, "pages": 1, "sort": sort, "query": parsed.text,
         "filters": active.active(), "message": None, "unavailable": False,
+        "unmatched_terms": [],
     }
     if parsed.is_empty and parsed.text and any(c.isalnum() for c in parsed.text):
         response["message"] = STOP_WORDS_ONLY_MESSAGE
@@ -189,10 +253,10 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
         _correct_typos(backend, parsed)
         offset = (page - 1) * per_page
         result = backend.search(parsed, active, sort, offset, per_page)
-        if result.total == 0 and len(parsed.groups) > 1:
-            result = backend.search(parsed, active, sort, offset, per_page, match_all=False)
-            if result.total:
-                response["message"] = RELAXED_MESSAGE
+        if result.total == 0 and len(parsed.groups) == 1:
+            response["unmatched_terms"] = [_typed_group(parsed, parsed.groups[0])]
+        elif result.total == 0 and parsed.groups:
+            result = _relaxed(backend, parsed, active, sort, offset, per_page, response)
         if result.total < SUGGEST_BELOW and parsed.groups:
             response["suggestion"] = _suggestion(backend, parsed, active, result.total)
     except (SearchUnavailable, IndexBusy) as exc:

@@ -86,7 +86,8 @@ def api_search() -> Any:
     if result["unavailable"]:
         return jsonify({"error": "search_unavailable", "message": result["message"]}), 503
     return jsonify({key: result[key] for key in (
-        "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message")})
+        "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message",
+        "unmatched_terms")})
 
 
 def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:
