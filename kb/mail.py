@@ -38,6 +38,9 @@ class Mail:
     html: str | None = None
     # Extra headers, e.g. List-Unsubscribe for digests people subscribed to.
     headers: tuple[tuple[str, str], ...] = ()
+    kind: str = "notice"          # what caused it, e.g. "account.confirm", "question.relay", "letter"
+    transactional: bool = False   # sent right after commit, ignores preferences and suppression
+    dedupe_key: str | None = None # a second queue() with the same key adds nothing
 
 
 def render(to: str, subject: str, template: str, **context: Any) -> Mail:

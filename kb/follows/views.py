@@ -10,9 +10,11 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from kb.auth.identity import api_user, token_required
-from kb.extensions import csrf
+from kb.auth.models import User
+from kb.auth.preferences import LETTER_PERIODS, letter_sections, set_letter_section
+from kb.extensions import csrf, db
 from kb.follows import operations
-from kb.follows.models import DigestPeriod, Follow
+from kb.follows.models import Follow
 from kb.redirects import safe_next
 from kb.timeutil import isoformat
 from kb.transaction import commit
@@ -24,9 +26,6 @@ def init_app(app: Flask) -> None:
     from kb.follows.openapi import follow_paths
 
     app.extensions.setdefault("kb_openapi_paths", []).append(follow_paths)
-PERIOD_LABELS = {DigestPeriod.WEEK: "une fois par semaine au plus",
-                 DigestPeriod.MONTH: "une fois par mois au plus",
-                 DigestPeriod.OFF: "jamais (suivis gardés, sans e-mail)"}
 
 
 def _checked_form() -> None:
@@ -43,8 +42,8 @@ def follow() -> Response:
         commit()
     except operations.FollowError as exc:
         abort(exc.status, exc.message)
-    flash(f"Vous suivez maintenant : {row.label}. Un e-mail récapitulatif au plus par période, "
-          "seulement quand il y a du nouveau.", "success")
+    flash(f"Vous suivez maintenant : {row.label}. Les nouveautés arrivent dans « La lettre des "
+          "fiches », une par période, seulement quand il y a du nouveau.", "success")
     return redirect(safe_next(request.form.get("next"), url_for("follows.mine")))
 
 
@@ -52,8 +51,8 @@ def follow() -> Response:
 @login_required
 def mine() -> str:
     return render_template("follows/mine.html", follows=operations.follows_of(current_user),
-                           period=operations.settings_for(current_user).period,
-                           periods=PERIOD_LABELS)
+                           period=LETTER_PERIODS.get(current_user.letter_period, ""),
+                           in_letter="suivis" in letter_sections(current_user))
 
 
 @bp.post("/mes-suivis/<int:follow_id>/supprimer")
@@ -69,32 +68,40 @@ def remove(follow_id: int) -> Response:
     return redirect(url_for("follows.mine"))
 
 
-@bp.post("/mes-suivis/frequence")
-@login_required
-def period() -> Response:
-    _checked_form()
-    try:
-        operations.set_period(current_user, request.form.get("period", ""))
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
-    commit()
-    flash("Fréquence enregistrée.", "success")
-    return redirect(url_for("follows.mine"))
-
-
 @bp.route("/suivis/desabonner/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie
 def unsubscribe(token: str) -> Any:
+    """Links of the former follows digest: they now turn off the letter's "Vos suivis"."""
     try:
         user = operations.user_for_unsubscribe(token)
     except operations.FollowError as exc:
         abort(exc.status, exc.message)
     if request.method == "POST":
-        operations.set_period(user, DigestPeriod.OFF.value)
+        set_letter_section(user, "suivis", False)
         commit()
         return render_template("follows/unsubscribe.html", done=True, token=token)
     # GET only shows a button: link scanners in mail gateways must not unsubscribe anyone.
     return render_template("follows/unsubscribe.html", done=False, token=token)
+
+
+@bp.route("/suivis/ne-plus-suivre/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed link from the letter stands for the sign-in and the CSRF token
+def unfollow_from_letter(token: str) -> Any:
+    try:
+        row = operations.follow_for_unfollow(token)
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    if row is None:
+        return render_template("follows/unfollow.html", row=None, done=True, label=None)
+    if request.method == "POST":
+        label = row.label
+        owner = db.session.get(User, row.user_id)
+        assert owner is not None  # the follow's foreign key
+        operations.unfollow(owner, row.id)
+        commit()
+        return render_template("follows/unfollow.html", row=None, done=True, label=label)
+    # GET only shows a button: link scanners in mail gateways must not unfollow anything.
+    return render_template("follows/unfollow.html", row=row, done=False, label=row.label)
 
 
 # --- API --------------------------------------------------------------------------------------
