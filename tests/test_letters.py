@@ -323,3 +323,25 @@ def test_an_outdated_report_waits_for_the_letter_instead_of_a_mail_per_item(
     build_letters(NOW)
     [letter] = queued.letters(owner.email)
     assert _items(letter.body, "À vérifier") == ["* Épicerie sociale (à vérifier)"]
+
+
+def test_two_runs_at_once_queue_one_letter(
+        app: Flask, busy: User, queued: Queued, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The period is claimed by a unique row in the letter's own transaction: a run that built
+    the same letter while another run committed its row queues nothing."""
+    import kb.letters.operations as letters
+
+    real_compose = letters.compose
+
+    def other_run_commits_meanwhile(user: User, *args: object) -> object:
+        if user.id == busy.id:
+            with db.engine.begin() as other:  # another process, its own connection
+                other.execute(Letter.__table__.insert().values(
+                    user_id=busy.id, period_key="2030-01", built_at=NOW, queued=True,
+                    counts={}, sheet_ids=[]))
+        return real_compose(user, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(letters, "compose", other_run_commits_meanwhile)
+    run = build_letters(NOW)
+    assert queued.letters(busy.email) == [] and run.already >= 1
+    assert db.session.scalar(select(func.count(Letter.id)).where(Letter.user_id == busy.id)) == 1
