@@ -38,7 +38,9 @@ class PasswordChangeForm(FlaskForm):
 
 
 class NotificationsForm(FlaskForm):
-    contributions = BooleanField("Décisions sur mes propositions et signalements de mes fiches")
+    # The same setting lets the questions asked about one's sheets be relayed at once.
+    contributions = BooleanField("Décisions sur mes propositions et questions posées sur mes "
+                                 "fiches (dès qu'elles arrivent)")
     letter_period = RadioField("Fréquence de la lettre", default="month",
                                choices=[SelectChoice(k, v) for k, v in LETTER_PERIODS.items()])
     letter_weekday = SelectField("Jour de la lettre hebdomadaire", default="2",
@@ -56,8 +58,7 @@ class NotificationsForm(FlaskForm):
                                                   "fiches en retard sans contributeur joignable.")
     nothing = BooleanField("Ne recevoir aucun courriel facultatif",
                            description="Seuls restent les messages sur votre compte lui-même "
-                                       "(confirmation d'adresse, mot de passe) et les questions "
-                                       "qu'on vous pose sur vos fiches.")
+                                       "(confirmation d'adresse, mot de passe).")
 
 
 class TokenForm(FlaskForm):
