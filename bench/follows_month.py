@@ -76,7 +76,9 @@ def run(n_sheets: int, n_followers: int, n_changes: int, seed: int) -> None:
     mail.queue = record  # type: ignore[assignment]  # count, don't deliver
     with app.app_context():
         db.create_all()
-        author = User(email="auteur@bench.test", display_name="Auteur", role="moderator")
+        # Confirmed: an unconfirmed author's sheets stay pending, and no follow ever matched.
+        author = User(email="auteur@bench.test", display_name="Auteur", role="moderator",
+                      email_confirmed_at=START - timedelta(days=90))
         db.session.add(author)
         commit()
         started = time.perf_counter()
@@ -92,7 +94,8 @@ def run(n_sheets: int, n_followers: int, n_changes: int, seed: int) -> None:
 
         people: dict[str, str] = {}
         for i in range(n_followers):
-            user = User(email=f"suiveur{i}@bench.test", display_name=f"Suiveur {i}")
+            user = User(email=f"suiveur{i}@bench.test", display_name=f"Suiveur {i}",
+                        email_confirmed_at=START - timedelta(days=90))
             db.session.add(user)
             db.session.flush()
             period = "month" if i % 5 == 0 else "week"
