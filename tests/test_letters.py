@@ -143,10 +143,15 @@ def test_running_twice_in_a_period_adds_nothing_and_the_old_commands_are_aliases
 def test_an_empty_period_sends_nothing_and_is_not_looked_at_again(
         app: Flask, make_user: Callable[..., User], queued: Queued) -> None:
     quiet = make_user("contributor")
+    unconfirmed = make_user("contributor")
+    unconfirmed.email_confirmed_at = None
+    commit()
     run = build_letters(NOW)
     assert run.queued == [] and run.empty == 1 and queued.letters() == []
     [row] = db.session.scalars(select(Letter).where(Letter.user_id == quiet.id))
     assert (row.period_key, row.queued) == ("2030-01", False)
+    # An address nobody confirmed owning is not even looked at.
+    assert db.session.scalar(select(Letter.id).where(Letter.user_id == unconfirmed.id)) is None
     assert build_letters(NOW + timedelta(hours=1)).empty == 0
 
 

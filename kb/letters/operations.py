@@ -112,9 +112,10 @@ class _Shared:
 
 
 def recipients() -> list[User]:
+    """Accounts that may get a letter: never to an address nobody confirmed owning."""
     return list(db.session.scalars(select(User).where(
-        User.blocked.is_(False), User.deleted_at.is_(None), User.email != SYSTEM_EMAIL)
-        .order_by(User.id)))
+        User.blocked.is_(False), User.deleted_at.is_(None), User.email != SYSTEM_EMAIL,
+        User.email_confirmed_at.is_not(None)).order_by(User.id)))
 
 
 def period_of(user: User, now: datetime) -> schedule.Period:
@@ -133,7 +134,7 @@ def _since(user: User, period: schedule.Period, now: datetime) -> datetime:
     last = db.session.scalar(select(func.max(Letter.built_at)).where(Letter.user_id == user.id))
     if last is not None:
         return last
-    return now - timedelta(days=7 if period.key[5:6] == "W" else 31)
+    return now - timedelta(days=7 if period.weekly else 31)  # a first letter: the last period
 
 
 def compose(user: User, now: datetime, since: datetime, shared: _Shared | None = None
@@ -162,7 +163,7 @@ def render_letter(user: User, sections: list[Section], period: schedule.Period) 
     context = dict(user=user, sections=sections, period=period, cap=CAP,
                    unsubscribe_all=unsubscribe_all, base_url=base, subject=subject,
                    unsubscribe={s.key: unsubscribe_url(user, s.key) for s in sections},
-                   manage=f"{base}/compte#notifications", weekly=period.key[5:6] == "W")
+                   manage=f"{base}/compte#notifications", weekly=period.weekly)
     host = urlparse(base).hostname or "localhost"
     return mail.Mail(
         to=user.email, subject=subject,

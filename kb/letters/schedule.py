@@ -20,6 +20,7 @@ class Period:
     key: str          # unique per person and period: "2026-12" (monthly), "2026-W49" (weekly)
     start: datetime   # naive UTC
     label: str        # French, for the subject: "décembre 2026", "semaine du 9 décembre 2026"
+    weekly: bool = False
 
 
 def _utc(day: date) -> datetime:
@@ -56,7 +57,7 @@ def weekly_period(now: datetime, weekday: int) -> Period:
         start -= timedelta(days=7)
     year, week, _ = start.isocalendar()
     return Period(f"{year}-W{week:02d}", _utc(start),
-                  f"semaine du {start.day} {MONTHS[start.month - 1]} {start.year}")
+                  f"semaine du {start.day} {MONTHS[start.month - 1]} {start.year}", weekly=True)
 
 
 def period_for(period: str, weekday: int, now: datetime) -> Period:
