@@ -33,6 +33,7 @@ from kb.letters.sections import (
     moderation_section,
     moderation_work,
     note_reminded,
+    one_run,
     questions_section,
     verify_section,
     without_repeats,
@@ -178,6 +179,11 @@ def render_letter(user: User, sections: list[Section], period: schedule.Period) 
 def build_letters(now: datetime | None = None) -> LetterRun:
     """Queue the letters due now. Idempotent: a second run in the same period adds nothing."""
     now = now or utcnow()
+    with one_run():
+        return _build(now)
+
+
+def _build(now: datetime) -> LetterRun:
     run = LetterRun()
     shared = _Shared(waiting_by_person())
     for user in recipients():

@@ -5,9 +5,12 @@ links need (kb/freshness issues them, as its digest did)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -78,11 +81,33 @@ def _sheet_url(slug: str) -> str:
 
 # --- freshness: the two functions the freshness engine's own replace at merge -----------------
 
-def owner_items(user: User, now: datetime) -> list[FreshnessItem]:
-    """Sheets this person should confirm: published sheets they wrote, due within SOON, and
-    those a reader reported as outdated. Local adapter over today's kb.freshness queries; at
-    merge: `return kb.freshness.operations.letter_items_for_owner(user, now)`."""
+# Reads shared by every letter of one run (`one_run()`, opened by build_letters): the due sheets
+# and their teams are read once, not once per person. Ids only: each person's commit expires
+# the ORM objects.
+_RUN: ContextVar[dict[str, Any] | None] = ContextVar("kb_letters_run", default=None)
 
+
+@contextmanager
+def one_run() -> Iterator[None]:
+    token = _RUN.set({})
+    try:
+        yield
+    finally:
+        _RUN.reset(token)
+
+
+def _memo(key: str, compute: Callable[[], Any]) -> Any:
+    cache = _RUN.get()
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def _owned_due(now: datetime) -> dict[int, list[tuple[int, int | None]]]:
+    """Per person, (sheet id, open "outdated" report id or None) of the published sheets they
+    wrote that fall due within SOON or were reported outdated."""
     sheets = due_sheets(now + SOON)
     # Open "outdated" reports: the letter links to the report page (contributors may read it
     # there), never quotes the reader's comment.
@@ -93,18 +118,31 @@ def owner_items(user: User, now: datetime) -> list[FreshnessItem]:
         reports.setdefault(report.sheet_id, report)
     sheets += [r.sheet for r in reports.values() if r.sheet.is_published and r.sheet not in sheets]
     teams = reachable_contributors(s.id for s in sheets)
-    items = []
+    owned: dict[int, list[tuple[int, int | None]]] = {}
     for sheet in sheets:
-        if not any(member.id == user.id for member in teams.get(sheet.id, [])):
+        report_id = reports[sheet.id].id if sheet.id in reports else None
+        for member in teams.get(sheet.id, []):
+            owned.setdefault(member.id, []).append((sheet.id, report_id))
+    return owned
+
+
+def owner_items(user: User, now: datetime) -> list[FreshnessItem]:
+    """Sheets this person should confirm: published sheets they wrote, due within SOON, and
+    those a reader reported as outdated. Local adapter over today's kb.freshness queries; at
+    merge: `return kb.freshness.operations.letter_items_for_owner(user, now)`."""
+    items = []
+    for sheet_id, report_id in _memo(f"owned:{now}", lambda: _owned_due(now)).get(user.id, []):
+        sheet = db.session.get(Sheet, sheet_id)
+        if sheet is None:
             continue
         due = sheet.review_due_at
         state = "en retard" if due + SOON <= now else "à vérifier" \
-            if due <= now or sheet.id in reports else "bientôt"
+            if due <= now or report_id else "bientôt"
         url = _sheet_url(sheet.slug)
         actions = [("Toujours juste : confirmer", confirm_url(issue_token(sheet, user, now))),
                    ("Quelque chose a changé : modifier", f"{url}/modifier")]
-        if sheet.id in reports:
-            actions.append(("Lire le signalement", f"{url}/signalements/{reports[sheet.id].id}"))
+        if report_id:
+            actions.append(("Lire le signalement", f"{url}/signalements/{report_id}"))
         items.append(FreshnessItem(sheet.id, sheet.title, url, state, tuple(actions)))
     return items
 
@@ -113,11 +151,14 @@ def moderator_items(user: User, now: datetime) -> list[FreshnessItem]:
     """Overdue sheets nobody else can be asked about (the moderators' "à reprendre" queue).
     Local adapter over today's kb.freshness queries; at merge:
     `return kb.freshness.operations.letter_items_for_moderator(user, now)`."""
-
-    return [FreshnessItem(sheet.id, sheet.title, _sheet_url(sheet.slug), "en retard", (
-        ("Toujours juste : confirmer", confirm_url(issue_token(sheet, user, now))),
-        ("Archiver ou relancer", f"{_base()}/moderation/fraicheur")))
-        for sheet in stale_sheets(now)]
+    items = []
+    for sheet_id in _memo(f"stale:{now}", lambda: [s.id for s in stale_sheets(now)]):
+        sheet = db.session.get(Sheet, sheet_id)
+        if sheet is not None:
+            items.append(FreshnessItem(sheet.id, sheet.title, _sheet_url(sheet.slug), "en retard", (
+                ("Toujours juste : confirmer", confirm_url(issue_token(sheet, user, now))),
+                ("Archiver ou relancer", f"{_base()}/moderation/fraicheur"))))
+    return items
 
 
 def note_reminded(sheet_ids: Iterable[int], now: datetime) -> None:
