@@ -1,15 +1,16 @@
-"""Follows: the mail count of a simulated month.
+"""Follows: the mail count of a simulated month, through the letter (kb/letters).
 
     .venv/bin/python -m bench.follows_month                 # 1,000 sheets, 200 followers, 300 changes
     .venv/bin/python -m bench.follows_month --followers 500 --changes 1000 --seed 7
 
 A fresh SQLite database gets N published sheets (tags, départements, searchable words from the
 seeds' vocabulary), F followers with 1 to 5 follows each (tags, territories, searches; a fifth of
-them monthly), and C sheet changes spread over 30 days (edits of existing sheets and new sheets).
-`kb follows digest` runs once a simulated day, as cron would. Printed: mails sent, mails per
-person per period (the goal is never more than one), followers who got nothing, the share of
-changes that reached at least one interested follower, and what one mail per follow per change
-(the naive notification baseline, counted in the same run) would have sent.
+them monthly, the others weekly on Monday), and C sheet changes spread over 30 days (edits of
+existing sheets and new sheets). `kb mail letters` runs once a simulated day (cron runs it
+hourly; the letter of a period is built once whichever run comes first). Printed: letters
+queued, letters per person per period (the goal is never more than one), followers who got
+nothing, and what one mail per follow per change (the naive notification baseline, counted in
+the same run) would have sent.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import Any
 
 from kb import create_app, mail
 from kb.auth.models import User
+from kb.auth.preferences import set_letter_period
 from kb.extensions import db
 from kb.follows import operations as follows
-from kb.follows.models import DigestPeriod, Follow
+from kb.follows.models import Follow
+from kb.letters.operations import build_letters
 from kb.sheets import operations as sheets
 from kb.text import slugify
 from kb.transaction import commit, mark_changed
@@ -37,7 +40,7 @@ TAGS = ["accueil", "numérique", "insertion", "logement", "mobilité", "santé",
 DEPARTMENTS = ["29", "44", "69", "93", "85", "31", "13", "59", "35", "75"]
 WORDS = ["mairie", "médiation", "atelier", "permanence", "bénévoles", "quartier", "insertion",
          "accompagnement", "formation", "numérique", "coopérative", "tiers-lieu"]
-START = datetime(2030, 1, 7, 6, 0)  # a Monday
+START = datetime(2030, 1, 7, 8, 0)  # a Monday, 09:00 in Paris: the weekly letters are due
 
 
 def _sheet(rng: random.Random, n: int) -> dict[str, Any]:
@@ -63,19 +66,19 @@ def run(n_sheets: int, n_followers: int, n_changes: int, seed: int) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'kb.sqlite3'}",
                       "KB_INDEX_DIR": str(tmp / "index"), "SECRET_KEY": "bench",
                       "KB_BASE_URL": "http://kb.bench"})
-    sent: list[tuple[str, datetime]] = []
+    sent: list[tuple[str, str]] = []  # (recipient, dedupe key: one per person and period)
     clock = {"now": START}
 
-    queue = mail.queue
+    def record(message: mail.Mail) -> None:
+        if message.to in people:  # the followers' letters (the author gets the moderators')
+            sent.append((message.to, message.dedupe_key or ""))
 
-    def record(message: mail.Mail) -> object:
-        sent.append((message.to, clock["now"]))
-        return queue(message)  # into the outbox; nothing runs the sender here
-
-    mail.queue = record  # type: ignore[assignment]  # count each mail queued
+    mail.queue = record  # type: ignore[assignment]  # count, don't deliver
     with app.app_context():
         db.create_all()
-        author = User(email="auteur@bench.test", display_name="Auteur", role="moderator")
+        # Confirmed: an unconfirmed author's sheets stay pending, and no follow ever matched.
+        author = User(email="auteur@bench.test", display_name="Auteur", role="moderator",
+                      email_confirmed_at=START - timedelta(days=90))
         db.session.add(author)
         commit()
         started = time.perf_counter()
@@ -91,12 +94,13 @@ def run(n_sheets: int, n_followers: int, n_changes: int, seed: int) -> None:
 
         people: dict[str, str] = {}
         for i in range(n_followers):
-            user = User(email=f"suiveur{i}@bench.test", display_name=f"Suiveur {i}")
+            user = User(email=f"suiveur{i}@bench.test", display_name=f"Suiveur {i}",
+                        email_confirmed_at=START - timedelta(days=90))
             db.session.add(user)
             db.session.flush()
-            period = DigestPeriod.MONTH if i % 5 == 0 else DigestPeriod.WEEK
-            follows.set_period(user, period.value)
-            people[user.email] = period.value
+            period = "month" if i % 5 == 0 else "week"
+            set_letter_period(user, period, 0)
+            people[user.email] = period
             for _ in range(rng.randint(1, 5)):
                 choice = rng.random()
                 params = ({"tag": slugify(rng.choice(TAGS))} if choice < 0.4
@@ -106,7 +110,7 @@ def run(n_sheets: int, n_followers: int, n_changes: int, seed: int) -> None:
         commit()
         follow_total = db.session.query(Follow).count()
 
-        # The changes, in time order over 30 days; the digest runs every day at 06:00.
+        # The changes, in time order over 30 days; the letters run every day at 08:00 UTC.
         changes = sorted(START + timedelta(minutes=rng.randint(60, 30 * 24 * 60 - 1))
                          for _ in range(n_changes))
         naive = 0
@@ -130,20 +134,19 @@ def run(n_sheets: int, n_followers: int, n_changes: int, seed: int) -> None:
                 commit()
                 naive += sum(1 for _, p in follow_rows if _naive_match(p, data))
             started = time.perf_counter()
-            follows.send_digests(clock["now"])
+            build_letters(clock["now"])
             digest_time += time.perf_counter() - started
 
-    per_period: Counter[tuple[str, str]] = Counter(
-        (to, follows.period_key(people[to], when)) for to, when in sent)
+    per_period: Counter[tuple[str, str]] = Counter(sent)
     worst = max(per_period.values(), default=0)
     reached = len({to for to, _ in sent})
     print(f"base: {n_sheets} sheets built in {build:.1f} s; {n_followers} followers, "
-          f"{follow_total} follows; {n_changes} changes over 30 days; digest run daily")
-    print(f"mails sent: {len(sent)} (naive one mail per follow per change: {naive}, "
+          f"{follow_total} follows; {n_changes} changes over 30 days; letters run daily")
+    print(f"letters queued: {len(sent)} (naive one mail per follow per change: {naive}, "
           f"ratio {len(sent) / naive if naive else 0:.3f})")
     print(f"mails per person per period: max {worst} (goal: never more than 1)")
-    print(f"followers who got at least one digest: {reached} / {n_followers}")
-    print(f"time in `kb follows digest`: {digest_time:.1f} s for 31 runs "
+    print(f"followers who got at least one letter: {reached} / {n_followers}")
+    print(f"time in `kb mail letters`: {digest_time:.1f} s for 31 runs "
           f"({digest_time / 31 * 1000:.0f} ms per run)")
     if worst > 1:
         raise SystemExit("FAIL: someone got more than one mail in a period")

@@ -34,6 +34,7 @@ BLUEPRINTS = (
     "kb.pages.views",
     "kb.questions.views",
     "kb.follows.views",
+    "kb.letters.views",
     "kb.territories.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )

@@ -195,10 +195,20 @@ def repair_text(dry_run: bool) -> None:
 from kb.accounts.cli import moderation, tokens, users  # noqa: E402
 from kb.follows.cli import follows  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
+from kb.letters.cli import letters_command  # noqa: E402
 from kb.mail.cli import mail  # noqa: E402
 from kb.questions.cli import questions  # noqa: E402
 from kb.serve import serve  # noqa: E402
 from kb.territories.cli import territories  # noqa: E402
+
+
+# Until the outbox's `kb mail` group (kb/mail/cli.py) is merged: a group holding `letters`.
+@click.group("mail")
+def mail_group() -> None:
+    """Courriels : la lettre des fiches."""
+
+
+mail_group.add_command(letters_command)
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
             freshness, duplicates, moderation, questions, follows, territories, mail, serve,

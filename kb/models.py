@@ -1,10 +1,10 @@
 """Imports every domain's models so that the metadata (Alembic, create_all) sees all tables."""
 
-from kb.accounts.digest import ModeratorDigest  # noqa: F401
 from kb.auth.models import AccountToken, ApiToken, User  # noqa: F401
 from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.follows.models import Follow, FollowDigest, FollowSettings  # noqa: F401
 from kb.freshness.models import ConfirmToken, DigestLog  # noqa: F401
+from kb.letters.models import Letter  # noqa: F401
 from kb.mail.models import MailSuppression, OutboxMail  # noqa: F401
 from kb.moderation.models import AuditEntry, Report  # noqa: F401
 from kb.questions.models import ContactOptOut, Question  # noqa: F401

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from kb.auth.models import AccountToken, ApiToken, TokenPurpose, User
 from kb.auth.operations import find_user, user_for_token
+from kb.auth.preferences import letter_sections
 from kb.extensions import db
 from kb.moderation import operations as moderation
 from kb.sheets import operations
@@ -463,15 +464,15 @@ def test_tokens_on_the_command_line(app, contributor):
 
 # --- notification settings ------------------------------------------------------------------
 
-def test_opting_out_stops_decision_mails_and_reminders(client, login, contributor, moderator,
-                                                       make_sheet, smtp):
-    from kb.freshness.operations import send_reminders
+def test_opting_out_stops_decision_mails_and_the_letter(client, login, contributor, moderator,
+                                                        make_sheet, smtp):
+    from kb.letters.operations import build_letters
 
     login(contributor)
-    response = client.post("/compte/notifications", data={"notif-reminder": "0"})
-    assert response.status_code == 302
+    response = client.post("/compte/notifications", data={"notif-letter_period": "month"})
+    assert response.status_code == 302  # every box left unticked
     user = db.session.get(User, contributor.id)
-    assert not user.notify_contributions and user.reminder_period_days == 0
+    assert not user.notify_contributions and letter_sections(user) == []
 
     published = make_sheet()
     proposal = operations.edit_sheet(published.sheet, {"city": "Vannes"}, user, published.id)
@@ -482,20 +483,20 @@ def test_opting_out_stops_decision_mails_and_reminders(client, login, contributo
 
     published.sheet.last_reviewed_at = utcnow() - timedelta(days=800)
     commit()
-    run = send_reminders()
-    assert contributor.id not in {u.id for u, _ in run.sent}
+    run = build_letters()
+    assert contributor.id not in {u.id for u, _ in run.queued}
     assert smtp.to("contrib@example.org") == []
 
 
 def test_nothing_optional_turns_every_optional_mail_off(client, login, moderator):
     login(moderator)
-    client.post("/compte/notifications", data={"notif-contributions": "y", "notif-reminder": "7",
-                                               "notif-moderator_digest": "y", "notif-nothing": "y"})
+    client.post("/compte/notifications", data={
+        "notif-contributions": "y", "notif-letter_period": "week", "notif-letter_weekday": "0",
+        "notif-section_moderation": "y", "notif-nothing": "y"})
     user = db.session.get(User, moderator.id)
-    assert (user.notify_contributions, user.reminder_period_days, user.moderator_digest) == \
-        (False, 0, False)
+    assert (user.notify_contributions, letter_sections(user)) == (False, [])
     assert client.post("/compte/notifications",
-                       data={"notif-reminder": "12345"}).status_code == 422
+                       data={"notif-letter_weekday": "12345"}).status_code == 422
 
 
 # --- leaving --------------------------------------------------------------------------------

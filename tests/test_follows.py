@@ -1,9 +1,8 @@
-"""Following a theme, a territory or a search: exactly one digest per person per period whatever
-the number of follows, none when nothing changed, one-click unsubscribe (RFC 8058)."""
+"""Following a theme, a territory or a search: what changed comes in one section of the letter
+(kb/letters) whatever the number of follows, nothing when nothing changed."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -12,12 +11,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kb.auth.models import User
+from kb.auth.preferences import letter_sections, set_letter_period
 from kb.extensions import db
 from kb.follows import operations
+from kb.letters.operations import build_letters
 from kb.sheets import operations as sheets
 from kb.sheets.models import Revision
 from kb.transaction import commit, mark_changed
-from tests.smtp_server import Inbox
+from tests.letter_helpers import Queued, queued_fixture  # noqa: F401  (fixture "queued")
 
 
 @pytest.fixture
@@ -57,106 +58,102 @@ FIVE = ({"tag": "accueil"}, {"tag": "numerique"}, {"department": "29"}, {"q": "m
         {"q": "insertion", "scale": "commune"})
 
 
-def test_five_follows_one_digest_per_period_and_none_when_nothing_changed(
-        app: Flask, client: FlaskClient, login: Callable[[User | None], None], smtp: Inbox,
+def _letters(queued: Queued, user: User) -> list[str]:
+    return [m.body for m in queued.letters(user.email)]
+
+
+def _weekly_on_monday(user: User) -> None:
+    set_letter_period(user, "week", 0)  # T0 is a Monday: each _at(24 * 7 * n + 1) a new period
+    commit()
+
+
+def test_five_follows_one_section_each_sheet_once_and_nothing_when_nothing_changed(
+        app: Flask, client: FlaskClient, login: Callable[[User | None], None], queued: Queued,
         follower: User, make_sheet: Callable[..., Revision]) -> None:
     login(follower)
+    _weekly_on_monday(follower)
     _follow(client, follower, *FIVE)
     assert len(operations.follows_of(follower)) == 5
-    # Nothing published since the follows were made: no mail.
-    assert operations.send_digests(_at(1)).nothing_new == 1
-    assert smtp.to(follower.email) == []
-    # One sheet matching all five follows, one matching two.
+    # Nothing published since the follows were made: no letter this week.
+    build_letters(_at(1))
+    assert _letters(queued, follower) == []
+    # One sheet matching all five follows, one matching two: in next week's letter.
     _published_at(make_sheet(title="Accueil en mairie pour l'insertion",
                              tags=["accueil", "numerique"], summary="Insertion et accueil."), 2)
     _published_at(make_sheet(title="Atelier numérique", tags=["numerique"], department="56",
                              city="Vannes", summary="Ateliers."), 2)
-    run = operations.send_digests(_at(3))
-    assert [(u.email, n) for u, n in run.sent] == [(follower.email, 2)]
-    assert len(smtp.to(follower.email)) == 1
-    body = Inbox.body(smtp.to(follower.email)[0])
+    build_letters(_at(3))
+    assert _letters(queued, follower) == []  # this week's letter was decided: empty
+    build_letters(_at(24 * 7 + 1))
+    [body] = _letters(queued, follower)
     assert body.count("Accueil en mairie pour l'insertion") == 1  # listed once, not per follow
+    assert "Atelier numérique" in body
     # Twice in the same period: nothing more, even with new changes.
-    _published_at(make_sheet(title="Accueil numérique à Quimper", tags=["accueil"]), 4)
-    again = operations.send_digests(_at(5))
-    assert again.already == 1 and not again.sent
-    assert len(smtp.to(follower.email)) == 1
+    _published_at(make_sheet(title="Accueil numérique à Quimper", tags=["accueil"]), 24 * 7 + 2)
+    build_letters(_at(24 * 7 + 3))
+    assert len(_letters(queued, follower)) == 1
     # Next week: the new sheet, and only it.
-    operations.send_digests(_at(24 * 7 + 1))
-    assert len(smtp.to(follower.email)) == 2
-    second = Inbox.body(smtp.to(follower.email)[1])
+    build_letters(_at(24 * 14 + 1))
+    second = _letters(queued, follower)[1]
     assert "Accueil numérique à Quimper" in second and "Atelier numérique" not in second
     # And the week after, with nothing new: nothing.
-    operations.send_digests(_at(24 * 14 + 1))
-    assert len(smtp.to(follower.email)) == 2
+    build_letters(_at(24 * 21 + 1))
+    assert len(_letters(queued, follower)) == 2
 
 
-def test_a_digest_lists_updates_of_followed_sheets_but_never_pending_text(
-        app: Flask, client: FlaskClient, login: Callable[[User | None], None], smtp: Inbox,
+def test_a_letter_lists_updates_of_followed_sheets_but_never_pending_text(
+        app: Flask, client: FlaskClient, login: Callable[[User | None], None], queued: Queued,
         follower: User, make_user: Callable[..., User], make_sheet: Callable[..., Revision]
 ) -> None:
     revision = _published_at(make_sheet(title="Accueil partagé", tags=["accueil"]), -24)
     login(follower)
+    _weekly_on_monday(follower)
     _follow(client, follower, {"tag": "accueil"})
     untrusted = make_user("contributor")
     sheets.edit_sheet(revision.sheet, {"title": "Titre en attente zqpending"}, untrusted,
                       revision.id)
     commit()
-    operations.send_digests(_at(1))
-    assert smtp.to(follower.email) == []  # a pending proposal is not a change readers can see
+    build_letters(_at(1))
+    assert _letters(queued, follower) == []  # a pending proposal is not a change readers see
     trusted = make_user("contributor", trusted=True)
     edit = sheets.edit_sheet(revision.sheet, {"summary": "Résumé relu."}, trusted, revision.id)
     commit()
     _published_at(edit, 2, new=False)
-    operations.send_digests(_at(3))
-    body = Inbox.body(smtp.to(follower.email)[0])
+    build_letters(_at(24 * 7 + 1))
+    [body] = _letters(queued, follower)
     assert "Accueil partagé" in body and "zqpending" not in body
-    assert "(nouvelle)" not in body  # an update, not a new sheet
+    assert "(mise à jour — suivi : mots-clés : accueil)" in body  # an update, not a new sheet
 
 
-def test_one_click_unsubscribe_headers_and_post(
-        app: Flask, client: FlaskClient, login: Callable[[User | None], None], smtp: Inbox,
+def test_links_of_the_former_digest_still_unsubscribe_from_the_follows_section(
+        app: Flask, client: FlaskClient, login: Callable[[User | None], None], queued: Queued,
         follower: User, make_sheet: Callable[..., Revision]) -> None:
     login(follower)
     _follow(client, follower, {"tag": "accueil"})
-    _published_at(make_sheet(title="Accueil partagé", tags=["accueil"]), 1)
-    operations.send_digests(_at(2))
-    message = smtp.to(follower.email)[0]
-    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    url = re.fullmatch(r"<http://kb\.test(/suivis/desabonner/\S+)>", message["List-Unsubscribe"].strip())
-    assert url
     login(None)  # the mail client posts with no session and no CSRF token
-    assert client.get(url.group(1)).status_code == 200  # a GET (link scanner) changes nothing
-    assert operations.settings_for(follower).period == "week"
-    response = client.post(url.group(1), data={"List-Unsubscribe": "One-Click"})
-    assert response.status_code == 200
+    app.config["WTF_CSRF_ENABLED"] = True
+    path = "/suivis/desabonner/" + operations._serializer().dumps(follower.id)
+    assert client.get(path).status_code == 200  # a GET (link scanner) changes nothing
+    assert "suivis" in letter_sections(db.session.get(User, follower.id))
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     db.session.expire_all()
-    assert operations.settings_for(follower).period == "off"
+    assert "suivis" not in letter_sections(db.session.get(User, follower.id))
     _published_at(make_sheet(title="Accueil de nuit", tags=["accueil"]), 24 * 7)
-    operations.send_digests(_at(24 * 7 + 1))
-    assert len(smtp.to(follower.email)) == 1
+    build_letters(_at(24 * 7 + 1))
+    assert _letters(queued, follower) == []
     assert client.post("/suivis/desabonner/forged").status_code == 404
 
 
-def test_monthly_period_and_manage_page(
-        client: FlaskClient, login: Callable[[User | None], None], smtp: Inbox, follower: User,
-        make_sheet: Callable[..., Revision]) -> None:
+def test_the_manage_page_points_to_the_letter_and_removes_follows(
+        client: FlaskClient, login: Callable[[User | None], None], follower: User) -> None:
     login(follower)
     _follow(client, follower, {"tag": "accueil"})
-    client.post("/mes-suivis/frequence", data={"period": "month"})
     page = client.get("/mes-suivis").get_data(as_text=True)
-    assert "mots-clés : accueil" in page.lower() and 'value="month" checked' in page
-    _published_at(make_sheet(title="Accueil partagé", tags=["accueil"]), 1)
-    operations.send_digests(_at(2))
-    _published_at(make_sheet(title="Accueil de nuit", tags=["accueil"]), 3)
-    operations.send_digests(_at(24 * 8))  # a week later, same month
-    assert len(smtp.to(follower.email)) == 1
-    operations.send_digests(_at(24 * 31))  # next month
-    assert len(smtp.to(follower.email)) == 2
+    assert "mots-clés : accueil" in page.lower() and "La lettre des fiches" in page
+    assert "chaque mois (le premier mercredi)" in page and "/compte#notifications" in page
     follow_id = operations.follows_of(follower)[0].id
     client.post(f"/mes-suivis/{follow_id}/supprimer")
     assert operations.follows_of(follower) == []
-    assert client.post("/mes-suivis/frequence", data={"period": "daily"}).status_code == 422
 
 
 def test_nobody_removes_another_person_s_follow(
@@ -203,27 +200,3 @@ def test_api_follows_create_list_delete(
     assert len(client.get("/api/v1/follows", headers=headers).get_json()["items"]) == 2
     spec = client.get("/api/openapi.json").get_json()
     assert {"get", "post"} <= set(spec["paths"]["/api/v1/follows"])
-
-
-def test_two_digest_runs_at_once_send_one_mail(
-        app: Flask, client: FlaskClient, login: Callable[[User | None], None], smtp: Inbox,
-        follower: User, make_sheet: Callable[..., Revision], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The period is claimed by a unique row before the mail goes: a run that computed the same
-    digest while another run claimed and sent it finds the claim and sends nothing."""
-    login(follower)
-    _follow(client, follower, {"tag": "accueil"})
-    _published_at(make_sheet(title="Accueil partagé", tags=["accueil"]), 1)
-    when = _at(2)
-    real_matching = operations._matching
-
-    def other_run_claims_meanwhile(params: dict[str, str], since: datetime) -> object:
-        with db.engine.begin() as other:  # another process, its own connection
-            other.execute(operations.FollowDigest.__table__.insert().values(
-                user_id=follower.id, period_key=operations.period_key("week", when),
-                sent_at=when, sheet_ids=[]))
-        return real_matching(params, since)
-
-    monkeypatch.setattr(operations, "_matching", other_run_claims_meanwhile)
-    run = operations.send_digests(when)
-    assert not run.sent and run.already == 1 and smtp.to(follower.email) == []

@@ -1,5 +1,5 @@
-"""Freshness: review dates, the "à actualiser" badge, digest reminders, confirmation links,
-the stale queue and archiving."""
+"""Freshness: review dates, the "à actualiser" badge, reminders in the letter, confirmation
+links, the stale queue and archiving."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from kb.auth.models import User
 from kb.extensions import db
 from kb.freshness import operations as freshness
-from kb.freshness.models import ConfirmToken, DigestLog
+from kb.freshness.models import ConfirmToken
 from kb.moderation import operations as moderation
 from kb.sheets import operations
 from kb.sheets.models import Sheet
@@ -102,9 +102,9 @@ def test_confirming_still_accurate_from_the_page_resets_the_date(client, login, 
     assert "fiche confirmée à jour" in history
 
 
-# --- digest ---------------------------------------------------------------------------------
+# --- reminders, through the letter (kb/letters) ------------------------------------------------
 
-def test_each_contributor_gets_one_digest_whose_link_confirms_the_sheet(
+def test_each_contributor_s_letter_lists_their_due_sheets_with_a_link_that_confirms(
         app, client, make_sheet, make_user, contributor, moderator, smtp: Inbox):
     first = age(contributed(make_sheet, contributor, moderator, title="Accueil à Brest"), 400)
     second = age(contributed(make_sheet, contributor, moderator, title="Maison France services"),
@@ -114,21 +114,22 @@ def test_each_contributor_gets_one_digest_whose_link_confirms_the_sheet(
     age(contributed(make_sheet, other, moderator, title="Fiche d'une autre"), 400)
     smtp.messages.clear()
 
-    output = remind(app)
-    assert "2 digest(s) envoyé(s)" in output
-    [digest] = smtp.to("contrib@example.org")
+    output = remind(app)  # `kb freshness remind` is `kb mail letters` now
+    assert "lettre préparée pour contrib@example.org : verifier 2" in output
+    [letter] = smtp.to("contrib@example.org")
     assert len(smtp.to("other@example.org")) == 1
-    body = Inbox.body(digest)
+    body = Inbox.body(letter)
+    assert "== À vérifier ==" in body
     assert "Accueil à Brest" in body and "Maison France services" in body
     assert "Fiche récente" not in body
     assert f"http://kb.test/fiches/{first.slug}/modifier" in body
     links = LINK.findall(body)
     assert len(links) == 2
 
-    # Re-running the same day sends nothing twice.
-    assert "0 digest(s) envoyé(s), 2 déjà relancé(s)" in remind(app)
-    assert len(smtp.messages) == 2
-    assert db.session.query(DigestLog).count() == 2
+    # Re-running in the same period sends nothing twice.
+    sent = len(smtp.messages)
+    assert "0 lettre(s) préparée(s)" in remind(app)
+    assert len(smtp.messages) == sent
 
     # The link works without a password: a page with one button, then the sheet is confirmed.
     block = next(b for b in body.split("\n* ") if b.startswith("Accueil à Brest"))
@@ -160,7 +161,7 @@ def test_confirmation_links_expire_and_cannot_be_forged(app, client, make_sheet,
     assert not db.session.get(Sheet, sheet.id).fresh
 
 
-def test_a_sheet_with_no_reachable_contributor_goes_to_the_stale_queue(
+def test_a_sheet_with_no_reachable_contributor_goes_to_the_moderators(
         app, client, login, make_sheet, make_user, moderator, smtp: Inbox):
     orphan = age(make_sheet(author=operations.system_user(), title="Fiche importée").sheet, 400)
     blocked_author = make_user(email="gone@example.org")
@@ -169,22 +170,22 @@ def test_a_sheet_with_no_reachable_contributor_goes_to_the_stale_queue(
     commit()
     smtp.messages.clear()
 
-    output = remind(app)
-    assert f"sans contributeur joignable (file « à reprendre » des modérateurs) : {orphan.slug}" \
-        in output
-    assert abandoned.slug in output
-    assert smtp.messages == []
+    remind(app)
+    assert smtp.to("gone@example.org") == []
+    moderation_part = Inbox.body(smtp.to(moderator.email)[0]).split("== Pour la modération ==")[1]
+    for slug in (orphan.slug, abandoned.slug):  # listed once, whatever the reasons
+        assert len(re.findall(rf"^  http://kb\.test/fiches/{slug}\r?$", moderation_part, re.M)) == 1
     login(moderator)
     page = client.get("/moderation/fraicheur").get_data(as_text=True)
     stale_section = page[page.index('id="a-reprendre"'):page.index('id="a-archiver"')]
     assert "Fiche importée" in stale_section and "Auteur parti" in stale_section
 
 
-def test_without_mail_url_the_digest_is_written_to_the_log(app, make_sheet, contributor,
+def test_without_mail_url_the_letter_is_written_to_the_log(app, make_sheet, contributor,
                                                           moderator, caplog):
     app.config["KB_MAIL_URL"] = ""
     age(contributed(make_sheet, contributor, moderator, title="Accueil à Brest"), 400)
-    assert "1 digest(s) envoyé(s)" in remind(app)
+    assert "1 lettre(s) préparée(s)" in remind(app)
     with caplog.at_level(logging.INFO, logger="kb.mail"):
         result = app.test_cli_runner().invoke(args=["mail", "send"])
     assert result.exit_code == 0
@@ -198,16 +199,15 @@ def test_a_failed_send_is_kept_in_the_outbox_and_sent_once_when_the_server_is_ba
     age(contributed(make_sheet, contributor, moderator), 400)
     smtp.messages.clear()
     url, app.config["KB_MAIL_URL"] = app.config["KB_MAIL_URL"], "smtp://127.0.0.1:1"  # down
-    assert "1 digest(s) envoyé(s)" in remind(app)  # queued with the digest's record
+    assert "1 lettre(s) préparée(s)" in remind(app)  # queued with the letter's record
     runner = app.test_cli_runner()
     assert "1 à réessayer" in runner.invoke(args=["mail", "send"]).output
-    assert db.session.query(DigestLog).count() == 1
     app.config["KB_MAIL_URL"] = url  # the server is back
     assert runner.invoke(args=["mail", "retry"]).exit_code == 0
     assert "1 envoyé(s)" in runner.invoke(args=["mail", "send"]).output
-    assert "1 digest(s) envoyé(s)" not in remind(app)  # not queued twice
-    [digest] = smtp.to("contrib@example.org")
-    assert "/fraicheur/confirmer/" in Inbox.body(digest)
+    assert "1 lettre(s) préparée(s)" not in remind(app)  # not queued twice
+    [letter] = smtp.to("contrib@example.org")
+    assert "/fraicheur/confirmer/" in Inbox.body(letter)
 
 
 # --- archiving ------------------------------------------------------------------------------

@@ -11,13 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from kb.accounts.digest import send_moderator_digests
 from kb.auth import operations as auth
 from kb.auth.models import User
 from kb.duplicates.models import DuplicateCandidate
 from kb.extensions import db
 from kb.follows import operations as follows
-from kb.freshness.operations import send_reminders
+from kb.letters.operations import build_letters
 from kb.mail.models import OutboxMail
 from kb.mail.outbox import single_address
 from kb.moderation import operations as moderation
@@ -39,9 +38,8 @@ ALL_KINDS = {
     "account.confirm", "account.exists", "account.nothing_to_confirm", "account.reset",
     "account.reset_unknown", "account.password_changed", "account.email_new",
     "account.email_taken", "account.email_notice",
-    "moderation.decision", "moderation.outdated_report", "moderation.digest",
-    "question.relay", "question.answer", "question.reminder", "question.closed",
-    "follows.digest", "freshness.reminder", "duplicates.merge",
+    "moderation.decision", "question.relay", "question.answer", "question.reminder",
+    "question.closed", "letter", "duplicates.merge",
 }
 
 
@@ -67,7 +65,7 @@ def test_every_kind_of_mail_goes_to_one_person_and_shows_no_one_elses_address(
     commit()
     people |= {"nouveau@example.org", "inconnu@example.org", "carol.nouvelle@example.org"}
 
-    # Moderation: a decision each way, an "outdated" report, the moderators' digest.
+    # Moderation: a decision each way, an "outdated" report (it waits for the letters).
     sheet = make_sheet(author=alice, contacts=f"Écrire à {CONTACT}.", **BREST)
     approved = operations.create_sheet(_data("Fiche d'Eve publiée"), eve)
     rejected = operations.create_sheet(_data("Fiche d'Eve refusée"), eve)
@@ -78,7 +76,6 @@ def test_every_kind_of_mail_goes_to_one_person_and_shows_no_one_elses_address(
     commit()
     moderation.report_sheet(sheet.sheet, "outdated", "Horaires changés", carol, "cle-carol")
     commit()
-    send_moderator_digests()
 
     # Questions: relayed to the team (a contributor and the sheet's contact), answered; another
     # reminded then closed.
@@ -94,11 +91,10 @@ def test_every_kind_of_mail_goes_to_one_person_and_shows_no_one_elses_address(
     questions.sweep(later + timedelta(days=8))
     commit()
 
-    # Follows digest, freshness reminder, a merge of two sheets by a moderator.
+    # The letters (follows, sheets to check, pending moderation), a merge by a moderator.
     follows.follow(carol, {"q": "accueil"}, now=utcnow() - timedelta(days=30))
     commit()
-    follows.send_digests(now=utcnow() + timedelta(days=8))
-    send_reminders(now=utcnow() + timedelta(days=800))
+    assert build_letters(now=utcnow() + timedelta(days=800)).queued
     make_sheet(author=bob, **REWORDED)
     pair = db.session.scalars(select(DuplicateCandidate)).first()
     assert pair is not None

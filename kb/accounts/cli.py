@@ -1,5 +1,6 @@
 """`kb users list|create|set-role|block|unblock|delete`, `kb tokens create|list|revoke` and
-`kb moderation digest`. Roles are the rows of the capability table (kb/auth/permissions.py)."""
+`kb moderation digest` (an alias of `kb mail letters`). Roles are the rows of the capability
+table (kb/auth/permissions.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask.cli import with_appcontext
 
 from kb.auth.models import Role, User
 from kb.auth.permissions import ROLE_CAPABILITIES
+from kb.letters.cli import alias
 
 ROLE_CHOICE = click.Choice([str(role) for role in ROLE_CAPABILITIES])
 
@@ -207,24 +209,5 @@ def moderation() -> None:
     """Moderators' mails."""
 
 
-@moderation.command("digest")
-@with_appcontext
-def moderation_digest() -> None:
-    """Mail each moderator one summary of pending work, once a day, only when something waits
-    (run it daily from cron; a second run the same day sends nothing)."""
-    from kb.accounts.digest import send_moderator_digests
-
-    run = send_moderator_digests()
-    if not run.work.total:
-        click.echo("Rien en attente : aucun résumé envoyé.")
-        return
-    for user in run.sent:
-        click.echo(f"résumé envoyé à {user.email}")
-    for user in run.already_sent:
-        click.echo(f"déjà envoyé aujourd'hui : {user.email}")
-    for user, error in run.failed:
-        click.echo(f"échec pour {user.email} : {error}", err=True)
-    click.echo(f"{len(run.sent)} résumé(s) envoyé(s), {len(run.already_sent)} déjà envoyé(s), "
-               f"{len(run.failed)} échec(s).")
-    if run.failed:
-        raise SystemExit(1)
+# The moderators' digest now comes through the letter ("Pour la modération").
+moderation.add_command(alias("digest", "résumé quotidien de modération"))

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -11,7 +10,7 @@ from kb.auth.forms import confirm_password_field, email_field, new_password_fiel
 from kb.auth.models import ROLE_LABELS
 from kb.auth.passwords import MAX_LENGTH
 from kb.auth.permissions import ROLE_CAPABILITIES
-from kb.auth.preferences import REMINDER_PERIODS
+from kb.auth.preferences import LETTER_PERIODS, LETTER_SECTIONS, WEEKDAYS
 
 # Several forms share the "Mon compte" page: each has a prefix so that ids never collide.
 
@@ -42,26 +41,28 @@ class PasswordChangeForm(FlaskForm):
                                              "votre mot de passe ait été copié.")
 
 
-def _period_label(days: int) -> str:
-    return {7: "chaque semaine", 14: "toutes les deux semaines", 30: "chaque mois",
-            60: "tous les deux mois", 90: "chaque trimestre",
-            180: "tous les six mois"}.get(days, f"tous les {days} jours")
-
-
 class NotificationsForm(FlaskForm):
-    contributions = BooleanField("Décisions sur mes propositions et signalements de mes fiches")
-    reminder = SelectField("Rappel des fiches à relire", choices=[])
-    moderator_digest = BooleanField("Résumé quotidien du travail de modération en attente")
+    # The same setting lets the questions asked about one's sheets be relayed at once.
+    contributions = BooleanField("Décisions sur mes propositions et questions posées sur mes "
+                                 "fiches (dès qu'elles arrivent)")
+    letter_period = RadioField("Fréquence de la lettre", default="month",
+                               choices=[SelectChoice(k, v) for k, v in LETTER_PERIODS.items()])
+    letter_weekday = SelectField("Jour de la lettre hebdomadaire", default="2",
+                                 choices=[SelectChoice(str(i), day)
+                                          for i, day in enumerate(WEEKDAYS)])
+    section_verifier = BooleanField(LETTER_SECTIONS["verifier"],
+                                    description="Vos fiches à confirmer ou à mettre à jour.")
+    section_suivis = BooleanField(LETTER_SECTIONS["suivis"],
+                                  description="Les fiches nouvelles ou mises à jour de vos suivis.")
+    section_questions = BooleanField(LETTER_SECTIONS["questions"],
+                                     description="Les questions posées sur vos fiches qui "
+                                                 "attendent encore une réponse.")
+    section_moderation = BooleanField(LETTER_SECTIONS["moderation"],
+                                      description="Propositions, signalements, doublons et "
+                                                  "fiches en retard sans contributeur joignable.")
     nothing = BooleanField("Ne recevoir aucun courriel facultatif",
                            description="Seuls restent les messages sur votre compte lui-même "
                                        "(confirmation d'adresse, mot de passe).")
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        default = int(current_app.config["KB_REMINDER_PERIOD_DAYS"])
-        self.reminder.choices = [SelectChoice("", f"par défaut ({_period_label(default)})")] + [
-            SelectChoice(str(days), _period_label(days)) for days in REMINDER_PERIODS] + [
-            SelectChoice("0", "jamais")]
 
 
 class TokenForm(FlaskForm):

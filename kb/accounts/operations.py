@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from kb.accounts.digest import ModeratorDigest
 from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, User
 from kb.auth.operations import AccountError, create_token
 from kb.auth.permissions import (
@@ -23,10 +22,11 @@ from kb.auth.permissions import (
     check,
     role_capabilities,
 )
-from kb.auth.preferences import REMINDER_PERIODS, opt_out_of_everything
+from kb.auth.preferences import opt_out_of_everything, set_letter_period, set_letter_section
 from kb.extensions import db
 from kb.follows.models import Follow, FollowDigest, FollowSettings
 from kb.freshness.models import ConfirmToken, DigestLog
+from kb.letters.models import Letter
 from kb.mail import outbox as mail_outbox
 from kb.moderation import operations as moderation
 from kb.moderation.models import Action, AuditEntry, Report
@@ -49,18 +49,20 @@ def rename(user: User, display_name: str) -> None:
     user.display_name = name
 
 
-def set_notifications(user: User, *, contributions: bool, reminder_days: int | None,
-                      moderator_digest: bool, nothing: bool = False) -> None:
-    """`reminder_days`: None for the site default, 0 for never; `nothing`: every optional mail
-    off, whatever the rest says."""
-    if reminder_days is not None and reminder_days != 0 and reminder_days not in REMINDER_PERIODS:
-        raise AccountError("fréquence de rappel inconnue")
+def set_notifications(user: User, *, contributions: bool, period: str, weekday: int | None,
+                      sections: dict[str, bool], nothing: bool = False) -> None:
+    """The letter's period and sections ("Mon compte"); `nothing`: every optional mail off,
+    whatever the rest says."""
     if nothing:
         opt_out_of_everything(user)
         return
+    try:
+        set_letter_period(user, period, weekday)
+        for key, wanted in sections.items():
+            set_letter_section(user, key, wanted)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from exc
     user.notify_contributions = contributions
-    user.reminder_period_days = reminder_days
-    user.moderator_digest = moderator_digest
 
 
 def new_api_token(user: User, name: str, days: int | None) -> str:
@@ -130,7 +132,7 @@ def delete_account(user: User, actor: User) -> None:
     for revision in pending:
         moderation.reject(revision, reviewer, "Compte supprimé par son titulaire"
                           if actor.id == user.id else "Compte supprimé", notify=False)
-    for model in (ApiToken, AccountToken, ConfirmToken, DigestLog, ModeratorDigest, Follow,
+    for model in (ApiToken, AccountToken, ConfirmToken, DigestLog, Letter, Follow,
                   FollowSettings, FollowDigest):
         db.session.execute(delete(model).where(model.user_id == user.id))
     # Questions stay with their sheet (and their answers), no longer linked to anyone.
@@ -174,8 +176,9 @@ def personal_data(user: User) -> dict[str, Any]:
             "email_confirmed_at": _dt(user.email_confirmed_at),
             "notifications": {
                 "contributions": user.notify_contributions,
-                "reminder_period_days": user.reminder_period_days,
-                "moderator_digest": user.moderator_digest,
+                "letter_period": user.letter_period,
+                "letter_weekday": user.letter_weekday,
+                "letter_sections_off": user.letter_sections_off,
             },
         },
         "api_tokens": [{"name": t.name, "created_at": _dt(t.created_at),

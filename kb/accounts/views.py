@@ -22,6 +22,7 @@ from kb.accounts.forms import (
 from kb.auth import operations as auth
 from kb.auth.forms import ButtonForm
 from kb.auth.models import TokenPurpose, User
+from kb.auth.preferences import LETTER_SECTIONS, wants_moderation_section
 from kb.extensions import db
 from kb.mail import outbox as mail_outbox
 from kb.sheets.models import Revision, RevisionStatus, Sheet
@@ -49,9 +50,11 @@ def _blank_forms(user: User) -> dict[str, Any]:
     forms["name"].display_name.data = user.display_name
     notif = forms["notifications"]
     notif.contributions.data = user.notify_contributions
-    notif.moderator_digest.data = user.moderator_digest
-    notif.reminder.data = "" if user.reminder_period_days is None \
-        else str(user.reminder_period_days)
+    notif.letter_period.data = user.letter_period
+    notif.letter_weekday.data = str(user.letter_weekday)
+    off = set((user.letter_sections_off or "").split(","))
+    for key in LETTER_SECTIONS:
+        getattr(notif, f"section_{key}").data = key not in off
     return forms
 
 
@@ -183,15 +186,18 @@ def change_password() -> Any:
 def notifications() -> Any:
     form = _form("notifications")
     if form.validate_on_submit():
-        choice = form.reminder.data or ""
+        user = _user()
+        # A section not offered to this person (moderation, for a contributor) keeps its value.
+        offered = [k for k in LETTER_SECTIONS if k != "moderation" or wants_moderation_section(user)]
         try:
             operations.set_notifications(
-                _user(), contributions=bool(form.contributions.data),
-                reminder_days=int(choice) if choice.isdigit() else None,
-                moderator_digest=bool(form.moderator_digest.data),
+                user, contributions=bool(form.contributions.data),
+                period=form.letter_period.data or "month",
+                weekday=int(form.letter_weekday.data or 2),
+                sections={k: bool(getattr(form, f"section_{k}").data) for k in offered},
                 nothing=bool(form.nothing.data))
         except auth.AccountError as exc:
-            _error(form, exc, "reminder")
+            _error(form, exc, "letter_period")
         else:
             commit()
             flash("Préférences de courriel enregistrées.", "success")

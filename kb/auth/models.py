@@ -61,6 +61,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     # Days between two freshness digests; None: the site default, 0: never.
     reminder_period_days: Mapped[int | None] = mapped_column(Integer)
     moderator_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # "La lettre des fiches" (kb/letters): the one letter gathering every optional mail.
+    # reminder_period_days and moderator_digest above are what came before it: migration 0019
+    # carried their opt-outs into letter_sections_off, nothing reads them any more.
+    letter_period: Mapped[str] = mapped_column(String(10), default="month", server_default="month")
+    letter_weekday: Mapped[int] = mapped_column(Integer, default=2, server_default="2")  # 0: lundi
+    # Sections the person opted out of, comma-separated keys (kb/auth/preferences.py).
+    letter_sections_off: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

@@ -1,8 +1,9 @@
 """Notification settings chosen in "Mon compte", read by every domain that mails people.
 
 Mails about the account itself (confirmation, password, address change) are never optional;
-everything else is: decisions on one's contributions and reports on one's sheets, the
-freshness digest, the moderators' daily digest.
+everything else is: decisions on one's contributions, and "La lettre des fiches" (kb/letters),
+the one letter per period that gathers sheets to check, follows, questions waiting for an
+answer and, for moderators, their pending work. Its period and sections are chosen here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask import current_app
 
 from kb.auth.models import SYSTEM_EMAIL, User
 
-# Choices offered for the freshness digest, in days (0: never; None: the site default).
+# Choices once offered for the freshness digest, in days; superseded by the letter's period.
 REMINDER_PERIODS = (7, 14, 30, 60, 90, 180)
 
 
@@ -28,7 +29,8 @@ def wants_contribution_mail(user: User) -> bool:
 
 
 def reminder_period(user: User) -> timedelta | None:
-    """Time between two freshness digests for this person; None: they opted out."""
+    """The former freshness digest's period (kb.freshness.operations.send_reminders, no longer
+    called: its content comes through the letter)."""
     if not _mailable(user):
         return None
     days = user.reminder_period_days
@@ -37,14 +39,58 @@ def reminder_period(user: User) -> timedelta | None:
     return timedelta(days=days) if days > 0 else None
 
 
-def wants_moderator_digest(user: Any) -> bool:
+# --- La lettre des fiches ---------------------------------------------------------------------
+
+# The letter's sections, in the order they appear in it: key (used in unsubscribe links and the
+# letter_sections_off column) -> French title.
+LETTER_SECTIONS = {
+    "verifier": "À vérifier",
+    "suivis": "Vos suivis",
+    "questions": "Questions en attente",
+    "moderation": "Pour la modération",
+}
+LETTER_PERIODS = {"month": "chaque mois (le premier mercredi)", "week": "chaque semaine"}
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def letter_sections(user: User) -> list[str]:
+    """The sections this person receives (none: no letter at all). Moderators' section only for
+    confirmed accounts that may review."""
+    if not _mailable(user):
+        return []
+    off = set(filter(None, (user.letter_sections_off or "").split(",")))
+    keys = [key for key in LETTER_SECTIONS if key not in off]
+    if "moderation" in keys and not wants_moderation_section(user):
+        keys.remove("moderation")
+    return keys
+
+
+def wants_moderation_section(user: Any) -> bool:
     from kb.auth.permissions import Capability, can
 
-    return _mailable(user) and can(user, Capability.REVIEW) and bool(user.moderator_digest) \
-        and bool(user.is_confirmed)
+    return can(user, Capability.REVIEW) and bool(user.is_confirmed)
+
+
+def set_letter_section(user: User, key: str, wanted: bool) -> None:
+    if key not in LETTER_SECTIONS:
+        raise ValueError(f"section inconnue : {key}")
+    off = set(filter(None, (user.letter_sections_off or "").split(","))) - {key}
+    if not wanted:
+        off.add(key)
+    user.letter_sections_off = ",".join(k for k in LETTER_SECTIONS if k in off)
+
+
+def set_letter_period(user: User, period: str, weekday: int | None = None) -> None:
+    """Monthly (first Wednesday) or weekly on `weekday` (0: Monday … 6: Sunday)."""
+    if period not in LETTER_PERIODS:
+        raise ValueError(f"fréquence inconnue : {period}")
+    user.letter_period = period
+    if period == "week":
+        if weekday is None or not 0 <= weekday <= 6:
+            raise ValueError("choisissez le jour de la semaine")
+        user.letter_weekday = weekday
 
 
 def opt_out_of_everything(user: User) -> None:
     user.notify_contributions = False
-    user.reminder_period_days = 0
-    user.moderator_digest = False
+    user.letter_sections_off = ",".join(LETTER_SECTIONS)

@@ -1,24 +1,21 @@
-"""Follows (saved searches) and the digest: one mail per person per period, whatever the number
-of follows, none when nothing changed."""
+"""Follows (saved searches), and what changed for them: the "Vos suivis" section of the letter
+(kb/letters), one per person per period, whatever the number of follows."""
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, render_template
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-from kb import mail
 from kb.auth.models import User
 from kb.extensions import db
-from kb.follows.models import DigestPeriod, Follow, FollowDigest, FollowKind, FollowSettings
+from kb.follows.models import Follow, FollowKind
 from kb.sheets.filters import PARAMS as FILTER_PARAMS
 from kb.sheets.filters import FilterError, parse_filters
 from kb.sheets.models import Sheet, published_sheets
@@ -35,6 +32,7 @@ TERRITORY_PARAMS = {"commune": "commune", "epci": "epci", "departement": "depart
                     "region": "region"}
 MAX_FOLLOWS = 50
 _UNSUBSCRIBE_SALT = "kb-follows-unsubscribe"
+_UNFOLLOW_SALT = "kb-follows-unfollow"
 
 
 class FollowError(Exception):
@@ -117,7 +115,7 @@ def _sheet_key(sheet: Sheet) -> str:
 
 
 def follow_sheet(user: User, sheet: Sheet, now: datetime | None = None) -> Follow:
-    """Follow one sheet: the digest tells when its published text changes. Twice: the same."""
+    """Follow one sheet: the letter tells when its published text changes. Twice: the same."""
     return _add(user, FollowKind.SHEET, {"sheet": sheet.id}, _sheet_key(sheet),
                 sheet.title or sheet.slug, now)
 
@@ -148,31 +146,15 @@ def follows_of(user: User) -> list[Follow]:
                                    .order_by(Follow.created_at)))
 
 
-def settings_for(user: User) -> FollowSettings:
-    row = db.session.get(FollowSettings, user.id)
-    if row is None:
-        row = FollowSettings(user_id=user.id, period=DigestPeriod.WEEK.value)
-        db.session.add(row)
-    return row
+# --- one-click links in the letter --------------------------------------------------------------
 
-
-def set_period(user: User, period: str) -> None:
-    if period not in {p.value for p in DigestPeriod}:
-        raise FollowError("Fréquence inconnue.")
-    settings_for(user).period = period
-
-
-# --- unsubscribe (RFC 8058 one-click) ---------------------------------------------------------
-
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
-
-
-def unsubscribe_url(user: User) -> str:
-    return f"{base_url()}/suivis/desabonner/{_serializer().dumps(user.id)}"
+def _serializer(salt: str = _UNSUBSCRIBE_SALT) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def user_for_unsubscribe(token: str) -> User:
+    """The person behind an unsubscribe link of the former follows digest (mails already sent
+    keep working: it now turns off the letter's "Vos suivis" section)."""
     try:
         user_id = int(_serializer().loads(token))
     except (BadSignature, ValueError, TypeError) as exc:
@@ -183,22 +165,25 @@ def user_for_unsubscribe(token: str) -> User:
     return user
 
 
-# --- the digest -------------------------------------------------------------------------------
-
-def period_key(period: str, now: datetime) -> str:
-    if period == DigestPeriod.MONTH:
-        return f"{now.year}-{now.month:02d}"
-    year, week, _ = now.isocalendar()
-    return f"{year}-W{week:02d}"
+def unfollow_url(row: Follow) -> str:
+    """A signed "Ne plus suivre" link for the letter: works without signing in."""
+    token = _serializer(_UNFOLLOW_SALT).dumps([row.user_id, row.id])
+    return f"{base_url()}/suivis/ne-plus-suivre/{token}"
 
 
-@dataclass
-class DigestRun:
-    sent: list[tuple[User, int]] = field(default_factory=list)  # (person, sheets listed)
-    already: int = 0  # people who had their digest this period
-    nothing_new: int = 0
-    failed: list[tuple[User, str]] = field(default_factory=list)
+def follow_for_unfollow(token: str) -> Follow | None:
+    """The follow behind a signed link; None when it was removed already. FollowError when the
+    link was not ours."""
+    try:
+        user_id, follow_id = _serializer(_UNFOLLOW_SALT).loads(token)
+        user_id, follow_id = int(user_id), int(follow_id)
+    except (BadSignature, ValueError, TypeError) as exc:
+        raise FollowError("Ce lien n'est pas valide.", 400) from exc
+    row = db.session.get(Follow, follow_id)
+    return row if row is not None and row.user_id == user_id else None
 
+
+# --- what the letter lists --------------------------------------------------------------------
 
 def _matching(row: Follow, since: datetime) -> list[tuple[int, datetime]]:
     """Published sheets matching a follow, updated since `since`, newest first: the same
@@ -232,66 +217,37 @@ def _matching(row: Follow, since: datetime) -> list[tuple[int, datetime]]:
         page += 1
 
 
-def send_digests(now: datetime | None = None) -> DigestRun:
-    """Send each follower at most one digest for the current period. Idempotent."""
-    now = now or utcnow()
-    run = DigestRun()
-    by_user: dict[int, list[Follow]] = defaultdict(list)
-    for row in db.session.scalars(select(Follow).order_by(Follow.user_id, Follow.id)):
-        by_user[row.user_id].append(row)
-    # One search per distinct follow per run: results since an earlier date serve later dates.
-    cache: dict[str, tuple[datetime, list[tuple[int, datetime]]]] = {}
-    for user_id, follows in by_user.items():
-        user = db.session.get(User, user_id)
-        settings = db.session.get(FollowSettings, user_id)
-        period = settings.period if settings else DigestPeriod.WEEK.value
-        if user is None or user.blocked or period == DigestPeriod.OFF:
-            continue
-        key = period_key(period, now)
-        sent = db.session.scalars(select(FollowDigest).where(FollowDigest.user_id == user_id)
-                                  .order_by(FollowDigest.sent_at.desc())).first()
-        if sent is not None and sent.period_key == key:
-            run.already += 1
-            continue
-        sections = []
-        listed: set[int] = set()
-        for row in follows:
-            since = max(row.created_at, sent.sent_at) if sent else row.created_at
-            if row.key not in cache or cache[row.key][0] > since:
-                cache[row.key] = (since, _matching(row, since))
-            ids = [sheet_id for sheet_id, updated in cache[row.key][1]
-                   if updated >= since and sheet_id not in listed]
-            if ids:
-                listed.update(ids)
-                sections.append((row, [db.session.get(Sheet, i) for i in ids], since))
-        if not sections:
-            run.nothing_new += 1
-            continue
-        if _claim_and_send(user, key, period, sorted(listed), sections, now, run):
-            run.sent.append((user, len(listed)))
-    return run
+@dataclass
+class Update:
+    follow: Follow
+    sheet: Sheet
+    new: bool  # created after `since`, not only updated
 
 
-def _claim_and_send(user: User, key: str, period: str, sheet_ids: list[int], sections: list[Any],
-                    now: datetime, run: DigestRun) -> bool:
-    # Claim the period (unique key) in the transaction that queues the mail: two runs at once
-    # never queue two mails, and a queued mail is sent by the outbox (kb.mail), retries included.
-    claim = FollowDigest(user_id=user.id, period_key=key, sent_at=now, sheet_ids=sheet_ids)
-    db.session.add(claim)
-    unsubscribe = unsubscribe_url(user)
-    body = render_template("mail/follows_digest.txt", user=user, sections=sections,
-                           unsubscribe=unsubscribe, period=period,
-                           manage=f"{base_url()}/mes-suivis")
-    count = len(sheet_ids)
-    subject = (f"Vos suivis : {count} fiche nouvelle ou mise à jour" if count == 1
-               else f"Vos suivis : {count} fiches nouvelles ou mises à jour")
-    headers = (("List-Unsubscribe", f"<{unsubscribe}>"),
-               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    mail.queue(mail.Mail(user.email, subject, body, headers=headers, kind="follows.digest"))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        run.already += 1
-        return False
-    return True
+@dataclass
+class SearchCache:
+    """One search per distinct follow per letters run: results since an earlier date serve
+    later dates."""
+
+    results: dict[str, tuple[datetime, list[tuple[int, datetime]]]] = field(default_factory=dict)
+
+
+def updates_for(user: User, since: datetime, cache: SearchCache | None = None) -> list[Update]:
+    """Sheets new or updated since `since` (or since the follow was made) for each follow of
+    this person, each sheet once (under its first follow), newest first per follow. A pure
+    read: the letters engine (kb/letters) decides when and whether to mail it."""
+    cache = cache or SearchCache()
+    found: list[Update] = []
+    listed: set[int] = set()
+    for row in follows_of(user):
+        start = max(row.created_at, since)
+        cached = cache.results.get(row.key)
+        if cached is None or cached[0] > start:
+            cached = cache.results[row.key] = (start, _matching(row, start))
+        for sheet_id, updated in cached[1]:
+            if updated >= start and sheet_id not in listed:
+                listed.add(sheet_id)
+                sheet = db.session.get(Sheet, sheet_id)
+                if sheet is not None:
+                    found.append(Update(row, sheet, sheet.created_at > start))
+    return found

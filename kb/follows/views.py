@@ -10,9 +10,11 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from kb.auth.identity import api_user, token_required
-from kb.extensions import csrf
+from kb.auth.models import User
+from kb.auth.preferences import LETTER_PERIODS, letter_sections, set_letter_section
+from kb.extensions import csrf, db
 from kb.follows import operations
-from kb.follows.models import DigestPeriod, Follow
+from kb.follows.models import Follow
 from kb.redirects import safe_next
 from kb.sheets.models import Sheet
 from kb.sheets.visibility import get_sheet_or_404
@@ -27,9 +29,6 @@ def init_app(app: Flask) -> None:
 
     app.extensions.setdefault("kb_openapi_paths", []).append(follow_paths)
     app.jinja_env.globals["sheet_follow"] = _sheet_follow
-PERIOD_LABELS = {DigestPeriod.WEEK: "une fois par semaine au plus",
-                 DigestPeriod.MONTH: "une fois par mois au plus",
-                 DigestPeriod.OFF: "jamais (suivis gardés, sans e-mail)"}
 
 
 def _checked_form() -> None:
@@ -46,8 +45,8 @@ def follow() -> Response:
         commit()
     except operations.FollowError as exc:
         abort(exc.status, exc.message)
-    flash(f"Vous suivez maintenant : {row.label}. Un e-mail récapitulatif au plus par période, "
-          "seulement quand il y a du nouveau.", "success")
+    flash(f"Vous suivez maintenant : {row.label}. Les nouveautés arrivent dans « La lettre des "
+          "fiches », une par période, seulement quand il y a du nouveau.", "success")
     return redirect(safe_next(request.form.get("next"), url_for("follows.mine")))
 
 
@@ -61,8 +60,8 @@ def follow_sheet(slug: str) -> Response:
         commit()
     except operations.FollowError as exc:
         abort(exc.status, exc.message)
-    flash("Vous suivez cette fiche : un e-mail récapitulatif vous dira quand elle change "
-          "(au plus un par période, pour tous vos suivis).", "success")
+    flash("Vous suivez cette fiche : « La lettre des fiches » vous dira quand elle change "
+          "(une lettre par période, pour tous vos suivis).", "success")
     return redirect(url_for("sheets.show", slug=sheet.slug))
 
 
@@ -92,8 +91,8 @@ def mine() -> str:
     follows = operations.follows_of(current_user)
     return render_template("follows/mine.html", follows=follows,
                            sheets=operations.followed_sheets(follows),
-                           period=operations.settings_for(current_user).period,
-                           periods=PERIOD_LABELS)
+                           period=LETTER_PERIODS.get(current_user.letter_period, ""),
+                           in_letter="suivis" in letter_sections(current_user))
 
 
 @bp.post("/mes-suivis/<int:follow_id>/supprimer")
@@ -109,32 +108,40 @@ def remove(follow_id: int) -> Response:
     return redirect(url_for("follows.mine"))
 
 
-@bp.post("/mes-suivis/frequence")
-@login_required
-def period() -> Response:
-    _checked_form()
-    try:
-        operations.set_period(current_user, request.form.get("period", ""))
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
-    commit()
-    flash("Fréquence enregistrée.", "success")
-    return redirect(url_for("follows.mine"))
-
-
 @bp.route("/suivis/desabonner/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie
 def unsubscribe(token: str) -> Any:
+    """Links of the former follows digest: they now turn off the letter's "Vos suivis"."""
     try:
         user = operations.user_for_unsubscribe(token)
     except operations.FollowError as exc:
         abort(exc.status, exc.message)
     if request.method == "POST":
-        operations.set_period(user, DigestPeriod.OFF.value)
+        set_letter_section(user, "suivis", False)
         commit()
         return render_template("follows/unsubscribe.html", done=True, token=token)
     # GET only shows a button: link scanners in mail gateways must not unsubscribe anyone.
     return render_template("follows/unsubscribe.html", done=False, token=token)
+
+
+@bp.route("/suivis/ne-plus-suivre/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed link from the letter stands for the sign-in and the CSRF token
+def unfollow_from_letter(token: str) -> Any:
+    try:
+        row = operations.follow_for_unfollow(token)
+    except operations.FollowError as exc:
+        abort(exc.status, exc.message)
+    if row is None:
+        return render_template("follows/unfollow.html", row=None, done=True, label=None)
+    if request.method == "POST":
+        label = row.label
+        owner = db.session.get(User, row.user_id)
+        assert owner is not None  # the follow's foreign key
+        operations.unfollow(owner, row.id)
+        commit()
+        return render_template("follows/unfollow.html", row=None, done=True, label=label)
+    # GET only shows a button: link scanners in mail gateways must not unfollow anything.
+    return render_template("follows/unfollow.html", row=row, done=False, label=row.label)
 
 
 # --- API --------------------------------------------------------------------------------------

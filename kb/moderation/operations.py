@@ -20,7 +20,6 @@ from kb.auth.preferences import wants_contribution_mail
 from kb.errors import Invalid
 from kb.extensions import db
 from kb.moderation.models import Action, AuditEntry, Report, ReportReason
-from kb.moderation.queries import reachable_contributors
 from kb.moderation.standing import (
     could_become_trusted,
     may_be_trusted,
@@ -172,13 +171,8 @@ def report_sheet(sheet: Sheet, reason: str, comment: str, reporter: User | None,
     db.session.flush()
     if reason == ReportReason.SPAM:
         _maybe_hide_for_spam(sheet)
-    elif reason == ReportReason.OUTDATED:
-        for user in reachable_contributors([sheet.id]).get(sheet.id, []):
-            if (reporter is None or user.id != reporter.id) and wants_contribution_mail(user):
-                mail.queue(_render_mail(user.email, f"Fiche à vérifier : « {sheet.title} »",
-                                        "mail/outdated_report.txt", "moderation.outdated_report",
-                                        sheet=sheet, report=report,
-                                        user=user))
+    # An "outdated" report mails nobody at once: the sheet goes into its contributors' next
+    # letter, section "À vérifier" (kb/letters), with the one-click confirmation.
     return report
 
 

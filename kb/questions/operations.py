@@ -330,6 +330,21 @@ def published_text(sheet_ids: list[int], reader: Any = None) -> dict[int, str]:
     return {k: "\n".join(v) for k, v in texts.items()}
 
 
+def waiting_by_person() -> dict[int, list[Question]]:
+    """Per account, the open questions its team can answer: on sheets it is a reachable
+    contributor of, asked by someone else; oldest first. The "Questions en attente" section of
+    the letter (kb/letters), read once per letters run."""
+    open_questions = list(db.session.scalars(select(Question).where(
+        Question.status == QuestionStatus.OPEN.value).order_by(Question.created_at, Question.id)))
+    teams = reachable_contributors({q.sheet_id for q in open_questions})
+    waiting: dict[int, list[Question]] = {}
+    for question in open_questions:
+        for member in teams.get(question.sheet_id, []):
+            if member.id != question.asker_id:
+                waiting.setdefault(member.id, []).append(question)
+    return waiting
+
+
 def questions_of(user: User) -> list[Question]:
     return list(db.session.scalars(select(Question).where(Question.asker_id == user.id)
                                    .order_by(Question.created_at.desc())))
