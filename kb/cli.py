@@ -201,14 +201,7 @@ from kb.questions.cli import questions  # noqa: E402
 from kb.serve import serve  # noqa: E402
 from kb.territories.cli import territories  # noqa: E402
 
-
-# Until the outbox's `kb mail` group (kb/mail/cli.py) is merged: a group holding `letters`.
-@click.group("mail")
-def mail_group() -> None:
-    """Courriels : la lettre des fiches."""
-
-
-mail_group.add_command(letters_command)
+mail.add_command(letters_command)  # `kb mail letters`: the letters sit above the outbox
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
             freshness, duplicates, moderation, questions, follows, territories, mail, serve,

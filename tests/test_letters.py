@@ -14,7 +14,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from kb import mail
 from kb.auth.models import User
 from kb.auth.preferences import set_letter_period, set_letter_section
 from kb.extensions import db
@@ -23,6 +22,7 @@ from kb.follows.models import Follow
 from kb.letters.models import Letter
 from kb.letters.operations import build_letters, period_of, unsubscribe_url
 from kb.letters.schedule import first_wednesday, monthly_period, weekly_period
+from kb.mail.message import build_message
 from kb.moderation.operations import report_sheet
 from kb.questions import operations as questions
 from kb.sheets import operations as sheets
@@ -274,7 +274,9 @@ def test_unsubscribing_from_everything_by_the_list_unsubscribe_header(
     target = re.fullmatch(r"<(http://kb\.test/lettre/desabonnement/[\w.-]+)>",
                           headers["List-Unsubscribe"])
     assert target is not None
-    message = mail.build_message(letter, "kb@kb.test")  # the headers reach the MIME message
+    message = build_message(sender="kb@kb.test", to=letter.to, subject=letter.subject,
+                            message_id="<1@kb.test>", text=letter.body, html=letter.html,
+                            headers=letter.headers)  # the headers reach the MIME message
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Id"] and message["List-Unsubscribe"] == headers["List-Unsubscribe"]
 

@@ -14,7 +14,6 @@ from kb.follows import operations
 from kb.sheets import operations as sheets
 from kb.sheets.models import Revision
 from kb.transaction import commit
-from tests.smtp_server import Inbox
 from tests.test_follows import T0, _at, _published_at
 
 
@@ -69,8 +68,8 @@ def test_following_needs_the_form_token(
     assert operations.follows_of(reader) == []
 
 
-def test_the_digest_tells_when_a_followed_sheet_changes_and_only_then(
-        app: Flask, client: FlaskClient, login: Callable[[User | None], None], smtp: Inbox,
+def test_the_letter_tells_when_a_followed_sheet_changes_and_only_then(
+        app: Flask, client: FlaskClient, login: Callable[[User | None], None],
         make_user: Callable[..., User], make_sheet: Callable[..., Revision]) -> None:
     followed = _published_at(make_sheet(), -24)
     other = _published_at(make_sheet(title="Une autre fiche", tags=["accueil"]), -24)
@@ -79,20 +78,17 @@ def test_the_digest_tells_when_a_followed_sheet_changes_and_only_then(
     client.post(f"/fiches/{followed.sheet.slug}/suivre")
     operations.follows_of(reader)[0].created_at = T0
     commit()
-    assert operations.send_digests(_at(1)).nothing_new == 1
+    assert operations.updates_for(reader, _at(1)) == []
     edit = sheets.edit_sheet(other.sheet, {"summary": "Changée."}, make_user("moderator"), other.id)
     commit()
     _published_at(edit, 2, new=False)
-    assert operations.send_digests(_at(3)).nothing_new == 1  # another sheet: not news
+    assert operations.updates_for(reader, _at(1)) == []  # another sheet: not news
     edit = sheets.edit_sheet(followed.sheet, {"summary": "Relue."}, make_user("moderator"),
                              followed.id)
     commit()
     _published_at(edit, 4, new=False)
-    run = operations.send_digests(_at(5))
-    assert [(u.email, n) for u, n in run.sent] == [("lectrice@example.org", 1)]
-    body = Inbox.body(smtp.to("lectrice@example.org")[0])
-    assert "Accueil inconditionnel en mairie" in body and "Une autre fiche" not in body
-    assert f"/fiches/{followed.sheet.slug}" in body
+    assert [u.sheet.id for u in operations.updates_for(reader, _at(3))] == [followed.sheet.id]
+    assert operations.updates_for(reader, _at(5)) == []  # nothing since the last letter
 
 
 def test_the_follows_api_lists_a_sheet_follow(
