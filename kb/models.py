@@ -4,7 +4,7 @@ from kb.accounts.digest import ModeratorDigest  # noqa: F401
 from kb.auth.models import AccountToken, ApiToken, User  # noqa: F401
 from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.follows.models import Follow, FollowDigest, FollowSettings  # noqa: F401
-from kb.freshness.models import ConfirmToken, DigestLog  # noqa: F401
+from kb.freshness.models import ConfirmToken, DigestLog, FreshnessState, ReaderCheck, ReviewEvent  # noqa: F401
 from kb.moderation.models import AuditEntry, Report  # noqa: F401
 from kb.questions.models import ContactOptOut, Question  # noqa: F401
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord  # noqa: F401
