@@ -348,7 +348,7 @@ def test_statistics_page_shows_the_update_rate_of_a_known_base(client, make_shee
     assert "(5 sur 8)" in html
     assert 'data-stat="on-time">50,0\u00a0%<' in html  # 2 / 4
     assert "(2 sur 4, 12 derniers mois)" in html
-    assert 'data-stat="overdue">20,0<' in html
+    assert 'data-stat="overdue">20<' in html
     assert "3 fiches en retard" in html
     assert "mesure disponible après la mise en place de la boîte d'envoi" in html \
         or 'data-stat="mails"' in html
@@ -360,7 +360,7 @@ def test_the_dashboard_shows_the_same_figures(client, login, make_sheet, moderat
     due_in(sheet, -4)
     login(moderator)
     html = client.get("/moderation/tableau-de-bord").get_data(as_text=True)
-    assert 'data-stat="fresh">0,0\u00a0%<' in html and 'data-stat="overdue">4,0<' in html
+    assert 'data-stat="fresh">0,0\u00a0%<' in html and 'data-stat="overdue">4<' in html
 
 
 def test_every_sign_of_life_is_recorded_for_the_statistics(team, moderator):
