@@ -82,10 +82,13 @@ def first_wednesdays(start: datetime, days: int) -> list[datetime]:
     return out
 
 
-def _app(tmp: Path) -> Flask:
-    return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'kb.sqlite3'}",
-                       "KB_INDEX_DIR": str(tmp / "index"), "SECRET_KEY": "bench",
-                       "KB_BASE_URL": "http://kb.bench"})
+def _app(tmp: Path, escalation: tuple[int, int] | None) -> Flask:
+    config: dict[str, Any] = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'kb.sqlite3'}",
+                              "KB_INDEX_DIR": str(tmp / "index"), "SECRET_KEY": "bench",
+                              "KB_BASE_URL": "http://kb.bench"}
+    if escalation:
+        config["KB_FRESHNESS_TO_CONTRIBUTORS"], config["KB_FRESHNESS_TO_MODERATORS"] = escalation
+    return create_app(config)
 
 
 def _person(email: str, name: str, role: str = "contributor", trusted: bool = False) -> User:
@@ -150,14 +153,15 @@ def _click(item: FreshnessItem, label: str, now: datetime) -> None:
 
 
 def simulate(p: float, seed: int, n_sheets: int, n_contributors: int, n_followers: int,
-             letter: Callable[[User, datetime], list[FreshnessItem]] = build_letter) -> Year:
+             letter: Callable[[User, datetime], list[FreshnessItem]] = build_letter,
+             escalation: tuple[int, int] | None = None) -> Year:
     """One year at answer probability `p`; returns what happened (mails as rows)."""
     rng = random.Random(seed)
     year = Year(p)
     # In memory when the system has it: the year commits thousands of times.
     shm = Path("/dev/shm")
     tmp = Path(tempfile.mkdtemp(prefix="kb-mail-year-", dir=shm if shm.is_dir() else None))
-    app = _app(tmp)
+    app = _app(tmp, escalation)
     clock = {"now": START}
 
     def record(message: mail.Mail) -> None:  # the other mails the domains send (reports...)
@@ -265,11 +269,17 @@ def main() -> None:
     parser.add_argument("--followers", type=int, default=50)
     parser.add_argument("--probabilities", type=float, nargs="+", default=[0.3, 0.6])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--escalation", type=int, nargs=2, metavar=("OTHERS", "MODERATORS"),
+                        help="unanswered letters before the other contributors, then the "
+                             "moderators, are asked (default: the application's, 2 and 4)")
     args = parser.parse_args()
-    years = [simulate(p, args.seed, args.sheets, args.contributors, args.followers)
+    escalation = (args.escalation[0], args.escalation[1]) if args.escalation else None
+    years = [simulate(p, args.seed, args.sheets, args.contributors, args.followers,
+                      escalation=escalation)
              for p in args.probabilities]
     print(f"{args.sheets} sheets, {args.contributors} contributors, 3 moderators, "
-          f"{args.followers} followers; {DAYS} simulated days, monthly letters\n")
+          f"{args.followers} followers; {DAYS} simulated days, monthly letters; escalation "
+          f"after {escalation or '2, 4'} unanswered letters\n")
     print(_table(["p", "fresh at start", "fresh at year end", "published", "archived", "goal",
                   "time (s)"],
                  [[y.p, f"{y.fresh_start:.1%}", f"{y.fresh_end:.1%}", y.published_end,

@@ -122,6 +122,16 @@ def test_overdue_after_two_letters_it_goes_to_the_other_contributors_then_the_mo
     assert freshness.letter_items_for_moderator(other, utcnow()) == []
 
 
+def test_the_escalation_thresholds_are_settings(app, team):
+    sheet, _, other, moderator = team
+    app.config.update(KB_FRESHNESS_TO_CONTRIBUTORS=1, KB_FRESHNESS_TO_MODERATORS=2)
+    due_in(sheet, -5)
+    letters_sent(sheet, 1)
+    assert items(other) == {"Accueil à Brest": LATE} and moderator_items(moderator) == {}
+    letters_sent(sheet, 1, start=utcnow() + 31 * DAY)
+    assert moderator_items(moderator) == {"Accueil à Brest": LATE}
+
+
 def test_one_run_of_letters_counts_once_even_when_it_lists_the_sheet_to_several_people(team):
     sheet, _, other, _ = team
     due_in(sheet, -5)

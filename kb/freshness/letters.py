@@ -38,7 +38,7 @@ from kb.timeutil import utcnow
 SOON, DUE, LATE = "bientôt", "à vérifier", "en retard"
 AHEAD = timedelta(days=30)  # how long before its review date a sheet is announced
 TO_CONTRIBUTORS = 2  # unanswered letters (while due) before the other contributors are asked
-TO_MODERATORS = 4  # ... before the moderators are
+TO_MODERATORS = 4  # ... before the moderators are (both: KB_FRESHNESS_TO_* in the config)
 # Letters queued within this time of each other are one round (one run of the letters engine
 # lists a sheet to its owner and to its other contributors: that is one reminder, not two).
 ROUND = timedelta(hours=20)
@@ -112,6 +112,13 @@ def reminders(sheet: Sheet, state: FreshnessState | None) -> int:
     return state.reminders if state is not None and state.due_at == sheet.review_due_at else 0
 
 
+def thresholds() -> tuple[int, int]:
+    """Unanswered letters before the other contributors, then the moderators, are asked."""
+    config = current_app.config
+    return (int(config.get("KB_FRESHNESS_TO_CONTRIBUTORS", TO_CONTRIBUTORS)),
+            int(config.get("KB_FRESHNESS_TO_MODERATORS", TO_MODERATORS)))
+
+
 def state_of(sheet: Sheet, state: FreshnessState | None, now: datetime) -> str | None:
     due = sheet.review_due_at
     if now < due - AHEAD:
@@ -144,6 +151,7 @@ def letter_items_for_owner(user: User, now: datetime) -> list[FreshnessItem]:
     sheets = _candidates(now, mine)
     people = people_to_ask(s.id for s in sheets)
     states = _states(s.id for s in sheets)
+    to_others = thresholds()[0]
     items = []
     for sheet in sheets:
         asked = people.get(sheet.id, [])
@@ -151,7 +159,7 @@ def letter_items_for_owner(user: User, now: datetime) -> list[FreshnessItem]:
             continue
         label = state_of(sheet, states.get(sheet.id), now)
         is_owner = asked[0].id == user.id
-        escalated = label != SOON and reminders(sheet, states.get(sheet.id)) >= TO_CONTRIBUTORS
+        escalated = label != SOON and reminders(sheet, states.get(sheet.id)) >= to_others
         if label is not None and (is_owner or (escalated and any(u.id == user.id for u in asked))):
             items.append(_item(sheet, label, user, (CONFIRM,), now))
     return items
@@ -165,10 +173,11 @@ def letter_items_for_moderator(user: User, now: datetime) -> list[FreshnessItem]
     sheets = [s for s in _candidates(now) if s.review_due_at <= now]
     people = people_to_ask(s.id for s in sheets)
     states = _states(s.id for s in sheets)
+    to_moderators = thresholds()[1]
     items = []
     for sheet in sheets:
         owned = bool(people.get(sheet.id))
-        if owned and reminders(sheet, states.get(sheet.id)) < TO_MODERATORS:
+        if owned and reminders(sheet, states.get(sheet.id)) < to_moderators:
             continue
         if not _moderates(user, sheet):
             continue
