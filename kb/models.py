@@ -3,7 +3,7 @@
 from kb.auth.models import AccountToken, ApiToken, User  # noqa: F401
 from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.follows.models import Follow, FollowDigest, FollowSettings  # noqa: F401
-from kb.freshness.models import ConfirmToken, DigestLog  # noqa: F401
+from kb.freshness.models import ConfirmToken, DigestLog, FreshnessState, ReaderCheck, ReviewEvent  # noqa: F401
 from kb.letters.models import Letter  # noqa: F401
 from kb.mail.models import MailSuppression, OutboxMail  # noqa: F401
 from kb.moderation.models import AuditEntry, Report  # noqa: F401

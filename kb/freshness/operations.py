@@ -18,7 +18,19 @@ from kb.auth.models import User
 from kb.auth.permissions import Capability, check
 from kb.auth.preferences import reminder_period
 from kb.extensions import db
+from kb.freshness.letters import (  # noqa: F401  (the letters engine's names: docs/freshness.md)
+    ARCHIVE,
+    CONFIRM,
+    RELAUNCH,
+    FreshnessItem,
+    letter_items_for_moderator,
+    letter_items_for_owner,
+    load_action,
+    note_reminded,
+    relaunch,
+)
 from kb.freshness.models import ConfirmToken, DigestLog
+from kb.freshness.signs import CONFIRMATION, note_kind
 from kb.moderation.models import Action
 from kb.moderation.operations import ModerationError, audit, public_details
 from kb.moderation.queries import reachable_contributors
@@ -144,12 +156,13 @@ def use_token(token: str) -> ConfirmToken:
 
 # --- writes ---------------------------------------------------------------------------------
 
-def confirm_fresh(sheet: Sheet, user: User, via: str = "") -> None:
+def confirm_fresh(sheet: Sheet, user: User, via: str = "", now: datetime | None = None) -> None:
     """"Toujours à jour": the sheet counts as reviewed now, without a new revision."""
     check(user, Capability.CONFIRM_FRESH, sheet)
     if sheet.state != SheetState.ACTIVE or sheet.approved_revision_id is None:
         raise ModerationError("seule une fiche publiée peut être confirmée à jour")
-    sheet.last_reviewed_at = utcnow()
+    note_kind(db.session, sheet, CONFIRMATION)
+    sheet.last_reviewed_at = now or utcnow()
     mark_changed([sheet.id])
     audit(user, Action.CONFIRM_FRESH, sheet=sheet, reason=via)
 
@@ -181,6 +194,18 @@ def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "",
         raise ModerationError("cette fiche n'est pas archivée")
     set_state(sheet, SheetState.ACTIVE, moderator, reason)
     audit(moderator, Action.UNARCHIVE, sheet=sheet, reason=reason, **public_details(public))
+
+
+def use_action(token: str, viewer: object, now: datetime | None = None) -> tuple[Sheet, str]:
+    """Do what a letter's one-click link says (TokenError when it may not be used)."""
+    link = load_action(token, viewer, now)
+    if link.action == CONFIRM:
+        confirm_fresh(link.sheet, link.user, via="lien de la lettre des fiches", now=now)
+    elif link.action == ARCHIVE:
+        archive_sheet(link.sheet, link.user, "sans réponse après les relances de la lettre des fiches")
+    else:
+        relaunch(link.sheet, link.user, now)
+    return link.sheet, link.action
 
 
 # --- digest ---------------------------------------------------------------------------------

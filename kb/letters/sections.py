@@ -20,7 +20,8 @@ from kb.auth.preferences import LETTER_SECTIONS
 from kb.duplicates.models import CandidateStatus, DuplicateCandidate
 from kb.extensions import db
 from kb.follows.operations import SearchCache, unfollow_url, updates_for
-from kb.freshness.operations import confirm_url, due_sheets, issue_token, stale_sheets
+from kb.freshness import operations as freshness
+from kb.freshness.operations import FreshnessItem, confirm_url, due_sheets, issue_token
 from kb.moderation import queries
 from kb.moderation.models import Report, ReportReason
 from kb.moderation.queries import reachable_contributors
@@ -30,17 +31,6 @@ from kb.sheets.models import Sheet
 
 CAP = 5
 SOON = timedelta(days=30)  # a sheet enters its owner's letter up to 30 days before it falls due
-
-
-@dataclass(frozen=True)
-class FreshnessItem:
-    """The shape kb/freshness exposes to the letters engine (notes: mail-contract.md)."""
-
-    sheet_id: int
-    title: str
-    url: str            # absolute URL of the sheet page
-    state: str          # "bientôt" (due within 30 days), "à vérifier" (due), "en retard" (overdue)
-    actions: tuple[tuple[str, str], ...]   # (French label, absolute signed one-click URL)
 
 
 @dataclass(frozen=True)
@@ -127,13 +117,18 @@ def _owned_due(now: datetime) -> dict[int, list[tuple[int, int | None]]]:
 
 
 def owner_items(user: User, now: datetime) -> list[FreshnessItem]:
-    """Sheets this person should confirm: published sheets they wrote, due within SOON, and
-    those a reader reported as outdated. Local adapter over today's kb.freshness queries; at
-    merge: `return kb.freshness.operations.letter_items_for_owner(user, now)`."""
+    """Sheets this person should confirm (kb.freshness: coming due, due, late, escalated to
+    them), then the sheets of theirs that a reader reported as outdated."""
+    items = freshness.letter_items_for_owner(user, now)
+    listed = {item.sheet_id for item in items}
+    return items + [item for item in _reported_items(user, now) if item.sheet_id not in listed]
+
+
+def _reported_items(user: User, now: datetime) -> list[FreshnessItem]:
     items = []
     for sheet_id, report_id in _memo(f"owned:{now}", lambda: _owned_due(now)).get(user.id, []):
         sheet = db.session.get(Sheet, sheet_id)
-        if sheet is None:
+        if sheet is None or not report_id:
             continue
         due = sheet.review_due_at
         state = "en retard" if due + SOON <= now else "à vérifier" \
@@ -148,23 +143,13 @@ def owner_items(user: User, now: datetime) -> list[FreshnessItem]:
 
 
 def moderator_items(user: User, now: datetime) -> list[FreshnessItem]:
-    """Overdue sheets nobody else can be asked about (the moderators' "à reprendre" queue).
-    Local adapter over today's kb.freshness queries; at merge:
-    `return kb.freshness.operations.letter_items_for_moderator(user, now)`."""
-    items = []
-    for sheet_id in _memo(f"stale:{now}", lambda: [s.id for s in stale_sheets(now)]):
-        sheet = db.session.get(Sheet, sheet_id)
-        if sheet is not None:
-            items.append(FreshnessItem(sheet.id, sheet.title, _sheet_url(sheet.slug), "en retard", (
-                ("Toujours juste : confirmer", confirm_url(issue_token(sheet, user, now))),
-                ("Archiver ou relancer", f"{_base()}/moderation/fraicheur"))))
-    return items
+    """Overdue sheets escalated to the moderators (kb.freshness)."""
+    return freshness.letter_items_for_moderator(user, now)
 
 
 def note_reminded(sheet_ids: Iterable[int], now: datetime) -> None:
-    """Escalation counts the letters that listed a sheet; at merge:
-    `kb.freshness.operations.note_reminded(sheet_ids, now)`. Until then the letters table keeps
-    the ids (Letter.sheet_ids)."""
+    """Escalation counts the letters that listed a sheet (kb.freshness)."""
+    freshness.note_reminded(sheet_ids, now)
 
 
 # --- the sections ---------------------------------------------------------------------------

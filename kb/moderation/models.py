@@ -34,6 +34,8 @@ class Action(StrEnum):
     MERGE = "merge"  # duplicates: `details` name the absorbed sheet
     NOT_DUPLICATE = "not_duplicate"  # duplicates: `details` name the other sheet
     REVERT = "revert"  # a blocked account's changes undone; `details` name the fields
+    FRESHNESS_RELAUNCH = "freshness_relaunch"  # freshness: the escalation starts again
+    READERS_EXTENDED = "readers_extended"  # freshness: three readers' "Oui" moved the date
 
 
 ACTION_LABELS = {
@@ -57,6 +59,8 @@ ACTION_LABELS = {
     Action.MERGE: "fiches fusionnées",
     Action.NOT_DUPLICATE: "pas un doublon",
     Action.REVERT: "modifications d'un compte bloqué annulées",
+    Action.FRESHNESS_RELAUNCH: "relecture relancée",
+    Action.READERS_EXTENDED: "date de relecture repoussée par des lecteurs",
 }
 
 
@@ -64,7 +68,8 @@ ACTION_LABELS = {
 # the public history may show them. Any other reason is internal unless the moderator ticked
 # "motif visible publiquement" (details["public_reason"]).
 GENERATED_REASONS = frozenset({Action.HIDE_SPAM, Action.TRUST_AUTO, Action.CONFIRM_FRESH,
-                               Action.SET_INTERVAL})
+                               Action.SET_INTERVAL, Action.FRESHNESS_RELAUNCH,
+                               Action.READERS_EXTENDED})
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined]

@@ -1,0 +1,280 @@
+"""What "La lettre des fiches" lists about freshness, and the escalation it drives.
+
+A sheet enters its owner's letter up to 30 days before its review date ("bientôt"), again in
+the first letter once it is due ("à vérifier"), then in each later letter ("en retard"). The
+letters engine calls `note_reminded` for the sheets of every letter it queues; once two letters
+listed a due sheet without an answer its other contributors get it too, after two more the
+moderators (with "Confirmer", "Archiver", "Relancer"). Any sign of life moves the review date,
+and the count starts again (it belongs to one review date). docs/freshness.md says it in prose.
+
+The owner is the sheet's first contributor who can be asked (not blocked, not the import
+account, not opted out of reminders); its other contributors come next, in the order they
+first contributed. Moderators have no territory of their own yet: every moderator gets the
+escalated sheets (`_moderates` is where a territory would narrow it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Select, func, select
+
+from kb.auth.models import SYSTEM_EMAIL, User
+from kb.auth.permissions import Capability, can, check
+from kb.auth.preferences import reminder_period
+from kb.extensions import db
+from kb.freshness.models import FreshnessState
+from kb.moderation.models import Action
+from kb.moderation.operations import audit
+from kb.sheets.models import ACCEPTED, REVIEW_INTERVALS, Revision, Sheet, published_sheets
+from kb.timeutil import utcnow
+
+SOON, DUE, LATE = "bientôt", "à vérifier", "en retard"
+AHEAD = timedelta(days=30)  # how long before its review date a sheet is announced
+TO_CONTRIBUTORS = 2  # unanswered letters (while due) before the other contributors are asked
+TO_MODERATORS = 4  # ... before the moderators are (both: KB_FRESHNESS_TO_* in the config)
+# Letters queued within this time of each other are one round (one run of the letters engine
+# lists a sheet to its owner and to its other contributors: that is one reminder, not two).
+ROUND = timedelta(hours=20)
+CONFIRM, ARCHIVE, RELAUNCH = "confirmer", "archiver", "relancer"
+ACTION_LABELS = {CONFIRM: "Confirmer", ARCHIVE: "Archiver", RELAUNCH: "Relancer"}
+_SALT = "kb-freshness-action"
+_DAYS_PER_MONTH = 30.44
+
+
+@dataclass(frozen=True)
+class FreshnessItem:
+    sheet_id: int
+    title: str
+    url: str  # absolute URL of the sheet page
+    state: str  # SOON, DUE or LATE
+    actions: tuple[tuple[str, str], ...]  # (French label, absolute signed one-click URL)
+
+
+class TokenError(Exception):
+    """An unusable action link: 404 (never valid), 410 (valid once), 403 (someone else's)."""
+
+    def __init__(self, message: str, status: int = 404):
+        super().__init__(message)
+        self.status = status
+
+
+# --- who is asked ----------------------------------------------------------------------------
+
+def askable(user: User) -> bool:
+    return not user.blocked and user.deleted_at is None and user.email != SYSTEM_EMAIL \
+        and reminder_period(user) is not None
+
+
+def people_to_ask(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
+    """Per sheet, its contributors who can be asked, the owner (first contributor) first."""
+    ids = list(sheet_ids)
+    result: dict[int, list[User]] = defaultdict(list)
+    if not ids:
+        return result
+    rows = db.session.execute(
+        select(Revision.sheet_id, Revision.author_id, func.min(Revision.id).label("first"))
+        .where(Revision.sheet_id.in_(ids), Revision.status.in_(ACCEPTED))
+        .group_by(Revision.sheet_id, Revision.author_id)).all()
+    users = {u.id: u for u in db.session.scalars(
+        select(User).where(User.id.in_({r.author_id for r in rows})))}
+    for row in sorted(rows, key=lambda r: (r.sheet_id, r.first)):
+        user = users.get(row.author_id)
+        if user is not None and askable(user):
+            result[row.sheet_id].append(user)
+    return result
+
+
+def _moderates(user: User, _sheet: Sheet) -> bool:
+    """Whether this moderator hears of this sheet: every moderator, until moderators have a
+    territory of their own (then: the sheet's territory, when known)."""
+    return can(user, Capability.MODERATE)
+
+
+# --- state of one sheet ----------------------------------------------------------------------
+
+def _states(sheet_ids: Iterable[int]) -> dict[int, FreshnessState]:
+    ids = list(sheet_ids)
+    if not ids:
+        return {}
+    return {s.sheet_id: s for s in db.session.scalars(
+        select(FreshnessState).where(FreshnessState.sheet_id.in_(ids)))}
+
+
+def reminders(sheet: Sheet, state: FreshnessState | None) -> int:
+    """Letters that listed the sheet since its current review date passed."""
+    return state.reminders if state is not None and state.due_at == sheet.review_due_at else 0
+
+
+def thresholds() -> tuple[int, int]:
+    """Unanswered letters before the other contributors, then the moderators, are asked."""
+    config = current_app.config
+    return (int(config.get("KB_FRESHNESS_TO_CONTRIBUTORS", TO_CONTRIBUTORS)),
+            int(config.get("KB_FRESHNESS_TO_MODERATORS", TO_MODERATORS)))
+
+
+def state_of(sheet: Sheet, state: FreshnessState | None, now: datetime) -> str | None:
+    due = sheet.review_due_at
+    if now < due - AHEAD:
+        return None
+    if now < due:
+        return SOON
+    return DUE if reminders(sheet, state) == 0 else LATE
+
+
+def _candidates(now: datetime, query: Select[Any] | None = None) -> list[Sheet]:
+    """Published sheets whose review date is at most AHEAD away (or past)."""
+    # SQL narrows with the shortest interval; the exact date is the model's (as due_sheets).
+    horizon = now + AHEAD - timedelta(days=min(REVIEW_INTERVALS) * _DAYS_PER_MONTH)
+    base = published_sheets() if query is None else query
+    sheets = db.session.scalars(base.where(Sheet.last_reviewed_at <= horizon)
+                                .order_by(Sheet.id)).unique()
+    return sorted((s for s in sheets if s.review_due_at - AHEAD <= now),
+                  key=lambda s: (s.review_due_at, s.id))
+
+
+# --- the letters' items ----------------------------------------------------------------------
+
+def letter_items_for_owner(user: User, now: datetime) -> list[FreshnessItem]:
+    """Sheets this person should confirm: theirs (from 30 days before the review date), and
+    overdue sheets escalated to them as another contributor. A pure read."""
+    if not askable(user):
+        return []
+    mine = published_sheets().join(Revision, Revision.sheet_id == Sheet.id).where(
+        Revision.author_id == user.id, Revision.status.in_(ACCEPTED))
+    sheets = _candidates(now, mine)
+    people = people_to_ask(s.id for s in sheets)
+    states = _states(s.id for s in sheets)
+    to_others = thresholds()[0]
+    items = []
+    for sheet in sheets:
+        asked = people.get(sheet.id, [])
+        if not asked:
+            continue
+        label = state_of(sheet, states.get(sheet.id), now)
+        is_owner = asked[0].id == user.id
+        escalated = label != SOON and reminders(sheet, states.get(sheet.id)) >= to_others
+        if label is not None and (is_owner or (escalated and any(u.id == user.id for u in asked))):
+            items.append(_item(sheet, label, user, (CONFIRM,), now))
+    return items
+
+
+def letter_items_for_moderator(user: User, now: datetime) -> list[FreshnessItem]:
+    """Overdue sheets escalated to the moderators: nobody answered four letters, or nobody can
+    be asked at all. A pure read."""
+    if not can(user, Capability.MODERATE):
+        return []
+    sheets = [s for s in _candidates(now) if s.review_due_at <= now]
+    people = people_to_ask(s.id for s in sheets)
+    states = _states(s.id for s in sheets)
+    to_moderators = thresholds()[1]
+    items = []
+    for sheet in sheets:
+        owned = bool(people.get(sheet.id))
+        if owned and reminders(sheet, states.get(sheet.id)) < to_moderators:
+            continue
+        if not _moderates(user, sheet):
+            continue
+        actions = (CONFIRM, ARCHIVE, RELAUNCH) if owned else (CONFIRM, ARCHIVE)
+        items.append(_item(sheet, LATE, user, actions, now))
+    return items
+
+
+def note_reminded(sheet_ids: Iterable[int], now: datetime) -> None:
+    """The letters engine listed these sheets in a letter it queued (in its transaction)."""
+    ids = sorted(set(sheet_ids))
+    states = _states(ids)
+    for sheet in db.session.scalars(select(Sheet).where(Sheet.id.in_(ids))):
+        state = states.get(sheet.id)
+        if state is None:
+            state = FreshnessState(sheet_id=sheet.id, reminders=0)
+            db.session.add(state)
+        due = sheet.review_due_at
+        if state.due_at != due:  # a sign of life since: a new count
+            state.due_at, state.reminders = due, 0
+        last = state.last_reminded_at
+        if now >= due and (last is None or last < due or now - last >= ROUND):
+            state.reminders = (state.reminders or 0) + 1
+        state.last_reminded_at = now
+
+
+def relaunch(sheet: Sheet, moderator: User, now: datetime | None = None) -> None:
+    """"Relancer": the escalation starts again. The owner's next letter lists the sheet as
+    "à vérifier" (a new first reminder); the others, then the moderators, get it back after two,
+    then four, more unanswered letters."""
+    check(moderator, Capability.MODERATE)
+    state = _states([sheet.id]).get(sheet.id)
+    if state is None or reminders(sheet, state) == 0:
+        raise TokenError("Cette fiche a déjà été relancée ou confirmée.", 410)
+    state.reminders = 0
+    state.last_reminded_at = None
+    audit(moderator, Action.FRESHNESS_RELAUNCH, sheet=sheet,
+          reason="relance de la personne qui tient la fiche")
+
+
+# --- signed one-click links ------------------------------------------------------------------
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def _stamp(sheet: Sheet) -> int:
+    """The review cycle a link belongs to: once the sheet is confirmed, its links are spent."""
+    return int(sheet.last_reviewed_at.replace(tzinfo=UTC).timestamp())
+
+
+def action_url(sheet: Sheet, user: User, action: str, now: datetime) -> str:
+    """A link doing `action` on `sheet` as `user`, without signing in; it expires, and works
+    for nobody else (a signed-in other person is refused). Nothing is stored: the signature
+    proves we issued it, the review cycle in it makes it single use."""
+    expires = now + timedelta(days=current_app.config["KB_CONFIRM_TOKEN_DAYS"])
+    token = _serializer().dumps({"s": sheet.id, "u": user.id, "a": action, "c": _stamp(sheet),
+                                 "e": int(expires.replace(tzinfo=UTC).timestamp())})
+    return f"{current_app.config['KB_BASE_URL']}/fraicheur/action/{token}"
+
+
+def _item(sheet: Sheet, state: str, user: User, actions: tuple[str, ...],
+          now: datetime) -> FreshnessItem:
+    return FreshnessItem(
+        sheet_id=sheet.id, title=sheet.title, state=state,
+        url=f"{current_app.config['KB_BASE_URL']}/fiches/{sheet.slug}",
+        actions=tuple((ACTION_LABELS[a], action_url(sheet, user, a, now)) for a in actions))
+
+
+@dataclass
+class ActionLink:
+    sheet: Sheet
+    user: User
+    action: str
+
+
+def load_action(token: str, viewer: object, now: datetime | None = None) -> ActionLink:
+    """What a link allows, or TokenError. `viewer` is whoever is signed in (or anonymous)."""
+    now = now or utcnow()
+    try:
+        data = _serializer().loads(token)
+        sheet_id, user_id, action = int(data["s"]), int(data["u"]), str(data["a"])
+        stamp, expires = int(data["c"]), int(data["e"])
+    except (BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise TokenError("Ce lien n'est pas valide.") from exc
+    if action not in ACTION_LABELS:
+        raise TokenError("Ce lien n'est pas valide.")
+    if getattr(viewer, "is_authenticated", False) and getattr(viewer, "id", None) != user_id:
+        raise TokenError("Ce lien a été envoyé à une autre personne : il ne peut servir qu'à "
+                         "elle. Déconnectez-vous si c'est bien le vôtre.", 403)
+    if now.replace(tzinfo=UTC).timestamp() >= expires:
+        raise TokenError("Ce lien a expiré.", 410)
+    user, sheet = db.session.get(User, user_id), db.session.get(Sheet, sheet_id)
+    if user is None or sheet is None or user.blocked or user.deleted_at is not None:
+        raise TokenError("Ce lien n'est plus valide.", 410)
+    if not sheet.is_published:
+        raise TokenError("Cette fiche n'est plus publiée : ce lien ne sert plus.", 410)
+    if stamp != _stamp(sheet):
+        raise TokenError("Déjà fait : la fiche a été confirmée depuis l'envoi de ce lien.", 410)
+    return ActionLink(sheet, user, action)
