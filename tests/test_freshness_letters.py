@@ -384,9 +384,10 @@ def test_every_sign_of_life_is_recorded_for_the_statistics(team, moderator):
 
 
 def test_statistics_number_formatting_is_french(app):
-    from kb.freshness.views import number_fr, percent_fr
+    from kb.freshness.views import percent_fr
+    from kb.wording import french_number
 
     assert percent_fr(0.9134) == "91,3\u00a0%"
     assert percent_fr(None) == "—"
-    assert number_fr(1234.5) == "1\u202f234,5"
-    assert re.fullmatch(r"0,00", number_fr(0, 2))
+    assert french_number(1234.5) == "1\u202f234,5"
+    assert re.fullmatch(r"0,00", french_number(0.0, 2))

@@ -294,7 +294,7 @@ def test_the_letters_actions_work_without_signing_in(
     app.config["WTF_CSRF_ENABLED"] = True
     build_letters(NOW)
     body = queued.letters(busy.email)[0].body
-    confirm = re.search(r"Toujours juste : confirmer : http://kb\.test(\S+)", body)
+    confirm = re.search(r"Confirmer : http://kb\.test(\S+)", body)
     unfollow = re.search(r"Ne plus suivre \([^)]+\) : http://kb\.test(\S+)", body)
     answer = re.search(r"Répondre : http://kb\.test(\S+)", body)
     assert confirm and unfollow and answer

@@ -114,7 +114,7 @@ def confirm_link(token: str) -> Any:
     return render_template("freshness/confirm.html", error=None, row=row, form=ReasonForm())
 
 
-ACTION_DONE = {letters.CONFIRM: "La fiche est confirmée à jour.",
+ACTION_DONE = {letters.CONFIRM: "Merci : la fiche est confirmée à jour.",
                letters.ARCHIVE: "La fiche est archivée : elle n'apparaît plus dans la recherche ni "
                                 "dans les listes ; sa page reste, avec un bandeau, et un modérateur "
                                 "peut la remettre en ligne.",
