@@ -14,7 +14,11 @@ from kb.territories.openapi import sheet_place_properties, territory_paths
 
 def _field_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any]
-    if f.kind is Kind.LIST:
+    if f.kind is Kind.MULTI and f.choices:
+        # Written as their value or their French label; sheet objects hold the values.
+        schema = {"type": "array", "items": {"type": "string", "examples": list(f.choice_values)},
+                  "description": "Valeurs : " + ", ".join(f.choice_values) + "."}
+    elif f.is_list:
         schema = {"type": "array", "items": {"type": "string", "maxLength": f.max_length}}
     elif f.kind is Kind.CHOICE:
         schema = {"type": "string", "enum": ["", *f.choice_values]}
@@ -75,6 +79,11 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
                              for name in PARAMS}},
         "suggestion": {"type": ["string", "null"],
                        "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
+        "thematiques": {"type": "array", "description": "Les thématiques (ou familles) que la "
+                        "requête nomme (« mobilité », « garde d'enfants ») et leur page.",
+                        "items": {"type": "object", "properties": {
+                            "value": {"type": "string"}, "label": {"type": "string"},
+                            "url": {"type": "string", "format": "uri"}}}},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
         "message": {"type": ["string", "null"]}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from kb.extensions import db
 from kb.importers.backup import write_backup
 from kb.importers.tabular import LIST_SEPARATOR, spreadsheet_safe
-from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME
 from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.serialize import sheet_object
 
@@ -44,7 +44,7 @@ def csv_row(obj: dict[str, Any]) -> list[str]:
     for name in CSV_COLUMNS:
         value = obj.get(name, "")
         field = FIELDS_BY_NAME.get(name)
-        if field is not None and field.kind is Kind.LIST:
+        if field is not None and field.is_list:
             value = LIST_SEPARATOR.join(value)
         row.append(spreadsheet_safe("" if value is None else str(value)))
     return row

@@ -15,7 +15,7 @@ from kb.sheets.filters import PARAMS, Filters
 # `apply_filters` on the sheets table, an outside index stores `Document.facets`.
 FACETS = PARAMS
 SORTS = ("relevance", "updated", "freshness")
-SCHEMA_VERSION = 9  # bump when the documents or the analysis change: `kb index rebuild`
+SCHEMA_VERSION = 10  # bump when the documents or the analysis change: `kb index rebuild`
 
 
 class SearchUnavailable(Exception):

@@ -4,7 +4,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Table, Text, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import Select
 
@@ -40,6 +51,18 @@ sheet_tags = Table(
     db.metadata,
     Column("sheet_id", ForeignKey("sheets.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+# The keys of the approved revision's MULTI fields (kb/sheets/fields.py: thématiques with their
+# families, publics, zone d'éligibilité...): what filters by those fields compare, and what the
+# thématique pages order by. Written by publish(), like the projection columns.
+sheet_keys = Table(
+    "sheet_keys",
+    db.metadata,
+    Column("sheet_id", ForeignKey("sheets.id", ondelete="CASCADE"), primary_key=True),
+    Column("field", String(40), primary_key=True),
+    Column("key", String(120), primary_key=True),
+    Index("ix_sheet_keys_field_key", "field", "key"),
 )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,17 @@ from kb.auth.permissions import Capability, can, check
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
-from kb.sheets.filters import projection
+from kb.sheets.filters import multi_keys, projection
 from kb.sheets.merge import three_way_merge
-from kb.sheets.models import ACCEPTED, Revision, RevisionStatus, Sheet, SheetState, Tag
+from kb.sheets.models import (
+    ACCEPTED,
+    Revision,
+    RevisionStatus,
+    Sheet,
+    SheetState,
+    Tag,
+    sheet_keys,
+)
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.territories.places import complete, derive
@@ -135,10 +143,22 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     for column, value in projection(projected).items():
         setattr(sheet, column, value)
     sheet.tags = [tag_for(name) for name in data.get("tags", [])]
+    _write_keys(sheet, data)
     sheet.updated_at = when or utcnow()
     # An approved edit counts as a review: the people who know the sheet looked at it.
     sheet.last_reviewed_at = sheet.updated_at
     mark_changed([sheet])
+
+
+def _write_keys(sheet: Sheet, data: dict[str, Any]) -> None:
+    """sheet_keys: the approved revision's thématiques (with families), publics, zone..."""
+    if sheet.id is None:
+        db.session.flush()
+    db.session.execute(delete(sheet_keys).where(sheet_keys.c.sheet_id == sheet.id))
+    rows = [{"sheet_id": sheet.id, "field": name, "key": key}
+            for name, keys in multi_keys(data).items() for key in keys]
+    if rows:
+        db.session.execute(insert(sheet_keys), rows)
 
 
 def proposal_root(revision: Revision) -> Revision | None:

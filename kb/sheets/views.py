@@ -28,9 +28,10 @@ from kb.sheets.models import (
     SheetState,
     Tag,
     published_sheets,
+    sheet_keys,
     sheet_tags,
 )
-from kb.sheets.queries import tag_counts
+from kb.sheets.queries import family_counts, tag_counts
 from kb.sheets.visibility import (
     editing_base,
     get_revision_or_404,
@@ -58,7 +59,7 @@ def home() -> str:
     from kb.territories.views import national_map  # the territories domain draws it
 
     return render_template("sheets/home.html", latest=latest, tags=tag_counts()[:30],
-                           scales=SCALES, map=national_map())
+                           scales=SCALES, map=national_map(), families=family_counts())
 
 
 @bp.route("/fiches")
@@ -85,6 +86,26 @@ def tag_page(slug: str) -> str | Response:
         fixed=frozenset({"tag"}), all_url=url_for("sheets.index"), follow={"tag": tag.slug},
         feed_url=url_for("opendata.feed_tag", slug=tag.slug),
         feed_title=f"Mot-clé « {tag.name} »"))
+
+
+@bp.route("/thematiques/<value>")
+def thematique(value: str) -> str | Response:
+    """A family of thématiques ("mobilite") or one thématique: its sheets, by proximity to the
+    reader's commune when one is chosen (kb/sheets/proximity.py)."""
+    field = FIELDS_BY_NAME["thematiques"]
+    if value not in field.choice_values and value not in dict(field.groups):
+        abort(404, f"Aucune thématique « {value[:80]} ». Les familles sont sur la page d'accueil.")
+    label = field.choice_label(value)
+    family = field.group_of(value)
+    return render_listing(Listing(
+        heading=label,
+        description=(f"Les initiatives publiées pour lever ce frein ({field.choice_label(family)})."
+                     if family != value else "Les initiatives publiées pour lever ce frein."),
+        base=published_sheets().where(Sheet.id.in_(select(sheet_keys.c.sheet_id).where(
+            sheet_keys.c.field == field.name, sheet_keys.c.key == value))),
+        endpoint="sheets.thematique", endpoint_args={"value": value},
+        fixed=frozenset({"thematique"}), all_url=url_for("sheets.home"),
+        follow={"thematique": value}))
 
 
 @bp.route("/echelle/<scale>")
