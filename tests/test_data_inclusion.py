@@ -144,3 +144,40 @@ def test_the_sheet_page_and_the_api_speak_the_vocabulary(client: FlaskClient,
     assert sheet["publics"] == ["tous-publics"]
     page = client.get(f"/fiches/{slug}").get_data(as_text=True)
     assert "Garde d’enfants" in page and "Tous publics" in page
+
+
+CARD = re.compile(r'<article class="card">\s*<h3><a href="/fiches/([^"?/]+)"')
+
+
+def _slugs(client: FlaskClient, url: str) -> list[str]:
+    response = client.get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return CARD.findall(response.get_data(as_text=True))
+
+
+def test_a_thematique_page_orders_by_proximity_to_the_readers_commune(
+        client: FlaskClient, make_sheet: Callable[..., Revision]) -> None:
+    mobility = ["mobilite--preparer-un-permis"]
+    places: dict[str, dict[str, Any]] = {
+        "Brest Métropole": {"city": "Guipavas", "department": "29",
+                            "zone_eligibilite": ["242900314"]},
+        "Morbihan": {"city": "Vannes", "department": "56", "zone_eligibilite": ["56"]},
+        "Nantes seulement": {"city": "Nantes", "department": "44", "zone_eligibilite": ["44"]},
+        "Quimper, sans zone": {"city": "Quimper", "department": "29"},
+        "Partout en France": {"city": "", "department": "", "scale": "national",
+                              "zone_eligibilite": ["france"]},
+    }
+    slug = {title: make_sheet(title=title, thematiques=mobility, **place).sheet.slug
+            for title, place in places.items()}
+    newest_first = [slug[t] for t in reversed(places)]
+    assert _slugs(client, "/thematiques/mobilite") == newest_first  # no commune chosen
+    # In Brest: its EPCI's zone, its département, its région, the country, then elsewhere.
+    nearest_first = [slug[t] for t in ("Brest Métropole", "Quimper, sans zone", "Morbihan",
+                                       "Partout en France", "Nantes seulement")]
+    assert _slugs(client, "/thematiques/mobilite?pres=Brest") == nearest_first
+    # Kept in a cookie: the next visit is ordered the same, until the reader forgets it.
+    assert _slugs(client, "/thematiques/mobilite") == nearest_first
+    assert _slugs(client, "/thematiques/mobilite?pres=-") == newest_first
+    assert _slugs(client, "/thematiques/mobilite") == newest_first
+    bad = client.get("/thematiques/mobilite?pres=Atlantide")
+    assert bad.status_code == 400 and "commune inconnue" in bad.get_data(as_text=True)

@@ -202,7 +202,9 @@ def filter_clauses(filters: Filters, sheets: FromClause | None = None
         elif spec.through_keys:
             clauses.append(table.c.id.in_(
                 select(sheet_keys.c.sheet_id)
-                .where(sheet_keys.c.field == spec.field.name, sheet_keys.c.key == value)))
+                .where(sheet_keys.c.field == bindparam(f"filter_{param}_field", spec.field.name,
+                                                       type_=String),
+                       sheet_keys.c.key == value)))
         else:
             clauses.append(spec.column_of(table) == value)
     return clauses
@@ -311,7 +313,8 @@ def facet_counts_query(matched: FromClause, carried: bool = False,
                 select(name, sheet_keys.c.key, func.count())
                 .select_from((join or _join)(matched, sheet_keys,
                                              sheet_keys.c.sheet_id == matched.c.sheet_id))
-                .where(sheet_keys.c.field == spec.field.name)
+                .where(sheet_keys.c.field == bindparam(f"facet_{spec.param}_field",
+                                                       spec.field.name, type_=String))
                 .group_by(sheet_keys.c.key))
         elif carried:
             key: ColumnElement[Any] = matched.c[f"facet_{spec.param}"]
