@@ -28,6 +28,7 @@ BLUEPRINTS = (
     "kb.search.views",
     "kb.duplicates.views",
     "kb.freshness.views",
+    "kb.availability.views",
     "kb.moderation.views",
     "kb.accounts.views",
     "kb.accounts.admin",

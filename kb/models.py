@@ -2,6 +2,7 @@
 
 from kb.accounts.digest import ModeratorDigest  # noqa: F401
 from kb.auth.models import AccountToken, ApiToken, User  # noqa: F401
+from kb.availability.models import Availability  # noqa: F401
 from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.follows.models import Follow, FollowDigest, FollowSettings  # noqa: F401
 from kb.freshness.models import ConfirmToken, DigestLog  # noqa: F401

@@ -33,6 +33,7 @@ class Action(StrEnum):
     ACCOUNT_DELETED = "account_deleted"
     MERGE = "merge"  # duplicates: `details` name the absorbed sheet
     NOT_DUPLICATE = "not_duplicate"  # duplicates: `details` name the other sheet
+    SET_AVAILABILITY = "set_availability"  # kb/availability: `details` hold the new values
 
 
 ACTION_LABELS = {
@@ -55,6 +56,7 @@ ACTION_LABELS = {
     Action.ACCOUNT_DELETED: "compte supprimé",
     Action.MERGE: "fiches fusionnées",
     Action.NOT_DUPLICATE: "pas un doublon",
+    Action.SET_AVAILABILITY: "disponibilité mise à jour",
 }
 
 
@@ -62,7 +64,7 @@ ACTION_LABELS = {
 # the public history may show them. Any other reason is internal unless the moderator ticked
 # "motif visible publiquement" (details["public_reason"]).
 GENERATED_REASONS = frozenset({Action.HIDE_SPAM, Action.TRUST_AUTO, Action.CONFIRM_FRESH,
-                               Action.SET_INTERVAL})
+                               Action.SET_INTERVAL, Action.SET_AVAILABILITY})
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined]
