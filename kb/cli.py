@@ -103,10 +103,12 @@ def import_command(path: str, fmt: str) -> None:
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", required=True,
-              type=click.Choice(["json", "jsonl", "csv", "csv-excel"]),
+              type=click.Choice(["json", "jsonl", "csv", "csv-excel", "data-inclusion"]),
               help="json: full backup with history and accounts; jsonl: one published sheet "
                    "per line (API objects); csv: one published sheet per row; csv-excel: the "
-                   "same rows for a spreadsheet in French (';' separator, UTF-8 BOM).")
+                   "same rows for a spreadsheet in French (';' separator, UTF-8 BOM); "
+                   "data-inclusion: {structures, services} valid against data·inclusion's "
+                   "schema.")
 @with_appcontext
 def export_command(path: str, fmt: str) -> None:
     """Export to PATH ('-' for standard output)."""

@@ -92,6 +92,32 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
                           "503": json_response("Index en reconstruction", ref("Error"))}}
 
 
+def _data_inclusion_paths(json_response: Any) -> dict[str, Any]:
+    """Services and structures in data·inclusion's schema (its package's JSON schemas)."""
+    from data_inclusion.schema import v1 as di
+
+    paging = [{"name": "page", "in": "query", "required": False,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 10_000}},
+              {"name": "per_page", "in": "query", "required": False,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
+    paths = {}
+    for name, model, summary in (
+            ("services", di.Service, "Les fiches publiées, en services data·inclusion"),
+            ("structures", di.Structure, "Leurs porteurs, en structures data·inclusion")):
+        item = model.model_json_schema(ref_template="#/components/schemas/DI{model}")
+        item.pop("$defs", None)
+        item = {"type": "object", "description": f"Schéma data·inclusion v1 ({model.__name__}).",
+                "properties": {k: {"description": v.get("description", "")}
+                               for k, v in item.get("properties", {}).items()},
+                "required": item.get("required", [])}
+        paths[f"/api/v1/data-inclusion/{name}"] = {"get": {
+            "summary": summary, "parameters": paging, "responses": {"200": json_response(
+                "Une page", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": item}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "per_page": {"type": "integer"}}})}}}
+    return paths
+
+
 def openapi_document() -> dict[str, Any]:
     sheet = {
         "type": "object",
@@ -221,6 +247,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "Refusée"},
                               "403": json_response("Interdit", ref("Error"))}}},
             "/api/v1/search": {"get": search_operation(json_response, ref)},
+            **_data_inclusion_paths(json_response),
             "/api/v1/tags": {"get": {"summary": "Mots-clés et nombre de fiches", "responses": {
                 "200": json_response("Mots-clés", {"type": "array", "items": {
                     "type": "object", "properties": {"name": {"type": "string"},

@@ -53,6 +53,10 @@ def csv_row(obj: dict[str, Any]) -> list[str]:
 def export(out: IO[str], fmt: str) -> int:
     if fmt == "json":
         return write_backup(out)
+    if fmt == "data-inclusion":
+        from kb.importers import datainclusion
+
+        return datainclusion.export(out)
     count = 0
     writer = csv_writer(out, fmt) if fmt in CSV_DELIMITERS else None
     if fmt == "csv-excel":
