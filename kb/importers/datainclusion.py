@@ -7,12 +7,14 @@ package dumps it. `GET /api/v1/data-inclusion/services|structures` and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from data_inclusion.schema import v1 as di
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from kb.extensions import db
@@ -123,3 +125,168 @@ def export(out: IO[str]) -> int:
     out.write("\n")
     return len(written)
 
+
+
+# --- import ---------------------------------------------------------------------------------
+
+DRAFTS_EMAIL = "data-inclusion@kb.local"
+
+
+def _drafts_user() -> Any:
+    """The author of imported drafts: a contributor, so that its sheets wait for review."""
+    from kb.auth.models import Role, User
+    from kb.timeutil import utcnow
+
+    user = db.session.scalar(select(User).where(User.email == DRAFTS_EMAIL))
+    if user is None:
+        user = User(email=DRAFTS_EMAIL, display_name="Import data·inclusion",
+                    role=Role.CONTRIBUTOR.value, email_confirmed_at=utcnow())
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def _array_rows(text: str, start: int) -> Iterator[tuple[int, Any]]:
+    """(line, element) of the JSON array opening at `start`."""
+    decoder = json.JSONDecoder()
+    index = start + 1
+    while True:
+        while index < len(text) and text[index] in " \t\r\n,":
+            index += 1
+        if index >= len(text) or text[index] == "]":
+            return
+        element, end = decoder.raw_decode(text, index)
+        yield text.count("\n", 0, index) + 1, element
+        index = end
+
+
+def read_records(path: Path) -> tuple[list[tuple[int, Any]], dict[str, str]]:
+    """Services as (line, record), and structure id -> name. The file is data·inclusion's
+    `services.json` (an array), our export (`{"structures": [...], "services": [...]}`), or
+    one service per line."""
+    from kb.importers import ImportFailed
+
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        rows: list[tuple[int, Any]] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise ImportFailed(f"{path.name} ligne {number} : JSON invalide "
+                                       f"({exc.msg})") from None
+        return rows, {}
+    structures: dict[str, str] = {}
+    if isinstance(document, dict):
+        for record in document.get("structures") or []:
+            if isinstance(record, dict) and record.get("id") and record.get("nom"):
+                structures[str(record["id"])] = str(record["nom"])
+        services = document.get("services")
+        found = re.search(r'"services"\s*:\s*\[', text)
+        if not isinstance(services, list):
+            raise ImportFailed(f"{path.name} : une liste « services » est attendue")
+        start = found.end() - 1 if found else -1
+    elif isinstance(document, list):
+        services, start = document, text.index("[")
+    else:
+        raise ImportFailed(f"{path.name} : une liste de services est attendue")
+    rows = list(_array_rows(text, start)) if start >= 0 else []
+    if [record for _, record in rows] != services:  # the text fooled the scan: count instead
+        rows = [(n, record) for n, record in enumerate(services, start=1)]
+    return rows, structures
+
+
+def _reason(exc: Exception) -> str:
+    from pydantic import ValidationError as SchemaError
+
+    if isinstance(exc, SchemaError):
+        return " ; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'service'} : "
+                          f"{error['msg']}" for error in exc.errors()[:5])
+    return str(exc)
+
+
+def sheet_data(record: dict[str, Any], structures: dict[str, str]) -> dict[str, Any]:
+    """One service -> our fields (validated by kb.sheets.fields afterwards)."""
+    service = di.Service.model_validate(record)
+    zone = ["france" if code in ("france", "99100") else code
+            for code in service.zone_eligibilite or []]
+
+    def keys(values: Any) -> list[str]:
+        return sorted(str(v.value) for v in values or [])
+
+    return {
+        "title": service.nom, "context": service.description,
+        "actor_name": structures.get(service.structure_id, ""),
+        "city": service.commune or "", "commune_code": service.code_insee or "",
+        "website": str(service.lien_source) if service.lien_source else "",
+        "thematiques": keys(service.thematiques), "publics": keys(service.publics),
+        "modes_mobilisation": keys(service.modes_mobilisation),
+        "mobilisable_par": keys(service.mobilisable_par),
+        "frais": service.frais.value if service.frais else "",
+        "lien_mobilisation": str(service.lien_mobilisation) if service.lien_mobilisation else "",
+        "mobilisation_precisions": service.mobilisation_precisions or "",
+        "conditions_acces": service.conditions_acces or "", "zone_eligibilite": zone,
+    }
+
+
+def import_slug(record: dict[str, Any]) -> str:
+    """Idempotence by (source, id): the sheet's slug is made from both."""
+    ident, origin = str(record.get("id") or ""), str(record.get("source") or "")
+    return slugify(ident if ident.startswith(f"{origin}--") else f"{origin}--{ident}", 120)
+
+
+def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, int]:
+    """Every row is checked first (the package's model, then our fields); one rejected row
+    and nothing is imported, each rejection named with its line and reason. Then all rows
+    are written in one transaction: drafts for review by default, published with `publish`.
+    A new row close to an existing sheet updates it (a proposal when drafts) rather than
+    making a second one (kb/duplicates)."""
+    from kb.importers import ImportFailed
+    from kb.importers.upsert import Upserter
+    from kb.sheets import operations
+    from kb.sheets.fields import validate
+    from kb.transaction import commit
+
+    rows, structures = read_records(path)
+    checked: list[tuple[int, str, dict[str, Any]]] = []
+    rejected: list[str] = []
+    for line, record in rows:
+        try:
+            if not isinstance(record, dict):
+                raise ValueError("un objet service est attendu")
+            if not str(record.get("id") or "").strip():
+                raise ValueError("id : identifiant manquant")
+            data = sheet_data(record, structures)
+            validate(data)
+        except Exception as exc:  # noqa: BLE001 - every reason is reported, none stops the check
+            rejected.append(f"{path.name} ligne {line} : rejetée : {_reason(exc)}")
+            continue
+        checked.append((line, import_slug(record), data))
+    seen: dict[str, int] = {}
+    for line, slug, _ in checked:
+        if slug in seen:
+            rejected.append(f"{path.name} ligne {line} : rejetée : même (source, id) que la "
+                            f"ligne {seen[slug]}")
+        seen.setdefault(slug, line)
+    if rejected:
+        for message in rejected:
+            echo(message)
+        raise ImportFailed(f"{len(rejected)} ligne(s) rejetée(s) : rien n'a été importé.")
+    author = operations.system_user() if publish else _drafts_user()
+    upserter = Upserter(author, "Import data·inclusion")
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "matched": 0, "distinct": 0}
+    upserter.prefetch([slug for _, slug, _ in checked], [(slug, data) for _, slug, data in checked])
+    for line, slug, data in checked:
+        outcome, sheet = upserter.upsert(data, slug, "update")
+        counts[outcome] += 1
+        if outcome == "matched":
+            echo(f"{path.name} ligne {line} : très proche de la fiche « {sheet.slug} » : "
+                 "rapprochée d'elle plutôt qu'importée deux fois.")
+    commit()
+    echo(f"{counts['created']} fiche(s) créée(s){'' if publish else ' (à relire)'}, "
+         f"{counts['updated']} mise(s) à jour, {counts['unchanged']} inchangée(s), "
+         f"{counts['matched']} rapprochée(s) d'une fiche existante.")
+    return counts
