@@ -29,6 +29,7 @@ BLUEPRINTS = (
     "kb.duplicates.views",
     "kb.freshness.views",
     "kb.availability.views",
+    "kb.importers.views",
     "kb.moderation.views",
     "kb.accounts.views",
     "kb.accounts.admin",

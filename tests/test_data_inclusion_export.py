@@ -86,3 +86,24 @@ def test_the_openapi_document_describes_both_endpoints(client: FlaskClient) -> N
     for name in ("services", "structures"):
         operation = paths[f"/api/v1/data-inclusion/{name}"]["get"]
         assert {p["name"] for p in operation["parameters"]} == {"page", "per_page"}
+
+
+def test_moderators_see_the_quality_score_and_the_lowest(client: FlaskClient, login: Any,
+                                                         make_user: Any, sheets: None) -> None:
+    lowest = client.get("/moderation/qualite")
+    assert lowest.status_code in (302, 401, 403)  # not for readers
+    login(make_user("moderator"))
+    page = client.get("/moderation/qualite").get_data(as_text=True)
+    scores = [float(s) for s in re_scores(page)]
+    assert len(scores) == 16 and scores == sorted(scores)
+    assert "Fiche Ab" not in page and "Ab</a>" in page
+    slug = client.get("/api/v1/sheets", query_string={"thematique": "mobilite"}
+                      ).get_json()["items"][0]["slug"]
+    assert "Score de qualité data·inclusion" in client.get(f"/fiches/{slug}").get_data(
+        as_text=True)
+
+
+def re_scores(page: str) -> list[str]:
+    import re
+
+    return re.findall(r"</a></td><td>(\d\.\d\d)</td>", page)

@@ -290,3 +290,30 @@ def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, i
          f"{counts['updated']} mise(s) à jour, {counts['unchanged']} inchangée(s), "
          f"{counts['matched']} rapprochée(s) d'une fiche existante.")
     return counts
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+CRITERIA_LABELS = {
+    "adresse_bien_definie": "adresse", "modes_mobilisation_bien_definis": "modes de mobilisation",
+    "au_moins_un_public": "publics", "au_moins_une_thematique": "thématiques",
+    "au_moins_un_moyen_de_contact": "moyen de contact", "courriel_bien_defini": "courriel",
+    "date_maj_recente": "mise à jour récente", "frais_bien_definis": "frais",
+    "description_bien_definie": "description", "telephone_bien_defini": "téléphone",
+}
+
+
+def quality(sheet: Sheet) -> tuple[float, list[str]]:
+    """data·inclusion's quality score of the sheet's service (0 to 1, the package computes it)
+    and the French names of the criteria it misses."""
+    from data_inclusion.schema.v1 import score_qualite
+
+    value, details = score_qualite.score(di.Service.model_validate(service_record(sheet)))
+    missing = [CRITERIA_LABELS.get(name, name) for name, result in details.items()
+               if result is not None and result < 1]
+    return value, missing
+
+
+def lowest_quality(limit: int = 50) -> list[tuple[Sheet, float, list[str]]]:
+    scored = [(sheet, *quality(sheet)) for sheet in _sheets()]
+    return sorted(scored, key=lambda row: (row[1], row[0].id))[:limit]
