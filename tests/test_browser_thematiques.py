@@ -78,7 +78,16 @@ def test_screenshots(site: str, browser: Any, width: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
-    for name, path in (("accueil", "/"), ("thematique", "/thematiques/mobilite?pres=Brest")):
+    page.goto(site + "/connexion")
+    page.fill("#email", "modo@example.org")
+    page.fill("#password", "mot-de-passe-solide")
+    page.click("form.narrow button[type=submit]")
+    page.wait_for_url(lambda url: "/connexion" not in url)
+    for name, path in (("accueil", "/"), ("thematique", "/thematiques/mobilite?pres=Brest"),
+                       ("fiche", "/fiches/garage-solidaire-de-brest")):
         page.goto(site + path)
-        page.screenshot(path=str(out / f"{name}-{width}.png"))
+        if name == "fiche":  # the availability block and its buttons, as a contributor sees it
+            page.locator("#disponibilite").screenshot(path=str(out / f"{name}-{width}.png"))
+        else:
+            page.screenshot(path=str(out / f"{name}-{width}.png"))
     context.close()
