@@ -66,6 +66,17 @@ sheet_keys = Table(
 )
 
 
+class SheetKey(db.Model):  # type: ignore[name-defined]
+    """One row of sheet_keys, so that a sheet's keys are written by the unit of work (one
+    flush per import batch) rather than by statements of their own."""
+
+    __table__ = sheet_keys
+
+    sheet_id: Mapped[int]
+    field: Mapped[str]
+    key: Mapped[str]
+
+
 class Tag(db.Model):  # type: ignore[name-defined]
     __tablename__ = "tags"
 
@@ -108,6 +119,8 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     )
     merged_into: Mapped[Sheet | None] = relationship(remote_side=[id])
     tags: Mapped[list[Tag]] = relationship(secondary=sheet_tags, order_by=Tag.name)
+    keys: Mapped[list[SheetKey]] = relationship(cascade="all, delete-orphan",
+                                                passive_deletes=True)
 
     @property
     def review_due_at(self) -> datetime:

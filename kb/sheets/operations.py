@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,9 +29,9 @@ from kb.sheets.models import (
     Revision,
     RevisionStatus,
     Sheet,
+    SheetKey,
     SheetState,
     Tag,
-    sheet_keys,
 )
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
@@ -130,6 +130,7 @@ def _slug_from_unreviewed_title(sheet: Sheet, revision: Revision) -> bool:
 def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     """Point the sheet at `revision` and refresh its projection (filters, tags)."""
     data = revision.data
+    before = sheet.approved_revision.data if sheet.approved_revision is not None else {}
     if _slug_from_unreviewed_title(sheet, revision):
         sheet.slug = unique_slug(revision.title)  # never public before: nothing to redirect
     sheet.approved_revision = revision
@@ -143,22 +144,21 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     for column, value in projection(projected).items():
         setattr(sheet, column, value)
     sheet.tags = [tag_for(name) for name in data.get("tags", [])]
-    _write_keys(sheet, data)
+    _write_keys(sheet, before, data)
     sheet.updated_at = when or utcnow()
     # An approved edit counts as a review: the people who know the sheet looked at it.
     sheet.last_reviewed_at = sheet.updated_at
     mark_changed([sheet])
 
 
-def _write_keys(sheet: Sheet, data: dict[str, Any]) -> None:
-    """sheet_keys: the approved revision's thématiques (with families), publics, zone..."""
-    if sheet.id is None:
-        db.session.flush()
-    db.session.execute(delete(sheet_keys).where(sheet_keys.c.sheet_id == sheet.id))
-    rows = [{"sheet_id": sheet.id, "field": name, "key": key}
-            for name, keys in multi_keys(data).items() for key in keys]
-    if rows:
-        db.session.execute(insert(sheet_keys), rows)
+def _write_keys(sheet: Sheet, before: dict[str, Any], data: dict[str, Any]) -> None:
+    """sheet_keys: the approved revision's thématiques (with families), publics, zone...
+    Nothing is read when neither the old nor the new revision has any (most imports)."""
+    wanted = [(name, key) for name, keys in multi_keys(data).items() for key in keys]
+    if not wanted and not any(multi_keys(before).values()):
+        return
+    current = {(row.field, row.key): row for row in sheet.keys}
+    sheet.keys = [current.get(pair) or SheetKey(field=pair[0], key=pair[1]) for pair in wanted]
 
 
 def proposal_root(revision: Revision) -> Revision | None:
