@@ -28,6 +28,8 @@ BLUEPRINTS = (
     "kb.search.views",
     "kb.duplicates.views",
     "kb.freshness.views",
+    "kb.availability.views",
+    "kb.importers.views",
     "kb.moderation.views",
     "kb.accounts.views",
     "kb.accounts.admin",

@@ -120,16 +120,19 @@ def load_fixtures(if_empty: bool, path: str | None) -> None:
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", required=True,
-              type=click.Choice(["bazar-text", "json", "jsonl", "csv"]),
+              type=click.Choice(["bazar-text", "json", "jsonl", "csv", "data-inclusion"]),
               help="bazar-text: YesWiki/Bazar dump; json: full backup; jsonl: one sheet per "
-                   "line (API objects); csv: one sheet per row.")
+                   "line (API objects); csv: one sheet per row; data-inclusion: services "
+                   "(and structures) of data·inclusion's schema, drafts unless --publish.")
+@click.option("--publish", is_flag=True,
+              help="data-inclusion: publish at once instead of drafts for review.")
 @with_appcontext
-def import_command(path: str, fmt: str) -> None:
+def import_command(path: str, fmt: str, publish: bool) -> None:
     """Import sheets from PATH; re-importing updates the same sheets."""
     from kb.importers import ImportFailed, run_import
 
     try:
-        run_import(Path(path), fmt, echo=click.echo)
+        run_import(Path(path), fmt, echo=click.echo, publish=publish)
     except ImportFailed as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -137,10 +140,12 @@ def import_command(path: str, fmt: str) -> None:
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", required=True,
-              type=click.Choice(["json", "jsonl", "csv", "csv-excel"]),
+              type=click.Choice(["json", "jsonl", "csv", "csv-excel", "data-inclusion"]),
               help="json: full backup with history and accounts; jsonl: one published sheet "
                    "per line (API objects); csv: one published sheet per row; csv-excel: the "
-                   "same rows for a spreadsheet in French (';' separator, UTF-8 BOM).")
+                   "same rows for a spreadsheet in French (';' separator, UTF-8 BOM); "
+                   "data-inclusion: {structures, services} valid against data·inclusion's "
+                   "schema.")
 @with_appcontext
 def export_command(path: str, fmt: str) -> None:
     """Export to PATH ('-' for standard output)."""

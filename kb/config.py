@@ -106,6 +106,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_RESET_LINK_MINUTES": int(env.get("KB_RESET_LINK_MINUTES", "60")),
         "KB_STANDING_DAYS": int(env.get("KB_STANDING_DAYS", "3")),
         "KB_TOKEN_DAYS": int(env.get("KB_TOKEN_DAYS", "90")),
+        "KB_DATA_INCLUSION_SOURCE": env.get("KB_DATA_INCLUSION_SOURCE", "fiches-initiatives"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

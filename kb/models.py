@@ -1,6 +1,7 @@
 """Imports every domain's models so that the metadata (Alembic, create_all) sees all tables."""
 
 from kb.auth.models import AccountToken, ApiToken, User  # noqa: F401
+from kb.availability.models import Availability  # noqa: F401
 from kb.duplicates.models import DuplicateCandidate, DuplicateFeature, DuplicateFingerprint  # noqa: F401
 from kb.follows.models import Follow, FollowDigest, FollowSettings  # noqa: F401
 from kb.freshness.models import ConfirmToken, DigestLog, FreshnessState, ReaderCheck, ReviewEvent  # noqa: F401

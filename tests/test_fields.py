@@ -9,7 +9,9 @@ def test_declaration_has_the_issue_fields_in_order():
     assert FIELD_NAMES == (
         "title", "summary", "context", "stakes", "convictions", "method", "results", "contacts",
         "actor_name", "sheet_author", "actor_type", "scale", "city", "commune_code", "epci",
-        "department", "region", "tags", "partners", "website", "further_reading")
+        "department", "region", "tags", "partners", "website", "further_reading",
+            "thematiques", "publics", "modes_mobilisation", "mobilisable_par", "lien_mobilisation",
+            "mobilisation_precisions", "conditions_acces", "frais", "zone_eligibilite")
     assert FIELDS_BY_NAME["method"].label == "Méthodologie mise en place"
     assert FIELDS_BY_NAME["scale"].choice_values == (
         "quartier", "commune", "intercommunalite", "departement", "region", "national")

@@ -29,7 +29,9 @@ def _fieldsets(page: str) -> list[tuple[str, list[str]]]:
     found = []
     for block in re.findall(r'<fieldset class="form-section".*?</fieldset>', form, re.S):
         legend = re.sub(r"<[^>]+>", " ", re.search(r"<legend>(.*?)</legend>", block, re.S).group(1))
-        names = re.findall(r'<(?:input|textarea|select)[^>]*\bname="([a-z_]+)"', block)
+        # A field of several checkboxes (thématiques, publics) is one name, once.
+        names = list(dict.fromkeys(
+            re.findall(r'<(?:input|textarea|select)[^>]*\bname="([a-z_]+)"', block)))
         found.append((unescape(" ".join(legend.split())), names))
     return found
 

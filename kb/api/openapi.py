@@ -14,7 +14,11 @@ from kb.territories.openapi import sheet_place_properties, territory_paths
 
 def _field_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any]
-    if f.kind is Kind.LIST:
+    if f.kind is Kind.MULTI and f.choices:
+        # Written as their value or their French label; sheet objects hold the values.
+        schema = {"type": "array", "items": {"type": "string", "examples": list(f.choice_values)},
+                  "description": "Valeurs : " + ", ".join(f.choice_values) + "."}
+    elif f.is_list:
         schema = {"type": "array", "items": {"type": "string", "maxLength": f.max_length}}
     elif f.kind is Kind.CHOICE:
         schema = {"type": "string", "enum": ["", *f.choice_values]}
@@ -75,6 +79,11 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
                              for name in PARAMS}},
         "suggestion": {"type": ["string", "null"],
                        "description": "« Vouliez-vous dire » quand la recherche trouve peu."},
+        "thematiques": {"type": "array", "description": "Les thématiques (ou familles) que la "
+                        "requête nomme (« mobilité », « garde d'enfants ») et leur page.",
+                        "items": {"type": "object", "properties": {
+                            "value": {"type": "string"}, "label": {"type": "string"},
+                            "url": {"type": "string", "format": "uri"}}}},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
         "message": {"type": ["string", "null"]},
         "unmatched_terms": {
@@ -87,6 +96,32 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
                           "400": json_response("Filtre invalide", ref("Error")),
                           "503": json_response("Index en reconstruction", ref("Error"))}}
+
+
+def _data_inclusion_paths(json_response: Any) -> dict[str, Any]:
+    """Services and structures in data·inclusion's schema (its package's JSON schemas)."""
+    from data_inclusion.schema import v1 as di
+
+    paging = [{"name": "page", "in": "query", "required": False,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 10_000}},
+              {"name": "per_page", "in": "query", "required": False,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
+    paths = {}
+    for name, model, summary in (
+            ("services", di.Service, "Les fiches publiées, en services data·inclusion"),
+            ("structures", di.Structure, "Leurs porteurs, en structures data·inclusion")):
+        item = model.model_json_schema(ref_template="#/components/schemas/DI{model}")
+        item.pop("$defs", None)
+        item = {"type": "object", "description": f"Schéma data·inclusion v1 ({model.__name__}).",
+                "properties": {k: {"description": v.get("description", "")}
+                               for k, v in item.get("properties", {}).items()},
+                "required": item.get("required", [])}
+        paths[f"/api/v1/data-inclusion/{name}"] = {"get": {
+            "summary": summary, "parameters": paging, "responses": {"200": json_response(
+                "Une page", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": item}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "per_page": {"type": "integer"}}})}}}
+    return paths
 
 
 def openapi_document() -> dict[str, Any]:
@@ -219,6 +254,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "Refusée"},
                               "403": json_response("Interdit", ref("Error"))}}},
             "/api/v1/search": {"get": search_operation(json_response, ref)},
+            **_data_inclusion_paths(json_response),
             "/api/v1/tags": {"get": {"summary": "Mots-clés et nombre de fiches", "responses": {
                 "200": json_response("Mots-clés", {"type": "array", "items": {
                     "type": "object", "properties": {"name": {"type": "string"},

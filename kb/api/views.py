@@ -65,6 +65,33 @@ def list_sheets() -> Any:
                     "page": page.page, "per_page": page.per_page})
 
 
+@bp.get("/api/v1/data-inclusion/services")
+def data_inclusion_services() -> Any:
+    """The published sheets as data·inclusion services (kb/importers/datainclusion.py)."""
+    from kb.importers import datainclusion
+
+    page, per_page = _page_args()
+    return jsonify({"items": datainclusion.services((page - 1) * per_page, per_page),
+                    "total": datainclusion.published_count(), "page": page,
+                    "per_page": per_page})
+
+
+@bp.get("/api/v1/data-inclusion/structures")
+def data_inclusion_structures() -> Any:
+    """Their carriers as data·inclusion structures, one per `actor_name`."""
+    from kb.importers import datainclusion
+
+    page, per_page = _page_args()
+    everything = datainclusion.structures()
+    return jsonify({"items": everything[(page - 1) * per_page:page * per_page],
+                    "total": len(everything), "page": page, "per_page": per_page})
+
+
+def _page_args() -> tuple[int, int]:
+    return (parse_page(request.args.get("page")),
+            parse_page(request.args.get("per_page"), 20, MAX_PER_PAGE))
+
+
 @bp.get("/api/v1/sheets/<slug>")
 def get_sheet(slug: str) -> Any:
     sheet, revision = _visible_sheet(slug)

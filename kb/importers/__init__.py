@@ -12,14 +12,17 @@ class ImportFailed(Exception):
     """A file that cannot be imported; the message names the line when there is one."""
 
 
-def run_import(path: Path, fmt: str, echo: Echo = print) -> dict[str, int]:
-    from kb.importers import backup, bazar_import, tabular
+def run_import(path: Path, fmt: str, echo: Echo = print, publish: bool = False
+               ) -> dict[str, int]:
+    from kb.importers import backup, bazar_import, datainclusion, tabular
 
     runners = {
         "bazar-text": bazar_import.import_bazar_text,
         "json": backup.import_backup,
         "jsonl": tabular.import_jsonl,
         "csv": tabular.import_csv,
+        # Drafts for review unless `publish` (kb import --publish).
+        "data-inclusion": lambda p, e: datainclusion.import_services(p, e, publish),
     }
     if fmt not in runners:
         raise ImportFailed(f"format inconnu : {fmt}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
+from kb.importers.tag_thematiques import thematiques_for_tags
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind, clean_value, empty_data
 from kb.territories.places import complete, find_communes, parse_place_text
 from kb.territories.register import Commune, name_key, register
@@ -232,6 +233,8 @@ def _clean_sheet(raw: _RawSheet, spam_terms: set[str]) -> ParsedSheet:
     _actor_type(data, other_actor, report)
     _place_territory(data, report)
     _scale(data, report)
+    if not data.get("thematiques"):  # keywords that name one thématique (docs/tag-thematiques.md)
+        data["thematiques"] = thematiques_for_tags(data.get("tags") or [])
     for key in ("contacts",):
         if raw.values.get(key) and not data[key]:
             report.warnings.append("Contact uniquement constitué de spam : laissé vide")

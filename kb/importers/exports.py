@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from kb.extensions import db
 from kb.importers.backup import write_backup
 from kb.importers.tabular import LIST_SEPARATOR, spreadsheet_safe
-from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME
 from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.serialize import sheet_object
 
@@ -44,7 +44,7 @@ def csv_row(obj: dict[str, Any]) -> list[str]:
     for name in CSV_COLUMNS:
         value = obj.get(name, "")
         field = FIELDS_BY_NAME.get(name)
-        if field is not None and field.kind is Kind.LIST:
+        if field is not None and field.is_list:
             value = LIST_SEPARATOR.join(value)
         row.append(spreadsheet_safe("" if value is None else str(value)))
     return row
@@ -53,6 +53,10 @@ def csv_row(obj: dict[str, Any]) -> list[str]:
 def export(out: IO[str], fmt: str) -> int:
     if fmt == "json":
         return write_backup(out)
+    if fmt == "data-inclusion":
+        from kb.importers import datainclusion
+
+        return datainclusion.export(out)
     count = 0
     writer = csv_writer(out, fmt) if fmt in CSV_DELIMITERS else None
     if fmt == "csv-excel":

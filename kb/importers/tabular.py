@@ -12,7 +12,7 @@ from kb.extensions import db
 from kb.importers import Echo, ImportFailed
 from kb.importers.upsert import Upserter, slug_for
 from kb.sheets import operations
-from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind, ValidationError
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, ValidationError
 from kb.territories.places import PLACE_NAMES
 from kb.transaction import commit
 
@@ -66,7 +66,7 @@ def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise ImportFailed(f"{path} ligne {reader.line_num} : trop de colonnes")
                 value = from_spreadsheet(raw or "")
                 field = FIELDS_BY_NAME.get(key)
-                if field is not None and field.kind is Kind.LIST:
+                if field is not None and field.is_list:
                     obj[key] = [v.strip() for v in (value or "").split("|") if v.strip()]
                 else:
                     obj[key] = value or ""

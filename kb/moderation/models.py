@@ -36,6 +36,7 @@ class Action(StrEnum):
     REVERT = "revert"  # a blocked account's changes undone; `details` name the fields
     FRESHNESS_RELAUNCH = "freshness_relaunch"  # freshness: the escalation starts again
     READERS_EXTENDED = "readers_extended"  # freshness: three readers' "Oui" moved the date
+    SET_AVAILABILITY = "set_availability"  # kb/availability: `details` hold the new values
 
 
 ACTION_LABELS = {
@@ -61,6 +62,7 @@ ACTION_LABELS = {
     Action.REVERT: "modifications d'un compte bloqué annulées",
     Action.FRESHNESS_RELAUNCH: "relecture relancée",
     Action.READERS_EXTENDED: "date de relecture repoussée par des lecteurs",
+    Action.SET_AVAILABILITY: "disponibilité mise à jour",
 }
 
 
@@ -69,7 +71,7 @@ ACTION_LABELS = {
 # "motif visible publiquement" (details["public_reason"]).
 GENERATED_REASONS = frozenset({Action.HIDE_SPAM, Action.TRUST_AUTO, Action.CONFIRM_FRESH,
                                Action.SET_INTERVAL, Action.FRESHNESS_RELAUNCH,
-                               Action.READERS_EXTENDED})
+                               Action.READERS_EXTENDED, Action.SET_AVAILABILITY})
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined]

@@ -57,6 +57,8 @@ def markdown_text(source: str) -> str:
 
 
 def field_text(f: Field, value: object) -> str:
+    if f.kind is Kind.MULTI:  # readers search the labels ("garde d'enfants"), not the keys
+        return "\n".join(f.labels(value))
     if f.kind is Kind.LIST:
         return "\n".join(str(v) for v in value or [])  # type: ignore[attr-defined]
     if f.kind is Kind.LONG:

@@ -6,14 +6,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from kb.extensions import csrf
 from kb.params import query_url
 from kb.search.service import index_changed, search_sheets
 from kb.sheets.filters import ACCEPTED_PARAMS, FilterError, Filters, facet_blocks, parse_filters
-from kb.sheets.queries import parse_page
+from kb.sheets.queries import parse_page, thematiques_named
 from kb.transaction import sheets_changed
 
 bp = Blueprint("search", __name__)
@@ -72,7 +72,8 @@ def results() -> str | Response:
     return render_template("search/results.html", result=result,
                            facets=facet_blocks(filters, result["facets"], _filters_linker(),
                                                FACET_LIMIT, result["facet_labels"]),
-                           sorts=SORT_LABELS, link=_link, filters=filters)
+                           sorts=SORT_LABELS, link=_link, filters=filters,
+                           named=thematiques_named(request.args.get("q", "")))
 
 
 @bp.get("/api/v1/search")
@@ -85,9 +86,15 @@ def api_search() -> Any:
     result = _search(filters, parse_page(request.args.get("per_page"), PER_PAGE, 100))
     if result["unavailable"]:
         return jsonify({"error": "search_unavailable", "message": result["message"]}), 503
-    return jsonify({key: result[key] for key in (
+    body = {key: result[key] for key in (
         "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message",
-        "unmatched_terms")})
+        "unmatched_terms")}
+    # The thématiques the query names, with their pages (added beside the older keys).
+    body["thematiques"] = [
+        {"value": value, "label": label, "url": url_for("sheets.thematique", value=value,
+                                                        _external=True)}
+        for value, label in thematiques_named(request.args.get("q", ""))]
+    return jsonify(body)
 
 
 def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:

@@ -55,6 +55,8 @@ class FieldDiff:
 
 
 def as_text(field: Field, value: Any) -> str:
+    if field.kind is Kind.MULTI:
+        return "\n".join(field.labels(value))
     if field.kind is Kind.LIST:
         return "\n".join(value or [])
     if field.kind is Kind.CHOICE:

@@ -14,6 +14,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
 
+from data_inclusion.schema import v1 as di
+
 from kb.errors import Invalid
 from kb.territories.register import register
 from kb.text import fold, slugify
@@ -25,6 +27,7 @@ class Kind(StrEnum):
     CHOICE = "choice"  # one value of a vocabulary
     LIST = "list"  # a list of short texts
     URL = "url"  # an http(s) link
+    MULTI = "multi"  # several keys of a vocabulary (data·inclusion's enums, official codes)
 
 
 @dataclass(frozen=True)
@@ -62,16 +65,45 @@ class Field:
     aliases: tuple[str, ...] = field(default=())  # labels seen in imported dumps
     section: str = "essentiel"  # the form's group (SECTIONS)
     facet: Facet | None = None  # readers filter and count by this field
+    # MULTI: the choices' families (value, label); a choice's family is its value's prefix
+    # before "--" (data·inclusion's thématiques: "mobilite--louer-un-vehicule").
+    groups: tuple[tuple[str, str], ...] = ()
+    # MULTI without closed choices: a written item -> its keys (ValueError, French), and a key's
+    # label (zone_eligibilite: a name or code -> official codes).
+    item_keys: Callable[[str], tuple[str, ...]] | None = None
+    item_label: Callable[[str], str] | None = None
+    exclusive: str = ""  # MULTI: a value that cannot go with others ("tous-publics")
 
     @property
     def choice_values(self) -> tuple[str, ...]:
         return tuple(value for value, _ in self.choices)
 
+    @property
+    def is_list(self) -> bool:
+        """Several values: a JSON array, one per line in forms, "|"-joined in CSV."""
+        return self.kind in (Kind.LIST, Kind.MULTI)
+
     def choice_label(self, value: str) -> str:
-        return dict(self.choices).get(value, value)
+        if self.item_label is not None:
+            return self.item_label(value)
+        return dict(self.choices).get(value) or dict(self.groups).get(value, value)
+
+    def group_of(self, value: str) -> str:
+        return value.partition("--")[0] if self.groups else ""
+
+    def grouped_choices(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        """(family value, family label, its choices) in the vocabulary's order."""
+        return [(g, label, [c for c in self.choices if self.group_of(c[0]) == g])
+                for g, label in self.groups]
+
+    def labels(self, values: Any) -> list[str]:
+        """French labels of a MULTI value (or a CHOICE), for pages, diffs and exports."""
+        if isinstance(values, str):
+            return [self.choice_label(values)] if values else []
+        return [self.choice_label(str(v)) for v in values or []]
 
     def empty(self) -> Any:
-        return [] if self.kind is Kind.LIST else ""
+        return [] if self.is_list else ""
 
     def choice_key(self, value: str) -> str:
         """A choice given as its value or its label ('Département' -> 'departement')."""
@@ -79,6 +111,9 @@ class Field:
         for choice_value, choice_label in self.choices:
             if key in (choice_value, fold(choice_label)):
                 return choice_value
+        if len(self.choices) > 12:  # 69 thématiques: point to the list rather than print it
+            raise ValueError(f"valeur inconnue « {value} » pour « {self.label} » ; les valeurs "
+                             "possibles sont celles du formulaire et du document OpenAPI")
         raise ValueError(f"valeur inconnue « {value} » pour « {self.label} » ; valeurs "
                          "possibles : " + ", ".join(self.choice_values))
 
@@ -137,6 +172,78 @@ def _tag_key(value: str) -> str:
     # Taken literally: "%" or "*" has no slug, and must match no tag rather than drop the
     # filter (which would list every sheet, as a wildcard would).
     return slugify(value, 80) or value
+
+
+def _enum_choices(enum: Any) -> tuple[tuple[str, str], ...]:
+    """(value, French label) of a data·inclusion enum, in the schema's order."""
+    return tuple((member.value, member.label) for member in enum)
+
+
+THEMATIQUES = _enum_choices(di.Thematique)
+FAMILIES = _enum_choices(di.Categorie)  # the 16 families ("catégories" in the schema)
+PUBLICS = _enum_choices(di.Public)
+MODES_MOBILISATION = _enum_choices(di.ModeMobilisation)
+MOBILISABLE_PAR = _enum_choices(di.PersonneMobilisatrice)
+FRAIS = _enum_choices(di.Frais)
+NATIONAL = "france"  # data·inclusion's code for the whole country
+
+
+def _thematique_key(value: str) -> str:
+    """A filter value: a family ("mobilite", "Mobilité") or one thématique, by value or label."""
+    key = fold(" ".join(value.split()))
+    for choice_value, label in (*FAMILIES, *THEMATIQUES):
+        if key in (choice_value, fold(label)):
+            return choice_value
+    raise ValueError(f"thématique inconnue « {value} » ; indiquez une famille (mobilite) ou une "
+                     "thématique de data·inclusion (mobilite--louer-un-vehicule)")
+
+
+def _thematique_label(key: str) -> str:
+    return dict(FAMILIES).get(key) or dict(THEMATIQUES).get(key, key)
+
+
+def _zone_keys(value: str) -> tuple[str, ...]:
+    """A place of eligibility -> official codes as data·inclusion writes them: 'france', a
+    commune's INSEE code, an EPCI's SIREN, a département's code; a région is its départements
+    (the schema has no région code)."""
+    value = " ".join(value.split())
+    if fold(value) in (NATIONAL, "national", "99100", "toute la france"):
+        return (NATIONAL,)
+    reg = register()
+    if re.fullmatch(r"\d{9}", value):
+        if value in reg.epcis:
+            return (value,)
+        raise ValueError(f"intercommunalité inconnue « {value} »")
+    if re.fullmatch(r"\d[\dABab]\d{3}", value):
+        if reg.commune(value) is not None:
+            return (value.upper(),)
+        raise ValueError(f"commune inconnue « {value} »")
+    department = reg.department(value)
+    if department is not None:
+        return (department.code,)
+    region = reg.region(value)
+    if region is not None and not value.isdigit():
+        return tuple(d.code for d in reg.departments_of_region(region.code))
+    epci = reg.epci(value)
+    if epci is not None:
+        return (epci.code,)
+    try:
+        return (_commune_key(value),)
+    except ValueError:
+        raise ValueError(f"territoire inconnu « {value} » ; indiquez « france », une région, un "
+                         "département (29), une intercommunalité (SIREN) ou une commune "
+                         "(code INSEE ou nom)") from None
+
+
+def _zone_label(code: str) -> str:
+    reg = register()
+    if code == NATIONAL:
+        return "France entière"
+    if code in reg.departments:
+        return reg.departments[code].label
+    if code in reg.epcis:
+        return reg.epcis[code].name
+    return _commune_label(code)
 
 
 ACTOR_TYPES = (
@@ -231,6 +338,41 @@ FIELDS: tuple[Field, ...] = (
     Field("further_reading", "Pour aller plus loin", Kind.LONG,
           hint="Documents, articles, guides à lire.", aliases=("pour aller plus loin",),
           section="contact"),
+    # data·inclusion's vocabulary (its enums imported from the package), last so that CSV
+    # columns written before keep their place:
+    # what problem the initiative lifts, for whom, and how to orient a person to it.
+    Field("thematiques", "Thématiques", Kind.MULTI, boost=2.0, max_length=120,
+          choices=THEMATIQUES, groups=FAMILIES,
+          hint="Les freins que l'initiative aide à lever (vocabulaire de data·inclusion).",
+          facet=Facet("thematique", normalise=_thematique_key, label_of=_thematique_label,
+                      title="Thématique"),
+          section="orientation"),
+    Field("publics", "Publics", Kind.MULTI, boost=1.0, max_length=120, choices=PUBLICS,
+          exclusive=di.Public.TOUS_PUBLICS.value,
+          hint="À qui elle s'adresse ; « Tous publics » seul quand elle n'en vise aucun en "
+               "particulier.",
+          facet=Facet("public", title="Public"), section="orientation"),
+    Field("modes_mobilisation", "Comment la mobiliser", Kind.MULTI, searchable=False,
+          max_length=120, choices=MODES_MOBILISATION, section="orientation",
+          hint="Ce qu'il faut faire pour y orienter une personne."),
+    Field("mobilisable_par", "Mobilisable par", Kind.MULTI, searchable=False, max_length=120,
+          choices=MOBILISABLE_PAR, section="orientation",
+          hint="Les usagers eux-mêmes, les professionnels qui les accompagnent, ou les deux."),
+    Field("lien_mobilisation", "Lien de mobilisation", Kind.URL, searchable=False,
+          max_length=500, hint="Le formulaire ou la page où demander le service.",
+          section="orientation"),
+    Field("mobilisation_precisions", "Précisions sur la mobilisation", Kind.LONG,
+          max_length=2_000, hint="Les pièces à fournir, la personne à demander, les délais.",
+          section="orientation"),
+    Field("conditions_acces", "Conditions d'accès", Kind.LONG, max_length=2_000,
+          hint="Les prérequis ou justificatifs demandés.", section="orientation"),
+    Field("frais", "Frais", Kind.CHOICE, searchable=False, choices=FRAIS,
+          hint="Gratuit ou payant pour la personne.", section="orientation"),
+    Field("zone_eligibilite", "Zone d'éligibilité", Kind.MULTI, searchable=False,
+          max_length=120, item_keys=_zone_keys, item_label=_zone_label,
+          hint="Où habiter pour y avoir droit : « france », une région, un département (29), "
+               "une intercommunalité ou une commune ; un par ligne.",
+          section="orientation"),
 )
 
 # The form's groups, in order: short enough to follow on a phone, one story per group.
@@ -240,6 +382,8 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (  # (key, French title, what to wr
      "Ce qui s'est passé, avec vos mots. Tous ces champs sont facultatifs."),
     ("porteur", "Qui la porte", "La structure qui porte l'initiative et ses partenaires."),
     ("territoire", "Où", "L'échelle d'action et le lieu."),
+    ("orientation", "Orientation",
+     "Pour quels freins et quels publics, et comment y orienter une personne."),
     ("contact", "Contact et ressources", "Comment joindre l'initiative, où en lire plus."),
 )
 
@@ -278,6 +422,8 @@ def clean_value(f: Field, value: Any) -> Any:
     """Normalise one value or raise ValueError with a French message."""
     if value is None:
         return f.empty()
+    if f.kind is Kind.MULTI:
+        return _clean_keys(f, value)
     if f.kind is Kind.LIST:
         if isinstance(value, str):
             value = re.split(r"[\n,;]", value)
@@ -312,6 +458,28 @@ def clean_value(f: Field, value: Any) -> Any:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"« {f.label} » doit être une adresse http:// ou https:// valide")
     return value
+
+
+def _clean_keys(f: Field, value: Any) -> list[str]:
+    """A MULTI value: each item given as its key or its label -> keys, without repeats."""
+    if isinstance(value, str):
+        value = re.split(r"[\n,;]", value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("doit être une liste de valeurs")
+    keys: list[str] = []
+    for item in value:
+        item = " ".join(_CONTROL.sub("", item).split())
+        if not item:
+            continue
+        if len(item) > f.max_length:
+            raise ValueError(f"chaque élément fait au plus {f.max_length} caractères")
+        found = f.item_keys(item) if f.item_keys is not None else (f.choice_key(item),)
+        keys.extend(k for k in found if k not in keys)
+    if len(keys) > MAX_LIST_ITEMS * 2:  # a région expands to its départements
+        raise ValueError(f"au plus {MAX_LIST_ITEMS * 2} éléments")
+    if f.exclusive and f.exclusive in keys and len(keys) > 1:
+        raise ValueError(f"« {f.choice_label(f.exclusive)} » ne va pas avec d'autres valeurs")
+    return keys
 
 
 def validate(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:

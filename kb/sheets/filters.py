@@ -27,7 +27,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from kb.extensions import db
 from kb.sheets.fields import FIELDS, Facet, Field, Kind
-from kb.sheets.models import Sheet, Tag, sheet_tags
+from kb.sheets.models import Sheet, Tag, sheet_keys, sheet_tags
 from kb.text import fold
 
 MAX_VALUE_LENGTH = 200
@@ -53,6 +53,15 @@ class FacetSpec:
     def through_tags(self) -> bool:
         """Stored in the sheet_tags association rather than in a projection column."""
         return self.field.kind is Kind.LIST
+
+    @property
+    def through_keys(self) -> bool:
+        """Several keys of a vocabulary, stored in sheet_keys (thématiques, publics)."""
+        return self.field.kind is Kind.MULTI
+
+    @property
+    def in_column(self) -> bool:
+        return not (self.through_tags or self.through_keys)
 
     @property
     def column(self) -> str:
@@ -97,7 +106,7 @@ ACCEPTED_PARAMS: tuple[str, ...] = tuple(
     name for spec in FACETS for name in (spec.param, *spec.facet.aliases))
 # Projection columns that facets read: part of the search stamps (an index outside the
 # database must be refreshed when a backfill changes them without a new revision).
-COLUMNS: tuple[str, ...] = tuple(spec.column for spec in FACETS if not spec.through_tags)
+COLUMNS: tuple[str, ...] = tuple(spec.column for spec in FACETS if spec.in_column)
 
 
 class FilterError(ValueError):
@@ -190,6 +199,12 @@ def filter_clauses(filters: Filters, sheets: FromClause | None = None
                 select(sheet_tags.c.sheet_id)
                 .join(Tag, Tag.id == sheet_tags.c.tag_id)
                 .where(Tag.slug == value)))
+        elif spec.through_keys:
+            clauses.append(table.c.id.in_(
+                select(sheet_keys.c.sheet_id)
+                .where(sheet_keys.c.field == bindparam(f"filter_{param}_field", spec.field.name,
+                                                       type_=String),
+                       sheet_keys.c.key == value)))
         else:
             clauses.append(spec.column_of(table) == value)
     return clauses
@@ -205,7 +220,8 @@ def apply_filters(stmt: Select[Any], filters: Filters, sheets: FromClause | None
     - Only WHERE clauses are added, ANDed: no join, no column, no order, no limit changes.
       Column facets compare a projection column (`sheets.scale`, `sheets.department`...)
       with the normalised key, which the projection columns' indexes serve; the tag facet adds
-      `sheets.id IN (SELECT sheet_id FROM sheet_tags JOIN tags ... WHERE tags.slug = key)`.
+      `sheets.id IN (SELECT sheet_id FROM sheet_tags JOIN tags ... WHERE tags.slug = key)`,
+      a MULTI facet `sheets.id IN (SELECT sheet_id FROM sheet_keys WHERE field = ... AND key = ...)`.
     - Publication is not checked here: start from `published_sheets()` or join on it.
     - Bound parameters are named `filter_<param>`.
     """
@@ -222,7 +238,7 @@ def projection(data: Mapping[str, Any]) -> dict[str, str]:
     """
     values: dict[str, str] = {}
     for spec in FACETS:
-        if spec.through_tags:
+        if not spec.in_column:
             continue
         raw = str(data.get(spec.field.name) or "")
         try:
@@ -234,12 +250,30 @@ def projection(data: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
+def multi_keys(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """MULTI field name -> the keys sheet_keys holds for a revision's data (publish() writes
+    them): each value, and for grouped vocabularies its family too, so that `thematique=mobilite`
+    finds every sheet with a mobility thématique."""
+    keys: dict[str, list[str]] = {}
+    for f in FIELDS:
+        if f.kind is not Kind.MULTI:
+            continue
+        values = [str(v) for v in data.get(f.name) or [] if v]
+        families = [f.group_of(v) for v in values if f.group_of(v)]
+        keys[f.name] = list(dict.fromkeys([*values, *families]))
+    return keys
+
+
 def facet_values(sheet: Sheet) -> dict[str, list[str]]:
     """Facet parameter -> the keys of this sheet's projection (what an outside index stores)."""
     values: dict[str, list[str]] = {}
+    data = sheet.approved_revision.data if sheet.approved_revision is not None else {}
+    keys = multi_keys(data)
     for spec in FACETS:
         if spec.through_tags:
             values[spec.param] = [tag.slug for tag in sheet.tags]
+        elif spec.through_keys:
+            values[spec.param] = keys.get(spec.field.name, [])
         else:
             stored = str(getattr(sheet, spec.column) or "")
             values[spec.param] = [spec.key_of(stored)] if stored else []
@@ -251,7 +285,7 @@ def facet_columns(sheets: FromClause) -> list[ColumnElement[Any]]:
     selects them is counted without reading `sheets` once per facet
     (`facet_counts_query(matched, carried=True)`)."""
     return [spec.column_of(sheets).label(f"facet_{spec.param}")
-            for spec in FACETS if not spec.through_tags]
+            for spec in FACETS if spec.in_column]
 
 
 def facet_counts_query(matched: FromClause, carried: bool = False,
@@ -274,6 +308,14 @@ def facet_counts_query(matched: FromClause, carried: bool = False,
                        .group_by(sheet_tags.c.tag_id).subquery())
             parts.append(select(name, Tag.slug, per_tag.c.n)
                          .join_from(per_tag, Tag, Tag.id == per_tag.c.tag_id))
+        elif spec.through_keys:
+            parts.append(
+                select(name, sheet_keys.c.key, func.count())
+                .select_from((join or _join)(matched, sheet_keys,
+                                             sheet_keys.c.sheet_id == matched.c.sheet_id))
+                .where(sheet_keys.c.field == bindparam(f"facet_{spec.param}_field",
+                                                       spec.field.name, type_=String))
+                .group_by(sheet_keys.c.key))
         elif carried:
             key: ColumnElement[Any] = matched.c[f"facet_{spec.param}"]
             parts.append(select(name, key, func.count()).select_from(matched)
@@ -399,5 +441,5 @@ __all__ = [
     "ACCEPTED_PARAMS", "COLUMNS", "FACETS", "FACETS_BY_PARAM", "PARAMS", "FacetBlock",
     "FacetEntry", "FacetSpec", "FilterError", "Filters", "apply_filters", "count_facets", "facet_blocks",
     "facet_counts_query", "facet_labels", "facet_values",
-    "filter_clauses", "openapi_parameters", "parse_filters", "projection", "published_ids",
+    "filter_clauses", "multi_keys", "openapi_parameters", "parse_filters", "projection", "published_ids",
 ]

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms import Field as FormField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
@@ -46,7 +53,12 @@ def _form_field(f: Field) -> FormField:
         # The declaration validates the value (with a French message); the select only offers it.
         choices = [SelectChoice("", "— Choisir —")] + [SelectChoice(v, label) for v, label in f.choices]
         return SelectField(f.label, choices=choices, validate_choice=False, **kwargs)
-    if f.kind is Kind.LIST:  # the limit is per item: the declaration checks it
+    if f.kind is Kind.MULTI and f.choices:
+        # Checkboxes, grouped by family in the template (templates/sheets/_multi_field.html).
+        return SelectMultipleField(f.label, choices=[SelectChoice(v, label) for v, label in f.choices],
+                                   validate_choice=False,
+                                   **kwargs)
+    if f.is_list:  # the limit is per item: the declaration checks it
         return TextAreaField(f.label, **kwargs)
     if f.kind is Kind.LONG:
         render_kw = {"data-preview": "markdown"}  # the Markdown preview (static/js/sheet-form.js)
@@ -79,7 +91,11 @@ class SheetForm(FlaskForm):
         data = place_for_display(data)  # codes as the selects hold them, the EPCI by name
         for f in FIELDS:
             value = data.get(f.name, f.empty())
-            getattr(self, f.name).data = "\n".join(value) if f.kind is Kind.LIST else value
+            form_field = getattr(self, f.name)
+            if isinstance(form_field, SelectMultipleField):
+                form_field.data = list(value or [])
+            else:
+                form_field.data = "\n".join(value) if f.is_list else value
 
 
 for _f in FIELDS:

@@ -79,6 +79,11 @@ class Listing:
     all_url: str | None = None
     # The page's own filters as search parameters ({"tag": "accueil"}): what "Suivre" follows.
     follow: dict[str, str] = field(default_factory=dict)
+    # Ordered first under the default sort (a thématique page: proximity to the reader).
+    order_first: tuple[Any, ...] = ()
+    # The reader's commune form (thématique pages): its label when one is chosen.
+    place_form: bool = False
+    place_label: str = ""
 
 
 @dataclass
@@ -97,6 +102,8 @@ def render_listing(listing: Listing) -> str | Response:
     sort = request.args.get("sort", "")
     order = next((o for v, _, o in SORTS if v == sort), SORTS[0][2])
     sort = sort if sort in SORT_LABELS else SORTS[0][0]
+    if sort == SORTS[0][0]:
+        order = (*listing.order_first, *order)
 
     def link(**changes: Any) -> str:
         """This listing with some parameters changed (a filter change goes back to page 1)."""

@@ -4,7 +4,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Table, Text, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import Select
 
@@ -54,6 +65,29 @@ sheet_tags = Table(
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
+# The keys of the approved revision's MULTI fields (kb/sheets/fields.py: thématiques with their
+# families, publics, zone d'éligibilité...): what filters by those fields compare, and what the
+# thématique pages order by. Written by publish(), like the projection columns.
+sheet_keys = Table(
+    "sheet_keys",
+    db.metadata,
+    Column("sheet_id", ForeignKey("sheets.id", ondelete="CASCADE"), primary_key=True),
+    Column("field", String(40), primary_key=True),
+    Column("key", String(120), primary_key=True),
+    Index("ix_sheet_keys_field_key", "field", "key"),
+)
+
+
+class SheetKey(db.Model):  # type: ignore[name-defined]
+    """One row of sheet_keys, so that a sheet's keys are written by the unit of work (one
+    flush per import batch) rather than by statements of their own."""
+
+    __table__ = sheet_keys
+
+    sheet_id: Mapped[int]
+    field: Mapped[str]
+    key: Mapped[str]
+
 
 class Tag(db.Model):  # type: ignore[name-defined]
     __tablename__ = "tags"
@@ -97,6 +131,8 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     )
     merged_into: Mapped[Sheet | None] = relationship(remote_side=[id])
     tags: Mapped[list[Tag]] = relationship(secondary=sheet_tags, order_by=Tag.name)
+    keys: Mapped[list[SheetKey]] = relationship(cascade="all, delete-orphan",
+                                                passive_deletes=True)
 
     @property
     def review_due_at(self) -> datetime:

@@ -22,9 +22,16 @@ from kb.auth.permissions import Capability, can, check
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, empty_data, validate
-from kb.sheets.filters import projection
+from kb.sheets.filters import multi_keys, projection
 from kb.sheets.merge import three_way_merge
-from kb.sheets.models import Revision, RevisionStatus, Sheet, SheetState, Tag
+from kb.sheets.models import (
+    Revision,
+    RevisionStatus,
+    Sheet,
+    SheetKey,
+    SheetState,
+    Tag,
+)
 from kb.sheets.signals import check_revision
 from kb.sheets.visibility import SHEET_NOT_FOUND, editing_base, may_build_on
 from kb.territories.places import complete, derive
@@ -122,6 +129,7 @@ def _slug_from_unreviewed_title(sheet: Sheet, revision: Revision) -> bool:
 def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     """Point the sheet at `revision` and refresh its projection (filters, tags)."""
     data = revision.data
+    before = sheet.approved_revision.data if sheet.approved_revision is not None else {}
     if _slug_from_unreviewed_title(sheet, revision):
         sheet.slug = unique_slug(revision.title)  # never public before: nothing to redirect
     sheet.approved_revision = revision
@@ -135,10 +143,21 @@ def publish(sheet: Sheet, revision: Revision, when: Any = None) -> None:
     for column, value in projection(projected).items():
         setattr(sheet, column, value)
     sheet.tags = [tag_for(name) for name in data.get("tags", [])]
+    _write_keys(sheet, before, data)
     sheet.updated_at = when or utcnow()
     # An approved edit counts as a review: the people who know the sheet looked at it.
     sheet.last_reviewed_at = sheet.updated_at
     mark_changed([sheet])
+
+
+def _write_keys(sheet: Sheet, before: dict[str, Any], data: dict[str, Any]) -> None:
+    """sheet_keys: the approved revision's thématiques (with families), publics, zone...
+    Nothing is read when neither the old nor the new revision has any (most imports)."""
+    wanted = [(name, key) for name, keys in multi_keys(data).items() for key in keys]
+    if not wanted and not any(multi_keys(before).values()):
+        return
+    current = {(row.field, row.key): row for row in sheet.keys}
+    sheet.keys = [current.get(pair) or SheetKey(field=pair[0], key=pair[1]) for pair in wanted]
 
 
 def proposal_root(revision: Revision) -> Revision | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,3 +53,35 @@ def tag_counts() -> list[tuple[Tag, int]]:
         .order_by(func.count(sheet_tags.c.sheet_id).desc(), Tag.name)
     ).all()
     return [(tag, count) for tag, count in rows]
+
+
+def family_counts() -> list[tuple[str, str, int]]:
+    """(family, French label, published sheets) for the 16 families of thématiques, in the
+    schema's order. The count is the filter `thematique=<family>` over published sheets, as
+    search and /fiches count it (kb/sheets/filters.py)."""
+    from kb.sheets.fields import FAMILIES
+    from kb.sheets.filters import count_facets, published_ids
+
+    _, counts = count_facets(published_ids())
+    found = counts.get("thematique", {})
+    return [(value, label, found.get(value, 0)) for value, label in FAMILIES]
+
+
+def _words(text: str) -> str:
+    from kb.text import fold
+
+    return " ".join(re.split(r"[^0-9a-z]+", fold(text.replace("’", "'")))).strip()
+
+
+def thematiques_named(query: str, limit: int = 3) -> list[tuple[str, str]]:
+    """(value, label) of the families and thématiques a search query names ("mobilité",
+    "garde d'enfants"): the label is the query, or stands whole in it. Search offers their
+    pages above its results."""
+    from kb.sheets.fields import FAMILIES, THEMATIQUES
+
+    words = _words(query)
+    if len(words) < 4:
+        return []
+    padded = f" {words} "
+    return [(value, label) for value, label in (*FAMILIES, *THEMATIQUES)
+            if f" {_words(label)} " in padded][:limit]

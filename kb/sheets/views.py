@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -28,9 +28,11 @@ from kb.sheets.models import (
     SheetState,
     Tag,
     published_sheets,
+    sheet_keys,
     sheet_tags,
 )
-from kb.sheets.queries import tag_counts
+from kb.sheets.proximity import COOKIE, COOKIE_DAYS, proximity_rank, reader_commune
+from kb.sheets.queries import family_counts, tag_counts
 from kb.sheets.visibility import (
     editing_base,
     get_revision_or_404,
@@ -39,6 +41,8 @@ from kb.sheets.visibility import (
     visible_revision,
 )
 from kb.territories import forms as places
+from kb.territories.places import commune_key
+from kb.territories.register import Commune
 from kb.transaction import commit
 
 bp = Blueprint("sheets", __name__)
@@ -58,7 +62,7 @@ def home() -> str:
     from kb.territories.views import national_map  # the territories domain draws it
 
     return render_template("sheets/home.html", latest=latest, tags=tag_counts()[:30],
-                           scales=SCALES, map=national_map())
+                           scales=SCALES, map=national_map(), families=family_counts())
 
 
 @bp.route("/fiches")
@@ -85,6 +89,53 @@ def tag_page(slug: str) -> str | Response:
         fixed=frozenset({"tag"}), all_url=url_for("sheets.index"), follow={"tag": tag.slug},
         feed_url=url_for("opendata.feed_tag", slug=tag.slug),
         feed_title=f"Mot-clé « {tag.name} »"))
+
+
+@bp.route("/thematiques/<value>")
+def thematique(value: str) -> str | Response:
+    """A family of thématiques ("mobilite") or one thématique: its sheets, by proximity to the
+    reader's commune when one is chosen (kb/sheets/proximity.py)."""
+    field = FIELDS_BY_NAME["thematiques"]
+    if value not in field.choice_values and value not in dict(field.groups):
+        abort(404, f"Aucune thématique « {value[:80]} ». Les familles sont sur la page d'accueil.")
+    label = field.choice_label(value)
+    family = field.group_of(value)
+    commune, cookie = _reader_commune()
+    page = render_listing(Listing(
+        heading=label,
+        description=(f"Les initiatives publiées pour lever ce frein ({field.choice_label(family)})."
+                     if family != value else "Les initiatives publiées pour lever ce frein."),
+        base=published_sheets().where(Sheet.id.in_(select(sheet_keys.c.sheet_id).where(
+            sheet_keys.c.field == field.name, sheet_keys.c.key == value))),
+        endpoint="sheets.thematique", endpoint_args={"value": value},
+        fixed=frozenset({"thematique", "pres"}), all_url=url_for("sheets.home"),
+        follow={"thematique": value}, place_form=True,
+        place_label=commune.label if commune else "",
+        order_first=(proximity_rank(commune),) if commune else ()))
+    if cookie is None:
+        return page
+    response = make_response(page)
+    if cookie:
+        response.set_cookie(COOKIE, cookie, max_age=COOKIE_DAYS * 86400, samesite="Lax",
+                            httponly=True)
+    else:
+        response.delete_cookie(COOKIE)
+    return response
+
+
+def _reader_commune() -> tuple[Commune | None, str | None]:
+    """The reader's commune (?pres=, else the cookie) and the cookie to set: a code, "" to
+    forget it, None to leave it. A commune that cannot be read is a 400 in French."""
+    given = " ".join(request.args.get("pres", "").split())[:120]
+    if given == "-":
+        return None, ""
+    if given:
+        try:
+            code = commune_key(given)
+        except ValueError as exc:
+            abort(400, f"Votre commune : {exc}.")
+        return reader_commune(code), code
+    return reader_commune(request.cookies.get(COOKIE, "")[:5]), None
 
 
 @bp.route("/echelle/<scale>")
