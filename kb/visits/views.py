@@ -1,0 +1,271 @@
+"""Pages and API of learning visits. Thin: parse, call operations, commit, answer."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Blueprint, Flask, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from kb.auth.identity import api_user, login_required, token_required
+from kb.auth.models import User
+from kb.errors import Invalid, KbError
+from kb.extensions import csrf
+from kb.importers.exports import EXCEL_BOM
+from kb.importers.tabular import spreadsheet_safe
+from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
+from kb.territories.register import register
+from kb.timeutil import isoformat, parse_iso
+from kb.transaction import commit
+from kb.visits import operations
+from kb.visits.models import FORMAT_LABELS, VisitFormat, VisitRegistration, VisitSlot
+
+bp = Blueprint("visits", __name__)
+
+
+def slot_object(slot: VisitSlot) -> dict[str, Any]:
+    """The public view of a slot: never anything about who registered."""
+    commune = register().commune(slot.commune_code) if slot.commune_code else None
+    return {"id": slot.id, "sheet": slot.sheet.slug, "sheet_title": slot.sheet.title,
+            "status": slot.status, "starts_at": isoformat(slot.starts_at),
+            "ends_at": isoformat(slot.ends_at), "place": slot.place,
+            "commune_code": slot.commune_code, "commune": commune.name if commune else "",
+            "department": slot.department, "format": slot.format, "capacity": slot.capacity,
+            "seats_left": slot.seats_left, "min_participants": slot.min_participants,
+            "decide_by": isoformat(slot.decide_by), "host_name": slot.host_name,
+            "host_phone": slot.host_phone, "bring": slot.bring,
+            "accessibility": slot.accessibility,
+            "url": url_for("sheets.show", slug=slot.sheet.slug, _anchor=f"visite-{slot.id}",
+                           _external=False)}
+
+
+def _filters(args: Any) -> operations.SlotFilter:
+    try:
+        start = parse_iso(args.get("from") or None)
+        end = parse_iso(args.get("to") or None)
+    except ValueError:
+        raise KbError("paramètres « from » et « to » : des dates ISO 8601 (2027-03-04)") from None
+    fmt = args.get("format", "")
+    if fmt and fmt not in {f.value for f in VisitFormat}:
+        raise KbError("paramètre « format » : visite, atelier ou immersion")
+    territory = args.get("territory", "").strip().upper()
+    if territory and not (register().department(territory) or register().commune(territory)):
+        raise KbError("paramètre « territory » : un code de département (29) ou de commune "
+                      "(29019)")
+    return operations.SlotFilter(start=start, end=end, territory=territory, format=fmt)
+
+
+def _actor() -> User:
+    user = api_user()
+    assert user is not None  # token_required
+    return user
+
+
+# --- API ------------------------------------------------------------------------------------
+
+@bp.post("/api/v1/sheets/<slug>/visits")
+@csrf.exempt
+@token_required
+def api_create(slug: str) -> Any:
+    sheet = get_sheet_or_404(slug, PUBLISHED)
+    slot = operations.create_slot(sheet, _actor(), request.get_json(silent=True))
+    commit()
+    return jsonify(slot_object(slot)), 201
+
+
+@bp.patch("/api/v1/visits/<int:slot_id>")
+@csrf.exempt
+@token_required
+def api_update(slot_id: int) -> Any:
+    operations.slot_or_404(slot_id)
+    slot = operations.update_slot(slot_id, _actor(), request.get_json(silent=True))
+    commit()
+    return jsonify(slot_object(slot))
+
+
+@bp.get("/api/v1/visits")
+def api_list() -> Any:
+    slots = operations.public_slots(_filters(request.args))
+    return jsonify({"items": [slot_object(s) for s in slots]})
+
+
+@bp.get("/api/v1/visits/<int:slot_id>")
+def api_show(slot_id: int) -> Any:
+    return jsonify(slot_object(operations.slot_or_404(slot_id)))
+
+
+def _registration_result(registration: VisitRegistration) -> dict[str, Any]:
+    result: dict[str, Any] = {"id": registration.id, "status": registration.status}
+    position = operations.waitlist_position(registration)
+    if position is not None:
+        result["position"] = position
+    return result
+
+
+@bp.post("/api/v1/visits/<int:slot_id>/registrations")
+@csrf.exempt
+@token_required
+def api_register(slot_id: int) -> Any:
+    operations.slot_or_404(slot_id)
+    body = request.get_json(silent=True)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise Invalid("attendu : un objet JSON, éventuellement vide ({\"phone\": \"06…\"})")
+    registration = operations.register_user(slot_id, _actor(), body.get("phone", ""),
+                                            body.get("structure", ""))
+    result = _registration_result(registration)
+    commit()
+    return jsonify(result), 201
+
+
+@bp.delete("/api/v1/visits/<int:slot_id>/registrations/me")
+@csrf.exempt
+@token_required
+def api_unregister(slot_id: int) -> Any:
+    operations.slot_or_404(slot_id)
+    operations.unregister_user(slot_id, _actor())
+    commit()
+    return "", 204
+
+
+def _registrant_object(registration: VisitRegistration) -> dict[str, Any]:
+    return {"name": registration.user.name, "email": registration.user.email,
+            "structure": registration.structure, "phone": registration.phone,
+            "status": registration.status, "registered_at": isoformat(registration.registered_at),
+            "position": operations.waitlist_position(registration)}
+
+
+@bp.get("/api/v1/visits/<int:slot_id>/registrations")
+@token_required
+def api_registrants(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    rows = operations.registrants_for(slot, _actor())
+    return jsonify({"items": [_registrant_object(r) for r in rows]})
+
+
+CSV_HEADER = ("Nom", "Structure", "Téléphone professionnel", "Adresse e-mail", "Statut",
+              "Inscrit le", "Position en liste d'attente")
+STATUS_LABELS = {"registered": "inscrit·e", "waitlisted": "en attente"}
+
+
+def registrants_csv(slot: VisitSlot, rows: list[VisitRegistration]) -> Response:
+    """French spreadsheet-safe: ";" between cells, a byte order mark, no cell a formula."""
+    from kb.templating import french_datetime
+
+    out = io.StringIO()
+    out.write(EXCEL_BOM)
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(CSV_HEADER)
+    for r in rows:
+        position = operations.waitlist_position(r)
+        writer.writerow([spreadsheet_safe(str(v)) for v in (
+            r.user.name, r.structure, r.phone, r.user.email, STATUS_LABELS.get(r.status, r.status),
+            french_datetime(r.registered_at), "" if position is None else position)])
+    return Response(out.getvalue().encode("utf-8"), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="inscrits-visite-{slot.id}.csv"'})
+
+
+@bp.get("/api/v1/visits/<int:slot_id>/registrations.csv")
+@token_required
+def api_registrants_csv(slot_id: int) -> Response:
+    slot = operations.slot_or_404(slot_id)
+    return registrants_csv(slot, operations.registrants_for(slot, _actor()))
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+@bp.get("/visites")
+def index() -> str:
+    try:
+        filters = _filters(request.args)
+    except KbError as exc:
+        flash(exc.message, "error")
+        filters = operations.SlotFilter()
+    slots = operations.public_slots(filters)
+    return render_template("visits/index.html", slots=slots, filters=filters,
+                           formats=FORMAT_LABELS, args=request.args,
+                           mine=_mine(slots))
+
+
+def _mine(slots: list[VisitSlot]) -> dict[int, VisitRegistration]:
+    found = {}
+    for slot in slots:
+        registration = operations.registration_of(slot, current_user)
+        if registration is not None:
+            found[slot.id] = registration
+    return found
+
+
+def _back(slot: VisitSlot) -> str:
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("sheets.show", slug=slot.sheet.slug, _anchor="visites")
+
+
+@bp.post("/visites/<int:slot_id>/inscription")
+@login_required
+def register_page(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    if not FlaskForm().validate_on_submit():
+        raise Invalid("formulaire expiré : rechargez la page")
+    registration = operations.register_user(slot_id, current_user, request.form.get("phone", ""),
+                                            request.form.get("structure", ""))
+    position = operations.waitlist_position(registration)
+    commit()
+    if position is None:
+        flash("Vous êtes inscrit·e. La confirmation et l'invitation pour votre agenda "
+              "arrivent par e-mail.", "success")
+    else:
+        flash(f"Ce créneau est complet : vous êtes en position {position} sur la liste "
+              "d'attente.", "success")
+    return redirect(_back(slot))
+
+
+@bp.post("/visites/<int:slot_id>/desinscription")
+@login_required
+def unregister_page(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    if not FlaskForm().validate_on_submit():
+        raise Invalid("formulaire expiré : rechargez la page")
+    operations.unregister_user(slot_id, current_user)
+    commit()
+    flash("Votre désinscription est enregistrée.", "success")
+    return redirect(_back(slot))
+
+
+@bp.get("/visites/<int:slot_id>/inscrits")
+@login_required
+def registrants_page(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    rows = operations.registrants_for(slot, current_user)
+    return render_template("visits/registrants.html", slot=slot, rows=rows,
+                           position=operations.waitlist_position)
+
+
+@bp.get("/visites/<int:slot_id>/inscrits.csv")
+@login_required
+def registrants_page_csv(slot_id: int) -> Response:
+    slot = operations.slot_or_404(slot_id)
+    return registrants_csv(slot, operations.registrants_for(slot, current_user))
+
+
+@bp.get("/visites/calendrier/<token>.ics")
+def feed(token: str) -> Response:
+    return Response(operations.feed_for_token(token), mimetype="text/calendar",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["visit_slots_of"] = lambda sheet: operations.public_slots(sheet=sheet)
+    app.jinja_env.globals["visit_registration_of"] = operations.registration_of
+    app.jinja_env.globals["may_host_visits"] = operations.may_host
+    from kb.visits.openapi import visit_paths
+
+    app.extensions.setdefault("kb_openapi_paths", []).append(visit_paths)
+
+
