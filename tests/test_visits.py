@@ -395,3 +395,84 @@ def test_the_visits_endpoints_are_in_the_openapi_document(client):
         "application/json"]["schema"]["properties"]["status"]
     assert status["enum"] == ["open", "confirmed", "cancelled", "done"]
     assert RegistrationStatus.WAITLISTED == "waitlisted"
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+def test_the_sheet_page_offers_its_slots_and_registers_from_the_form(
+        client, login, sheet, host, make_user):
+    slot = new_slot(sheet, host, bring="Chaussures de sécurité")
+    visitor = make_user(email="visiteur@example.org")
+    page = client.get(f"/fiches/{sheet.slug}").get_data(as_text=True)
+    assert "Visiter cette initiative" in page and "5 places restantes" in page
+    assert "Connectez-vous</a> pour vous inscrire" in page
+    login(visitor)
+    page = client.get(f"/fiches/{sheet.slug}").get_data(as_text=True)
+    assert f'action="/visites/{slot.id}/inscription"' in page and 'name="csrf_token"' in page
+    assert "Voir les inscrits" not in page  # not the host
+
+    response = client.post(f"/visites/{slot.id}/inscription",
+                           data={"phone": "06 12 34 56 78", "structure": "Mission locale"})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Vous êtes inscrit·e." in page and "4 places restantes" in page
+    assert "Me désinscrire" in page
+    [confirmation] = outbox("visit.registered", visitor.email)
+    assert "Chaussures de sécurité" in confirmation.body_text
+    assert "/visites/calendrier/" in confirmation.body_text  # the private feed's address
+    assert client.post(f"/visites/{slot.id}/inscription").status_code == 409
+
+
+def test_visites_lists_open_slots_filtered_by_date_territory_and_format(
+        client, sheet, host):
+    visite = new_slot(sheet, host)
+    atelier = new_slot(sheet, host, format="atelier", commune_code="75056", place="Paris")
+    cancelled = new_slot(sheet, host, place="Annulé")
+    operations.update_slot(cancelled.id, host, {"status": "cancelled"})
+    commit()
+    page = client.get("/visites").get_data(as_text=True)
+    assert f'id="visite-{visite.id}"' in page and f'id="visite-{atelier.id}"' in page
+    assert f'id="visite-{cancelled.id}"' not in page
+    filtered = client.get("/visites?territory=75&format=atelier").get_data(as_text=True)
+    assert f'id="visite-{atelier.id}"' in filtered and f'id="visite-{visite.id}"' not in filtered
+    later = client.get(f"/visites?from={(utcnow() + timedelta(days=30)).date()}")
+    assert "Aucun créneau ne correspond" in later.get_data(as_text=True)
+    bad = client.get("/visites?from=hier")
+    assert bad.status_code == 200 and "from" in bad.get_data(as_text=True)
+
+
+def test_the_registrants_page_and_csv_are_refused_to_anyone_but_the_host(
+        client, login, bearer, sheet, host, make_user):
+    slot = new_slot(sheet, host)
+    visitor = make_user(name="Victor Visiteur")
+    client.post(f"/api/v1/visits/{slot.id}/registrations", json={"phone": "06 12 34 56 78"},
+                headers=bearer(visitor))
+    for person in (visitor, make_user("contributor", trusted=True)):
+        login(person)
+        assert client.get(f"/visites/{slot.id}/inscrits").status_code == 404
+        assert client.get(f"/visites/{slot.id}/inscrits.csv").status_code == 404
+    login(host)
+    page = client.get(f"/visites/{slot.id}/inscrits").get_data(as_text=True)
+    assert "Victor Visiteur" in page and "06 12 34 56 78" in page
+    assert client.get(f"/visites/{slot.id}/inscrits.csv").data.startswith(b"\xef\xbb\xbf")
+
+
+def test_a_contributor_opens_and_edits_a_slot_with_the_form_in_paris_time(
+        client, login, sheet, host, make_user):
+    login(make_user("contributor", trusted=True))
+    assert client.get(f"/fiches/{sheet.slug}/visites/nouvelle").status_code == 403
+    login(host)
+    form = {"starts_at": "2030-07-01T09:30", "ends_at": "2030-07-01T11:30", "place": "Mairie",
+            "format": "immersion", "capacity": "4", "min_participants": "2",
+            "host_name": "Hélène Hôte", "host_phone": "", "bring": "", "accessibility": ""}
+    response = client.post(f"/fiches/{sheet.slug}/visites/nouvelle", data=form)
+    assert response.status_code == 302
+    slot = db.session.scalar(select(VisitSlot))
+    assert slot.starts_at.hour == 7  # 9 h 30 in Paris in summer is 7 h 30 UTC
+    assert slot.decide_by == slot.starts_at - timedelta(days=3)
+    refused = client.post(f"/visites/{slot.id}/modifier", data={**form, "ends_at": "2030-07-01T08:00"})
+    assert refused.status_code == 422
+    assert "La fin doit suivre le début" in refused.get_data(as_text=True)
+    assert 'value="Mairie"' in refused.get_data(as_text=True)  # nothing typed is lost
+    edit = client.get(f"/visites/{slot.id}/modifier").get_data(as_text=True)
+    assert 'value="2030-07-01T09:30"' in edit  # shown back in Paris time

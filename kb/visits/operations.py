@@ -129,6 +129,10 @@ def may_host(user: Any, sheet: Sheet) -> bool:
     return can(user, Capability.HOST_VISITS, sheet)
 
 
+def check_host(user: Any, sheet: Sheet) -> None:
+    check(user, Capability.HOST_VISITS, sheet)
+
+
 def create_slot(sheet: Sheet, user: User, data: Any) -> VisitSlot:
     check(user, Capability.HOST_VISITS, sheet)
     values = read_slot(data)
@@ -197,7 +201,7 @@ def set_status(slot: VisitSlot, status: Any) -> None:
     if status == slot.status:
         return
     if status == SlotStatus.CANCELLED:
-        cancel_slot(slot, "annulée par l'équipe qui accueille")
+        cancel_slot(slot, "décision de l'équipe qui accueille")
     elif status == SlotStatus.CONFIRMED and slot.status == SlotStatus.OPEN:
         slot.status = status
         slot.decided_at = utcnow()

@@ -9,6 +9,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from kb.auth.identity import api_user, login_required, token_required
 from kb.auth.models import User
@@ -17,11 +19,12 @@ from kb.extensions import csrf
 from kb.importers.exports import EXCEL_BOM
 from kb.importers.tabular import spreadsheet_safe
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
+from kb.territories.forms import department_choices
 from kb.territories.register import register
 from kb.timeutil import isoformat, parse_iso
 from kb.transaction import commit
 from kb.visits import operations
-from kb.visits.models import FORMAT_LABELS, VisitFormat, VisitRegistration, VisitSlot
+from kb.visits.models import FORMAT_LABELS, SlotStatus, VisitFormat, VisitRegistration, VisitSlot
 
 bp = Blueprint("visits", __name__)
 
@@ -76,14 +79,6 @@ def api_create(slug: str) -> Any:
     return jsonify(slot_object(slot)), 201
 
 
-@bp.patch("/api/v1/visits/<int:slot_id>")
-@csrf.exempt
-@token_required
-def api_update(slot_id: int) -> Any:
-    operations.slot_or_404(slot_id)
-    slot = operations.update_slot(slot_id, _actor(), request.get_json(silent=True))
-    commit()
-    return jsonify(slot_object(slot))
 
 
 @bp.get("/api/v1/visits")
@@ -92,9 +87,22 @@ def api_list() -> Any:
     return jsonify({"items": [slot_object(s) for s in slots]})
 
 
-@bp.get("/api/v1/visits/<int:slot_id>")
-def api_show(slot_id: int) -> Any:
-    return jsonify(slot_object(operations.slot_or_404(slot_id)))
+# One rule per path for all its methods: with two rules of one pattern, an id the converter
+# refuses (above 2**31 - 1) gets werkzeug's 405 instead of a 404.
+@bp.route("/api/v1/visits/<int:slot_id>", methods=["GET", "PATCH"])
+@csrf.exempt
+def api_slot(slot_id: int) -> Any:
+    if request.method == "GET":
+        return jsonify(slot_object(operations.slot_or_404(slot_id)))
+    return _api_update(slot_id)
+
+
+@token_required
+def _api_update(slot_id: int) -> Any:
+    operations.slot_or_404(slot_id)
+    slot = operations.update_slot(slot_id, _actor(), request.get_json(silent=True))
+    commit()
+    return jsonify(slot_object(slot))
 
 
 def _registration_result(registration: VisitRegistration) -> dict[str, Any]:
@@ -105,10 +113,16 @@ def _registration_result(registration: VisitRegistration) -> dict[str, Any]:
     return result
 
 
-@bp.post("/api/v1/visits/<int:slot_id>/registrations")
+@bp.route("/api/v1/visits/<int:slot_id>/registrations", methods=["GET", "POST"])
 @csrf.exempt
 @token_required
-def api_register(slot_id: int) -> Any:
+def api_registrations(slot_id: int) -> Any:
+    if request.method == "GET":
+        return _api_registrants(slot_id)
+    return _api_register(slot_id)
+
+
+def _api_register(slot_id: int) -> Any:
     operations.slot_or_404(slot_id)
     body = request.get_json(silent=True)
     if body is None:
@@ -139,9 +153,7 @@ def _registrant_object(registration: VisitRegistration) -> dict[str, Any]:
             "position": operations.waitlist_position(registration)}
 
 
-@bp.get("/api/v1/visits/<int:slot_id>/registrations")
-@token_required
-def api_registrants(slot_id: int) -> Any:
+def _api_registrants(slot_id: int) -> Any:
     slot = operations.slot_or_404(slot_id)
     rows = operations.registrants_for(slot, _actor())
     return jsonify({"items": [_registrant_object(r) for r in rows]})
@@ -186,9 +198,12 @@ def index() -> str:
         flash(exc.message, "error")
         filters = operations.SlotFilter()
     slots = operations.public_slots(filters)
+    user = current_user if current_user.is_authenticated else None
     return render_template("visits/index.html", slots=slots, filters=filters,
-                           formats=FORMAT_LABELS, args=request.args,
-                           mine=_mine(slots))
+                           formats=FORMAT_LABELS, args=request.args, mine=_mine(slots),
+                           departments=[(code, label) for code, label in department_choices()
+                                        if code],
+                           feed_url=operations.feed_url(user) if user else None)
 
 
 def _mine(slots: list[VisitSlot]) -> dict[int, VisitRegistration]:
@@ -252,6 +267,101 @@ def registrants_page(slot_id: int) -> Any:
 def registrants_page_csv(slot_id: int) -> Response:
     slot = operations.slot_or_404(slot_id)
     return registrants_csv(slot, operations.registrants_for(slot, current_user))
+
+
+LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+
+
+class SlotForm(FlaskForm):
+    starts_at = DateTimeLocalField("Début (heure de Paris)", format=LOCAL, validators=[InputRequired()])
+    ends_at = DateTimeLocalField("Fin", format=LOCAL, validators=[InputRequired()])
+    place = StringField("Adresse du rendez-vous", validators=[DataRequired(), Length(max=300)])
+    format = SelectField("Format", choices=[(f.value, label) for f, label in FORMAT_LABELS.items()])
+    capacity = IntegerField("Places", validators=[InputRequired(), NumberRange(1, 500)])
+    min_participants = IntegerField(
+        "Minimum de participants", default=1, validators=[InputRequired(), NumberRange(1, 500)],
+        description="En dessous à la date de décision, la visite est annulée et chacun prévenu.")
+    decide_by = DateTimeLocalField("Date de décision", format=LOCAL, validators=[Optional()],
+                                   description="Par défaut : trois jours avant le début.")
+    host_name = StringField("Personne qui accueille", validators=[DataRequired(), Length(max=120)])
+    host_phone = StringField("Téléphone professionnel", validators=[Length(max=40)])
+    bring = TextAreaField("À prévoir", validators=[Length(max=2000)])
+    accessibility = TextAreaField("Accessibilité", validators=[Length(max=2000)])
+
+
+def _form_data(form: SlotForm) -> dict[str, Any]:
+    """The form as the API's JSON: local times in Paris become ISO times with their offset."""
+    from kb.templating import PARIS
+
+    data: dict[str, Any] = {}
+    for name in ("starts_at", "ends_at", "decide_by"):
+        value = getattr(form, name).data
+        if value is not None:
+            data[name] = value.replace(tzinfo=PARIS).isoformat()
+    for name in ("capacity", "min_participants"):
+        data[name] = getattr(form, name).data
+    for name in ("place", "format", "host_name", "host_phone", "bring", "accessibility"):
+        data[name] = getattr(form, name).data or ""
+    return data
+
+
+def _local(value: Any) -> Any:
+    from kb.templating import local_time
+
+    return local_time(value).replace(tzinfo=None) if value is not None else None
+
+
+@bp.route("/fiches/<slug>/visites/nouvelle", methods=["GET", "POST"])
+@login_required
+def create_page(slug: str) -> Any:
+    sheet = get_sheet_or_404(slug, PUBLISHED)
+    operations.check_host(current_user, sheet)
+    form = SlotForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            slot = operations.create_slot(sheet, current_user, _form_data(form))
+            commit()
+        except Invalid as exc:
+            error = exc.message  # shown beside the kept form
+        else:
+            flash("Créneau ouvert aux inscriptions.", "success")
+            return redirect(url_for("sheets.show", slug=sheet.slug, _anchor=f"visite-{slot.id}"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("visits/form.html", sheet=sheet, form=form, slot=None,
+                           error=error), status
+
+
+@bp.route("/visites/<int:slot_id>/modifier", methods=["GET", "POST"])
+@login_required
+def edit_page(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    operations.check_host(current_user, slot.sheet)
+    form = SlotForm(obj=None if request.method == "POST" else slot)
+    if request.method == "GET":
+        for name in ("starts_at", "ends_at", "decide_by"):
+            getattr(form, name).data = _local(getattr(slot, name))
+    error = None
+    if request.form.get("status") == SlotStatus.CANCELLED:
+        if not FlaskForm().validate_on_submit():
+            raise Invalid("formulaire expiré : rechargez la page")
+        operations.update_slot(slot_id, current_user, {"status": SlotStatus.CANCELLED.value})
+        commit()
+        flash("Créneau annulé : chaque inscrit·e est prévenu·e par e-mail.", "success")
+        return redirect(url_for("sheets.show", slug=slot.sheet.slug, _anchor="visites"))
+    if form.validate_on_submit():
+        try:
+            operations.update_slot(slot_id, current_user, _form_data(form))
+            commit()
+        except Invalid as exc:
+            error = exc.message
+        else:
+            flash("Créneau modifié : les inscrits reçoivent l'invitation mise à jour.", "success")
+            return redirect(url_for("sheets.show", slug=slot.sheet.slug,
+                                    _anchor=f"visite-{slot.id}"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("visits/form.html", sheet=slot.sheet, form=form, slot=slot,
+                           error=error), status
 
 
 @bp.get("/visites/calendrier/<token>.ics")
