@@ -332,6 +332,22 @@ def test_under_its_minimum_at_the_decision_date_a_slot_is_cancelled_and_everyone
     assert outbox("visit.cancelled", people[2].email) == []
 
 
+def test_two_days_before_the_decision_the_host_of_a_slot_under_its_minimum_is_told_once(
+        client, bearer, sheet, host, make_user):
+    short = new_slot(sheet, host, capacity=5, min_participants=3)
+    enough = new_slot(sheet, host, capacity=5, min_participants=1)
+    for target in (short, enough):
+        client.post(f"/api/v1/visits/{target.id}/registrations", json={},
+                    headers=bearer(make_user()))
+    assert operations.decide(now=short.decide_by - timedelta(days=3)).warned == 0
+    assert operations.decide(now=short.decide_by - timedelta(days=2)).warned == 1
+    assert operations.decide(now=short.decide_by - timedelta(days=1)).warned == 0
+    [warning] = outbox("visit.host_minimum")
+    assert warning.recipient == host.email
+    assert warning.subject.startswith("1 inscrit sur 3 minimum")
+    assert f"/visites/{short.id}/modifier" in warning.body_text
+
+
 def test_registrants_get_one_reminder_two_days_before(client, bearer, sheet, host, make_user):
     slot = new_slot(sheet, host, capacity=1, min_participants=1)
     people = [make_user() for _ in range(2)]

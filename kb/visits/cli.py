@@ -19,5 +19,6 @@ def decide() -> None:
     from kb.visits.operations import decide as run
 
     report = run()
-    click.echo(f"{report.confirmed} créneau(x) confirmé(s), {report.cancelled} annulé(s) "
+    click.echo(f"{report.warned} accueil(s) prévenu(s) du minimum non atteint, "
+               f"{report.confirmed} créneau(x) confirmé(s), {report.cancelled} annulé(s) "
                f"faute de participants, {report.reminded} rappel(s), {report.done} terminé(s).")

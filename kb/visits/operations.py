@@ -425,8 +425,37 @@ def feed_for_token(token: str) -> bytes:
 
 # --- the decision and the reminders (kb visits decide) ----------------------------------------
 
+WARN_BEFORE = timedelta(days=2)
+
+
+def _warn_hosts(now: datetime) -> int:
+    """Two days before the decision, the host of a slot under its minimum gets "3 inscrits
+    sur 5 minimum" with the page where one click lowers the minimum or cancels. Once."""
+    warned = 0
+    for slot in db.session.scalars(select(VisitSlot).where(
+            VisitSlot.status == SlotStatus.OPEN.value, VisitSlot.decide_by > now,
+            VisitSlot.decide_by <= now + WARN_BEFORE,
+            VisitSlot.seats_taken < VisitSlot.min_participants)):
+        host = slot.created_by
+        if host is None or not host.is_confirmed:
+            continue
+        row = mail.queue(mail.Mail(
+            host.email, f"{slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} sur "
+            f"{slot.min_participants} minimum : "
+            f"{slot.sheet.title}",
+            render_template("mail/visit_host_minimum.txt", slot=slot),
+            kind="visit.host_minimum", dedupe_key=f"visit.host_minimum:{slot.id}"))
+        warned += row is not None
+    if warned:
+        from kb.transaction import commit
+
+        commit()
+    return warned
+
+
 @dataclass
 class DecideReport:
+    warned: int = 0  # hosts told their slot is under its minimum, two days before the decision
     confirmed: int = 0
     cancelled: int = 0
     reminded: int = 0
@@ -441,6 +470,7 @@ def decide(now: datetime | None = None) -> DecideReport:
 
     now = now or utcnow()
     report = DecideReport()
+    report.warned = _warn_hosts(now)
     due = list(db.session.scalars(select(VisitSlot.id).where(
         VisitSlot.status == SlotStatus.OPEN.value, VisitSlot.decide_by <= now)
         .order_by(VisitSlot.id)))
