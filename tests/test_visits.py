@@ -492,3 +492,42 @@ def test_a_contributor_opens_and_edits_a_slot_with_the_form_in_paris_time(
     assert 'value="Mairie"' in refused.get_data(as_text=True)  # nothing typed is lost
     edit = client.get(f"/visites/{slot.id}/modifier").get_data(as_text=True)
     assert 'value="2030-07-01T09:30"' in edit  # shown back in Paris time
+
+
+def test_after_the_visit_the_host_marks_who_came_and_visitors_rate_it(
+        client, login, bearer, sheet, host, make_user):
+    slot = new_slot(sheet, host, capacity=2, min_participants=1)
+    came, absent, waiting = (make_user(name=n) for n in ("Camille Venue", "Abel Absent", "Wanda"))
+    for person in (came, absent, waiting):
+        client.post(f"/api/v1/visits/{slot.id}/registrations", json={}, headers=bearer(person))
+    by_user = {r.user_id: r for r in operations.registrations(slot)}
+    login(came)
+    assert client.post(f"/visites/{slot.id}/avis", data={"rating": "4"}).status_code == 409
+    slot.starts_at, slot.ends_at = utcnow() - timedelta(hours=1), utcnow() + timedelta(hours=1)
+    commit()
+
+    login(make_user("contributor", trusted=True))  # not the host: nothing to see or mark
+    assert client.post(f"/visites/{slot.id}/presences",
+                       data={"present": [str(by_user[came.id].id)]}).status_code == 404
+    login(host)
+    marked = client.post(f"/visites/{slot.id}/presences",
+                         data={"present": [str(by_user[came.id].id)]})
+    assert marked.status_code == 302
+    db.session.expire_all()
+    assert (by_user[came.id].attended, by_user[absent.id].attended) == (True, False)
+    assert by_user[waiting.id].attended is None  # only the registered are marked
+
+    login(absent)
+    assert client.post(f"/visites/{slot.id}/avis", data={"rating": "5"}).status_code == 409
+    login(waiting)
+    assert client.post(f"/visites/{slot.id}/avis", data={"rating": "5"}).status_code == 404
+    login(came)
+    assert client.post(f"/visites/{slot.id}/avis", data={"rating": "7"}).status_code == 422
+    rated = client.post(f"/visites/{slot.id}/avis", data={"rating": "4", "comment": "Très utile"})
+    assert rated.status_code == 302
+    passport = client.get("/mes-visites").get_data(as_text=True)
+    assert sheet.title in passport and "faite" in passport and "4/5" in passport
+
+    login(host)
+    table = client.get(f"/visites/{slot.id}/inscrits").get_data(as_text=True)
+    assert "4/5 : Très utile" in table and "Note moyenne des visiteurs : 4.0/5" in table

@@ -398,6 +398,67 @@ def registrants_for(slot: VisitSlot, user: Any) -> list[VisitRegistration]:
     return registrations(slot)
 
 
+# --- after the visit: attendance and ratings -------------------------------------------------
+
+COMMENT_MAX = 2000
+
+
+def _has_started(slot: VisitSlot) -> None:
+    if slot.starts_at > utcnow():
+        raise Conflict("la visite n'a pas encore commencé")
+    if slot.status == SlotStatus.CANCELLED:
+        raise Conflict("cette visite a été annulée")
+
+
+def mark_attendance(slot: VisitSlot, user: Any, present: set[int]) -> None:
+    """The host marks who came among the registered (ids of registrations); the others
+    are marked absent."""
+    if not can(user, Capability.HOST_VISITS, slot.sheet):
+        raise NotFound("ce créneau n'existe pas")
+    _has_started(slot)
+    for registration in registrations(slot, (RegistrationStatus.REGISTERED.value,)):
+        registration.attended = registration.id in present
+
+
+def my_registrations(user: User) -> list[VisitRegistration]:
+    """The person's "passeport": every visit they booked (not the ones they left), soonest
+    last."""
+    return list(db.session.scalars(select(VisitRegistration).join(VisitSlot).where(
+        VisitRegistration.user_id == user.id,
+        VisitRegistration.status != RegistrationStatus.CANCELLED.value)
+        .order_by(VisitSlot.starts_at.desc())))
+
+
+def rate(slot: VisitSlot, user: User, rating: Any, comment: Any) -> VisitRegistration:
+    """A registered visitor's 1-5 rating and comment, once the visit has begun (may be
+    changed later); not for someone the host marked absent."""
+    registration = db.session.scalar(select(VisitRegistration).where(
+        VisitRegistration.slot_id == slot.id, VisitRegistration.user_id == user.id,
+        VisitRegistration.status == RegistrationStatus.REGISTERED.value))
+    if registration is None:
+        raise NotFound("vous n'étiez pas inscrit·e à cette visite")
+    _has_started(slot)
+    if registration.attended is False:
+        raise Conflict("l'accueil vous a noté·e absent·e à cette visite")
+    if isinstance(rating, str) and rating.strip().isdigit():
+        rating = int(rating)
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise Invalid("« rating » : une note de 1 à 5", field="rating")
+    if not isinstance(comment, str) or len(comment) > COMMENT_MAX:
+        raise Invalid(f"« comment » : un texte de {COMMENT_MAX} caractères au plus",
+                      field="comment")
+    registration.rating = rating
+    registration.comment = comment.strip()
+    registration.rated_at = utcnow()
+    return registration
+
+
+def mean_rating(slot: VisitSlot) -> float | None:
+    value = db.session.scalar(select(func.avg(VisitRegistration.rating)).where(
+        VisitRegistration.slot_id == slot.id, VisitRegistration.rating.is_not(None)))
+    return round(float(value), 1) if value is not None else None
+
+
 # --- the calendar feed ----------------------------------------------------------------------
 
 def _feed_serializer() -> URLSafeSerializer:

@@ -258,8 +258,47 @@ def unregister_page(slot_id: int) -> Any:
 def registrants_page(slot_id: int) -> Any:
     slot = operations.slot_or_404(slot_id)
     rows = operations.registrants_for(slot, current_user)
+    from kb.timeutil import utcnow
+
     return render_template("visits/registrants.html", slot=slot, rows=rows,
-                           position=operations.waitlist_position)
+                           position=operations.waitlist_position,
+                           started=slot.starts_at <= utcnow() and slot.status != "cancelled",
+                           mean=operations.mean_rating(slot))
+
+
+@bp.post("/visites/<int:slot_id>/presences")
+@login_required
+def attendance_page(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    if not FlaskForm().validate_on_submit():
+        raise Invalid("formulaire expiré : rechargez la page")
+    present = {int(v) for v in request.form.getlist("present") if v.isascii() and v.isdigit()}
+    operations.mark_attendance(slot, current_user, present)
+    commit()
+    flash("Présences enregistrées.", "success")
+    return redirect(url_for("visits.registrants_page", slot_id=slot.id))
+
+
+@bp.get("/mes-visites")
+@login_required
+def mine() -> str:
+    from kb.timeutil import utcnow
+
+    return render_template("visits/mine.html", rows=operations.my_registrations(current_user),
+                           now=utcnow(), feed_url=operations.feed_url(current_user))
+
+
+@bp.post("/visites/<int:slot_id>/avis")
+@login_required
+def rate_page(slot_id: int) -> Any:
+    slot = operations.slot_or_404(slot_id)
+    if not FlaskForm().validate_on_submit():
+        raise Invalid("formulaire expiré : rechargez la page")
+    operations.rate(slot, current_user, request.form.get("rating", ""),
+                    request.form.get("comment", ""))
+    commit()
+    flash("Merci pour votre avis : l'équipe qui vous a accueilli·e le verra.", "success")
+    return redirect(url_for("visits.mine"))
 
 
 @bp.get("/visites/<int:slot_id>/inscrits.csv")

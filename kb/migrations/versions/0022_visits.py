@@ -2,7 +2,7 @@
 
 Revision ID: 0022
 Revises: 0018
-Create Date: 2026-12-07 14:57:39.855939
+Create Date: 2026-12-07 15:25:29.404522
 """
 import sqlalchemy as sa
 from alembic import op
@@ -60,6 +60,10 @@ def upgrade() -> None:
     sa.Column('registered_at', sa.DateTime(), nullable=False),
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
     sa.Column('reminded_at', sa.DateTime(), nullable=True),
+    sa.Column('attended', sa.Boolean(), nullable=True),
+    sa.Column('rating', sa.Integer(), nullable=True),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('rated_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['slot_id'], ['visit_slots.id'], name=op.f('fk_visit_registrations_slot_id_visit_slots'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_visit_registrations_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_registrations')),
