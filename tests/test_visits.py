@@ -531,3 +531,29 @@ def test_after_the_visit_the_host_marks_who_came_and_visitors_rate_it(
     login(host)
     table = client.get(f"/visites/{slot.id}/inscrits").get_data(as_text=True)
     assert "4/5 : Très utile" in table and "Note moyenne des visiteurs : 4.0/5" in table
+
+
+def test_a_deleted_account_frees_its_seat_for_the_first_waiting_and_leaves_no_phone(
+        client, bearer, sheet, host, make_user):
+    from kb.accounts.operations import delete_account, personal_data
+
+    slot = new_slot(sheet, host, capacity=1, min_participants=1)
+    leaving, waiting = make_user(), make_user()
+    client.post(f"/api/v1/visits/{slot.id}/registrations",
+                json={"phone": "06 12 34 56 78", "structure": "CCAS"}, headers=bearer(leaving))
+    client.post(f"/api/v1/visits/{slot.id}/registrations", json={}, headers=bearer(waiting))
+    [mine] = personal_data(leaving)["visits"]
+    assert (mine["phone"], mine["structure"], mine["status"]) == ("06 12 34 56 78", "CCAS",
+                                                                  "registered")
+    address = leaving.email
+
+    delete_account(leaving, leaving)
+    commit()
+
+    rows = {r.user_id: r for r in operations.registrations(slot, (
+        "registered", "waitlisted", "cancelled"))}
+    assert rows[waiting.id].status == "registered"
+    assert len(outbox("visit.registered", waiting.email)) == 1
+    assert (rows[leaving.id].status, rows[leaving.id].phone, rows[leaving.id].structure) == (
+        "cancelled", "", "")
+    assert outbox("visit.registered", address) == []  # its mails went with the address

@@ -459,6 +459,32 @@ def mean_rating(slot: VisitSlot) -> float | None:
     return round(float(value), 1) if value is not None else None
 
 
+# --- personal data ----------------------------------------------------------------------------
+
+def forget_user(user: User) -> None:
+    """An account is deleted: its seats go to the people waiting (who are told), and its
+    registrations keep no phone, structure or comment (the visits made still count)."""
+    active = list(db.session.scalars(select(VisitRegistration.slot_id).where(
+        VisitRegistration.user_id == user.id, VisitRegistration.status.in_(ACTIVE))))
+    for slot_id in active:
+        unregister_user(slot_id, user)
+    for registration in db.session.scalars(select(VisitRegistration).where(
+            VisitRegistration.user_id == user.id)):
+        registration.phone = registration.structure = registration.comment = ""
+
+
+def personal_data(user: User) -> list[dict[str, Any]]:
+    """The person's registrations, for "Télécharger mes données"."""
+    from kb.timeutil import isoformat
+
+    return [{"sheet": r.slot.sheet.slug, "starts_at": isoformat(r.slot.starts_at),
+             "place": r.slot.place, "status": r.status, "phone": r.phone,
+             "structure": r.structure, "registered_at": isoformat(r.registered_at),
+             "attended": r.attended, "rating": r.rating, "comment": r.comment}
+            for r in db.session.scalars(select(VisitRegistration).where(
+                VisitRegistration.user_id == user.id).order_by(VisitRegistration.id))]
+
+
 # --- the calendar feed ----------------------------------------------------------------------
 
 def _feed_serializer() -> URLSafeSerializer:
