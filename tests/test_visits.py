@@ -557,3 +557,71 @@ def test_a_deleted_account_frees_its_seat_for_the_first_waiting_and_leaves_no_ph
     assert (rows[leaving.id].status, rows[leaving.id].phone, rows[leaving.id].structure) == (
         "cancelled", "", "")
     assert outbox("visit.registered", address) == []  # its mails went with the address
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts_them(
+        client, login, bearer, sheet, host, make_user, make_sheet, moderator):
+    login(host)  # a contributor: not a moderator
+    assert client.get("/parcours/nouveau").status_code == 403
+    login(moderator)
+    created = client.post("/parcours/nouveau", data={
+        "name": "Parcours insertion Finistère", "starts_on": "2026-01-05",
+        "ends_on": "2030-02-15", "department": "29", "cap": "2"})
+    assert created.status_code == 302
+    campaign_url = created.headers["Location"]
+    from kb.visits.models import VisitCampaign
+
+    campaign = db.session.scalar(select(VisitCampaign))
+    assert (campaign.name, campaign.cap, campaign.department) == (
+        "Parcours insertion Finistère", 2, "29")
+
+    departmental = make_sheet(title="Plateforme départementale", scale="departement").sheet
+    slots = [new_slot(sheet, host, campaign_id=campaign.id, capacity=3, min_participants=1)
+             for _ in range(2)]
+    slots.append(new_slot(departmental, moderator, campaign_id=campaign.id, capacity=3,
+                          min_participants=1))
+    outside = new_slot(sheet, host)
+    bad = client.post(f"/api/v1/sheets/{sheet.slug}/visits", json=slot_body(campaign_id=999),
+                      headers=bearer(host))
+    assert bad.status_code == 422 and "parcours" in bad.json["message"]
+
+    ana, bob = make_user(name="Ana"), make_user(name="Bob")
+    url = "/api/v1/visits/{}/registrations"
+    for target in slots[:2]:
+        assert client.post(url.format(target.id), json={}, headers=bearer(ana)).status_code == 201
+    capped = client.post(url.format(slots[2].id), json={}, headers=bearer(ana))
+    assert capped.status_code == 409 and "au plus 2 visite" in capped.json["message"]
+    # Slots outside the campaign are not capped by it.
+    assert client.post(url.format(outside.id), json={}, headers=bearer(ana)).status_code == 201
+    assert client.post(url.format(slots[2].id), json={}, headers=bearer(bob)).status_code == 201
+
+    page = client.get(campaign_url).get_data(as_text=True)
+    assert all(f'id="visite-{s.id}"' in page for s in slots)
+    assert f'id="visite-{outside.id}"' not in page
+
+    # The visits happen; the hosts mark who came; Ana rates one.
+    for target in slots:
+        target.starts_at = utcnow() - timedelta(hours=2)
+        target.ends_at = utcnow() - timedelta(hours=1)
+    commit()
+    for target, person in ((slots[0], ana), (slots[1], ana), (slots[2], bob)):
+        reg = operations.registration_of(target, person)
+        operations.mark_attendance(target, moderator, {reg.id})
+    operations.rate(slots[0], ana, 5, "")
+    operations.rate(slots[2], bob, 3, "")
+    commit()
+
+    stats = operations.campaign_stats(campaign)
+    assert stats == {
+        "partners": 2, "actions_visited": 2, "professionals_registered": 2,
+        "professionals_visited": 2, "visits_made": 3, "visits_per_professional_mean": 1.5,
+        "visits_per_professional_max": 2, "share_local": 0.67,
+        "share_departmental_or_wider": 0.33, "mean_rating": 4.0}
+    exported = client.get(f"{campaign_url}/statistiques.csv")
+    assert exported.data.startswith(b"\xef\xbb\xbf")
+    rows = dict(csv.reader(io.StringIO(exported.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows["Visites réalisées"] == "3"
+    assert rows["Visites par professionnel (moyenne)"] == "1,5"
+    assert "Le parcours en chiffres" in client.get(campaign_url).get_data(as_text=True)

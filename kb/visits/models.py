@@ -46,12 +46,31 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"  # by the person, or with the slot
 
 
+class VisitCampaign(db.Model):  # type: ignore[name-defined]
+    """A "parcours de visites": slots grouped by a moderator, with an optional cap of visits
+    per person."""
+
+    __tablename__ = "visit_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[datetime] = mapped_column(DateTime)
+    ends_on: Mapped[datetime] = mapped_column(DateTime)
+    department: Mapped[str] = mapped_column(String(3), default="")
+    cap: Mapped[int | None] = mapped_column(Integer)  # visits per person; None: no cap
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class VisitSlot(db.Model):  # type: ignore[name-defined]
     __tablename__ = "visit_slots"
     __table_args__ = (Index("ix_visit_slots_status_decide", "status", "decide_by"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sheet_id: Mapped[int] = mapped_column(ForeignKey("sheets.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visit_campaigns.id", ondelete="SET NULL"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     starts_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # naive UTC
     ends_at: Mapped[datetime] = mapped_column(DateTime)
@@ -76,6 +95,7 @@ class VisitSlot(db.Model):  # type: ignore[name-defined]
 
     sheet: Mapped[Sheet] = relationship()
     created_by: Mapped[User | None] = relationship()
+    campaign: Mapped[VisitCampaign | None] = relationship()
 
     @property
     def seats_left(self) -> int:

@@ -21,6 +21,7 @@ DAY = {"type": "string", "maxLength": 40}
 
 def _input(partial: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {
+        "campaign_id": {"type": ["integer", "null"], "description": "Parcours de visites"},
         "starts_at": TIME, "ends_at": TIME,
         "place": {"type": "string", "maxLength": 300, "description": "Adresse du rendez-vous"},
         "commune_code": {"type": "string", "description": "Code INSEE (par défaut : celui de "

@@ -29,6 +29,7 @@ from kb.visits import calendar
 from kb.visits.models import (
     RegistrationStatus,
     SlotStatus,
+    VisitCampaign,
     VisitFormat,
     VisitRegistration,
     VisitSlot,
@@ -44,7 +45,7 @@ TAKING = (SlotStatus.OPEN.value, SlotStatus.CONFIRMED.value)
 # --- slots ----------------------------------------------------------------------------------
 
 TEXTS = {"place": 300, "host_name": 120, "host_phone": 40, "bring": 2000, "accessibility": 2000}
-FIELDS = ("starts_at", "ends_at", "place", "commune_code", "format", "capacity",
+FIELDS = ("campaign_id", "starts_at", "ends_at", "place", "commune_code", "format", "capacity",
           "min_participants", "decide_by", "host_name", "host_phone", "bring", "accessibility")
 REQUIRED = ("starts_at", "ends_at", "place", "capacity", "host_name")
 
@@ -104,6 +105,11 @@ def read_slot(data: Any, slot: VisitSlot | None = None) -> dict[str, Any]:
             values[name] = value
         elif name in TEXTS:
             values[name] = _text(name, value)
+        elif name == "campaign_id":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or db.session.get(VisitCampaign, value) is None):
+                raise Invalid("« campaign_id » : parcours inconnu", field=name)
+            values[name] = value
     if slot is None and not values["host_name"]:
         raise Invalid("« host_name » : le nom de la personne qui accueille", field="host_name")
     starts = values.get("starts_at", slot.starts_at if slot else None)
@@ -276,6 +282,14 @@ def register_user(slot_id: int, user: User, phone: Any = "", structure: Any = ""
         VisitRegistration.slot_id == slot.id, VisitRegistration.user_id == user.id))
     if registration is not None and registration.active:
         raise Conflict("vous êtes déjà inscrit·e à ce créneau")
+    campaign = slot.campaign
+    if campaign is not None and campaign.cap is not None:
+        booked = db.session.scalar(select(func.count(VisitRegistration.id)).join(VisitSlot).where(
+            VisitSlot.campaign_id == campaign.id, VisitRegistration.user_id == user.id,
+            VisitRegistration.status.in_(ACTIVE))) or 0
+        if booked >= campaign.cap:
+            raise Conflict(f"le parcours « {campaign.name} » compte au plus {campaign.cap} "
+                           "visite(s) par personne")
     if registration is None:
         registration = VisitRegistration(slot=slot, user=user, uid=_new_uid(), sequence=0)
         db.session.add(registration)
@@ -365,7 +379,7 @@ class SlotFilter:
 
 
 def public_slots(filters: SlotFilter = SlotFilter(), sheet: Sheet | None = None,
-                 limit: int = 500) -> list[VisitSlot]:
+                 limit: int = 500, campaign: VisitCampaign | None = None) -> list[VisitSlot]:
     """Slots taking registrations, of published sheets, soonest first."""
     query = select(VisitSlot).join(Sheet, Sheet.id == VisitSlot.sheet_id).where(
         VisitSlot.status.in_(TAKING), VisitSlot.starts_at > (filters.start or utcnow()),
@@ -379,6 +393,8 @@ def public_slots(filters: SlotFilter = SlotFilter(), sheet: Sheet | None = None,
         query = query.where(VisitSlot.format == filters.format)
     if sheet is not None:
         query = query.where(VisitSlot.sheet_id == sheet.id)
+    if campaign is not None:
+        query = query.where(VisitSlot.campaign_id == campaign.id)
     return list(db.session.scalars(query.order_by(VisitSlot.starts_at, VisitSlot.id).limit(limit)))
 
 
@@ -457,6 +473,77 @@ def mean_rating(slot: VisitSlot) -> float | None:
     value = db.session.scalar(select(func.avg(VisitRegistration.rating)).where(
         VisitRegistration.slot_id == slot.id, VisitRegistration.rating.is_not(None)))
     return round(float(value), 1) if value is not None else None
+
+
+# --- campaigns ("parcours de visites") -------------------------------------------------------
+
+def create_campaign(user: User, data: dict[str, Any]) -> VisitCampaign:
+    from kb.text import slugify
+
+    check(user, Capability.MODERATE)
+    name = " ".join(str(data.get("name") or "").split())[:200]
+    if not name:
+        raise Invalid("donnez un nom au parcours", field="name")
+    starts, ends = _time("starts_on", data.get("starts_on")), _time("ends_on", data.get("ends_on"))
+    if ends <= starts:
+        raise Invalid("la fin du parcours doit suivre son début", field="ends_on")
+    cap = data.get("cap")
+    if cap is not None:
+        cap = _count("cap", cap)
+    department = str(data.get("department") or "")
+    if department and register().department(department) is None:
+        raise Invalid("« department » : code de département inconnu", field="department")
+    base = slugify(name, 100) or "parcours"
+    slug, n = base, 1
+    while db.session.scalar(select(VisitCampaign.id).where(VisitCampaign.slug == slug)):
+        n += 1
+        slug = f"{base}-{n}"
+    campaign = VisitCampaign(slug=slug, name=name, starts_on=starts, ends_on=ends,
+                             department=department, cap=cap, created_by_id=user.id,
+                             created_at=utcnow())
+    db.session.add(campaign)
+    db.session.flush()
+    return campaign
+
+
+def campaign_or_404(slug: str) -> VisitCampaign:
+    campaign = db.session.scalar(select(VisitCampaign).where(VisitCampaign.slug == slug))
+    if campaign is None:
+        raise NotFound("ce parcours n'existe pas")
+    return campaign
+
+
+LOCAL_SCALES = ("quartier", "commune", "intercommunalite")
+
+
+def campaign_stats(campaign: VisitCampaign) -> dict[str, Any]:
+    """The campaign report's own figures, computed live from the slots and the attendance
+    the hosts marked: partners, actions visited, professionals, visits made, visits per
+    professional, share by the action's scale, mean rating."""
+    slots = list(db.session.scalars(select(VisitSlot).where(
+        VisitSlot.campaign_id == campaign.id, VisitSlot.status != SlotStatus.CANCELLED.value)))
+    ids = [slot.id for slot in slots]
+    rows = list(db.session.scalars(select(VisitRegistration).where(
+        VisitRegistration.slot_id.in_(ids), VisitRegistration.status.in_(ACTIVE)))) if ids else []
+    made = [r for r in rows if r.attended]
+    per_person: dict[int, int] = {}
+    for r in made:
+        per_person[r.user_id] = per_person.get(r.user_id, 0) + 1
+    local = sum(1 for r in made if r.slot.sheet.scale in LOCAL_SCALES)
+    ratings = [r.rating for r in rows if r.rating is not None]
+    return {
+        "partners": len({slot.sheet_id for slot in slots}),
+        "actions_visited": len({r.slot.sheet_id for r in made}),
+        "professionals_registered": len({r.user_id for r in rows}),
+        "professionals_visited": len(per_person),
+        "visits_made": len(made),
+        "visits_per_professional_mean": round(len(made) / len(per_person), 1) if per_person
+        else 0,
+        "visits_per_professional_max": max(per_person.values(), default=0),
+        "share_local": round(local / len(made), 2) if made else 0,
+        "share_departmental_or_wider": round(1 - local / len(made), 2) if made else 0,
+        "mean_rating": round(sum(ratings) / len(ratings), 1) if ratings else None,
+    }
 
 
 # --- personal data ----------------------------------------------------------------------------

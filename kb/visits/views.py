@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from kb.auth.identity import api_user, login_required, token_required
 from kb.auth.models import User
+from kb.auth.permissions import Capability, require
 from kb.errors import Invalid, KbError
 from kb.extensions import csrf
 from kb.importers.exports import EXCEL_BOM
@@ -403,6 +404,85 @@ def edit_page(slot_id: int) -> Any:
                            error=error), status
 
 
+# --- campaigns ------------------------------------------------------------------------------
+
+@bp.route("/parcours/nouveau", methods=["GET", "POST"])
+@require(Capability.MODERATE)
+def campaign_create() -> Any:
+    error = None
+    if request.method == "POST":
+        if not FlaskForm().validate_on_submit():
+            raise Invalid("formulaire expiré : rechargez la page")
+        from kb.templating import PARIS
+
+        form = request.form
+        data: dict[str, Any] = {"name": form.get("name", ""),
+                                "department": form.get("department", "")}
+        for name in ("starts_on", "ends_on"):
+            value = form.get(name, "")
+            data[name] = f"{value}T00:00:00" if len(value) == 10 else value
+        if form.get("cap", "").strip():
+            data["cap"] = int(form["cap"]) if form["cap"].strip().isdigit() else form["cap"]
+        try:
+            for name in ("starts_on", "ends_on"):
+                parsed = parse_iso(data[name]) if data[name] else None
+                if parsed is not None:
+                    data[name] = parsed.replace(tzinfo=PARIS).isoformat()
+            campaign = operations.create_campaign(current_user, data)
+            commit()
+        except (Invalid, ValueError) as exc:
+            error = exc.message if isinstance(exc, Invalid) else "dates invalides"
+        else:
+            flash("Parcours créé. Les équipes y rattachent leurs créneaux.", "success")
+            return redirect(url_for("visits.campaign", slug=campaign.slug))
+    return render_template("visits/campaign_form.html", error=error, form=request.form,
+                           departments=[d for d in department_choices() if d[0]]), \
+        422 if error else 200
+
+
+@bp.get("/parcours/<slug>")
+def campaign(slug: str) -> str:
+    campaign = operations.campaign_or_404(slug)
+    try:
+        filters = _filters(request.args)
+    except KbError as exc:
+        flash(exc.message, "error")
+        filters = operations.SlotFilter()
+    slots = operations.public_slots(filters, campaign=campaign)
+    return render_template("visits/campaign.html", campaign=campaign, slots=slots,
+                           filters=filters, formats=FORMAT_LABELS, args=request.args,
+                           mine=_mine(slots), stats=operations.campaign_stats(campaign),
+                           departments=[d for d in department_choices() if d[0]])
+
+
+STATS_LABELS = {
+    "partners": "Partenaires impliqués (fiches ayant ouvert des créneaux)",
+    "actions_visited": "Actions visitées",
+    "professionals_registered": "Professionnels inscrits",
+    "professionals_visited": "Professionnels ayant fait au moins une visite",
+    "visits_made": "Visites réalisées",
+    "visits_per_professional_mean": "Visites par professionnel (moyenne)",
+    "visits_per_professional_max": "Visites par professionnel (maximum)",
+    "share_local": "Part des visites d'actions locales",
+    "share_departmental_or_wider": "Part des visites d'actions départementales ou plus larges",
+    "mean_rating": "Note moyenne (sur 5)",
+}
+
+
+@bp.get("/parcours/<slug>/statistiques.csv")
+def campaign_csv(slug: str) -> Response:
+    campaign = operations.campaign_or_404(slug)
+    out = io.StringIO()
+    out.write(EXCEL_BOM)
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(("Indicateur", "Valeur"))
+    for key, value in operations.campaign_stats(campaign).items():
+        shown = "" if value is None else str(value).replace(".", ",")  # French decimals
+        writer.writerow((spreadsheet_safe(STATS_LABELS[key]), spreadsheet_safe(shown)))
+    return Response(out.getvalue().encode("utf-8"), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="parcours-{campaign.slug}.csv"'})
+
+
 @bp.get("/visites/calendrier/<token>.ics")
 def feed(token: str) -> Response:
     return Response(operations.feed_for_token(token), mimetype="text/calendar",
@@ -413,6 +493,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["visit_slots_of"] = lambda sheet: operations.public_slots(sheet=sheet)
     app.jinja_env.globals["visit_registration_of"] = operations.registration_of
     app.jinja_env.globals["may_host_visits"] = operations.may_host
+    app.jinja_env.globals["visit_stats_labels"] = STATS_LABELS
     from kb.visits.openapi import visit_paths
 
     app.extensions.setdefault("kb_openapi_paths", []).append(visit_paths)

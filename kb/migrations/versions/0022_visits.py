@@ -1,8 +1,8 @@
-"""visits: slots, registrations; outbox attachments
+"""visits: campaigns, slots, registrations; outbox attachments
 
 Revision ID: 0022
 Revises: 0018
-Create Date: 2026-12-07 15:25:29.404522
+Create Date: 2026-12-07 15:31:20.367248
 """
 import sqlalchemy as sa
 from alembic import op
@@ -14,9 +14,24 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('visit_campaigns',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('slug', sa.String(length=120), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('starts_on', sa.DateTime(), nullable=False),
+    sa.Column('ends_on', sa.DateTime(), nullable=False),
+    sa.Column('department', sa.String(length=3), nullable=False),
+    sa.Column('cap', sa.Integer(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_visit_campaigns_created_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_campaigns')),
+    sa.UniqueConstraint('slug', name=op.f('uq_visit_campaigns_slug'))
+    )
     op.create_table('visit_slots',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sheet_id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('starts_at', sa.DateTime(), nullable=False),
     sa.Column('ends_at', sa.DateTime(), nullable=False),
@@ -37,11 +52,13 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['visit_campaigns.id'], name=op.f('fk_visit_slots_campaign_id_visit_campaigns'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_visit_slots_created_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['sheet_id'], ['sheets.id'], name=op.f('fk_visit_slots_sheet_id_sheets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_slots'))
     )
     with op.batch_alter_table('visit_slots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visit_slots_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_visit_slots_department'), ['department'], unique=False)
         batch_op.create_index(batch_op.f('ix_visit_slots_sheet_id'), ['sheet_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_visit_slots_starts_at'), ['starts_at'], unique=False)
@@ -93,5 +110,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_visit_slots_starts_at'))
         batch_op.drop_index(batch_op.f('ix_visit_slots_sheet_id'))
         batch_op.drop_index(batch_op.f('ix_visit_slots_department'))
+        batch_op.drop_index(batch_op.f('ix_visit_slots_campaign_id'))
 
     op.drop_table('visit_slots')
+    op.drop_table('visit_campaigns')
