@@ -397,6 +397,9 @@ def test_the_registrants_table_is_the_hosts_and_moderators_only(
     assert rows[1][0] == "'=HYPERLINK(\"http://x\")"  # shown as text, never run as a formula
     assert rows[1][2] == "'+33 6 12 34 56 78"
     assert rows[2][0] == "Zoé Attente" and rows[2][-1] == "1"
+    # Nobody's e-mail address is shown to anyone, the host included.
+    assert first.email not in exported.get_data(as_text=True)
+    assert first.email not in client.get(url, headers=bearer(host)).get_data(as_text=True)
 
 
 def test_the_visits_endpoints_are_in_the_openapi_document(client):

@@ -55,7 +55,7 @@ def visit_paths() -> dict[str, Any]:
         "bring": {"type": "string"}, "accessibility": {"type": "string"},
         "url": {"type": "string"}}}
     registrant = {"type": "object", "properties": {
-        "name": {"type": "string"}, "email": {"type": "string"}, "structure": {"type": "string"},
+        "name": {"type": "string"}, "structure": {"type": "string"},
         "phone": {"type": "string"}, "status": {"type": "string",
                                                 "enum": ["registered", "waitlisted"]},
         "registered_at": TIME, "position": {"type": ["integer", "null"]}}}

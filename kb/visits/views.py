@@ -148,7 +148,8 @@ def api_unregister(slot_id: int) -> Any:
 
 
 def _registrant_object(registration: VisitRegistration) -> dict[str, Any]:
-    return {"name": registration.user.name, "email": registration.user.email,
+    # No e-mail address: nobody's address is shown to anyone (the host calls or meets them).
+    return {"name": registration.user.name,
             "structure": registration.structure, "phone": registration.phone,
             "status": registration.status, "registered_at": isoformat(registration.registered_at),
             "position": operations.waitlist_position(registration)}
@@ -160,7 +161,7 @@ def _api_registrants(slot_id: int) -> Any:
     return jsonify({"items": [_registrant_object(r) for r in rows]})
 
 
-CSV_HEADER = ("Nom", "Structure", "Téléphone professionnel", "Adresse e-mail", "Statut",
+CSV_HEADER = ("Nom", "Structure", "Téléphone professionnel", "Statut",
               "Inscrit le", "Position en liste d'attente")
 STATUS_LABELS = {"registered": "inscrit·e", "waitlisted": "en attente"}
 
@@ -176,7 +177,7 @@ def registrants_csv(slot: VisitSlot, rows: list[VisitRegistration]) -> Response:
     for r in rows:
         position = operations.waitlist_position(r)
         writer.writerow([spreadsheet_safe(str(v)) for v in (
-            r.user.name, r.structure, r.phone, r.user.email, STATUS_LABELS.get(r.status, r.status),
+            r.user.name, r.structure, r.phone, STATUS_LABELS.get(r.status, r.status),
             french_datetime(r.registered_at), "" if position is None else position)])
     return Response(out.getvalue().encode("utf-8"), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="inscrits-visite-{slot.id}.csv"'})
