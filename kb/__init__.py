@@ -38,6 +38,7 @@ BLUEPRINTS = (
     "kb.follows.views",
     "kb.letters.views",
     "kb.territories.views",
+    "kb.visits.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

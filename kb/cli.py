@@ -205,12 +205,13 @@ from kb.mail.cli import mail  # noqa: E402
 from kb.questions.cli import questions  # noqa: E402
 from kb.serve import serve  # noqa: E402
 from kb.territories.cli import territories  # noqa: E402
+from kb.visits.cli import visits  # noqa: E402
 
 mail.add_command(letters_command)  # `kb mail letters`: the letters sit above the outbox
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
             freshness, duplicates, moderation, questions, follows, territories, mail, serve,
-            repair_text)
+            repair_text, visits)
 
 
 def register_cli(app: Flask) -> None:

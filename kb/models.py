@@ -12,3 +12,4 @@ from kb.questions.models import ContactOptOut, Question  # noqa: F401
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord  # noqa: F401
 from kb.sheets.models import Revision, Sheet, Tag  # noqa: F401
 from kb.sheets.submissions import Submission  # noqa: F401
+from kb.visits.models import VisitRegistration, VisitSlot  # noqa: F401

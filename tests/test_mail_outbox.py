@@ -347,6 +347,21 @@ def test_every_mail_is_auto_submitted_and_transactional_ones_carry_no_list_heade
     assert by_to["b@example.org"]["List-Unsubscribe"] == "<http://kb.test/x>"
 
 
+def test_an_attachment_is_kept_in_the_row_and_reaches_the_server_byte_for_byte(app, server):
+    server.start()
+    invitation = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    mail.queue(mail.Mail("a@example.org", "Visite", "Corps", transactional=True,
+                         attachments=(("visite.ics", "text/calendar; method=REQUEST",
+                                       invitation),)))
+    commit()  # sent right after the commit, from the row
+    [received] = server.received
+    [part] = list(received.iter_attachments())
+    assert part.get_filename() == "visite.ics"
+    assert part.get_content_type() == "text/calendar"
+    assert part.get_param("method") == "REQUEST"
+    assert part.get_payload(decode=True) == invitation
+
+
 # --- status and figures ---------------------------------------------------------------------
 
 def test_status_in_french_and_json_with_exactly_the_documented_keys(app, client, login, moderator):

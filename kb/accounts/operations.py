@@ -35,6 +35,7 @@ from kb.questions.models import Question
 from kb.sheets.models import Revision, RevisionStatus
 from kb.sheets.operations import system_user
 from kb.timeutil import isoformat, utcnow
+from kb.visits import operations as visits
 
 TOKEN_EXPIRIES = (30, 90, 180, 365)  # days offered in "Mon compte"
 DELETED_DOMAIN = "supprime.invalid"  # RFC 2606: never delivered
@@ -137,6 +138,8 @@ def delete_account(user: User, actor: User) -> None:
         db.session.execute(delete(model).where(model.user_id == user.id))
     # Questions stay with their sheet (and their answers), no longer linked to anyone.
     db.session.execute(update(Question).where(Question.asker_id == user.id).values(asker_id=None))
+    # Seats booked go to the people waiting; the host keeps no phone or structure of theirs.
+    visits.forget_user(user)
     mail_outbox.forget_address(user.email)
     user.email = f"ancien-contributeur-{user.id}@{DELETED_DOMAIN}"
     user.display_name = ""
@@ -199,6 +202,7 @@ def personal_data(user: User) -> dict[str, Any]:
         "follows": [{"label": f.label, "params": f.params, "created_at": _dt(f.created_at)}
                     for f in db.session.scalars(select(Follow).where(Follow.user_id == user.id)
                                                 .order_by(Follow.id))],
+        "visits": visits.personal_data(user),
         "log": [{"created_at": _dt(e.created_at), "action": e.action, "label": e.label,
                  "sheet": e.sheet.slug if e.sheet else None,
                  "by_you": e.actor_id == user.id, "reason": e.reason} for e in audit],

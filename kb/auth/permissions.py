@@ -24,6 +24,7 @@ class Capability(StrEnum):
     REVIEW = "review"  # approve or reject proposals; the review queue
     CONFIRM_FRESH = "confirm_fresh"  # "toujours à jour", review interval of a sheet
     UPDATE_AVAILABILITY = "update_availability"  # places, waiting list... (no review cycle)
+    HOST_VISITS = "host_visits"  # offer a sheet's visit slots, see their registrants
     MODERATE = "moderate"  # reports, hide/restore, archive, duplicates, hidden sheets, audit log
     MANAGE_USERS = "manage_users"  # block and trust accounts
     MANAGE_STAFF = "manage_staff"  # the same on accounts that hold staff capabilities
@@ -33,6 +34,7 @@ class Capability(StrEnum):
 _CONTRIBUTOR = frozenset({Capability.CONTRIBUTE})
 _MODERATOR = _CONTRIBUTOR | {Capability.PUBLISH, Capability.VIEW_REVISION, Capability.REVIEW,
                              Capability.CONFIRM_FRESH, Capability.UPDATE_AVAILABILITY,
+                             Capability.HOST_VISITS,
                              Capability.MODERATE,
                              Capability.MANAGE_USERS}
 
@@ -51,7 +53,8 @@ PUBLIC_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION})
 # ...and to its owner (a revision's author, a sheet's contributors), when the row lacks them.
 OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
                                                     Capability.CONFIRM_FRESH,
-                                                    Capability.UPDATE_AVAILABILITY})
+                                                    Capability.UPDATE_AVAILABILITY,
+                                                    Capability.HOST_VISITS})
 # Capabilities that make an account "staff": acting on such an account needs more.
 STAFF: frozenset[Capability] = frozenset({Capability.REVIEW, Capability.MODERATE,
                                           Capability.MANAGE_USERS, Capability.MANAGE_STAFF})
@@ -66,6 +69,7 @@ DENIED: dict[Capability, str] = {
     Capability.REVIEW: "réservé aux modérateurs",
     Capability.CONFIRM_FRESH: "réservé aux contributeurs de la fiche et aux modérateurs",
     Capability.UPDATE_AVAILABILITY: "réservé aux contributeurs de la fiche et aux modérateurs",
+    Capability.HOST_VISITS: "réservé aux contributeurs de la fiche et aux modérateurs",
     Capability.MODERATE: "réservé aux modérateurs",
     Capability.MANAGE_USERS: "réservé aux modérateurs",
     Capability.MANAGE_STAFF: "seul un administrateur peut agir sur un modérateur",

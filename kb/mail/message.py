@@ -26,6 +26,9 @@ class Mail:
     kind: str = "notice"          # what caused it, e.g. "account.confirm", "question.relay", "letter"
     transactional: bool = False   # sent right after commit, ignores preferences and suppression
     dedupe_key: str | None = None  # a second queue() with the same key adds nothing
+    # Files sent with the mail: (filename, MIME type with parameters, content), e.g.
+    # ("visite.ics", "text/calendar; method=REQUEST", b"BEGIN:VCALENDAR...").
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def render(to: str, subject: str, template: str, **context: Any) -> Mail:
@@ -48,7 +51,8 @@ LIST_HEADERS = frozenset({"list-id", "list-unsubscribe", "list-unsubscribe-post"
 
 
 def build_message(*, sender: str, to: str, subject: str, message_id: str, text: str,
-                  html: str | None, headers: Iterable[tuple[str, str]]) -> EmailMessage:
+                  html: str | None, headers: Iterable[tuple[str, str]],
+                  attachments: Iterable[tuple[str, str, bytes]] = ()) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -60,4 +64,11 @@ def build_message(*, sender: str, to: str, subject: str, message_id: str, text: 
     message.set_content(text, charset="utf-8")
     if html:
         message.add_alternative(html, subtype="html", charset="utf-8")
+    for filename, content_type, content in attachments:
+        kind, _, rest = content_type.partition(";")
+        maintype, _, subtype = kind.strip().partition("/")
+        params = dict(p.strip().split("=", 1) for p in rest.split(";") if "=" in p)
+        # Bytes, base64-encoded: a calendar's CRLF line ends reach the client intact.
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename,
+                               params=params)
     return message

@@ -35,6 +35,9 @@ class OutboxMail(db.Model):  # type: ignore[name-defined]
     body_html: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[name, value], ...]
     transactional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Files sent with the mail: [[filename, content type, base64 content], ...] (a calendar
+    # invitation, kb/visits): small, so kept in the row that commits with its cause.
+    attachments: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     # Fixed at queue time: a mail sent twice (a sender killed after the server said yes)
     # carries the same Message-ID, so that mail clients show it once.
     message_id: Mapped[str] = mapped_column(String(200), unique=True)

@@ -5,6 +5,7 @@ addresses suppressed after bounces."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -53,6 +54,8 @@ def queue(mail: Mail) -> OutboxMail | None:
     row = OutboxMail(recipient=recipient, kind=mail.kind, dedupe_key=mail.dedupe_key,
                      subject=mail.subject, body_text=mail.body, body_html=mail.html,
                      headers=headers, transactional=mail.transactional,
+                     attachments=[[name, content_type, base64.b64encode(content).decode()]
+                                  for name, content_type, content in mail.attachments],
                      message_id=make_msgid(domain=domain), state=MailState.PENDING.value,
                      created_at=now, send_after=now, attempts=0)
     db.session.add(row)

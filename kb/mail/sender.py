@@ -11,6 +11,7 @@ Message-ID. Writes go through their own connections, never the caller's session.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -202,7 +203,9 @@ def _note_bounce(conn: Connection, address: str, error: str, now: datetime) -> N
 def _message(row: Row[Any], sender: str) -> EmailMessage:
     return build_message(sender=sender, to=row.recipient, subject=row.subject,
                          message_id=row.message_id, text=row.body_text, html=row.body_html,
-                         headers=[(name, value) for name, value in row.headers or []])
+                         headers=[(name, value) for name, value in row.headers or []],
+                         attachments=[(name, content_type, base64.b64decode(content))
+                                      for name, content_type, content in row.attachments or []])
 
 
 def _deliver(row: Row[Any], transport: Transport | None, sender: str, token: str,
