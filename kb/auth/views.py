@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from kb.auth import operations
+from kb.auth import oidc_views, operations
 from kb.auth.forms import ButtonForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm
 from kb.auth.models import TokenPurpose, User
 from kb.extensions import db, login_manager
@@ -182,7 +182,8 @@ def logout() -> Response:
         commit()
     logout_user()
     flash("Vous êtes déconnecté·e.", "success")
-    return redirect(url_for("sheets.home"))
+    # Signed in through ProConnect (or another provider): its session ends too.
+    return oidc_views.end_session() or redirect(url_for("sheets.home"))
 
 
 @bp.app_context_processor
@@ -196,6 +197,9 @@ def _strict_transport_security(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    # "S'identifier avec ProConnect" (kb/auth/oidc_views.py), when configured.
+    app.register_blueprint(oidc_views.bp)
+    oidc_views.init_app(app)
     # Behind TLS (KB_BASE_URL https://…), browsers must never come back over plain HTTP;
     # kb.config makes the session and remember cookies Secure in the same case.
     if str(app.config.get("KB_BASE_URL", "")).startswith("https://"):
