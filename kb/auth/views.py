@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -54,6 +54,7 @@ def login() -> str | Response:
             form.email.errors = ["Ce compte est bloqué."]
         else:
             login_user(user)
+            session.pop(oidc_views.ID_TOKEN, None)  # no provider session to end at logout
             if user.is_confirmed:
                 flash("Vous êtes connecté·e.", "success")
             else:
