@@ -299,3 +299,30 @@ def test_a_deleted_account_forgets_its_identity_and_the_next_sign_in_starts_afre
     assert sign_in(client).status_code == 302 and logged_in(client)
     identity = db.session.scalar(select(Identity))
     assert identity.user_id != user.id and identity.user.email == "agent@departement.gouv.fr"
+
+
+def test_the_mailed_link_opened_elsewhere_links_without_signing_in_there(app, client,
+                                                                        make_user, smtp,
+                                                                        oidc_provider):
+    make_user(email="agent@departement.gouv.fr")
+    sign_in(client)
+    client.post("/connexion/oidc/relier/courriel")
+    [message] = smtp.to("agent@departement.gouv.fr")
+    path = re.search(r"http://kb\.test(/connexion/oidc/relier/\S+)", Inbox.body(message))[1]
+    other_browser = app.test_client()
+    assert other_browser.post(path).headers["Location"] == "/connexion"
+    assert not logged_in(other_browser) and counts() == (1, 1)
+    assert sign_in(client).status_code == 302 and logged_in(client)  # now found by (iss, sub)
+
+
+def test_a_receiver_of_the_signal_may_refuse_the_sign_in_and_nothing_stays(app, client,
+                                                                           oidc_provider):
+    from kb.auth.oidc import OidcError
+
+    def refuse(sender, user, claims):
+        raise OidcError("Structure inconnue : demandez à la rejoindre.")
+
+    with oidc_signed_in.connected_to(refuse, sender=app):
+        response = sign_in(client)
+    assert response.status_code == 403 and "Structure inconnue" in page(response)
+    assert counts() == (0, 0) and not logged_in(client)
