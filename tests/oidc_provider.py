@@ -5,8 +5,9 @@ signed JWT (`application/jwt`, as ProConnect answers), JWKS, and end_session.
 
 Served by werkzeug's make_server from a thread; `provider.tamper` bends the next ID tokens
 (wrong nonce, expired, signed with a key that is not published) to check the client refuses
-them. oidc-provider-mock (PyPI) signs no userinfo and cannot hand out an expired or mis-signed
-token, hence this one.
+them. oidc-provider-mock 0.3.4 (the version this machine's package index holds) answers userinfo
+in JSON only, asks for a confirmation form at end_session and has no setting for an expired,
+mis-signed or wrong-nonce ID token: hence this one.
 """
 
 from __future__ import annotations

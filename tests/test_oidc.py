@@ -326,3 +326,11 @@ def test_a_receiver_of_the_signal_may_refuse_the_sign_in_and_nothing_stays(app, 
         response = sign_in(client)
     assert response.status_code == 403 and "Structure inconnue" in page(response)
     assert counts() == (0, 0) and not logged_in(client)
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(app_config, oidc_provider):
+    # The same provider reached by another name: its document names 127.0.0.1, not localhost.
+    issuer = oidc_provider.issuer.replace("127.0.0.1", "localhost")
+    app = create_app({**app_config, "KB_OIDC_ISSUER": issuer})
+    response = app.test_client().get("/connexion/oidc")
+    assert response.status_code == 502 and "mal configuré" in page(response)
