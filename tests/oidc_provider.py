@@ -62,6 +62,8 @@ class Provider:
     deny: bool = False
     # Applied to the next ID tokens: {"nonce": "x"}, {"exp": <past>}, {"key": "rogue"}.
     tamper: dict[str, Any] = field(default_factory=dict)
+    # The same for the userinfo answer ({"sub": ...}, {"key": "rogue"}).
+    tamper_userinfo: dict[str, Any] = field(default_factory=dict)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, Person] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -135,10 +137,13 @@ class Provider:
         if person is None:
             return _json({"error": "invalid_token"}, 401)
         claims = person.claims()
+        tamper = dict(self.tamper_userinfo)
+        key = _key(tamper.pop("key", "provider"))
+        claims.update(tamper)
         if not self.signed_userinfo:
             return _json(claims)
-        claims.update(iss=self.issuer, aud=CLIENT_ID, iat=int(time.time()))
-        body = jwt.encode({"alg": "RS256", "kid": "provider"}, claims, _key("provider"))
+        claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": int(time.time()), **claims}
+        body = jwt.encode({"alg": "RS256", "kid": "provider"}, claims, key)
         return Response(body, content_type="application/jwt")
 
     def jwks(self, request: Request) -> Response:

@@ -192,6 +192,13 @@ def _tampered(**tamper):
     return run
 
 
+def _tampered_userinfo(**tamper):
+    def run(client, provider):
+        provider.tamper_userinfo = tamper
+        return sign_in(client)
+    return run
+
+
 def _refused_consent(client, provider):
     provider.deny = True
     return sign_in(client)
@@ -213,6 +220,12 @@ REFUSALS = {
     "wrong audience": (_tampered(aud="another-client", azp=CLIENT_ID), 400, "n'a pas pu être vérifiée"),
     "wrong issuer": (_tampered(iss="https://autre-fournisseur.example"), 400,
                      "n'a pas pu être vérifiée"),
+    "userinfo signed by another key": (_tampered_userinfo(key="rogue"), 400,
+                                       "n'a pas pu être vérifiée"),
+    "userinfo for another audience": (_tampered_userinfo(aud="another-client"), 400,
+                                      "n'a pas pu être vérifiée"),
+    "userinfo about someone else": (_tampered_userinfo(sub="agent-0002"), 403,
+                                    "incohérente"),
     "refused consent": (_refused_consent, 403, "Vous avez refusé de transmettre"),
     "token endpoint down": (_token_endpoint_down, 502, "ProConnect ne répond pas"),
 }

@@ -68,8 +68,9 @@ def claims_from(issuer: str, id_token: dict[str, Any], userinfo: dict[str, Any])
     """Merge the validated ID token with the userinfo answer (which wins: ProConnect puts the
     person's data there). The userinfo `sub` must be the ID token's (OpenID Connect Core 5.3.2):
     otherwise the answer may belong to someone else."""
-    sub = _text(id_token.get("sub"))
-    if not sub or (userinfo.get("sub") is not None and _text(userinfo.get("sub")) != sub):
+    sub = id_token.get("sub")  # compared and stored exactly as issued
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > 255 \
+            or (userinfo.get("sub") is not None and userinfo.get("sub") != sub):
         raise OidcError("La réponse du fournisseur d'identité est incohérente (identifiant "
                         "différent) : connexion refusée.")
     merged = {**id_token, **userinfo}
@@ -81,7 +82,7 @@ def claims_from(issuer: str, id_token: dict[str, Any], userinfo: dict[str, Any])
         raise OidcError("Le fournisseur d'identité n'a pas transmis d'adresse électronique : "
                         "impossible d'ouvrir un compte.")
     siret = "".join(_text(merged.get("siret")).split())
-    return Claims(issuer=issuer, sub=sub[:255], email=email,
+    return Claims(issuer=issuer, sub=sub, email=email,
                   given_name=_text(merged.get("given_name"))[:100],
                   # ProConnect: usual_name; Keycloak and most providers: family_name.
                   usual_name=_text(merged.get("usual_name") or merged.get("family_name"))[:100],

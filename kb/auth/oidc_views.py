@@ -127,7 +127,8 @@ def _check_issuer(client: Any) -> dict[str, Any]:
     """The discovery document, which must name the configured issuer (OpenID Connect
     Discovery 4.3): Authlib checks the ID token's `iss` against it."""
     metadata: dict[str, Any] = client.load_server_metadata()
-    if metadata.get("issuer") != current_app.config["KB_OIDC_ISSUER"]:
+    # A trailing slash is the one difference tolerated (KB_OIDC_ISSUER is kept without it).
+    if str(metadata.get("issuer") or "").rstrip("/") != current_app.config["KB_OIDC_ISSUER"]:
         raise core.OidcError(f"{provider_name()} est mal configuré ici (émetteur inattendu) : "
                              "connectez-vous avec votre adresse et votre mot de passe.")
     return metadata

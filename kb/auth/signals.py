@@ -4,9 +4,9 @@
 or another provider, kb/auth/oidc.py), before the commit, with `user` (the account signed in)
 and `claims` (a dict: `issuer`, `sub`, `email`, `given_name`, `usual_name`, `uid`, `siret`, the
 missing ones as ""). Receivers write in the same transaction as the sign-in (the structures
-domain creates or joins the structure of `siret`); one that raises refuses the sign-in, which
-then leaves nothing behind. The last `siret` is also kept on the identity row
-(kb.auth.models.Identity.siret) for later reads.
+domain creates or joins the structure of `siret`); one that raises kb.auth.oidc.OidcError (a
+French message) refuses the sign-in, which then leaves nothing behind. The last `siret` is
+also kept on the identity row (kb.auth.models.Identity.siret) for later reads.
 """
 
 from __future__ import annotations
