@@ -107,6 +107,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_STANDING_DAYS": int(env.get("KB_STANDING_DAYS", "3")),
         "KB_TOKEN_DAYS": int(env.get("KB_TOKEN_DAYS", "90")),
         "KB_DATA_INCLUSION_SOURCE": env.get("KB_DATA_INCLUSION_SOURCE", "fiches-initiatives"),
+        # Sign-in through an OpenID Connect provider (docs/accounts.md): ProConnect, or a
+        # Département's Keycloak. Offered only when issuer, client id and secret are all set.
+        "KB_OIDC_ISSUER": env.get("KB_OIDC_ISSUER", "").rstrip("/"),
+        "KB_OIDC_CLIENT_ID": env.get("KB_OIDC_CLIENT_ID", ""),
+        "KB_OIDC_CLIENT_SECRET": env.get("KB_OIDC_CLIENT_SECRET", ""),
+        "KB_OIDC_NAME": env.get("KB_OIDC_NAME", "ProConnect"),
+        "KB_OIDC_SCOPES": env.get("KB_OIDC_SCOPES", "openid email given_name usual_name uid siret"),
+        # client_secret_post (ProConnect, Keycloak) or client_secret_basic.
+        "KB_OIDC_AUTH_METHOD": env.get("KB_OIDC_AUTH_METHOD", "client_secret_post"),
+        "KB_OIDC_TIMEOUT": float(env.get("KB_OIDC_TIMEOUT", "10")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, User
+from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Identity, Role, User
 from kb.auth.operations import AccountError, create_token
 from kb.auth.permissions import (
     ROLE_CAPABILITIES,
@@ -133,8 +133,9 @@ def delete_account(user: User, actor: User) -> None:
     for revision in pending:
         moderation.reject(revision, reviewer, "Compte supprimé par son titulaire"
                           if actor.id == user.id else "Compte supprimé", notify=False)
+    # Identities too: ProConnect no longer signs in to the erased account (a new one is made).
     for model in (ApiToken, AccountToken, ConfirmToken, DigestLog, Letter, Follow,
-                  FollowSettings, FollowDigest):
+                  FollowSettings, FollowDigest, Identity):
         db.session.execute(delete(model).where(model.user_id == user.id))
     # Questions stay with their sheet (and their answers), no longer linked to anyone.
     db.session.execute(update(Question).where(Question.asker_id == user.id).values(asker_id=None))
@@ -187,6 +188,11 @@ def personal_data(user: User) -> dict[str, Any]:
         "api_tokens": [{"name": t.name, "created_at": _dt(t.created_at),
                         "last_used_at": _dt(t.last_used_at), "expires_at": _dt(t.expires_at)}
                        for t in user.tokens],
+        "identities": [{"issuer": i.issuer, "subject": i.subject, "email": i.email,
+                        "siret": i.siret, "created_at": _dt(i.created_at),
+                        "last_login_at": _dt(i.last_login_at)}
+                       for i in db.session.scalars(select(Identity).where(
+                           Identity.user_id == user.id).order_by(Identity.id))],
         "revisions": [{"sheet": r.sheet.slug, "revision": r.id, "created_at": _dt(r.created_at),
                        "status": r.status, "comment": r.comment,
                        "review_reason": r.review_reason, "data": r.data} for r in revisions],

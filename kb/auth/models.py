@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, true
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -136,6 +136,7 @@ class TokenPurpose(StrEnum):
     CONFIRM = "confirm"  # confirm the address given at registration
     RESET = "reset"  # choose a new password
     EMAIL = "email"  # confirm a new address (the row holds it until then)
+    OIDC_LINK = "oidc_link"  # link a sign-in from an OpenID Connect provider (kb/auth/oidc.py)
 
 
 class AccountToken(db.Model):  # type: ignore[name-defined]
@@ -156,3 +157,24 @@ class AccountToken(db.Model):  # type: ignore[name-defined]
 
     user: Mapped[User] = relationship()
 
+
+
+class Identity(db.Model):  # type: ignore[name-defined]
+    """An account at an OpenID Connect provider (ProConnect, a Département's Keycloak) that signs
+    in to `user`. Found by (issuer, subject) alone: the address at the provider may change, the
+    account stays the same (kb/auth/oidc.py)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    # As the provider last gave them: read by the structures domain (SIRET of the employer).
+    email: Mapped[str] = mapped_column(String(254), default="")
+    siret: Mapped[str | None] = mapped_column(String(14))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from kb.auth import operations
+from kb.auth import oidc_views, operations
 from kb.auth.forms import ButtonForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm
 from kb.auth.models import TokenPurpose, User
 from kb.extensions import db, login_manager
@@ -54,6 +54,7 @@ def login() -> str | Response:
             form.email.errors = ["Ce compte est bloqué."]
         else:
             login_user(user)
+            session.pop(oidc_views.ID_TOKEN, None)  # no provider session to end at logout
             if user.is_confirmed:
                 flash("Vous êtes connecté·e.", "success")
             else:
@@ -182,7 +183,8 @@ def logout() -> Response:
         commit()
     logout_user()
     flash("Vous êtes déconnecté·e.", "success")
-    return redirect(url_for("sheets.home"))
+    # Signed in through ProConnect (or another provider): its session ends too.
+    return oidc_views.end_session() or redirect(url_for("sheets.home"))
 
 
 @bp.app_context_processor
@@ -196,6 +198,9 @@ def _strict_transport_security(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    # "S'identifier avec ProConnect" (kb/auth/oidc_views.py), when configured.
+    app.register_blueprint(oidc_views.bp)
+    oidc_views.init_app(app)
     # Behind TLS (KB_BASE_URL https://…), browsers must never come back over plain HTTP;
     # kb.config makes the session and remember cookies Secure in the same case.
     if str(app.config.get("KB_BASE_URL", "")).startswith("https://"):

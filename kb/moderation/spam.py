@@ -41,6 +41,11 @@ RATE_LIMITS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "auth.register": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     "auth.resend_confirmation": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
     "auth.forgot_password": ("KB_RATE_LIMIT_REGISTER", "register", ("POST",)),
+    # ProConnect / OpenID Connect (kb/auth/oidc_views.py): its callback and the proofs that
+    # link an existing account count as login attempts.
+    "oidc.callback": ("KB_RATE_LIMIT_LOGIN", "login", ("GET",)),
+    "oidc.link": ("KB_RATE_LIMIT_LOGIN", "login", ("POST",)),
+    "oidc.link_mail": ("KB_RATE_LIMIT_LOGIN", "login", ("POST",)),
     "moderation.report": ("KB_RATE_LIMIT_REPORT", "report", ("POST",)),
     "moderation_api.report": ("KB_RATE_LIMIT_REPORT", "report", ("POST",)),
     "sheets.create": ("KB_RATE_LIMIT_SUBMIT", "submit", ("POST",)),
