@@ -7,7 +7,7 @@ import csv
 import io
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -43,7 +43,8 @@ def sheet(make_sheet: Callable[..., Any], host: User) -> Any:
 
 
 def slot_body(**overrides: Any) -> dict[str, Any]:
-    start = utcnow().replace(hour=8, minute=0) + timedelta(days=10)
+    # Whole minutes: a test comparing dates computed a second apart must not depend on the clock.
+    start = utcnow().replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=10)
     body = {"starts_at": isoformat(start), "ends_at": isoformat(start + timedelta(hours=2)),
             "place": "2 rue de Siam, 29200 Brest", "format": "visite", "capacity": 5,
             "min_participants": 3, "host_name": "Hélène Hôte", "host_phone": "06 11 22 33 44"}
@@ -89,7 +90,7 @@ def test_a_contributor_of_the_sheet_opens_a_slot_decided_three_days_before_by_de
     created = response.json
     assert created["status"] == "open" and created["seats_left"] == 5
     assert created["decide_by"] == isoformat(
-        utcnow().replace(hour=8, minute=0) + timedelta(days=7))
+        datetime.fromisoformat(body["starts_at"]).replace(tzinfo=None) - timedelta(days=3))
     assert created["commune_code"] == "29019"  # the sheet's commune by default
 
 
