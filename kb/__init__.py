@@ -35,6 +35,7 @@ BLUEPRINTS = (
     "kb.questions.views",
     "kb.follows.views",
     "kb.territories.views",
+    "kb.structures.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 
