@@ -235,7 +235,7 @@ def test_a_proconnect_sign_in_with_a_new_siret_creates_the_structure_and_makes_a
     commit()
     s = operations.by_siret(SIRET)
     assert s is not None and row.structure_id == s.id
-    assert row.is_admin and row.joined_via == JoinedVia.PROCONNECT
+    assert row.administers and row.joined_via == JoinedVia.PROCONNECT
     assert not s.verified  # one ProConnect member is not enough
 
 

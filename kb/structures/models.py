@@ -26,6 +26,11 @@ class MemberRole(StrEnum):
     ADMIN = "administrateur"
 
 
+# What a membership role allows, in one table (like kb/auth/permissions.py for accounts): an
+# administrator invites and accepts requests; a member is in the team and may publish.
+MANAGES_STRUCTURE: dict[str, bool] = {MemberRole.MEMBER: False, MemberRole.ADMIN: True}
+
+
 class MemberState(StrEnum):
     REQUESTED = "demande"  # asked to join; an administrator or a moderator decides
     ACTIVE = "actif"
@@ -107,8 +112,8 @@ class Membership(db.Model):  # type: ignore[name-defined]
         return self.state == MemberState.ACTIVE
 
     @property
-    def is_admin(self) -> bool:
-        return self.is_active and self.role == MemberRole.ADMIN
+    def administers(self) -> bool:
+        return self.is_active and MANAGES_STRUCTURE.get(self.role, False)
 
 
 class Invitation(db.Model):  # type: ignore[name-defined]

@@ -183,15 +183,15 @@ def membership(structure: Structure, user: Any) -> Membership | None:
         Membership.structure_id == structure.id, Membership.user_id == user.id))
 
 
-def is_admin(structure: Structure, user: Any) -> bool:
+def administers(structure: Structure, user: Any) -> bool:
     row = membership(structure, user)
-    return row is not None and row.is_admin
+    return row is not None and row.administers
 
 
 def may_manage(structure: Structure, user: Any) -> bool:
     """Its administrators and the moderators invite, accept requests and edit it."""
     return (isinstance(user, User) and user.is_active
-            and (can(user, Capability.MODERATE) or is_admin(structure, user)))
+            and (can(user, Capability.MODERATE) or administers(structure, user)))
 
 
 def _check_manager(structure: Structure, user: Any) -> None:
