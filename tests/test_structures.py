@@ -367,3 +367,18 @@ def test_moderators_see_likely_matches_by_name_and_commune_and_link_them(
     client.post(f"/fiches/{sheet.slug}/structure", data={"structure_id": s.id, "next": "matches"})
     assert db.session.get(Sheet, sheet.id).structure_id == s.id
     assert sheet.title not in client.get("/moderation/structures").get_data(as_text=True)
+
+
+def test_through_the_api_a_verified_members_edit_is_published_at_once(
+        client, bearer, make_sheet, make_user, moderator):
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    operations.verify(s, moderator)
+    commit()
+    sheet = carried(make_sheet, s)
+    response = client.patch(f"/api/v1/sheets/{sheet.slug}", headers=bearer(agent),
+                            json={"summary": "Mis à jour par la structure.",
+                                  "base_revision": sheet.approved_revision_id})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "approved"
