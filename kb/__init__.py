@@ -39,6 +39,7 @@ BLUEPRINTS = (
     "kb.letters.views",
     "kb.territories.views",
     "kb.visits.views",
+    "kb.structures.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

@@ -12,4 +12,5 @@ from kb.questions.models import ContactOptOut, Question  # noqa: F401
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord  # noqa: F401
 from kb.sheets.models import Revision, Sheet, Tag  # noqa: F401
 from kb.sheets.submissions import Submission  # noqa: F401
+from kb.structures.models import Invitation, Membership, Structure  # noqa: F401
 from kb.visits.models import VisitRegistration, VisitSlot  # noqa: F401

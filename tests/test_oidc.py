@@ -347,3 +347,20 @@ def test_a_discovery_document_naming_another_issuer_is_refused(app_config, oidc_
     app = create_app({**app_config, "KB_OIDC_ISSUER": issuer})
     response = app.test_client().get("/connexion/oidc")
     assert response.status_code == 502 and "mal configuré" in page(response)
+
+
+def test_a_proconnect_sign_in_creates_the_structure_of_its_siret_with_its_agent_as_administrator(
+        client, oidc_provider):
+    from kb.structures.models import Membership, Structure
+
+    oidc_provider.person.siret = "73282932000074"  # a SIRET with its check digit
+    sign_in(client)
+    user = db.session.scalar(select(User))
+    [structure] = db.session.scalars(select(Structure)).all()
+    assert structure.siret == "73282932000074"
+    [membership] = db.session.scalars(select(Membership)).all()
+    assert (membership.user_id, membership.structure_id, membership.role, membership.state) == (
+        user.id, structure.id, "administrateur", "actif")
+    client.post("/deconnexion")
+    sign_in(client)  # the next sign-in changes nothing
+    assert db.session.scalar(select(func.count(Membership.id))) == 1

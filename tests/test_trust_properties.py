@@ -18,6 +18,12 @@ against the intended model, written down in tests/trust_model.py and independent
    the standing period. The newcomer replaces his own proposals again and again: each one is
    "remplacée", and the approval of the last one counts once.
 
+Structures (issue 24): two more actors edit and restore, a member of a verified structure and a
+member of an unverified one; a moderator links sheets to either structure. Invariant 1 then
+admits, besides the above, only the verified member's own text on a sheet carried by the
+verified structure when written: the unverified member's text, and the verified member's on
+other sheets, wait for a moderator like anyone's.
+
 Profiles (KB_PROPERTY_PROFILE): "ci" (default, `make test`: bounded and derandomized) and "deep"
 (`make test-deep`: many more and longer examples; KB_PROPERTY_EXAMPLES overrides the count).
 Runs on SQLite, and on PostgreSQL when KB_TEST_DATABASE_URL is set (tests/conftest.py).
@@ -55,6 +61,8 @@ from kb.auth.operations import create_user
 from kb.extensions import db
 from kb.models import User
 from kb.sheets.models import Revision, Sheet
+from kb.structures.models import JoinedVia, MemberRole, Membership, MemberState, Structure
+from kb.timeutil import utcnow
 from kb.transaction import commit
 from tests.conftest import PASSWORD, token_for
 from tests.trust_model import (
@@ -101,6 +109,10 @@ ANON, C1, C2, TRUSTED, MOD = "anon", "c1", "c2", "trusted", "mod"
 # A newcomer (registered today) who replaces his own pending proposal again and again (issue 20).
 NEWBIE = "newbie"
 LOGGED_IN = (C1, C2, TRUSTED, MOD, NEWBIE)
+# Members of a verified structure (its sheets: published at once) and of an unverified one.
+MEMBER_V, MEMBER_U = "member_v", "member_u"
+MEMBERS = (MEMBER_V, MEMBER_U)
+EDITORS = (*LOGGED_IN, *MEMBERS)
 # The automatic trust rule as the model knows it (KB_AUTO_APPROVE_AFTER of the app below, and
 # the three sheets of kb.moderation.standing): C1's account is old enough, NEWBIE's is not.
 AUTO_TRUST_AFTER, AUTO_TRUST_SHEETS = 2, 3
@@ -282,7 +294,9 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                                                         (C2, "contributor", True, False),
                                                         (TRUSTED, "contributor", True, True),
                                                         (MOD, "moderator", False, True),
-                                                        (NEWBIE, "contributor", False, True)):
+                                                        (NEWBIE, "contributor", False, True),
+                                                        (MEMBER_V, "contributor", False, True),
+                                                        (MEMBER_U, "contributor", False, True)):
                     user = create_user(f"{actor}@example.org", PASSWORD, role, actor.upper(),
                                        confirmed=confirmed)
                     user.trusted = trusted
@@ -292,11 +306,21 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                     self.users[actor] = user.id
                     self.tokens[actor] = {"Authorization": f"Bearer {token_for(user)}"}
                     commit()
+                self.structures: dict[str, int] = {}
+                for actor, verified in ((MEMBER_V, True), (MEMBER_U, False)):
+                    structure = Structure(name=f"Structure {actor}",
+                                          verified_at=utcnow() if verified else None)
+                    db.session.add(structure)
+                    db.session.add(Membership(
+                        structure=structure, user_id=self.users[actor], role=MemberRole.MEMBER,
+                        state=MemberState.ACTIVE, joined_via=JoinedVia.MODERATOR))
+                    commit()
+                    self.structures[actor] = structure.id
                 db.session.remove()
-            for actor in LOGGED_IN:
+            for actor in EDITORS:
                 client = app.test_client()
                 with client.session_transaction() as session:
-                    session["_user_id"] = str(self.users[actor])
+                    session["_user_id"] = f"{self.users[actor]}:0"  # User.get_id()
                     session["_fresh"] = True
                 self.clients[actor] = client
             self.actor_of = {uid: actor for actor, uid in self.users.items()}
@@ -309,6 +333,10 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             self.approvals: dict[str, list[int]] = {}
             self.promoted: set[str] = set()
             self.promoted_markers: set[str] = set()
+            # Sheet id -> the structure (its member actor) a moderator linked it to; the
+            # verified member's text written on the verified structure's sheets.
+            self.carried_by: dict[int, str] = {}
+            self.member_markers: set[str] = set()
 
         # --- helpers: requests, the step log, the model's sets ------------------------------
 
@@ -341,7 +369,17 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
         def publishable(self) -> set[str]:
             """Invariant 1: what an anonymous reader may see."""
             return self.ledger.written_by([TRUSTED, MOD]) | self.ledger.endorsed \
-                | self.promoted_markers
+                | self.promoted_markers | self.member_markers
+
+        def member_wrote(self, actor: str, sheet_id: int) -> None:
+            """The verified member's own text on the verified structure's sheet may be
+            published at once: what this step wrote, and their earlier text on that sheet
+            (a restore or a build on their own proposal carries it)."""
+            if actor == MEMBER_V and self.carried_by.get(sheet_id) == MEMBER_V:
+                own = self.ledger.written_by([MEMBER_V])
+                self.member_markers |= self.step_markers | {
+                    m for r in self.world.revisions.values() if r.sheet_id == sheet_id
+                    for m in r.markers & own}
 
         def describe(self, markers: set[str]) -> str:
             lines = []
@@ -491,11 +529,16 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
         @initialize(author=st.sampled_from((MOD, TRUSTED)),
                     proposer=st.sampled_from((C1, C2, NEWBIE)),
                     editor=st.sampled_from((None, C1, C2)),
-                    fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=3))
-        def start(self, author: str, proposer: str, editor: str | None, fields: set[str]) -> None:
-            """Every example starts with a published sheet, maybe with a pending edit, and a new
-            sheet waiting for review: the situations of the issue, one step away."""
+                    fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=3),
+                    carrier=st.sampled_from(MEMBERS))
+        def start(self, author: str, proposer: str, editor: str | None, fields: set[str],
+                  carrier: str) -> None:
+            """Every example starts with a published sheet, carried by a structure and maybe
+            with a pending edit, and a new sheet waiting for review: the situations of the
+            issues, one step away."""
             self.create(author, False)
+            self.link(0, carrier)
+            self.edit_api(carrier, 0, "honest", 0, fields)  # published at once if verified
             self.create(proposer, False)
             if editor is not None:
                 self.edit_api(editor, 0, "honest", 0, fields)
@@ -545,13 +588,14 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             for name, m in changes.items():
                 post[name] = as_form(field_value(name, m))
             post.update(base_revision=str(base_id), comment=f"Modif {self.new_marker(actor)}")
+            self.member_wrote(actor, sheet.id)
             response = self.request(actor, "POST", url, data=post)
             self.check(actor, response, f"POST {url} (base r{base_id}) -> {response.status_code}")
             self.steps[-1] += f" -> {response.status_code}"
             self.record_writes(actor, changes, seen, readable=page.status_code < 400,
                                where=f"POST {url}", base_id=base_id)
 
-        @rule(actor=st.sampled_from(LOGGED_IN), pick=st.integers(0, 999),
+        @rule(actor=st.sampled_from(EDITORS), pick=st.integers(0, 999),
               base=st.sampled_from(("honest", "sheet", "other")), base_pick=st.integers(0, 999),
               fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=3))
         def edit_api(self, actor: str, pick: int, base: str, base_pick: int,
@@ -573,6 +617,7 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
                     for name in changes}
             body: dict[str, Any] = {name: field_value(name, m) for name, m in changes.items()}
             body.update(base_revision=base_id, comment=f"Modif {self.new_marker(actor)}")
+            self.member_wrote(actor, sheet.id)
             response = self.request(actor, "PATCH", url, json=body)
             self.check(actor, response, f"PATCH {url} (base r{base_id}) -> {response.status_code}")
             self.steps[-1] += f" -> {response.status_code}"
@@ -650,6 +695,7 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             seen = {name: approved.field_markers(name) if approved else set()
                     for name in MARKED_FIELDS}
             url = f"/fiches/{sheet.slug}/revisions/{old.id}/restaurer"
+            self.member_wrote(actor, sheet.id)
             response = self.request(actor, "POST", url)
             self.check(actor, response, f"POST {url}")
             writes = self.record_writes(actor, {}, seen, readable=shown.status_code < 400,
@@ -659,6 +705,44 @@ def build_machine(app: Flask, workdir: Path) -> type[RuleBasedStateMachine]:
             if writes and actor == MOD:
                 # A moderator who restores a revision chose its text explicitly.
                 self.ledger.endorsed |= old.markers
+
+        @rule(member=st.sampled_from(MEMBERS), pick=st.integers(0, 999), form=st.booleans(),
+              base_pick=st.integers(0, 999),
+              fields=st.sets(st.sampled_from(EDIT_FIELDS), min_size=1, max_size=2),
+              restore=st.booleans())
+        def member_edits(self, member: str, pick: int, form: bool, base_pick: int,
+                         fields: set[str], restore: bool) -> None:
+            """A member edits (or restores a revision of) a sheet a structure carries, theirs
+            or the other one's (the generic edit rules also draw members, on any sheet)."""
+            ids = [s.id for s in self.world.sheet_list()]
+            carried = [ids.index(i) for i in sorted(self.carried_by) if i in ids]
+            if not carried:
+                return
+            index = carried[pick % len(carried)]
+            if restore:
+                sheet_id = ids[index]
+                own = [n for n, i in enumerate(self.world.revision_ids())
+                       if self.world.revisions[i].sheet_id == sheet_id]
+                self.restore(member, own[base_pick % len(own)])
+            elif form:
+                self.edit_form(member, index, "honest", base_pick, fields)
+            else:
+                self.edit_api(member, index, "honest", base_pick, fields)
+
+        @rule(pick=st.integers(0, 999), member=st.sampled_from(MEMBERS))
+        def link(self, pick: int, member: str) -> None:
+            """A moderator names the structure that carries a published sheet (issue 24)."""
+            sheet = self.sheet_at(pick)
+            if sheet is None:
+                return
+            self.begin(f"mod links {sheet.slug} to the structure of {member}")
+            url = f"/fiches/{sheet.slug}/structure"
+            response = self.request(MOD, "POST", url,
+                                    data={"structure_id": str(self.structures[member])})
+            self.steps[-1] += f" -> {response.status_code}"
+            if response.status_code == 302:
+                self.carried_by[sheet.id] = member
+            self.end()
 
         # --- rules: reviewing ---------------------------------------------------------------
 

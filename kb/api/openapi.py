@@ -9,6 +9,7 @@ from flask import current_app
 from kb.duplicates.openapi import similar_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 from kb.sheets.filters import PARAMS, openapi_parameters
+from kb.structures.openapi import structure_ref_schema
 from kb.territories.openapi import sheet_place_properties, territory_paths
 
 
@@ -131,6 +132,7 @@ def openapi_document() -> dict[str, Any]:
             **{f.name: _field_schema(f) for f in FIELDS},
             "slug": {"type": "string"},
             "url": {"type": "string", "format": "uri"},
+            "structure": structure_ref_schema(),
             "status": {"type": "string",
                        "enum": ["approved", "pending", "rejected", "merged",
                                 "superseded"]},

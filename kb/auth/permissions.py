@@ -55,6 +55,9 @@ OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
                                                     Capability.CONFIRM_FRESH,
                                                     Capability.UPDATE_AVAILABILITY,
                                                     Capability.HOST_VISITS})
+# ...and to the active members of the verified structure that carries it (a sheet's
+# `structure_id`, issue 24): they publish their own changes to their structure's sheets.
+MEMBER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.PUBLISH})
 # Capabilities that make an account "staff": acting on such an account needs more.
 STAFF: frozenset[Capability] = frozenset({Capability.REVIEW, Capability.MODERATE,
                                           Capability.MANAGE_USERS, Capability.MANAGE_STAFF})
@@ -82,6 +85,23 @@ class Owned(Protocol):
     """An object some capabilities are granted on to its owner (see OWNER_ON_OBJECT)."""
 
     def is_owned_by(self, user: User) -> bool: ...
+
+
+# How membership of a verified structure is read: kb.structures registers it at start-up (this
+# layer cannot import it). None: no member rule (structures not loaded).
+_member_rule: Callable[[User, int], bool] | None = None
+
+
+def register_member_rule(rule: Callable[[User, int], bool] | None) -> None:
+    global _member_rule
+    _member_rule = rule
+
+
+def _is_member_of_carrier(user: Any, obj: Any) -> bool:
+    structure_id = getattr(obj, "structure_id", None)
+    # The account-state rules of `capabilities` hold here too: blocked or unconfirmed, never.
+    return (_member_rule is not None and isinstance(structure_id, int) and _is_user(user)
+            and not user.blocked and user.is_confirmed and _member_rule(user, structure_id))
 
 
 def _is_user(user: Any) -> bool:
@@ -119,6 +139,8 @@ def can(user: Any, capability: Capability | str, obj: Any = None) -> bool:
     if obj is None:
         return False
     if capability in PUBLIC_ON_OBJECT and bool(getattr(obj, "is_public", False)):
+        return True
+    if capability in MEMBER_ON_OBJECT and _is_member_of_carrier(user, obj):
         return True
     return (capability in OWNER_ON_OBJECT and _is_user(user) and not user.blocked
             and isinstance(obj, Owned) and obj.is_owned_by(user))

@@ -33,9 +33,9 @@ from kb.freshness.models import ConfirmToken, DigestLog
 from kb.freshness.signs import CONFIRMATION, note_kind
 from kb.moderation.models import Action
 from kb.moderation.operations import ModerationError, audit, public_details
-from kb.moderation.queries import reachable_contributors
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
+from kb.structures.team import teams
 from kb.timeutil import utcnow
 from kb.transaction import commit, mark_changed
 from kb.urls import base_url
@@ -83,7 +83,7 @@ def stale_sheets(now: datetime | None = None, due: list[Sheet] | None = None) ->
     """Due sheets nobody can be asked about (only the import user wrote them, or every author is
     blocked): the moderators' "à reprendre" queue."""
     due = due_sheets(now) if due is None else due
-    contributors = reachable_contributors(s.id for s in due)
+    contributors = teams(s.id for s in due)  # contributors and structure members
     return [s for s in due if not contributors.get(s.id)]
 
 
@@ -232,7 +232,7 @@ def send_reminders(now: datetime | None = None) -> ReminderRun:
     period = timedelta(days=current_app.config["KB_REMINDER_PERIOD_DAYS"])
     run = ReminderRun()
     due = due_sheets(now)
-    contributors = reachable_contributors(s.id for s in due)
+    contributors = teams(s.id for s in due)  # contributors and structure members
     by_user: dict[int, list[Sheet]] = defaultdict(list)
     users: dict[int, User] = {}
     for sheet in due:

@@ -31,7 +31,7 @@ def csv_writer(out: IO[str], fmt: str = "csv") -> Any:
 def published_objects() -> Iterator[dict[str, Any]]:
     # yield_per streams rows (server-side cursor on PostgreSQL); the approved revision comes
     # in the same row, not one query per sheet.
-    query = (published_sheets().options(joinedload(Sheet.approved_revision))
+    query = (published_sheets().options(joinedload(Sheet.approved_revision), joinedload(Sheet.structure))
              .order_by(Sheet.id).execution_options(yield_per=200))
     for sheet in db.session.scalars(query):
         yield sheet_object(sheet)

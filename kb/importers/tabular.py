@@ -35,7 +35,7 @@ def from_spreadsheet(value: str) -> str:
         else value
 
 
-READ_ONLY = {"url", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
+READ_ONLY = {"url", "structure", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
              "review_due_at", "fresh", "state", *PLACE_NAMES}
 
 

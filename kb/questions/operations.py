@@ -21,10 +21,11 @@ from kb.auth.models import User
 from kb.auth.permissions import Capability, check
 from kb.auth.preferences import wants_contribution_mail
 from kb.extensions import db
-from kb.moderation.queries import reachable_contributors
 from kb.moderation.standing import counts_as_contributor
 from kb.questions.models import ContactOptOut, Publication, Question, QuestionStatus
 from kb.sheets.models import Sheet
+from kb.structures.team import sheet_team
+from kb.structures.team import teams as sheet_teams
 from kb.timeutil import utcnow
 from kb.transaction import mark_changed
 from kb.urls import base_url
@@ -88,7 +89,7 @@ class Recipients:
 def team_of(sheet: Sheet, asker_id: int | None = None) -> Recipients:
     """Who a question about this sheet reaches (never the asker)."""
     # Contributors who turned off optional mail ("Mon compte") are not asked.
-    people = [u for u in reachable_contributors([sheet.id]).get(sheet.id, [])
+    people = [u for u in sheet_team(sheet)  # contributors and structure members
               if u.id != asker_id and wants_contribution_mail(u)]
     known = {u.email.lower() for u in people}
     return Recipients(people, [a for a in contact_addresses(sheet) if a not in known])
@@ -336,7 +337,7 @@ def waiting_by_person() -> dict[int, list[Question]]:
     the letter (kb/letters), read once per letters run."""
     open_questions = list(db.session.scalars(select(Question).where(
         Question.status == QuestionStatus.OPEN.value).order_by(Question.created_at, Question.id)))
-    teams = reachable_contributors({q.sheet_id for q in open_questions})
+    teams = sheet_teams({q.sheet_id for q in open_questions})
     waiting: dict[int, list[Question]] = {}
     for question in open_questions:
         for member in teams.get(question.sheet_id, []):

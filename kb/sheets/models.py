@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,9 @@ from sqlalchemy.sql import Select
 from kb.auth.models import User
 from kb.extensions import db
 from kb.timeutil import utcnow
+
+if TYPE_CHECKING:  # mapped by name: this domain never imports kb.structures at run time
+    from kb.structures.models import Structure
 
 REVIEW_INTERVALS = (3, 6, 12, 24)  # months
 DEFAULT_REVIEW_INTERVAL = 12
@@ -125,6 +128,10 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     epci: Mapped[str] = mapped_column(String(9), default="", index=True)
     department: Mapped[str] = mapped_column(String(80), default="", index=True)
     region: Mapped[str] = mapped_column(String(3), default="", index=True)
+    # The structure that carries the sheet (kb/structures, which this domain never imports):
+    # its members join the sheet's team. `actor_name` stays the text; it links when this is set.
+    structure_id: Mapped[int | None] = mapped_column(
+        ForeignKey("structures.id", ondelete="SET NULL"), index=True)
 
     approved_revision: Mapped[Revision | None] = relationship(
         foreign_keys=[approved_revision_id], post_update=True
@@ -133,6 +140,7 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     tags: Mapped[list[Tag]] = relationship(secondary=sheet_tags, order_by=Tag.name)
     keys: Mapped[list[SheetKey]] = relationship(cascade="all, delete-orphan",
                                                 passive_deletes=True)
+    structure: Mapped[Structure | None] = relationship("Structure")
 
     @property
     def review_due_at(self) -> datetime:

@@ -207,7 +207,8 @@ def _add_revision(
         status=RevisionStatus.PENDING.value,
     )
     db.session.add(revision)
-    if can(author, Capability.PUBLISH):  # never for an unconfirmed account (the table says)
+    # Never for an unconfirmed account; on the sheet: members of its verified structure too.
+    if can(author, Capability.PUBLISH, sheet):
         _settle(revision, author)
         publish(sheet, revision)
     elif base is not None and base.author_id == author.id \

@@ -10,13 +10,26 @@ from kb.territories.places import PLACE_NAMES, derive
 from kb.timeutil import isoformat
 from kb.urls import base_url
 
-META_FIELDS = ("slug", "url", "status", "revision", "created_at", "updated_at",
+META_FIELDS = ("slug", "url", "structure", "status", "revision", "created_at", "updated_at",
                "last_reviewed_at", "review_due_at", "fresh", "state", *PLACE_NAMES)
 
 
 def sheet_url(sheet: Sheet) -> str:
     # Built by hand: exports and the CLI run outside any request.
     return f"{base_url()}/fiches/{sheet.slug}"
+
+
+def structure_url(structure: Any) -> str:
+    return f"{base_url()}/structures/{structure.id}-{structure.slug}"
+
+
+def structure_ref(sheet: Sheet) -> dict[str, Any] | None:
+    """The structure that carries the sheet (kb/structures), as every sheet object names it."""
+    structure = sheet.structure
+    if structure is None:
+        return None
+    return {"id": structure.id, "name": structure.name, "siret": structure.siret,
+            "url": structure_url(structure)}
 
 
 def sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, Any]:
@@ -33,6 +46,7 @@ def sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, An
     obj.update(
         slug=sheet.slug,
         url=sheet_url(sheet),
+        structure=structure_ref(sheet),
         status=revision.status,
         revision=revision.id,
         created_at=isoformat(sheet.created_at),

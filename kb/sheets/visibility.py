@@ -87,7 +87,7 @@ def editing_base(sheet: Sheet, user: Any) -> Revision | None:
     approved = sheet.approved_revision
     if approved is None:
         return latest_revision(sheet, author=person)
-    if can(person, Capability.PUBLISH):
+    if can(person, Capability.PUBLISH, sheet):
         return approved
     return latest_revision(sheet, author=person, status=RevisionStatus.PENDING) or approved
 

@@ -1,0 +1,384 @@
+"""Structures (issue 24): SIRET rules, joining (invitation, request, ProConnect), leaving, a
+sheet's team, the freshness letter reaching members, members' publishing, pages and API."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from kb.errors import Conflict, Invalid, PermissionDenied
+from kb.extensions import db
+from kb.freshness import operations as freshness
+from kb.mail.models import OutboxMail
+from kb.questions.operations import team_of
+from kb.sheets import operations as sheets
+from kb.sheets.models import RevisionStatus, Sheet
+from kb.structures import operations
+from kb.structures.models import JoinedVia, MemberRole, MemberState, Structure
+from kb.structures.team import sheet_team
+from kb.timeutil import utcnow
+from kb.transaction import commit
+
+SIRET = "73282932000074"  # a real SIRET: 14 digits whose Luhn check digit holds
+OTHER_SIRET = "35600000000048"
+BAD_CHECK_DIGIT = "73282932000075"
+
+
+def structure(moderator, **values) -> Structure:
+    row = operations.create_structure({"name": "CCAS de Brest", **values}, moderator)
+    commit()
+    return row
+
+
+def member(s: Structure, user, moderator, role: MemberRole = MemberRole.MEMBER) -> None:
+    operations.add_member(s, user, moderator, role)
+    commit()
+
+
+def carried(make_sheet, s: Structure, **fields) -> Sheet:
+    sheet = make_sheet(**fields).sheet
+    sheet.structure_id = s.id
+    commit()
+    return sheet
+
+
+def outbox(to: str) -> list[OutboxMail]:
+    return list(db.session.scalars(select(OutboxMail).where(OutboxMail.recipient == to)))
+
+
+# --- the model: SIRET --------------------------------------------------------------------
+
+def test_two_structures_with_one_siret_are_refused_and_a_bad_check_digit_too(app, moderator):
+    first = structure(moderator, siret="732 829 320 00074")
+    assert first.siret == SIRET  # spaces dropped
+    with pytest.raises(Conflict, match="déjà ce SIRET.*CCAS de Brest"):
+        operations.create_structure({"name": "Autre nom", "siret": SIRET}, moderator)
+    db.session.rollback()
+    with pytest.raises(Invalid, match="clé de contrôle"):
+        operations.create_structure({"name": "Mauvais", "siret": BAD_CHECK_DIGIT}, moderator)
+    with pytest.raises(Invalid, match="14 chiffres"):
+        operations.create_structure({"name": "Court", "siret": "1234"}, moderator)
+    # Informal collectives have none; several may exist.
+    structure(moderator, name="Collectif A")
+    structure(moderator, name="Collectif B")
+    assert db.session.query(Structure).count() == 3
+
+
+def test_the_database_refuses_a_second_siret_whatever_the_caller(app, moderator):
+    structure(moderator, siret=SIRET)
+    db.session.add(Structure(name="Doublon", siret=SIRET))
+    with pytest.raises(Exception, match="(?i)unique"):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_the_form_refuses_a_taken_siret_with_a_french_message(client, login, moderator):
+    structure(moderator, siret=SIRET)
+    login(moderator)
+    response = client.post("/structures/nouvelle", data={"name": "Autre", "siret": SIRET})
+    assert response.status_code == 422
+    assert "déjà pris" in response.get_data(as_text=True)
+    response = client.post("/structures/nouvelle", data={
+        "name": "Mission locale", "siret": OTHER_SIRET, "type": "association",
+        "networks": ["mission-locale"], "commune_code": "29019", "website": "https://ml.example"})
+    assert response.status_code == 302
+    created = db.session.scalar(select(Structure).where(Structure.siret == OTHER_SIRET))
+    assert created.networks == ["mission-locale"] and created.commune_code == "29019"
+
+
+def test_unknown_type_network_and_commune_are_refused(app, moderator):
+    with pytest.raises(Invalid) as refused:
+        operations.create_structure({"name": "X", "type": "ovni", "networks": ["inconnu"],
+                                     "commune_code": "00000"}, moderator)
+    assert set(refused.value.extra["fields"]) == {"type", "networks", "commune_code"}
+
+
+def test_only_moderators_create_structures(client, login, contributor):
+    login(contributor)
+    assert client.post("/structures/nouvelle", data={"name": "X"}).status_code == 403
+
+
+# --- joining and leaving -----------------------------------------------------------------
+
+def test_invite_by_address_then_the_invited_account_joins_and_a_forwarded_link_does_not(
+        app, client, login, make_user, moderator):
+    s = structure(moderator)
+    admin = make_user(email="admin@ccas-brest.fr")
+    member(s, admin, moderator, MemberRole.ADMIN)
+    invited = make_user(email="agent@ccas-brest.fr")
+    stranger = make_user(email="someone@example.org")
+
+    login(admin)
+    assert client.post(f"/structures/{s.id}/inviter",
+                       data={"email": "agent@ccas-brest.fr"}).status_code == 302
+    [mail] = outbox("agent@ccas-brest.fr")
+    assert mail.transactional and "CCAS de Brest" in mail.subject
+    [path] = re.findall(r"http://kb\.test(/structures/invitation/\S+)", mail.body_text)
+
+    login(stranger)
+    assert client.post(path).status_code == 403  # the link is for another address
+    login(invited)
+    assert client.get(path).status_code == 200  # opening it changes nothing
+    assert operations.membership(s, invited) is None
+    assert client.post(path).status_code == 302
+    row = operations.membership(s, invited)
+    assert row.is_active and row.joined_via == JoinedVia.INVITATION
+    assert client.post(path).status_code == 409  # single use
+
+
+def test_a_contributor_cannot_invite(app, client, login, contributor, moderator):
+    s = structure(moderator)
+    login(contributor)
+    assert client.post(f"/structures/{s.id}/inviter", data={"email": "a@b.fr"}).status_code == 403
+    assert outbox("a@b.fr") == []
+
+
+def test_ask_to_join_then_an_administrator_accepts_and_a_moderator_may_too(
+        app, client, login, make_user, moderator):
+    s = structure(moderator)
+    admin = make_user()
+    member(s, admin, moderator, MemberRole.ADMIN)
+    asker, other = make_user(), make_user()
+
+    login(asker)
+    assert client.post(f"/structures/{s.id}/rejoindre").status_code == 302
+    row = operations.membership(s, asker)
+    assert row.state == MemberState.REQUESTED and not row.is_active
+    login(other)  # a plain member of nothing cannot decide
+    assert client.post(f"/structures/{s.id}/demandes/{row.id}",
+                       data={"decision": "accepter"}).status_code == 403
+    login(admin)
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert asker.name in page and "Accepter" in page
+    assert client.post(f"/structures/{s.id}/demandes/{row.id}",
+                       data={"decision": "accepter"}).status_code == 302
+    assert operations.membership(s, asker).is_active
+
+    login(other)
+    client.post(f"/structures/{s.id}/rejoindre")
+    login(moderator)
+    row = operations.membership(s, other)
+    assert client.post(f"/structures/{s.id}/demandes/{row.id}",
+                       data={"decision": "refuser"}).status_code == 302
+    assert not operations.membership(s, other).is_active
+
+
+def test_leaving_is_one_csrf_protected_post(app, client, login, make_user, moderator):
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    login(agent)
+    assert client.get(f"/structures/{s.id}/quitter").status_code == 405
+    assert client.post(f"/structures/{s.id}/quitter").status_code == 302
+    assert operations.membership(s, agent).state == MemberState.LEFT
+
+
+def test_leaving_checks_the_csrf_token(app_config, make_user, moderator):
+    from kb import create_app
+
+    app = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = agent.get_id()
+    assert client.post(f"/structures/{s.id}/quitter").status_code == 400
+    assert operations.membership(s, agent).is_active
+
+
+# --- the team ----------------------------------------------------------------------------
+
+def test_a_sheets_team_is_its_structures_members_plus_its_contributors_and_survives_a_leaver(
+        app, make_sheet, make_user, moderator):
+    s = structure(moderator)
+    writer = make_user("moderator", name="Rédactrice")
+    sheet = carried(make_sheet, s, author=writer)
+    stays, leaves, blocked = make_user(), make_user(), make_user()
+    for person in (stays, leaves, blocked):
+        member(s, person, moderator)
+    blocked.blocked = True
+    commit()
+    assert {u.id for u in sheet_team(sheet)} == {writer.id, stays.id, leaves.id}
+
+    operations.leave(s, leaves)
+    commit()
+    assert [u.id for u in sheet_team(sheet)] == [writer.id, stays.id]
+    # Question relays ask the same team.
+    assert {u.id for u in team_of(sheet).contributors} == {writer.id, stays.id}
+
+
+def test_the_freshness_letter_for_a_structures_sheet_reaches_its_members(
+        app, make_sheet, make_user, moderator):
+    s = structure(moderator)
+    agent = make_user(email="agent@ccas-brest.fr")
+    member(s, agent, moderator)
+    sheet = carried(make_sheet, s, title="Accueil au CCAS")
+    sheet.last_reviewed_at = utcnow() - timedelta(days=400)
+    commit()
+    run = freshness.send_reminders()
+    commit()
+    [letter] = outbox("agent@ccas-brest.fr")
+    assert "Accueil au CCAS" in letter.body_text
+    assert sheet not in run.stale
+
+
+# --- ProConnect (the OIDC sign-in's handler, called directly) ------------------------------
+
+def test_a_proconnect_sign_in_with_a_new_siret_creates_the_structure_and_makes_an_admin(
+        app, make_user):
+    agent = make_user(email="agent@ccas-brest.fr")
+    row = operations.on_oidc_signed_in(agent, {"siret": SIRET})
+    commit()
+    s = operations.by_siret(SIRET)
+    assert s is not None and row.structure_id == s.id
+    assert row.administers and row.joined_via == JoinedVia.PROCONNECT
+    assert not s.verified  # one ProConnect member is not enough
+
+
+def test_a_known_siret_joins_at_once_when_the_domain_is_used_otherwise_asks_and_two_verify(
+        app, make_user):
+    first = make_user(email="a@ccas-brest.fr")
+    operations.on_oidc_signed_in(first, {"siret": SIRET})
+    colleague = make_user(email="b@ccas-brest.fr")
+    row = operations.on_oidc_signed_in(colleague, {"siret": SIRET})
+    commit()
+    s = operations.by_siret(SIRET)
+    assert row.is_active
+    assert s.verified and s.verified_how == "proconnect"  # two members proved the SIRET
+
+    outsider = make_user(email="x@gmail.example")
+    row = operations.on_oidc_signed_in(outsider, {"siret": SIRET})
+    commit()
+    assert row.state == MemberState.REQUESTED and row.joined_via == JoinedVia.PROCONNECT
+    assert operations.on_oidc_signed_in(outsider, {"siret": BAD_CHECK_DIGIT}) is None
+    assert operations.on_oidc_signed_in(outsider, {}) is None
+
+
+# --- trust -------------------------------------------------------------------------------
+
+def test_members_of_a_verified_structure_publish_their_changes_to_its_sheets_at_once(
+        app, make_sheet, make_user, moderator):
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    sheet = carried(make_sheet, s)
+    elsewhere = make_sheet(title="Une autre fiche").sheet
+
+    waits = sheets.edit_sheet(sheet, {"summary": "Avant vérification."}, agent, None)
+    commit()
+    assert waits.status == RevisionStatus.PENDING  # unverified structure: the usual rules
+
+    operations.verify(s, moderator)
+    commit()
+    published = sheets.edit_sheet(sheet, {"summary": "Après vérification."}, agent, None)
+    commit()
+    assert published.status == RevisionStatus.APPROVED
+    other = sheets.edit_sheet(elsewhere, {"summary": "Ailleurs."}, agent, None)
+    commit()
+    assert other.status == RevisionStatus.PENDING  # not its structure's sheet
+
+    operations.leave(s, agent)
+    commit()
+    after = sheets.edit_sheet(sheet, {"summary": "Après départ."}, agent, None)
+    commit()
+    assert after.status == RevisionStatus.PENDING
+
+
+def test_a_contributor_cannot_verify_or_link_a_sheet_to_a_structure(
+        app, make_sheet, contributor, moderator):
+    s = structure(moderator)
+    sheet = make_sheet().sheet
+    with pytest.raises(PermissionDenied):
+        operations.verify(s, contributor)
+    with pytest.raises(PermissionDenied):
+        operations.link_sheet(sheet, s, contributor)
+
+
+# --- pages and API -----------------------------------------------------------------------
+
+def test_the_structure_page_lists_its_sheets_freshness_and_the_names_members_show(
+        client, make_sheet, make_user, moderator):
+    s = structure(moderator, siret=SIRET, commune_code="29019", networks=["france-service"])
+    shown, hidden = make_user(name="Agnès Affichée"), make_user(name="Henri Discret")
+    member(s, shown, moderator)
+    member(s, hidden, moderator)
+    operations.set_shown(s, hidden, False)
+    commit()
+    fresh = carried(make_sheet, s, title="Fiche à jour")
+    old = carried(make_sheet, s, title="Fiche ancienne")
+    old.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+
+    assert client.get(f"/structures/{s.id}").status_code == 301
+    assert client.get(f"/structures/{s.id}-mauvais-nom").status_code == 301
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert "Fiche à jour" in page and "Fiche ancienne" in page and "dont 1 à actualiser" in page
+    assert "Agnès Affichée" in page and "Henri Discret" not in page
+    assert "Brest" in page and SIRET in page
+    assert "@" not in page.split("<main", 1)[-1].split("</main>")[0]  # no address
+    sheet_page = client.get(f"/fiches/{fresh.slug}").get_data(as_text=True)
+    assert f'href="/structures/{s.id}-{s.slug}">Mairie de Brest</a>' in sheet_page
+    assert client.get("/structures/999999-x").status_code == 404
+
+
+def test_every_sheet_object_names_its_structure_or_null(client, make_sheet, moderator):
+    s = structure(moderator, siret=SIRET)
+    linked = carried(make_sheet, s, title="Portée")
+    alone = make_sheet(title="Seule").sheet
+    items = {o["slug"]: o for o in client.get("/api/v1/sheets").get_json()["items"]}
+    assert items[linked.slug]["structure"] == {
+        "id": s.id, "name": "CCAS de Brest", "siret": SIRET,
+        "url": f"http://kb.test/structures/{s.id}-ccas-de-brest"}
+    assert items[alone.slug]["structure"] is None
+    assert client.get(f"/api/v1/sheets/{linked.slug}").get_json()["structure"]["id"] == s.id
+
+
+def test_the_structures_api_gives_public_data_only(client, make_sheet, make_user, moderator):
+    s = structure(moderator, siret=SIRET)
+    agent = make_user(email="agent@ccas-brest.fr", name="Agent Public")
+    member(s, agent, moderator)
+    carried(make_sheet, s, title="Portée")
+    listing = client.get("/api/v1/structures").get_json()
+    assert listing["total"] == 1 and listing["items"][0]["siret"] == SIRET
+    detail = client.get(f"/api/v1/structures/{s.id}")
+    body = detail.get_data(as_text=True)
+    assert detail.get_json()["members"] == ["Agent Public"]
+    assert [x["title"] for x in detail.get_json()["sheets"]] == ["Portée"]
+    assert "@" not in body
+    missing = client.get("/api/v1/structures/999999")
+    assert missing.status_code == 404 and missing.get_json()["error"] == "not_found"
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    assert "/api/v1/structures/{id}" in paths
+
+
+def test_moderators_see_likely_matches_by_name_and_commune_and_link_them(
+        client, login, make_sheet, moderator):
+    s = structure(moderator, name="Mairie de Brest", commune_code="29019")
+    elsewhere = structure(moderator, name="Mairie de Brest ", commune_code="75056")
+    sheet = make_sheet().sheet  # actor "Mairie de Brest", in Brest
+    login(moderator)
+    page = client.get("/moderation/structures").get_data(as_text=True)
+    assert sheet.title in page and f"value=\"{s.id}\"" in page
+    assert f"value=\"{elsewhere.id}\"" not in page  # same name, another commune
+    client.post(f"/fiches/{sheet.slug}/structure", data={"structure_id": s.id, "next": "matches"})
+    assert db.session.get(Sheet, sheet.id).structure_id == s.id
+    assert sheet.title not in client.get("/moderation/structures").get_data(as_text=True)
+
+
+def test_through_the_api_a_verified_members_edit_is_published_at_once(
+        client, bearer, make_sheet, make_user, moderator):
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    operations.verify(s, moderator)
+    commit()
+    sheet = carried(make_sheet, s)
+    response = client.patch(f"/api/v1/sheets/{sheet.slug}", headers=bearer(agent),
+                            json={"summary": "Mis à jour par la structure.",
+                                  "base_revision": sheet.approved_revision_id})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "approved"
