@@ -165,7 +165,7 @@ def _userinfo(client: Any, metadata: dict[str, Any], token: dict[str, Any]) -> d
     if mimetype != "application/jwt":
         data = response.json()
         if not isinstance(data, dict):
-            raise ValueError("userinfo is not an object")
+            raise ValueError("la réponse userinfo n'est pas un objet JSON")
         return data
     # Only the provider's public keys verify it: never "none", never a shared secret.
     algorithms = [a for a in metadata.get("userinfo_signing_alg_values_supported")
@@ -355,7 +355,7 @@ def logged_out() -> Response:
     try:
         client.validate_logout_response()
     except OAuthError:
-        flash("Votre session est fermée ici.", "info")
+        flash("Vous êtes déconnecté·e de ce site.", "info")
     else:
         flash(f"Vous êtes déconnecté·e, ici et sur {provider_name()}.", "success")
     return redirect(url_for("sheets.home"))
