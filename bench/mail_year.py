@@ -1,32 +1,35 @@
 """A simulated year of "La lettre des fiches": does the base stay true when people answer rarely?
 
     .venv/bin/python -m bench.mail_year                          # 1,000 sheets, p = 0.3 and 0.6
-    .venv/bin/python -m bench.mail_year --sheets 300 --probabilities 0.3 --seed 2
+    .venv/bin/python -m bench.mail_year --sheets 100 --contributors 20 --days 90   # a quick check
 
 A fresh SQLite database per answer probability p gets 200 contributors (trusted: their sheets
-publish at once), 3 moderators, 50 followers (readers with standing) and 1,000 published sheets,
-each created by a contributor (its owner); 30 % also edited by a second contributor. Review
-intervals: 70 % 12 months, 15 % 6, 15 % 24; each sheet was last reviewed at a random time within
-its interval (the base starts fresh). A simulated clock then runs 365 days:
+publish at once; 10 % chose a weekly letter on a random weekday, the others the monthly one),
+3 moderators, 50 readers with standing and 1,000 published sheets, each created by a
+contributor (its owner); 30 % also edited by a second contributor. Review intervals: 70 % 12
+months, 15 % 6, 15 % 24; each sheet was last reviewed at a random time within its interval (the
+base starts fresh). Every kb module's `utcnow` reads a simulated clock, which runs 365 days:
 
-- every day: approved edits (300 a year) and questions answered by the team (200 asked a year,
-  each answered with probability p within a week) are signs of life; followers read sheets and
-  answer "toujours juste ?" (2 a month each, with probability p; 9 in 10 say "Oui");
-- the first Wednesday of each month, everyone's letter is built from
-  kb.freshness.letter_items_for_owner (+ letter_items_for_moderator for moderators); a letter
-  with items is one mail; note_reminded() is told of its sheets; each recipient answers the
-  letter with probability p and then clicks every item's first action through the signed link
-  (kb.freshness.operations.use_action): owners "Confirmer", moderators "Confirmer" (7 in 10:
-  they checked the initiative is alive) or "Archiver" (3 in 10).
+- every day: approved edits (300 a year; the review date moves as publish() moves it);
+  questions asked by readers through kb.questions.ask (200 a year; the team answers with
+  probability p within a week through kb.questions.answer, a sign of life); the questions
+  sweep (reminders, closing); readers answer "toujours juste ?" (2 a month each, with
+  probability p; 9 in 10 say "Oui");
+- then the real letters engine, `kb.letters.operations.build_letters(now=noon)`: its schedule
+  decides who gets a letter (monthly on the first Wednesday, weekly on the chosen day). Each
+  letter queued in the outbox is read with probability p, as a person reads it: the text body's
+  one-click links (at most 5 items a section) are followed through the operations their views
+  call: "Confirmer" (a moderator "Archiver" 3 in 10 of the sheets escalated to them), a
+  reported sheet's "Toujours juste : confirmer", a waiting question's "Répondre".
 
-Printed as tables: fresh % at the start and at year end (archived sheets left out), sheets
-archived, letters and other mails per person per month (mean, max) by kind, most letters one
-person got in one month. Goal: >= 90 % fresh at p = 0.3, never two letters in one period.
-
-The lead plugs the real letters engine in `build_letter` (one function: who gets what this
-period) and the outbox counts in `mail_counts` (one function: (recipient, kind, time) rows in,
-mean and max per person per month by kind out); the simulation loop is `simulate`.
+Mails are the `outbox` rows (recipient, kind, created_at): mails per person per month by kind
+(mean over every account, mean over those who got one, max), letters per person and period
+(the recipient's own period), and mails lost = mails queued by committed transactions (counted
+where kb.mail.queue is called) that are not in the outbox. At the end `kb mail send` runs once
+without KB_MAIL_URL (the log transport): every row must be sent. Goal: >= 90 % fresh at p = 0.3,
+counting archived sheets as not fresh; never two letters in one period; 0 lost.
 """
+
 
 from __future__ import annotations
 
