@@ -302,15 +302,16 @@ def simulate(p: float, seed: int, n_sheets: int, n_contributors: int, n_follower
                 for _ in range(_poisson(rng, 300 / DAYS)):  # an approved edit
                     _sign_of_life(rng.choice(ids), now)
                 for _ in range(_poisson(rng, 200 / DAYS)):  # a reader asks the team
-                    question = _ask(rng, rng.choice(followers), rng.choice(ids), now)
-                    if question is not None and rng.random() < p:
+                    asker, sheet_id, answered = rng.choice(followers), rng.choice(ids), rng.random()
+                    question = _ask(asker, sheet_id, now)
+                    if question is not None and answered < p:
                         answers.append((now + timedelta(days=rng.randint(1, 7)), question))
                 for when, question_id in [a for a in answers if a[0] <= now]:
                     answers.remove((when, question_id))
                     _answer(question_id, now)
                 for reader in followers:
                     if rng.random() < 2 / 30 and rng.random() < p:
-                        _reader_answers(rng, reader, rng.choice(ids), now)
+                        _reader_answers(reader, rng.choice(ids), rng.random() < 0.9, now)
                 commit()
                 questions.sweep(now)  # cron: reminders, then closing, of unanswered questions
                 commit()
@@ -322,8 +323,11 @@ def simulate(p: float, seed: int, n_sheets: int, n_contributors: int, n_follower
                 for row in db.session.scalars(select(OutboxMail).where(
                         OutboxMail.id > seen, OutboxMail.kind == "letter")
                         .order_by(OutboxMail.id)):
-                    if rng.random() < p:
-                        year.clicks += answer_letter(rng, row.body_text, clock["now"])
+                    # Whether this person reads this letter does not hang on what earlier
+                    # letters said: two versions of the product compare on the same people.
+                    person = random.Random(f"{seed}:{row.recipient}:{row.created_at:%Y-%m-%d}")
+                    if person.random() < p:
+                        year.clicks += answer_letter(person, row.body_text, clock["now"])
                 seen = db.session.scalar(select(func.max(OutboxMail.id))) or 0
             end = clock["now"] = START + timedelta(days=days)
             year.fresh_end, year.published_end = fresh_share(end)
@@ -355,7 +359,7 @@ def _count_sent() -> int:
         OutboxMail.state == MailState.SENT.value)) or 0
 
 
-def _ask(rng: random.Random, asker: User, sheet_id: int, now: datetime) -> int | None:
+def _ask(asker: User, sheet_id: int, now: datetime) -> int | None:
     sheet = db.session.get(Sheet, sheet_id)
     if sheet is None or not sheet.is_published:
         return None
@@ -389,12 +393,12 @@ def _sign_of_life(sheet_id: int, now: datetime) -> None:
         sheet.last_reviewed_at = now  # what publish() and questions.answer() do
 
 
-def _reader_answers(rng: random.Random, reader: User, sheet_id: int, now: datetime) -> None:
+def _reader_answers(reader: User, sheet_id: int, yes: bool, now: datetime) -> None:
     sheet = db.session.get(Sheet, sheet_id)
     if sheet is None or not readers.may_answer(reader, sheet) \
             or readers.answer_of(reader, sheet) is not None:
         return
-    readers.answer(sheet, reader, rng.random() < 0.9, now=now)
+    readers.answer(sheet, reader, yes, now=now)
 
 
 def letters_per_period(rows: list[tuple[str, str, datetime]]) -> Counter[tuple[str, str]]:
