@@ -5,7 +5,7 @@ the published update rate (/statistiques). docs/freshness.md says the same in pr
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,12 +15,14 @@ from kb.extensions import db
 from kb.freshness import operations as freshness
 from kb.freshness.letters import DUE, LATE, SOON, action_url
 from kb.freshness.models import ReviewEvent
+from kb.letters.operations import build_letters
 from kb.moderation import operations as moderation
 from kb.moderation.models import AuditEntry, Report
 from kb.sheets import operations
 from kb.sheets.models import Sheet
 from kb.timeutil import utcnow
 from kb.transaction import commit
+from tests.letter_helpers import Queued, queued_fixture  # noqa: F401  (fixture "queued")
 
 DAY = timedelta(days=1)
 
@@ -88,6 +90,31 @@ def test_once_due_it_is_to_check_then_late_in_each_later_letter(team):
     assert items(owner) == {"Accueil à Brest": DUE}
     letters_sent(sheet, 1)
     assert items(owner) == {"Accueil à Brest": LATE}
+
+
+def due_at(sheet: Sheet, when: datetime) -> None:
+    sheet.last_reviewed_at = when - (sheet.review_due_at - sheet.last_reviewed_at)
+    commit()
+
+
+def test_a_sheet_due_before_the_next_monthly_letter_is_announced_in_this_one(team, queued: Queued):
+    """A monthly period lasts 28 or 35 days: "30 days ahead" alone would let a sheet due 31 to
+    35 days after a letter get its first mail once overdue."""
+    sheet, owner, other, moderator = team
+    january = datetime(2030, 1, 2, 10, 0)  # first Wednesday; the next letter: 6 February
+    due_at(sheet, january + timedelta(days=33))
+    build_letters(now=january)
+    (letter,) = queued.letters(owner.email)
+    assert f"{sheet.title} ({SOON})" in letter.body
+    assert queued.letters(other.email) == []  # the other contributors: only once overdue
+
+
+def test_thirty_days_ahead_still_holds_when_the_next_letter_comes_sooner(team, queued: Queued):
+    sheet, owner, other, moderator = team
+    february = datetime(2030, 2, 6, 10, 0)  # the next letter: 6 March, 28 days later
+    due_at(sheet, february + timedelta(days=33))
+    build_letters(now=february)
+    assert queued.letters(owner.email) == []  # announced on 6 March, 5 days before it is due
 
 
 def test_letters_before_the_due_date_do_not_count_towards_escalation(team):
@@ -160,6 +187,24 @@ def test_a_sheet_nobody_can_be_asked_about_goes_to_the_moderators_when_due(make_
     author.reminder_period_days = 0  # ...who opted out of reminders
     commit()
     assert moderator_items(moderator) == {"Importée": LATE}
+
+
+def test_overdue_sheets_come_first_in_the_moderators_letter_before_a_full_queue(
+        make_user, make_sheet, moderator, queued: Queued):
+    """The section shows 5 items: the overdue sheets, done in one click from the letter, are
+    not hidden behind proposals, reports and duplicates that have their own pages."""
+    newcomer = make_user(email="nouvelle@example.org", name="Nina")
+    for n in range(6):
+        make_sheet(author=newcomer, title=f"Proposition {n}")  # waits in the moderation queue
+    sheet = due_in(make_sheet(title="Importée").sheet, -2)
+    author = db.session.get(User, sheet.approved_revision.author_id)
+    author.reminder_period_days = 0  # nobody can be asked: the moderators get it when due
+    commit()
+    build_letters(now=utcnow())
+    (letter,) = queued.letters(moderator.email)
+    shown = letter.body.split("== Pour la modération ==")[1]
+    assert shown.index("Importée") < shown.index("Proposition 0")
+    assert "Archiver : " in shown and "et 2 autres" in shown
 
 
 # --- signed one-click actions ---------------------------------------------------------------

@@ -119,36 +119,43 @@ def thresholds() -> tuple[int, int]:
             int(config.get("KB_FRESHNESS_TO_MODERATORS", TO_MODERATORS)))
 
 
-def state_of(sheet: Sheet, state: FreshnessState | None, now: datetime) -> str | None:
+def state_of(sheet: Sheet, state: FreshnessState | None, now: datetime,
+             ahead: timedelta = AHEAD) -> str | None:
     due = sheet.review_due_at
-    if now < due - AHEAD:
+    if now < due - ahead:
         return None
     if now < due:
         return SOON
     return DUE if reminders(sheet, state) == 0 else LATE
 
 
-def _candidates(now: datetime, query: Select[Any] | None = None) -> list[Sheet]:
-    """Published sheets whose review date is at most AHEAD away (or past)."""
+def _candidates(now: datetime, query: Select[Any] | None = None,
+                ahead: timedelta = AHEAD) -> list[Sheet]:
+    """Published sheets whose review date is at most `ahead` away (or past)."""
     # SQL narrows with the shortest interval; the exact date is the model's (as due_sheets).
-    horizon = now + AHEAD - timedelta(days=min(REVIEW_INTERVALS) * _DAYS_PER_MONTH)
+    horizon = now + ahead - timedelta(days=min(REVIEW_INTERVALS) * _DAYS_PER_MONTH)
     base = published_sheets() if query is None else query
     sheets = db.session.scalars(base.where(Sheet.last_reviewed_at <= horizon)
                                 .order_by(Sheet.id)).unique()
-    return sorted((s for s in sheets if s.review_due_at - AHEAD <= now),
+    return sorted((s for s in sheets if s.review_due_at - ahead <= now),
                   key=lambda s: (s.review_due_at, s.id))
 
 
 # --- the letters' items ----------------------------------------------------------------------
 
-def letter_items_for_owner(user: User, now: datetime) -> list[FreshnessItem]:
-    """Sheets this person should confirm: theirs (from 30 days before the review date), and
-    overdue sheets escalated to them as another contributor. A pure read."""
+def letter_items_for_owner(user: User, now: datetime, next_letter: datetime | None = None
+                           ) -> list[FreshnessItem]:
+    """Sheets this person should confirm: theirs (from 30 days before the review date, or
+    from the last letter before it when the next one comes later: `next_letter`), and overdue
+    sheets escalated to them as another contributor. A pure read."""
     if not askable(user):
         return []
+    # A monthly period lasts 28 or 35 days: a sheet falling due 31 to 35 days after a letter
+    # would otherwise get its first mail when already overdue.
+    ahead = max(AHEAD, next_letter - now) if next_letter is not None else AHEAD
     mine = published_sheets().join(Revision, Revision.sheet_id == Sheet.id).where(
         Revision.author_id == user.id, Revision.status.in_(ACCEPTED))
-    sheets = _candidates(now, mine)
+    sheets = _candidates(now, mine, ahead)
     people = people_to_ask(s.id for s in sheets)
     states = _states(s.id for s in sheets)
     to_others = thresholds()[0]
@@ -157,7 +164,7 @@ def letter_items_for_owner(user: User, now: datetime) -> list[FreshnessItem]:
         asked = people.get(sheet.id, [])
         if not asked:
             continue
-        label = state_of(sheet, states.get(sheet.id), now)
+        label = state_of(sheet, states.get(sheet.id), now, ahead)
         is_owner = asked[0].id == user.id
         escalated = label != SOON and reminders(sheet, states.get(sheet.id)) >= to_others
         if label is not None and (is_owner or (escalated and any(u.id == user.id for u in asked))):

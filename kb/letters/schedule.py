@@ -62,3 +62,13 @@ def weekly_period(now: datetime, weekday: int) -> Period:
 
 def period_for(period: str, weekday: int, now: datetime) -> Period:
     return weekly_period(now, weekday) if period == "week" else monthly_period(now)
+
+
+def next_start(period: str, weekday: int, now: datetime) -> datetime:
+    """When the period after the one `now` falls in starts (the person's next letter)."""
+    current = period_for(period, weekday, now)
+    if current.weekly:
+        return _utc(_paris_day(current.start) + timedelta(days=7))
+    day = _paris_day(current.start)
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return _utc(first_wednesday(year, month))

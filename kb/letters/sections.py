@@ -22,6 +22,7 @@ from kb.extensions import db
 from kb.follows.operations import SearchCache, unfollow_url, updates_for
 from kb.freshness import operations as freshness
 from kb.freshness.operations import FreshnessItem, confirm_url, due_sheets, issue_token
+from kb.letters import schedule
 from kb.moderation import queries
 from kb.moderation.models import Report, ReportReason
 from kb.moderation.queries import reachable_contributors
@@ -119,7 +120,9 @@ def _owned_due(now: datetime) -> dict[int, list[tuple[int, int | None]]]:
 def owner_items(user: User, now: datetime) -> list[FreshnessItem]:
     """Sheets this person should confirm (kb.freshness: coming due, due, late, escalated to
     them), then the sheets of theirs that a reader reported as outdated."""
-    items = freshness.letter_items_for_owner(user, now)
+    # Announced in the last letter before it falls due, even 35 days ahead (kb.freshness).
+    items = freshness.letter_items_for_owner(
+        user, now, schedule.next_start(user.letter_period, user.letter_weekday, now))
     listed = {item.sheet_id for item in items}
     return items + [item for item in _reported_items(user, now) if item.sheet_id not in listed]
 
@@ -215,7 +218,11 @@ def moderation_work() -> ModerationWork:
 
 
 def moderation_section(user: User, now: datetime, work: ModerationWork) -> Section:
-    items = list(work.items) + [_freshness_item(i) for i in moderator_items(user, now)]
+    # Overdue sheets first: nobody else answered four letters about them, they are done in one
+    # click from the letter, and after them the letter shows no more of them (the queue,
+    # reports and duplicates each have their page behind "et N autres"). Listed after the
+    # queue, they stayed hidden behind the cap whenever 5 duplicates were open.
+    items = [_freshness_item(i) for i in moderator_items(user, now)] + list(work.items)
     return Section("moderation", f"{_base()}/moderation", items)
 
 
