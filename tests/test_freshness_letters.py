@@ -183,8 +183,8 @@ def test_a_sign_of_life_restarts_the_count(client, team):
 
 
 def test_a_sheet_nobody_can_be_asked_about_goes_to_the_moderators_when_due(make_sheet, moderator):
-    sheet = due_in(make_sheet(author=moderator, title="Importée").sheet, -2)  # written by a
-    moderator.reminder_period_days = 0  # moderator who opted out of reminders
+    due_in(make_sheet(author=moderator, title="Importée").sheet, -2)  # written by a moderator
+    moderator.reminder_period_days = 0  # who opted out of reminders
     commit()
     assert moderator_items(moderator) == {"Importée": LATE}
 
@@ -237,7 +237,7 @@ def test_overdue_sheets_come_first_in_the_moderators_letter_before_a_full_queue(
     newcomer = make_user(email="nouvelle@example.org", name="Nina")
     for n in range(6):
         make_sheet(author=newcomer, title=f"Proposition {n}")  # waits in the moderation queue
-    sheet = due_in(make_sheet(author=moderator, title="Importée").sheet, -2)
+    due_in(make_sheet(author=moderator, title="Importée").sheet, -2)
     moderator.reminder_period_days = 0  # nobody can be asked: the moderators get it when due
     commit()
     build_letters(now=utcnow())
