@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from kb.auth.models import User
+from kb.auth.preferences import set_letter_section
 from kb.extensions import db
 from kb.freshness import operations as freshness
 from kb.freshness.letters import DUE, LATE, SOON, action_url
@@ -182,11 +183,51 @@ def test_a_sign_of_life_restarts_the_count(client, team):
 
 
 def test_a_sheet_nobody_can_be_asked_about_goes_to_the_moderators_when_due(make_sheet, moderator):
-    sheet = due_in(make_sheet(title="Importée").sheet, -2)  # written by a moderator...
-    author = db.session.get(User, sheet.approved_revision.author_id)
-    author.reminder_period_days = 0  # ...who opted out of reminders
+    due_in(make_sheet(author=moderator, title="Importée").sheet, -2)  # written by a moderator
+    moderator.reminder_period_days = 0  # who opted out of reminders
     commit()
     assert moderator_items(moderator) == {"Importée": LATE}
+
+
+@pytest.fixture
+def escalated_nine(make_user, make_sheet, contributor, moderator):
+    """Three moderators, nine overdue sheets whose owner left four letters unanswered."""
+    moderators = [moderator] + [make_user("moderator", name=f"Modo {n}") for n in (2, 3)]
+    sheets = []
+    for n in range(9):
+        sheet = due_in(owned(make_sheet, contributor, moderator, title=f"Fiche {n}"), -5 - n)
+        letters_sent(sheet, 4)
+        sheets.append(sheet)
+    return moderators, {s.title for s in sheets}
+
+
+def test_the_escalated_sheets_are_shared_among_the_moderators_each_to_one(escalated_nine):
+    """Listed to all, the section's cap of 5 let three moderators handle 5 sheets a month
+    between them; shared, each handles his own."""
+    moderators, titles = escalated_nine
+    shares = [moderator_items(m) for m in moderators]
+    assert sum(len(share) for share in shares) == 9  # disjoint...
+    assert set().union(*shares) == titles  # ...and nothing left out
+    assert all(state == LATE for share in shares for state in share.values())
+    assert shares == [moderator_items(m) for m in moderators]  # the same from letter to letter
+
+
+@pytest.mark.parametrize("leaves", ["blocked", "opted out"])
+def test_a_moderator_who_gets_no_moderation_section_has_his_share_go_to_the_others(
+        escalated_nine, leaves):
+    moderators, titles = escalated_nine
+    before = [moderator_items(m) for m in moderators]
+    gone, *others = moderators
+    if leaves == "blocked":
+        gone.blocked = True
+    else:
+        set_letter_section(gone, "moderation", False)
+    commit()
+    after = [moderator_items(m) for m in others]
+    assert moderator_items(gone) == {}
+    assert sum(len(share) for share in after) == 9 and set().union(*after) == titles
+    for old, new in zip(before[1:], after, strict=True):
+        assert old.keys() <= new.keys()  # the others keep theirs: only his sheets move
 
 
 def test_overdue_sheets_come_first_in_the_moderators_letter_before_a_full_queue(
@@ -196,9 +237,8 @@ def test_overdue_sheets_come_first_in_the_moderators_letter_before_a_full_queue(
     newcomer = make_user(email="nouvelle@example.org", name="Nina")
     for n in range(6):
         make_sheet(author=newcomer, title=f"Proposition {n}")  # waits in the moderation queue
-    sheet = due_in(make_sheet(title="Importée").sheet, -2)
-    author = db.session.get(User, sheet.approved_revision.author_id)
-    author.reminder_period_days = 0  # nobody can be asked: the moderators get it when due
+    due_in(make_sheet(author=moderator, title="Importée").sheet, -2)
+    moderator.reminder_period_days = 0  # nobody can be asked: the moderators get it when due
     commit()
     build_letters(now=utcnow())
     (letter,) = queued.letters(moderator.email)
@@ -279,8 +319,9 @@ def test_an_owners_link_cannot_archive(client, team):
 
 def test_a_sheet_archived_from_the_letter_leaves_search_listings_and_the_api_keeps_its_page_and_comes_back(
         client, login, make_sheet, moderator):
-    sheet = due_in(make_sheet(title="Ressourcerie de Morlaix").sheet, -200)
-    make_sheet(title="Autre initiative")
+    # Written by the only moderator: the sheet is his share.
+    sheet = due_in(make_sheet(author=moderator, title="Ressourcerie de Morlaix").sheet, -200)
+    make_sheet(author=moderator, title="Autre initiative")
     for url in ("/recherche?q=Ressourcerie", "/fiches"):
         assert "Ressourcerie de Morlaix" in client.get(url).get_data(as_text=True)
     letters_sent(sheet, 4)  # nobody answered four letters: the moderators get it

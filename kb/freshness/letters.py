@@ -9,8 +9,9 @@ and the count starts again (it belongs to one review date). docs/freshness.md sa
 
 The owner is the sheet's first contributor who can be asked (not blocked, not the import
 account, not opted out of reminders); its other contributors come next, in the order they
-first contributed. Moderators have no territory of their own yet: every moderator gets the
-escalated sheets (`_moderates` is where a territory would narrow it).
+first contributed. Moderators have no territory of their own yet: the escalated sheets are
+shared among the moderators who receive the letter's moderation section, each sheet to one of
+them (`_moderates` is where a territory would narrow it); /moderation/fraicheur lists them all.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
 from typing import Any
 
 from flask import current_app
@@ -26,8 +28,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, func, select
 
 from kb.auth.models import SYSTEM_EMAIL, User
-from kb.auth.permissions import Capability, can, check
-from kb.auth.preferences import reminder_period
+from kb.auth.permissions import ROLE_CAPABILITIES, Capability, can, check
+from kb.auth.preferences import letter_sections, reminder_period
 from kb.extensions import db
 from kb.freshness.models import FreshnessState
 from kb.moderation.models import Action
@@ -92,9 +94,31 @@ def people_to_ask(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
 
 
 def _moderates(user: User, _sheet: Sheet) -> bool:
-    """Whether this moderator hears of this sheet: every moderator, until moderators have a
+    """Whether this moderator may hear of this sheet: every moderator, until moderators have a
     territory of their own (then: the sheet's territory, when known)."""
     return can(user, Capability.MODERATE)
+
+
+def _letter_moderators() -> list[User]:
+    """Moderators whose letter has the moderation section (not blocked, confirmed, not opted
+    out): the people the escalated sheets are shared among."""
+    roles = [role for role, granted in ROLE_CAPABILITIES.items() if Capability.MODERATE in granted]
+    moderators = db.session.scalars(select(User).where(User.role.in_(roles)).order_by(User.id))
+    return [u for u in moderators
+            if can(u, Capability.MODERATE) and "moderation" in letter_sections(u)]
+
+
+def _weight(sheet_id: int, user_id: int) -> bytes:
+    return blake2b(f"{sheet_id}:{user_id}".encode(), digest_size=8).digest()
+
+
+def _assignee(sheet: Sheet, moderators: list[User]) -> User | None:
+    """The one moderator whose letter lists this sheet. Rendezvous hashing: the choice depends
+    only on the sheet and who may take it, so a sheet stays with the same person from one
+    letter to the next, and when a moderator leaves or opts out only their sheets move (a
+    modulo over the list would reshuffle everyone's)."""
+    able = [u for u in moderators if _moderates(u, sheet)]
+    return max(able, key=lambda u: _weight(sheet.id, u.id), default=None)
 
 
 # --- state of one sheet ----------------------------------------------------------------------
@@ -173,10 +197,16 @@ def letter_items_for_owner(user: User, now: datetime, next_letter: datetime | No
 
 
 def letter_items_for_moderator(user: User, now: datetime) -> list[FreshnessItem]:
-    """Overdue sheets escalated to the moderators: nobody answered four letters, or nobody can
-    be asked at all. A pure read."""
+    """This moderator's share of the overdue sheets escalated to the moderators (nobody
+    answered four letters, or nobody can be asked at all), the longest overdue first. Each
+    sheet goes to one of the moderators who receive the moderation section: listing every
+    sheet to all of them meant, with the section capped at 5, that three moderators saw the
+    same 5 sheets a month between them. A pure read."""
     if not can(user, Capability.MODERATE):
         return []
+    moderators = _letter_moderators()
+    if user.id not in {u.id for u in moderators}:
+        return []  # no moderation section in their letter: their share went to the others
     sheets = [s for s in _candidates(now) if s.review_due_at <= now]
     people = people_to_ask(s.id for s in sheets)
     states = _states(s.id for s in sheets)
@@ -186,7 +216,8 @@ def letter_items_for_moderator(user: User, now: datetime) -> list[FreshnessItem]
         owned = bool(people.get(sheet.id))
         if owned and reminders(sheet, states.get(sheet.id)) < to_moderators:
             continue
-        if not _moderates(user, sheet):
+        assignee = _assignee(sheet, moderators)
+        if assignee is None or assignee.id != user.id:
             continue
         actions = (CONFIRM, ARCHIVE, RELAUNCH) if owned else (CONFIRM, ARCHIVE)
         items.append(_item(sheet, LATE, user, actions, now))
