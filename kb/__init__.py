@@ -6,7 +6,7 @@ import logging
 from importlib import import_module
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -16,6 +16,7 @@ from kb.config import INSTANCE_DIR, PROJECT_ROOT, load_config
 from kb.errors import KbError
 from kb.extensions import csrf, db, login_manager
 from kb.params import IdConverter
+from kb.urls import wants_json
 
 # Each domain's blueprint; a new domain adds its module here.
 BLUEPRINTS = (
@@ -124,10 +125,6 @@ FRENCH_ERRORS = {
     413: "Envoi trop volumineux.",
     429: "Trop de requêtes : réessayez dans un instant.",
 }
-
-
-def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/oembed"
 
 
 def _register_errors(app: Flask) -> None:

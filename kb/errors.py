@@ -55,3 +55,15 @@ class Conflict(KbError, ValueError):
 class Invalid(KbError, ValueError):
     status = 422
     code = "validation"
+
+
+class ValidationError(Invalid):
+    """Bad data, field by field: `errors` maps a field name to a French message (JSON: `fields`)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
+        self.errors = errors
+
+    @property
+    def message(self) -> str:
+        return "Données invalides."

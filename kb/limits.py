@@ -28,6 +28,8 @@ from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge, RequestURITooLarge
 
+from kb.urls import wants_json
+
 
 def parse_size(value: str) -> int:
     """Bytes from "1048576", "512K" or "1M" (powers of 1024)."""
@@ -48,8 +50,6 @@ def human_size(size: int) -> str:
 
 
 def _answer(code: int, error: str, message: str) -> Any:
-    from kb import wants_json  # the app's rule: JSON under /api/ and for oEmbed
-
     if wants_json():
         return jsonify({"error": error, "message": message}), code
     return render_template("error.html", code=code, message=message), code
@@ -201,7 +201,7 @@ def document_limits(document: dict[str, Any], max_query: int, max_body: int | No
     json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     html_error = {"text/html": {"schema": {"type": "string"}}}
     for path, operations in document.get("paths", {}).items():
-        # Errors are JSON under /api/ (kb.wants_json), an HTML page elsewhere.
+        # Errors are JSON under /api/ (kb.urls.wants_json), an HTML page elsewhere.
         error = json_error if path.startswith("/api/") or path == "/oembed" else html_error
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:

@@ -30,8 +30,8 @@ def _quiet_migrate() -> str:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
-    from kb.cli import alembic_config
     from kb.extensions import db
+    from kb.schema import alembic_config
 
     def current() -> str | None:
         with db.engine.connect() as conn:
@@ -39,7 +39,7 @@ def _quiet_migrate() -> str:
 
     before = current()
     created = before is None and not inspect(db.engine).get_table_names()
-    command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
+    command.upgrade(alembic_config(), "head")
     after = current()
     if created:
         return "Base de données créée."

@@ -62,3 +62,8 @@ def port_mismatch(configured: str, host: str, port: int) -> str:
     return (f"Attention : KB_BASE_URL vaut {configured} (port {named}) mais le site est servi "
             f"sur le port {port} : les liens des courriels, intégrations et exports pointeront "
             "vers l'autre port. Corrigez KB_BASE_URL, ou retirez-la pour suivre l'adresse servie.")
+
+
+def wants_json() -> bool:
+    """The app's rule for error answers: JSON under /api/ and for oEmbed, a page elsewhere."""
+    return request.path.startswith("/api/") or request.path == "/oembed"

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import kb.config
-from kb.cli import main
+from kb.console import main
 from kb.urls import port_mismatch
 from tests.smtp_server import Inbox
 

@@ -212,7 +212,7 @@ def test_the_english_detector_knows_what_it_looks_for():
 @pytest.fixture
 def kb_command(tmp_path, monkeypatch):
     """The `kb` console script, on a database of its own."""
-    from kb.cli import main
+    from kb.console import main
 
     monkeypatch.setenv("KB_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     monkeypatch.setenv("KB_INDEX_DIR", str(tmp_path / "index"))

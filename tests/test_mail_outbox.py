@@ -264,7 +264,7 @@ def _kb_env(app: Flask, tmp_path: Path) -> dict[str, str]:
             "PYTHONPATH": str(ROOT)}
 
 
-KB = [sys.executable, "-c", "from kb.cli import main; main()"]
+KB = [sys.executable, "-c", "from kb.console import main; main()"]
 
 
 def test_a_sender_killed_mid_batch_loses_nothing_and_resends_only_with_the_same_message_id(

@@ -19,7 +19,7 @@ from tests.conftest import sheet_data
 def test_replaced_proposals_of_old_rows_become_superseded(app_config, tmp_path):
     from alembic import command
 
-    from kb.cli import alembic_config
+    from kb.schema import alembic_config
 
     app = create_app({**app_config,
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}"})
@@ -66,7 +66,7 @@ def test_replaced_proposals_of_old_rows_become_superseded(app_config, tmp_path):
         db.session.execute(tables.tables["sheets"].update().values(approved_revision_id=after))
         db.session.commit()
 
-        command.upgrade(alembic_config(), "head")  # type: ignore[arg-type]
+        command.upgrade(alembic_config(), "head")
         statuses = dict(db.session.execute(select(Revision.id, Revision.status)).all())
         assert [statuses[r] for r in (published, chained, approved, replaced, latest,
                                       decided, after)] == [

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-Echo = Callable[[str], None]
+from kb.importers.common import Echo, ImportFailed
 
-
-class ImportFailed(Exception):
-    """A file that cannot be imported; the message names the line when there is one."""
+__all__ = ["Echo", "ImportFailed", "run_import"]
 
 
 def run_import(path: Path, fmt: str, echo: Echo = print, publish: bool = False

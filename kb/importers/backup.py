@@ -11,7 +11,7 @@ from sqlalchemy import select
 from kb.auth.models import Role, User
 from kb.auth.operations import find_user
 from kb.extensions import db
-from kb.importers import Echo, ImportFailed
+from kb.importers.common import Echo, ImportFailed
 from kb.importers.upsert import upsert_sheet
 from kb.sheets import operations
 from kb.sheets.fields import ValidationError, empty_data, validate

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kb.importers import Echo, ImportFailed
+from kb.errors import ValidationError
 from kb.importers.bazar import parse_bazar_text
+from kb.importers.common import Echo, ImportFailed
 from kb.importers.upsert import upsert_sheet
 from kb.sheets import operations
-from kb.sheets.fields import ValidationError
 from kb.transaction import commit
 
 

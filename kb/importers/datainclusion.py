@@ -164,7 +164,7 @@ def read_records(path: Path) -> tuple[list[tuple[int, Any]], dict[str, str]]:
     """Services as (line, record), and structure id -> name. The file is data·inclusion's
     `services.json` (an array), our export (`{"structures": [...], "services": [...]}`), or
     one service per line."""
-    from kb.importers import ImportFailed
+    from kb.importers.common import ImportFailed
 
     text = path.read_text(encoding="utf-8-sig")
     try:
@@ -244,7 +244,7 @@ def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, i
     are written in one transaction: drafts for review by default, published with `publish`.
     A new row close to an existing sheet updates it (a proposal when drafts) rather than
     making a second one (kb/duplicates)."""
-    from kb.importers import ImportFailed
+    from kb.importers.common import ImportFailed
     from kb.importers.upsert import Upserter
     from kb.sheets import operations
     from kb.sheets.fields import validate

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.extensions import db
-from kb.importers import Echo, ImportFailed
+from kb.importers.common import Echo, ImportFailed
 from kb.importers.upsert import Upserter, slug_for
 from kb.sheets import operations
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, ValidationError

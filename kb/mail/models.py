@@ -54,6 +54,9 @@ class OutboxMail(db.Model):  # type: ignore[name-defined]
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+BOUNCES_TO_SUPPRESS = 3
+
+
 class MailSuppression(db.Model):  # type: ignore[name-defined]
     """Bounces per address; at BOUNCES_TO_SUPPRESS the address gets no non-transactional mail
     until its owner confirms it again."""

@@ -142,9 +142,6 @@ def mails_per_person_per_month(months: int = 3, now: datetime | None = None,
 
 # --- suppression ----------------------------------------------------------------------------
 
-BOUNCES_TO_SUPPRESS = 3
-
-
 def suppression(address: str) -> MailSuppression | None:
     """The suppression of `address` when it is suppressed, else None."""
     row = db.session.get(MailSuppression, address.lower())

@@ -33,8 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kb.extensions import db
 from kb.mail.message import MailError, build_message
-from kb.mail.models import MailState, MailSuppression, OutboxMail
-from kb.mail.outbox import BOUNCES_TO_SUPPRESS
+from kb.mail.models import BOUNCES_TO_SUPPRESS, MailState, MailSuppression, OutboxMail
 from kb.timeutil import utcnow
 
 log = logging.getLogger("kb.mail")

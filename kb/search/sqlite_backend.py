@@ -302,9 +302,9 @@ def _active_backend(session: Session) -> SqliteBackend | None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config.get("KB_SEARCH_BACKEND") != "sqlite":
         return None
-    from kb.search.service import get_backend
-
-    backend = get_backend(app)
+    # The service (above this module) stores the app's backend under this key; a session may
+    # write before anything searched, hence the default.
+    backend = app.extensions.setdefault("kb_search", SqliteBackend())
     return backend if isinstance(backend, SqliteBackend) else None
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from data_inclusion.schema import v1 as di
 
-from kb.errors import Invalid
+from kb.errors import ValidationError
 from kb.territories.register import register
 from kb.text import fold, slugify
 
@@ -396,18 +396,6 @@ def sections() -> list[tuple[str, str, str, list[Field]]]:
     """(key, title, hint, fields) for each section, fields in declaration order."""
     return [(key, title, hint, [f for f in FIELDS if f.section == key])
             for key, title, hint in SECTIONS]
-
-
-class ValidationError(Invalid):
-    """Bad sheet data: `errors` maps a field name to a French message (JSON: `fields`)."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
-        self.errors = errors
-
-    @property
-    def message(self) -> str:
-        return "Données invalides."
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -21,7 +21,7 @@ def backfill_command(dry_run: bool) -> None:
     approved place (commune name or code, département, région) is resolved as a new write
     would be; ambiguous names are never guessed and are listed for a moderator to fix.
     """
-    from kb.territories.operations import backfill
+    from kb.sheets.places import backfill
     from kb.transaction import commit
 
     report = backfill(dry_run=dry_run)

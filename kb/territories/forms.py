@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kb.sheets.fields import ValidationError
+from kb.errors import ValidationError
 from kb.territories.places import (
     AmbiguousPlace,
     complete,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from kb.sheets.fields import ValidationError
+from kb.errors import ValidationError
 from kb.territories.register import (
     Commune,
     Department,
@@ -300,7 +300,7 @@ def complete(data: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
     if strict and base is not None and same_place(data, base):
         # An edit that leaves the place as it was (an imported sheet's ambiguous "Saint-Denis",
         # a name outside the register) is never refused for it: the place waits for a
-        # moderator (kb.territories.operations.ambiguous_places), the edit goes through.
+        # moderator (kb.sheets.places.ambiguous_places), the edit goes through.
         strict = False
     done = resolve(data, base)
     if strict:

@@ -23,8 +23,9 @@ from werkzeug.wrappers import Response
 
 from kb.auth.permissions import Capability, require
 from kb.embed.http import stateless
+from kb.errors import ValidationError
 from kb.extensions import db
-from kb.sheets.fields import ValidationError
+from kb.sheets import places as place_operations
 from kb.sheets.filters import (
     FACETS_BY_PARAM,
     Filters,
@@ -34,7 +35,6 @@ from kb.sheets.filters import (
     published_ids,
 )
 from kb.sheets.models import Sheet, published_sheets
-from kb.territories import operations
 from kb.territories.map import FranceMap, departments_map
 from kb.territories.register import KIND_LABELS, Territory, register, territories_with_code
 from kb.transaction import commit
@@ -238,7 +238,7 @@ def suggest() -> Response:
 @bp.get("/moderation/lieux")
 @require(Capability.MODERATE)
 def ambiguous() -> str:
-    return render_template("territories/ambiguous.html", items=operations.ambiguous_places(),
+    return render_template("territories/ambiguous.html", items=place_operations.ambiguous_places(),
                            form=FlaskForm())
 
 
@@ -251,7 +251,7 @@ def settle(slug: str) -> Response:
     if sheet is None:
         abort(404, "Cette fiche n'existe pas ou n'est pas publiée.")
     try:
-        revision = operations.settle_place(sheet, request.form.get("commune_code", ""),
+        revision = place_operations.settle_place(sheet, request.form.get("commune_code", ""),
                                            current_user)
     except ValidationError as exc:
         db.session.rollback()

@@ -1,4 +1,4 @@
-"""Writes of the territories domain. Nothing here commits: callers use kb.transaction.commit()."""
+"""Sheets' places: the backfill of old sheets and the places a moderator must settle. Nothing here commits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from kb.auth.models import User
+from kb.errors import ValidationError
 from kb.extensions import db
-from kb.sheets.fields import ValidationError
 from kb.sheets.filters import projection
 from kb.sheets.models import Revision, Sheet, published_sheets
 from kb.sheets.operations import edit_sheet
