@@ -43,6 +43,28 @@ class NotFound(KbError):
     code = "not_found"
 
 
+class LinkError(KbError):
+    """An unusable link from a mail: 404 when it never was valid, 410 when it was once (used,
+    expired), 403 when it was sent to someone else. `gone`: the 410 case."""
+
+    code = "invalid_link"
+
+    def __init__(self, message: str, status: int = 404):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+class TooManyRequests(KbError):
+    """A limit per person or client reached (questions per day...): come back later."""
+
+    status = 429
+    code = "too_many_requests"
+
+
 # Invalid and Conflict are also ValueErrors: callers that only need "refused, with a message"
 # catch ValueError.
 class Conflict(KbError, ValueError):

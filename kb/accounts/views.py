@@ -21,8 +21,10 @@ from kb.accounts.forms import (
 )
 from kb.auth import operations as auth
 from kb.auth.forms import ButtonForm
+from kb.auth.link_pages import link_refused
 from kb.auth.models import TokenPurpose, User
 from kb.auth.preferences import LETTER_SECTIONS, wants_moderation_section
+from kb.errors import LinkError
 from kb.extensions import db
 from kb.mail import outbox as mail_outbox
 from kb.sheets.models import Revision, RevisionStatus, Sheet
@@ -30,6 +32,7 @@ from kb.transaction import commit
 from kb.wording import plural
 
 bp = Blueprint("accounts", __name__)
+bp.register_error_handler(LinkError, link_refused)
 
 FORM_PREFIXES = {"name": "nom", "email": "adresse", "password": "mdp", "notifications": "notif",
                  "token": "jeton"}
@@ -138,18 +141,10 @@ def change_email() -> Any:
 @bp.route("/compte/adresse/confirmer/<token>", methods=["GET", "POST"])
 def confirm_email_change(token: str) -> Any:
     """GET shows one button, POST changes the address (mail scanners must not spend links)."""
-    try:
-        row = auth.load_link(token, TokenPurpose.EMAIL)
-    except auth.LinkError as exc:
-        return render_template("auth/link_error.html", error=str(exc), purpose="email"), \
-            410 if exc.gone else 404
+    row = auth.load_link(token, TokenPurpose.EMAIL)
     form = ButtonForm()
     if form.validate_on_submit():
-        try:
-            auth.confirm_email_change(token)
-        except auth.LinkError as exc:
-            return render_template("auth/link_error.html", error=str(exc),
-                                   purpose="email"), 410
+        auth.confirm_email_change(token)
         commit()
         flash("Votre nouvelle adresse est confirmée.", "success")
         return redirect(url_for("accounts.index" if current_user.is_authenticated

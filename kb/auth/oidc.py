@@ -29,6 +29,7 @@ from sqlalchemy import select
 from kb.auth import operations
 from kb.auth.models import AccountToken, Identity, TokenPurpose, User
 from kb.auth.signals import send_oidc_signed_in
+from kb.errors import KbError, LinkError
 from kb.extensions import db
 from kb.timeutil import utcnow
 from kb.urls import base_url
@@ -36,7 +37,7 @@ from kb.urls import base_url
 LINK_PATH = "/connexion/oidc/relier/"
 
 
-class OidcError(Exception):
+class OidcError(KbError):
     """A refused sign-in, with a French message shown on the sign-in page."""
 
 
@@ -184,25 +185,25 @@ def mail_link(user: User, claims: Claims, provider: str) -> None:
 
 
 def load_link(token: str) -> tuple[AccountToken, Claims]:
-    """The stored row and the claims behind a mailed link, or operations.LinkError."""
+    """The stored row and the claims behind a mailed link, or LinkError."""
     try:
         data = _serializer().loads(token, max_age=int(_lifetime().total_seconds()))
         nonce, claims = str(data["n"]), Claims(**data["c"])
     except SignatureExpired as exc:
-        raise operations.LinkError("Ce lien a expiré.", gone=True) from exc
+        raise LinkError("Ce lien a expiré.", 410) from exc
     except (BadSignature, KeyError, TypeError) as exc:
-        raise operations.LinkError("Ce lien n'est pas valide.") from exc
+        raise LinkError("Ce lien n'est pas valide.") from exc
     row = db.session.scalar(select(AccountToken).where(
         AccountToken.nonce_hash == _hash(nonce),
         AccountToken.purpose == TokenPurpose.OIDC_LINK.value))
     if row is None:
-        raise operations.LinkError("Ce lien n'est pas valide.")
+        raise LinkError("Ce lien n'est pas valide.")
     if row.used_at is not None:
-        raise operations.LinkError("Ce lien a déjà servi.", gone=True)
+        raise LinkError("Ce lien a déjà servi.", 410)
     if row.expires_at <= utcnow():
-        raise operations.LinkError("Ce lien a expiré.", gone=True)
+        raise LinkError("Ce lien a expiré.", 410)
     if not row.user.is_active or row.new_email != row.user.email:
-        raise operations.LinkError("Ce lien n'est plus valide.", gone=True)
+        raise LinkError("Ce lien n'est plus valide.", 410)
     return row, claims
 
 

@@ -43,14 +43,16 @@ from wtforms.validators import DataRequired
 
 from kb.auth import oidc as core
 from kb.auth.forms import ButtonForm, LoginForm
+from kb.auth.link_pages import link_refused
 from kb.auth.models import User
-from kb.auth.operations import LinkError
+from kb.errors import LinkError
 from kb.extensions import db
 from kb.redirects import safe_next
 from kb.transaction import commit
 from kb.urls import base_url
 
 bp = Blueprint("oidc", __name__)
+bp.register_error_handler(LinkError, link_refused)
 
 CLIENT = "kb_oidc_client"
 PENDING = "kb_oidc_pending"  # claims waiting for proof that the account with their address is theirs
@@ -298,11 +300,7 @@ def link_mail() -> Any:
 def link_confirm(token: str) -> Any:
     """GET shows one button, POST links: mail scanners that open links must not spend them."""
     _client()
-    try:
-        row, claims = core.load_link(token)
-    except LinkError as exc:
-        return render_template("auth/link_error.html", error=str(exc),
-                               purpose="oidc"), 410 if exc.gone else 404
+    row, claims = core.load_link(token)
     form = ButtonForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -310,9 +308,6 @@ def link_confirm(token: str) -> Any:
                                    form=form), 400
         try:
             user, claims = core.link_by_mail(token)
-        except LinkError as exc:
-            db.session.rollback()
-            return render_template("auth/link_error.html", error=str(exc), purpose="oidc"), 410
         except core.OidcError as exc:
             db.session.rollback()
             return render_template("auth/link_error.html", error=str(exc), purpose="oidc"), 409

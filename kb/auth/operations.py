@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, AccountToken, ApiToken, Role, TokenPurpose, User
 from kb.auth.passwords import password_problem, verify_dummy
+from kb.errors import Invalid, LinkError
 from kb.extensions import db
 from kb.mail import outbox as mail_outbox
 from kb.timeutil import utcnow
@@ -29,21 +30,13 @@ from kb.transaction import record_apart
 from kb.urls import base_url
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A refused account action, with a French message (no final period); `field`: the form
     field it is about, when it is one."""
 
     def __init__(self, message: str, field: str = ""):
         super().__init__(message)
         self.field = field
-
-
-class LinkError(Exception):
-    """An unusable link from a mail; `gone` when it was valid once (expired or used)."""
-
-    def __init__(self, message: str, gone: bool = False):
-        super().__init__(message)
-        self.gone = gone
 
 
 def normalize_email(email: str) -> str:
@@ -191,7 +184,7 @@ def load_link(token: str, purpose: TokenPurpose) -> AccountToken:
     try:
         nonce = _serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise LinkError("Ce lien a expiré.", gone=True) from exc
+        raise LinkError("Ce lien a expiré.", 410) from exc
     except BadSignature as exc:
         raise LinkError("Ce lien n'est pas valide.") from exc
     row = db.session.scalar(select(AccountToken).where(
@@ -199,11 +192,11 @@ def load_link(token: str, purpose: TokenPurpose) -> AccountToken:
     if row is None:
         raise LinkError("Ce lien n'est pas valide.")
     if row.used_at is not None:
-        raise LinkError("Ce lien a déjà servi.", gone=True)
+        raise LinkError("Ce lien a déjà servi.", 410)
     if row.expires_at <= utcnow():
-        raise LinkError("Ce lien a expiré.", gone=True)
+        raise LinkError("Ce lien a expiré.", 410)
     if not row.user.is_active:
-        raise LinkError("Ce lien n'est plus valide.", gone=True)
+        raise LinkError("Ce lien n'est plus valide.", 410)
     return row
 
 
@@ -266,7 +259,7 @@ def confirm_email(token: str) -> User:
     row = load_link(token, TokenPurpose.CONFIRM)
     user = row.user
     if row.new_email != user.email:
-        raise LinkError("Ce lien concerne une autre adresse que celle du compte.", gone=True)
+        raise LinkError("Ce lien concerne une autre adresse que celle du compte.", 410)
     _use_links(user, TokenPurpose.CONFIRM)
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
@@ -353,7 +346,7 @@ def confirm_email_change(token: str) -> User:
     row = load_link(token, TokenPurpose.EMAIL)
     user, new_email = row.user, row.new_email or ""
     if find_user(new_email) is not None:
-        raise LinkError("Cette adresse est déjà celle d'un autre compte.", gone=True)
+        raise LinkError("Cette adresse est déjà celle d'un autre compte.", 410)
     old_email = user.email
     user.email = new_email
     user.email_confirmed_at = utcnow()

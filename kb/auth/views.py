@@ -13,7 +13,9 @@ from werkzeug.wrappers import Response
 
 from kb.auth import oidc_views, operations
 from kb.auth.forms import ButtonForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm
+from kb.auth.link_pages import link_refused
 from kb.auth.models import TokenPurpose, User
+from kb.errors import LinkError
 from kb.extensions import db, login_manager
 from kb.params import ascii_int, db_id
 from kb.redirects import safe_next
@@ -21,6 +23,8 @@ from kb.transaction import commit
 from kb.wording import plural
 
 bp = Blueprint("auth", __name__)
+
+bp.register_error_handler(LinkError, link_refused)
 
 
 @login_manager.user_loader
@@ -112,20 +116,12 @@ def resend_confirmation() -> Any:
 @bp.route("/inscription/confirmer/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> Any:
     """GET shows one button, POST confirms: mail scanners that open links must not spend them."""
-    try:
-        row = operations.load_link(token, TokenPurpose.CONFIRM)
-    except operations.LinkError as exc:
-        return render_template("auth/link_error.html", error=str(exc),
-                               purpose="confirm"), 410 if exc.gone else 404
+    row = operations.load_link(token, TokenPurpose.CONFIRM)
     form = ButtonForm()
     if request.method == "POST":
         if not form.validate_on_submit():
             return render_template("auth/confirm.html", row=row, form=form), 400
-        try:
-            user = operations.confirm_email(token)
-        except operations.LinkError as exc:
-            return render_template("auth/link_error.html", error=str(exc),
-                                   purpose="confirm"), 410
+        user = operations.confirm_email(token)
         commit()
         flash("Merci : votre adresse est confirmée. Vos propositions seront transmises aux "
               "modérateurs.", "success")
@@ -147,11 +143,7 @@ def forgot_password() -> Any:
 
 @bp.route("/connexion/nouveau-mot-de-passe/<token>", methods=["GET", "POST"])
 def reset_password(token: str) -> Any:
-    try:
-        operations.load_link(token, TokenPurpose.RESET)
-    except operations.LinkError as exc:
-        return render_template("auth/link_error.html", error=str(exc),
-                               purpose="reset"), 410 if exc.gone else 404
+    operations.load_link(token, TokenPurpose.RESET)
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
@@ -159,8 +151,6 @@ def reset_password(token: str) -> Any:
         except operations.AccountError as exc:
             db.session.rollback()
             _form_error(form, exc)
-        except operations.LinkError as exc:
-            return render_template("auth/link_error.html", error=str(exc), purpose="reset"), 410
         else:
             commit()
             if current_user.is_authenticated:

@@ -14,6 +14,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
 from kb.auth.models import User
+from kb.errors import Invalid, KbError, NotFound
 from kb.extensions import db
 from kb.follows.models import Follow, FollowKind
 from kb.sheets.filters import PARAMS as FILTER_PARAMS
@@ -35,22 +36,15 @@ _UNSUBSCRIBE_SALT = "kb-follows-unsubscribe"
 _UNFOLLOW_SALT = "kb-follows-unfollow"
 
 
-class FollowError(Exception):
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
 # --- what a follow is ---------------------------------------------------------------------------
 
 def canonical(params: dict[str, Any]) -> dict[str, str]:
-    """The words and the filters, normalised as every listing reads them (FollowError if a
+    """The words and the filters, normalised as every listing reads them (Invalid if a
     filter cannot match anything)."""
     try:
         filters = parse_filters(params)
     except FilterError as exc:
-        raise FollowError(exc.message) from None
+        raise Invalid(exc.message) from None
     words = " ".join(str(params.get("q") or "").split())[:200]
     return {**({"q": words} if words else {}), **filters.active()}
 
@@ -80,11 +74,11 @@ def territory_params(ref: str) -> dict[str, str]:
     if len(found) > 1:
         found = [t for t in found if t.slug == ref.strip().lower()]
     if not found:
-        raise FollowError(f"Territoire inconnu : « {ref} » (attendu : un code officiel, par "
-                          "exemple 29, ou l'adresse de sa page, 53-bretagne).")
+        raise Invalid(f"Territoire inconnu : « {ref} » (attendu : un code officiel, par "
+                      "exemple 29, ou l'adresse de sa page, 53-bretagne).")
     if len(found) > 1:
-        raise FollowError(f"Le code {code} désigne plusieurs territoires : précisez, par exemple "
-                          f"« {found[0].slug} ».")
+        raise Invalid(f"Le code {code} désigne plusieurs territoires : précisez, par exemple "
+                      f"« {found[0].slug} ».")
     return {TERRITORY_PARAMS[found[0].kind]: found[0].code}
 
 
@@ -92,7 +86,7 @@ def follow(user: User, params: dict[str, Any], now: datetime | None = None) -> F
     """Follow a search; following the same one twice returns the existing follow."""
     clean = canonical(params)
     if not clean:
-        raise FollowError("Rien à suivre : choisissez un mot-clé, un territoire ou une recherche.")
+        raise Invalid("Rien à suivre : choisissez un mot-clé, un territoire ou une recherche.")
     return _add(user, _kind(clean), clean, urlencode(sorted(clean.items())), label(clean), now)
 
 
@@ -103,7 +97,7 @@ def _add(user: User, kind: FollowKind, params: dict[str, Any], key: str, text: s
         return existing
     count = db.session.scalar(select(func.count(Follow.id)).where(Follow.user_id == user.id)) or 0
     if count >= MAX_FOLLOWS:
-        raise FollowError(f"Vous suivez déjà {MAX_FOLLOWS} recherches : retirez-en une d'abord.")
+        raise Invalid(f"Vous suivez déjà {MAX_FOLLOWS} recherches : retirez-en une d'abord.")
     row = Follow(user_id=user.id, kind=kind.value, params=params, key=key, label=text[:300],
                  created_at=now or utcnow())
     db.session.add(row)
@@ -137,7 +131,7 @@ def followed_sheets(follows: list[Follow]) -> dict[int, Sheet]:
 def unfollow(user: User, follow_id: int) -> None:
     row = db.session.get(Follow, follow_id)
     if row is None or row.user_id != user.id:
-        raise FollowError("Ce suivi n'existe pas.", 404)
+        raise NotFound("Ce suivi n'existe pas.")
     db.session.delete(row)
 
 
@@ -158,10 +152,10 @@ def user_for_unsubscribe(token: str) -> User:
     try:
         user_id = int(_serializer().loads(token))
     except (BadSignature, ValueError, TypeError) as exc:
-        raise FollowError("Ce lien n'est pas valide.", 404) from exc
+        raise NotFound("Ce lien n'est pas valide.") from exc
     user = db.session.get(User, user_id)
     if user is None:
-        raise FollowError("Ce lien n'est plus valide.", 404)
+        raise NotFound("Ce lien n'est plus valide.")
     return user
 
 
@@ -172,13 +166,13 @@ def unfollow_url(row: Follow) -> str:
 
 
 def follow_for_unfollow(token: str) -> Follow | None:
-    """The follow behind a signed link; None when it was removed already. FollowError when the
+    """The follow behind a signed link; None when it was removed already. NotFound or KbError when the
     link was not ours."""
     try:
         user_id, follow_id = _serializer(_UNFOLLOW_SALT).loads(token)
         user_id, follow_id = int(user_id), int(follow_id)
     except (BadSignature, ValueError, TypeError) as exc:
-        raise FollowError("Ce lien n'est pas valide.", 400) from exc
+        raise KbError("Ce lien n'est pas valide.") from exc
     row = db.session.get(Follow, follow_id)
     return row if row is not None and row.user_id == user_id else None
 

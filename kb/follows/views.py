@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from kb.auth.identity import api_user, token_required
 from kb.auth.models import User
 from kb.auth.preferences import LETTER_PERIODS, letter_sections, set_letter_section
+from kb.errors import Invalid
 from kb.extensions import csrf, db
 from kb.follows import operations
 from kb.follows.models import Follow
@@ -40,11 +41,8 @@ def _checked_form() -> None:
 @login_required
 def follow() -> Response:
     _checked_form()
-    try:
-        row = operations.follow(current_user, request.form.to_dict())
-        commit()
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
+    row = operations.follow(current_user, request.form.to_dict())
+    commit()
     flash(f"Vous suivez maintenant : {row.label}. Les nouveautés arrivent dans « La lettre des "
           "fiches », une par période, seulement quand il y a du nouveau.", "success")
     return redirect(safe_next(request.form.get("next"), url_for("follows.mine")))
@@ -55,11 +53,8 @@ def follow() -> Response:
 def follow_sheet(slug: str) -> Response:
     _checked_form()
     sheet = get_sheet_or_404(slug, current_user)
-    try:
-        operations.follow_sheet(current_user, sheet)
-        commit()
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
+    operations.follow_sheet(current_user, sheet)
+    commit()
     flash("Vous suivez cette fiche : « La lettre des fiches » vous dira quand elle change "
           "(une lettre par période, pour tous vos suivis).", "success")
     return redirect(url_for("sheets.show", slug=sheet.slug))
@@ -99,10 +94,7 @@ def mine() -> str:
 @login_required
 def remove(follow_id: int) -> Response:
     _checked_form()
-    try:
-        operations.unfollow(current_user, follow_id)
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
+    operations.unfollow(current_user, follow_id)
     commit()
     flash("Suivi retiré.", "success")
     return redirect(url_for("follows.mine"))
@@ -112,10 +104,7 @@ def remove(follow_id: int) -> Response:
 @csrf.exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie
 def unsubscribe(token: str) -> Any:
     """Links of the former follows digest: they now turn off the letter's "Vos suivis"."""
-    try:
-        user = operations.user_for_unsubscribe(token)
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
+    user = operations.user_for_unsubscribe(token)
     if request.method == "POST":
         set_letter_section(user, "suivis", False)
         commit()
@@ -127,10 +116,7 @@ def unsubscribe(token: str) -> Any:
 @bp.route("/suivis/ne-plus-suivre/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the signed link from the letter stands for the sign-in and the CSRF token
 def unfollow_from_letter(token: str) -> Any:
-    try:
-        row = operations.follow_for_unfollow(token)
-    except operations.FollowError as exc:
-        abort(exc.status, exc.message)
+    row = operations.follow_for_unfollow(token)
     if row is None:
         return render_template("follows/unfollow.html", row=None, done=True, label=None)
     if request.method == "POST":
@@ -151,10 +137,6 @@ def _follow_object(row: Follow) -> dict[str, Any]:
             "created_at": isoformat(row.created_at)}
 
 
-def _error(status: int, message: str) -> Any:
-    return jsonify({"error": "invalid" if status == 422 else "not_found", "message": message}), status
-
-
 @bp.get("/api/v1/follows")
 @token_required
 def api_list() -> Any:
@@ -172,16 +154,13 @@ def api_create() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not any(isinstance(body.get(k), str) and body[k].strip()
                                              for k in ("tag", "territory", "q")):
-        return _error(422, "Attendu : un objet JSON avec « tag », « territory » ou « q » (texte).")
-    try:
-        if isinstance(body.get("territory"), str) and body["territory"].strip():
-            params: dict[str, Any] = operations.territory_params(body["territory"].strip())
-        else:
-            params = {k: v for k, v in body.items() if k in operations.PARAMS and isinstance(v, str)}
-        row = operations.follow(user, params)
-        commit()
-    except operations.FollowError as exc:
-        return _error(exc.status, exc.message)
+        raise Invalid("Attendu : un objet JSON avec « tag », « territory » ou « q » (texte).")
+    if isinstance(body.get("territory"), str) and body["territory"].strip():
+        params: dict[str, Any] = operations.territory_params(body["territory"].strip())
+    else:
+        params = {k: v for k, v in body.items() if k in operations.PARAMS and isinstance(v, str)}
+    row = operations.follow(user, params)
+    commit()
     return jsonify(_follow_object(row)), 201
 
 
@@ -191,9 +170,6 @@ def api_create() -> Any:
 def api_delete(follow_id: int) -> Any:
     user = api_user()
     assert user is not None
-    try:
-        operations.unfollow(user, follow_id)
-    except operations.FollowError as exc:
-        return _error(exc.status, exc.message)
+    operations.unfollow(user, follow_id)
     commit()
     return "", 204

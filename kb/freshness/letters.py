@@ -30,6 +30,7 @@ from sqlalchemy import Select, func, select
 from kb.auth.models import SYSTEM_EMAIL, User
 from kb.auth.permissions import ROLE_CAPABILITIES, Capability, can, check
 from kb.auth.preferences import letter_sections, reminder_period
+from kb.errors import LinkError
 from kb.extensions import db
 from kb.freshness.models import FreshnessState
 from kb.moderation.models import Action
@@ -57,14 +58,6 @@ class FreshnessItem:
     url: str  # absolute URL of the sheet page
     state: str  # SOON, DUE or LATE
     actions: tuple[tuple[str, str], ...]  # (French label, absolute signed one-click URL)
-
-
-class TokenError(Exception):
-    """An unusable action link: 404 (never valid), 410 (valid once), 403 (someone else's)."""
-
-    def __init__(self, message: str, status: int = 404):
-        super().__init__(message)
-        self.status = status
 
 
 # --- who is asked ----------------------------------------------------------------------------
@@ -249,7 +242,7 @@ def relaunch(sheet: Sheet, moderator: User, now: datetime | None = None) -> None
     check(moderator, Capability.MODERATE)
     state = _states([sheet.id]).get(sheet.id)
     if state is None or reminders(sheet, state) == 0:
-        raise TokenError("Cette fiche a déjà été relancée ou confirmée.", 410)
+        raise LinkError("Cette fiche a déjà été relancée ou confirmée.", 410)
     state.reminders = 0
     state.last_reminded_at = None
     audit(moderator, Action.FRESHNESS_RELAUNCH, sheet=sheet,
@@ -293,26 +286,26 @@ class ActionLink:
 
 
 def load_action(token: str, viewer: object, now: datetime | None = None) -> ActionLink:
-    """What a link allows, or TokenError. `viewer` is whoever is signed in (or anonymous)."""
+    """What a link allows, or LinkError. `viewer` is whoever is signed in (or anonymous)."""
     now = now or utcnow()
     try:
         data = _serializer().loads(token)
         sheet_id, user_id, action = int(data["s"]), int(data["u"]), str(data["a"])
         stamp, expires = int(data["c"]), int(data["e"])
     except (BadSignature, KeyError, TypeError, ValueError) as exc:
-        raise TokenError("Ce lien n'est pas valide.") from exc
+        raise LinkError("Ce lien n'est pas valide.") from exc
     if action not in ACTION_LABELS:
-        raise TokenError("Ce lien n'est pas valide.")
+        raise LinkError("Ce lien n'est pas valide.")
     if getattr(viewer, "is_authenticated", False) and getattr(viewer, "id", None) != user_id:
-        raise TokenError("Ce lien a été envoyé à une autre personne : il ne peut servir qu'à "
-                         "elle. Déconnectez-vous si c'est bien le vôtre.", 403)
+        raise LinkError("Ce lien a été envoyé à une autre personne : il ne peut servir qu'à "
+                        "elle. Déconnectez-vous si c'est bien le vôtre.", 403)
     if now.replace(tzinfo=UTC).timestamp() >= expires:
-        raise TokenError("Ce lien a expiré.", 410)
+        raise LinkError("Ce lien a expiré.", 410)
     user, sheet = db.session.get(User, user_id), db.session.get(Sheet, sheet_id)
     if user is None or sheet is None or user.blocked or user.deleted_at is not None:
-        raise TokenError("Ce lien n'est plus valide.", 410)
+        raise LinkError("Ce lien n'est plus valide.", 410)
     if not sheet.is_published:
-        raise TokenError("Cette fiche n'est plus publiée : ce lien ne sert plus.", 410)
+        raise LinkError("Cette fiche n'est plus publiée : ce lien ne sert plus.", 410)
     if stamp != _stamp(sheet):
-        raise TokenError("Déjà fait : la fiche a été confirmée depuis l'envoi de ce lien.", 410)
+        raise LinkError("Déjà fait : la fiche a été confirmée depuis l'envoi de ce lien.", 410)
     return ActionLink(sheet, user, action)

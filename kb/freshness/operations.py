@@ -17,6 +17,7 @@ from kb import mail
 from kb.auth.models import User
 from kb.auth.permissions import Capability, check
 from kb.auth.preferences import reminder_period
+from kb.errors import LinkError
 from kb.extensions import db
 from kb.freshness.letters import (  # noqa: F401  (the letters engine's names: docs/freshness.md)
     ARCHIVE,
@@ -43,14 +44,6 @@ from kb.urls import base_url
 log = logging.getLogger(__name__)
 DAYS_PER_MONTH = 30.44  # the same month length as Sheet.review_due_at
 _SALT = "kb-freshness-confirm"
-
-
-class TokenError(Exception):
-    """An unusable confirmation link; `gone` when it was valid once (expired or used)."""
-
-    def __init__(self, message: str, gone: bool = False):
-        super().__init__(message)
-        self.gone = gone
 
 
 # --- what is due ----------------------------------------------------------------------------
@@ -125,25 +118,24 @@ def confirm_url(token: str) -> str:
 
 
 def load_token(token: str) -> ConfirmToken:
-    """The stored token behind a link, or TokenError. Does not consume it."""
+    """The stored token behind a link, or LinkError. Does not consume it."""
     try:
         nonce = _serializer().loads(token, max_age=int(token_lifetime().total_seconds()))
     except SignatureExpired as exc:
-        raise TokenError("Ce lien a expiré.", gone=True) from exc
+        raise LinkError("Ce lien a expiré.", 410) from exc
     except BadSignature as exc:
-        raise TokenError("Ce lien n'est pas valide.") from exc
+        raise LinkError("Ce lien n'est pas valide.") from exc
     row = db.session.scalar(select(ConfirmToken).where(ConfirmToken.nonce == str(nonce)))
     if row is None:
-        raise TokenError("Ce lien n'est pas valide.")
+        raise LinkError("Ce lien n'est pas valide.")
     if row.used_at is not None:
-        raise TokenError("Ce lien a déjà servi : la fiche a été confirmée.", gone=True)
+        raise LinkError("Ce lien a déjà servi : la fiche a été confirmée.", 410)
     if row.expires_at <= utcnow():
-        raise TokenError("Ce lien a expiré.", gone=True)
+        raise LinkError("Ce lien a expiré.", 410)
     if row.user.blocked:
-        raise TokenError("Ce lien n'est plus valide.", gone=True)
+        raise LinkError("Ce lien n'est plus valide.", 410)
     if row.sheet.state != SheetState.ACTIVE:
-        raise TokenError("Cette fiche n'est plus publiée : elle ne peut pas être confirmée.",
-                         gone=True)
+        raise LinkError("Cette fiche n'est plus publiée : elle ne peut pas être confirmée.", 410)
     return row
 
 
@@ -197,7 +189,7 @@ def unarchive_sheet(sheet: Sheet, moderator: User, reason: str = "",
 
 
 def use_action(token: str, viewer: object, now: datetime | None = None) -> tuple[Sheet, str]:
-    """Do what a letter's one-click link says (TokenError when it may not be used)."""
+    """Do what a letter's one-click link says (LinkError when it may not be used)."""
     link = load_action(token, viewer, now)
     if link.action == CONFIRM:
         confirm_fresh(link.sheet, link.user, via="lien de la lettre des fiches", now=now)

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from kb.auth.identity import login_required
 from kb.auth.permissions import Capability, require
-from kb.errors import KbError
+from kb.errors import KbError, LinkError
 from kb.extensions import db
 from kb.freshness import letters, operations, readers, signs
 from kb.freshness.forms import ReaderCheckForm
@@ -98,15 +98,15 @@ def confirm_link(token: str) -> Any:
     (Outlook Safe Links…) would otherwise burn the single-use token before the person clicks."""
     try:
         row = operations.load_token(token)
-    except operations.TokenError as exc:
+    except LinkError as exc:
         return render_template("freshness/confirm.html", error=str(exc), row=None), \
-            410 if exc.gone else 404
+            exc.status
     if request.method == "POST":
         _checked_form()
         sheet = row.sheet
         try:
             operations.use_token(token)
-        except (operations.TokenError, KbError) as exc:
+        except KbError as exc:
             db.session.rollback()
             return render_template("freshness/confirm.html", error=str(exc), row=None), 410
         commit()
@@ -128,16 +128,15 @@ def action_link(token: str) -> Any:
     links; they do not submit forms). No sign-in needed, but only its addressee may use it."""
     try:
         link = letters.load_action(token, current_user)
-    except letters.TokenError as exc:
+    except LinkError as exc:
         return render_template("freshness/action.html", error=str(exc), link=None), exc.status
     if request.method == "POST":
         _checked_form()
         try:
             sheet, action = operations.use_action(token, current_user)
-        except (letters.TokenError, KbError) as exc:
+        except KbError as exc:
             db.session.rollback()
-            message = exc.message if isinstance(exc, KbError) else str(exc)
-            return render_template("freshness/action.html", error=message, link=None), exc.status
+            return render_template("freshness/action.html", error=exc.message, link=None), exc.status
         commit()
         return render_template("freshness/action.html", error=None, link=None, done=sheet,
                                message=ACTION_DONE[action])

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from kb import mail
 from kb.auth.models import SYSTEM_EMAIL, User
 from kb.auth.preferences import LETTER_SECTIONS, letter_sections, set_letter_section
+from kb.errors import LinkError
 from kb.extensions import db
 from kb.follows.operations import SearchCache
 from kb.letters import schedule
@@ -49,13 +50,6 @@ _UNSUBSCRIBE_SALT = "kb-letter-unsubscribe"
 ALL = "all"  # the unsubscribe "section" meaning the whole letter
 
 
-class LetterError(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
 # --- one-click unsubscribe (RFC 8058) -----------------------------------------------------------
 
 def _serializer() -> URLSafeSerializer:
@@ -74,14 +68,14 @@ def read_unsubscribe(token: str) -> tuple[User, str]:
         user_id, section = _serializer().loads(token)
         user_id = int(user_id)
     except (BadSignature, ValueError, TypeError) as exc:
-        raise LetterError("Ce lien de désabonnement n'est pas valide (incomplet ou modifié) : "
-                          "copiez-le en entier depuis la lettre, ou choisissez vos courriels "
-                          "dans « Mon compte ».") from exc
+        raise LinkError("Ce lien de désabonnement n'est pas valide (incomplet ou modifié) : "
+                        "copiez-le en entier depuis la lettre, ou choisissez vos courriels "
+                        "dans « Mon compte ».", 400) from exc
     if section != ALL and section not in LETTER_SECTIONS:
-        raise LetterError("Ce lien de désabonnement n'est pas valide.")
+        raise LinkError("Ce lien de désabonnement n'est pas valide.", 400)
     user = db.session.get(User, user_id)
     if user is None or user.is_deleted:
-        raise LetterError("Ce compte n'existe plus : il ne reçoit aucune lettre.", 404)
+        raise LinkError("Ce compte n'existe plus : il ne reçoit aucune lettre.", 404)
     return user, section
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from kb.errors import LinkError
 from kb.extensions import csrf
 from kb.letters import operations
 from kb.transaction import commit
@@ -17,7 +18,7 @@ bp = Blueprint("letters", __name__)
 def unsubscribe(token: str) -> tuple[str, int]:
     try:
         user, section = operations.read_unsubscribe(token)
-    except operations.LetterError as exc:
+    except LinkError as exc:
         return render_template("letters/unsubscribe.html", error=exc.message), exc.status
     label = operations.section_label(section)
     if request.method == "POST":

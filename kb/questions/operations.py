@@ -20,6 +20,7 @@ from kb import mail
 from kb.auth.models import User
 from kb.auth.permissions import Capability, check
 from kb.auth.preferences import wants_contribution_mail
+from kb.errors import Conflict, Invalid, NotFound, PermissionDenied, TooManyRequests
 from kb.extensions import db
 from kb.moderation.standing import counts_as_contributor
 from kb.questions.models import ContactOptOut, Publication, Question, QuestionStatus
@@ -40,15 +41,6 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 NOBODY_REACHABLE = ("Personne ne peut être joint pour cette fiche pour l'instant : "
                     "signalez-la aux modérateurs si elle semble abandonnée.")
-
-
-class QuestionError(Exception):
-    """A refused action, with the French message shown to the person and an HTTP status."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 # --- who may ask, who is asked ----------------------------------------------------------------
@@ -121,10 +113,10 @@ def question_for_token(token: str) -> Question:
     try:
         nonce = _serializer(_ANSWER_SALT).loads(token)
     except BadSignature as exc:
-        raise QuestionError("Ce lien n'est pas valide.", 404) from exc
+        raise NotFound("Ce lien n'est pas valide.") from exc
     question = db.session.scalar(select(Question).where(Question.nonce == str(nonce)))
     if question is None:
-        raise QuestionError("Cette question n'existe plus.", 404)
+        raise NotFound("Cette question n'existe plus.")
     return question
 
 
@@ -138,7 +130,7 @@ def opt_out_contact(token: str) -> str:
     try:
         address = str(_serializer(_OPT_OUT_SALT).loads(token))
     except BadSignature as exc:
-        raise QuestionError("Ce lien n'est pas valide.", 404) from exc
+        raise NotFound("Ce lien n'est pas valide.") from exc
     if db.session.get(ContactOptOut, _address_hash(address)) is None:
         db.session.add(ContactOptOut(address_hash=_address_hash(address)))
     return address
@@ -149,40 +141,40 @@ def opt_out_contact(token: str) -> str:
 def _clean(text: str, label: str, minimum: int, maximum: int) -> str:
     text = (text or "").strip()
     if len(text) < minimum:
-        raise QuestionError(f"{label} : {minimum} caractères au moins, pour que l'équipe "
-                            "comprenne ce que vous cherchez.")
+        raise Invalid(f"{label} : {minimum} caractères au moins, pour que l'équipe "
+                      "comprenne ce que vous cherchez.")
     if len(text) > maximum:
-        raise QuestionError(f"{label} : {maximum} caractères au plus ({len(text)} saisis).")
+        raise Invalid(f"{label} : {maximum} caractères au plus ({len(text)} saisis).")
     return text
 
 
 def ask(sheet: Sheet, asker: User, question: str, purpose: str, consents: bool = False,
         now: datetime | None = None) -> Question:
-    """Record a question and queue it to the team. Raises QuestionError."""
+    """Record a question and queue it to the team. Raises a kb.errors error."""
     now = now or utcnow()
     if not may_ask(asker):
-        raise QuestionError("Confirmez d'abord votre adresse e-mail pour poser une question.", 403)
+        raise PermissionDenied("Confirmez d'abord votre adresse e-mail pour poser une question.")
     if not sheet.is_published:
-        raise QuestionError("Cette fiche n'existe pas.", 404)
+        raise NotFound("Cette fiche n'existe pas.")
     text = _clean(question, "Votre question", 15, QUESTION_MAX)
     goal = _clean(purpose, "Ce que vous cherchez à débloquer", 10, PURPOSE_MAX)
     if db.session.scalar(select(Question.id).where(
             Question.sheet_id == sheet.id, Question.asker_id == asker.id,
             Question.status == QuestionStatus.OPEN.value).limit(1)) is not None:
-        raise QuestionError("Vous avez déjà une question en attente de réponse pour cette "
-                            "fiche : retrouvez-la dans « Mes questions ».", 409)
+        raise Conflict("Vous avez déjà une question en attente de réponse pour cette "
+                       "fiche : retrouvez-la dans « Mes questions ».")
     per_day = int(current_app.config["KB_QUESTIONS_PER_DAY"])
     asked_today = db.session.scalar(select(func.count(Question.id)).where(
         Question.asker_id == asker.id, Question.created_at > now - timedelta(days=1))) or 0
     if asked_today >= per_day:
-        raise QuestionError(f"Vous avez posé {per_day} questions en 24 heures : c'est le maximum. "
-                            "Réessayez demain.", 429)
+        raise TooManyRequests(f"Vous avez posé {per_day} questions en 24 heures : c'est le "
+                              "maximum. Réessayez demain.")
     row = Question(sheet=sheet, asker=asker, asker_id=asker.id, question=text, purpose=goal,
                    created_at=now, nonce=secrets.token_urlsafe(24),
                    asker_consents=bool(consents))
     team = recipients(row)
     if not team:
-        raise QuestionError(NOBODY_REACHABLE, 409)
+        raise Conflict(NOBODY_REACHABLE)
     db.session.add(row)
     _relay(row, team, "mail/question_relay.txt", "Une question sur votre initiative",
            "question.relay")
@@ -211,7 +203,7 @@ def answer(question: Question, text: str, team_consents: bool = False,
            now: datetime | None = None) -> None:
     now = now or utcnow()
     if question.status != QuestionStatus.OPEN:
-        raise QuestionError("Cette question a déjà reçu une réponse ou a été close.", 409)
+        raise Conflict("Cette question a déjà reçu une réponse ou a été close.")
     question.answer = _clean(text, "Votre réponse", 2, ANSWER_MAX)
     question.answered_at = now
     question.status = QuestionStatus.ANSWERED.value
@@ -229,7 +221,7 @@ def answer(question: Question, text: str, team_consents: bool = False,
 
 def set_asker_consent(question: Question, user: User, consents: bool) -> None:
     if question.asker_id != user.id:
-        raise QuestionError("Cette question n'est pas la vôtre.", 404)
+        raise NotFound("Cette question n'est pas la vôtre.")
     question.asker_consents = bool(consents)
     if not consents and question.publication == Publication.PUBLISHED:
         question.publication = Publication.PRIVATE.value  # consent withdrawn: unpublish at once
@@ -250,7 +242,7 @@ def decide_publication(question: Question, moderator: User, publish: bool,
                        now: datetime | None = None) -> None:
     check(moderator, Capability.REVIEW)
     if question.publication != Publication.PENDING:
-        raise QuestionError("Cette question n'attend pas de publication.", 409)
+        raise Conflict("Cette question n'attend pas de publication.")
     question.publication = (Publication.PUBLISHED if publish else Publication.REFUSED).value
     question.published_at = (now or utcnow()) if publish else None
     question.reported_at = None

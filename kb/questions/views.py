@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from kb.auth.identity import api_user, token_required
 from kb.auth.permissions import Capability, require
+from kb.errors import Conflict, Invalid, TooManyRequests
 from kb.extensions import csrf, db
 from kb.questions import operations
 from kb.questions.models import Question
@@ -47,12 +48,6 @@ class ReportForm(FlaskForm):
                            validators=[DataRequired(), Length(max=2000)])
 
 
-def _refused(exc: operations.QuestionError) -> Any:
-    if request.path.startswith("/api/"):
-        return jsonify({"error": "refused", "message": exc.message}), exc.status
-    abort(exc.status, exc.message)
-
-
 # --- asking -----------------------------------------------------------------------------------
 
 @bp.route("/fiches/<slug>/questions/nouvelle", methods=["GET", "POST"])
@@ -66,9 +61,7 @@ def ask(slug: str) -> Any:
             operations.ask(sheet, current_user, form.question.data or "", form.purpose.data or "",
                            bool(form.consents.data))
             commit()
-        except operations.QuestionError as exc:
-            if exc.status in (403, 404):
-                return _refused(exc)
+        except (Invalid, Conflict, TooManyRequests) as exc:
             error = exc.message  # shown beside the kept text: nothing the person wrote is lost
         else:
             flash("Votre question a été transmise à l'équipe. Vous recevrez sa réponse par e-mail "
@@ -104,10 +97,7 @@ def consent(question_id: int) -> Response:
 
 @bp.route("/questions/repondre/<token>", methods=["GET", "POST"])
 def answer(token: str) -> Any:
-    try:
-        question = operations.question_for_token(token)
-    except operations.QuestionError as exc:
-        return _refused(exc)
+    question = operations.question_for_token(token)
     form = AnswerForm()
     report_form = ReportForm(prefix="report")
     if request.method == "POST" and question.is_open:
@@ -133,10 +123,7 @@ def answer(token: str) -> Any:
 def opt_out(token: str) -> Any:
     if request.method == "POST":
         FlaskForm().validate_on_submit() or abort(400, "Formulaire expiré : rechargez la page.")
-        try:
-            address = operations.opt_out_contact(token)
-        except operations.QuestionError as exc:
-            return _refused(exc)
+        address = operations.opt_out_contact(token)
         commit()
         return render_template("questions/opt_out.html", done=True, address=address, token=token)
     return render_template("questions/opt_out.html", done=False, address=None, token=token)
@@ -173,10 +160,7 @@ def queue() -> str:
 def decide(question_id: int, decision: str) -> Response:
     question = db.session.get(Question, question_id) or abort(404)
     FlaskForm().validate_on_submit() or abort(400, "Formulaire expiré : rechargez la page.")
-    try:
-        operations.decide_publication(question, current_user, decision == "publier")
-    except operations.QuestionError as exc:
-        return _refused(exc)
+    operations.decide_publication(question, current_user, decision == "publier")
     commit()
     flash("Question publiée sur la fiche." if decision == "publier" else "Publication refusée.",
           "success")
@@ -209,12 +193,9 @@ def api_ask(slug: str) -> Any:
                         "et « purpose » (textes)."}), 422
     user = api_user()
     assert user is not None  # token_required
-    try:
-        question = operations.ask(sheet, user, body["question"], body["purpose"],
-                                  bool(body.get("publish_consent", False)))
-        commit()
-    except operations.QuestionError as exc:
-        return _refused(exc)
+    question = operations.ask(sheet, user, body["question"], body["purpose"],
+                              bool(body.get("publish_consent", False)))
+    commit()
     return jsonify({"id": question.id, "status": question.status}), 201
 
 

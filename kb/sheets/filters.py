@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, func, literal, select, union_all
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+from kb.errors import Invalid
 from kb.extensions import db
 from kb.sheets.fields import FIELDS, Facet, Field, Kind
 from kb.sheets.models import Sheet, Tag, sheet_keys, sheet_tags
@@ -109,13 +110,15 @@ ACCEPTED_PARAMS: tuple[str, ...] = tuple(
 COLUMNS: tuple[str, ...] = tuple(spec.column for spec in FACETS if spec.in_column)
 
 
-class FilterError(ValueError):
+class FilterError(Invalid):
     """A filter value that cannot match: `param` and a French message (answer 400)."""
+
+    status = 400
+    code = "bad_request"
 
     def __init__(self, param: str, message: str):
         super().__init__(f"Filtre « {param} » : {message.rstrip('.')}.")
         self.param = param
-        self.message = str(self)
 
 
 @dataclass(frozen=True)
