@@ -55,19 +55,16 @@ from sqlalchemy.orm import Session
 
 from kb import create_app, mail, timeutil
 from kb.auth.models import User
+from kb.errors import KbError
 from kb.extensions import db
 from kb.freshness import operations as freshness
 from kb.freshness import readers
-from kb.freshness.letters import TokenError
-from kb.freshness.operations import TokenError as FreshnessTokenError
 from kb.letters import schedule
 from kb.letters.operations import build_letters
 from kb.mail import sender
 from kb.mail.models import MailState, OutboxMail
-from kb.moderation.operations import ModerationError
 from kb.questions import operations as questions
 from kb.questions.models import Question, QuestionStatus
-from kb.questions.operations import QuestionError
 from kb.sheets import operations as sheets
 from kb.sheets.models import Sheet, SheetState
 from kb.transaction import commit
@@ -235,8 +232,7 @@ def _do(action: Callable[[], object]) -> bool:
     longer works (done since by someone else, expired...)."""
     try:
         action()
-    except (TokenError, FreshnessTokenError, QuestionError, ModerationError, PermissionError,
-            ValueError):
+    except (KbError, PermissionError, ValueError):
         db.session.rollback()
         return False
     commit()
@@ -366,7 +362,7 @@ def _ask(asker: User, sheet_id: int, now: datetime) -> int | None:
     try:
         question = questions.ask(sheet, asker, "Accueillez-vous encore du public cette année ?",
                                  "Orienter une personne vers vous", now=now)
-    except QuestionError:
+    except KbError:
         db.session.rollback()
         return None
     commit()
