@@ -16,7 +16,6 @@ Nothing commits here; the signal `kb.auth.signals.oidc_signed_in` is sent before
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -165,17 +164,13 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kb-oidc-link")
 
 
-def _hash(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 def mail_link(user: User, claims: Claims, provider: str) -> None:
     """Mail the account's address a single-use link that links this identity. The claims travel
     signed in the link; the row makes it single use and bounded in time."""
     now = utcnow()
     nonce = secrets.token_urlsafe(24)
     db.session.add(AccountToken(user_id=user.id, purpose=TokenPurpose.OIDC_LINK.value,
-                                nonce_hash=_hash(nonce), new_email=user.email, created_at=now,
+                                nonce_hash=operations.token_hash(nonce), new_email=user.email, created_at=now,
                                 expires_at=now + _lifetime()))
     url = base_url() + LINK_PATH + _serializer().dumps({"n": nonce, "c": claims.as_dict()})
     operations._account_mail(user.email, f"Relier votre compte à {provider}", "oidc_link",
@@ -193,16 +188,8 @@ def load_link(token: str) -> tuple[AccountToken, Claims]:
         raise LinkError("Ce lien a expiré.", 410) from exc
     except (BadSignature, KeyError, TypeError) as exc:
         raise LinkError("Ce lien n'est pas valide.") from exc
-    row = db.session.scalar(select(AccountToken).where(
-        AccountToken.nonce_hash == _hash(nonce),
-        AccountToken.purpose == TokenPurpose.OIDC_LINK.value))
-    if row is None:
-        raise LinkError("Ce lien n'est pas valide.")
-    if row.used_at is not None:
-        raise LinkError("Ce lien a déjà servi.", 410)
-    if row.expires_at <= utcnow():
-        raise LinkError("Ce lien a expiré.", 410)
-    if not row.user.is_active or row.new_email != row.user.email:
+    row = operations.stored_link(nonce, TokenPurpose.OIDC_LINK)
+    if row.new_email != row.user.email:  # the address changed since: the link no longer proves it
         raise LinkError("Ce lien n'est plus valide.", 410)
     return row, claims
 

@@ -158,7 +158,7 @@ def _serializer(purpose: TokenPurpose) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"kb-account-{purpose}")
 
 
-def _hash(nonce: str) -> str:
+def token_hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
 
@@ -171,7 +171,7 @@ def issue_link(user: User, purpose: TokenPurpose, new_email: str | None = None) 
     """A signed, expiring, single-use link for `user`; `new_email`: the address it confirms."""
     now = utcnow()
     nonce = secrets.token_urlsafe(24)
-    db.session.add(AccountToken(user_id=user.id, purpose=purpose.value, nonce_hash=_hash(nonce),
+    db.session.add(AccountToken(user_id=user.id, purpose=purpose.value, nonce_hash=token_hash(nonce),
                                 new_email=new_email, created_at=now,
                                 expires_at=now + link_lifetime(purpose)))
     token = _serializer(purpose).dumps(nonce)
@@ -187,8 +187,13 @@ def load_link(token: str, purpose: TokenPurpose) -> AccountToken:
         raise LinkError("Ce lien a expiré.", 410) from exc
     except BadSignature as exc:
         raise LinkError("Ce lien n'est pas valide.") from exc
+    return stored_link(str(nonce), purpose)
+
+
+def stored_link(nonce: str, purpose: TokenPurpose) -> AccountToken:
+    """The unspent, unexpired row of a link's nonce, for an active account, or LinkError."""
     row = db.session.scalar(select(AccountToken).where(
-        AccountToken.nonce_hash == _hash(str(nonce)), AccountToken.purpose == purpose.value))
+        AccountToken.nonce_hash == token_hash(nonce), AccountToken.purpose == purpose.value))
     if row is None:
         raise LinkError("Ce lien n'est pas valide.")
     if row.used_at is not None:

@@ -5,6 +5,7 @@ Pages that take an address answer the same whatever the address (kb.auth.operati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
@@ -103,14 +104,19 @@ def mail_sent(objet: str) -> str:
     return render_template("auth/mail_sent.html", title=title, text=text)
 
 
-@bp.route("/inscription/renvoyer", methods=["GET", "POST"])
-def resend_confirmation() -> Any:
+def _mail_a_link(send: Callable[[str], object], objet: str, template: str) -> Any:
+    """A form of one address that mails a link; the same answer whether an account has it or not."""
     form = EmailForm()
     if form.validate_on_submit():
-        operations.resend_confirmation(form.email.data or "")
+        send(form.email.data or "")
         commit()
-        return redirect(url_for("auth.mail_sent", objet="lien"))
-    return render_template("auth/resend.html", form=form), 422 if form.errors else 200
+        return redirect(url_for("auth.mail_sent", objet=objet))
+    return render_template(template, form=form), 422 if form.errors else 200
+
+
+@bp.route("/inscription/renvoyer", methods=["GET", "POST"])
+def resend_confirmation() -> Any:
+    return _mail_a_link(operations.resend_confirmation, "lien", "auth/resend.html")
 
 
 @bp.route("/inscription/confirmer/<token>", methods=["GET", "POST"])
@@ -133,12 +139,7 @@ def confirm(token: str) -> Any:
 
 @bp.route("/connexion/mot-de-passe-oublie", methods=["GET", "POST"])
 def forgot_password() -> Any:
-    form = EmailForm()
-    if form.validate_on_submit():
-        operations.request_password_reset(form.email.data or "")
-        commit()
-        return redirect(url_for("auth.mail_sent", objet="mot-de-passe"))
-    return render_template("auth/forgot.html", form=form), 422 if form.errors else 200
+    return _mail_a_link(operations.request_password_reset, "mot-de-passe", "auth/forgot.html")
 
 
 @bp.route("/connexion/nouveau-mot-de-passe/<token>", methods=["GET", "POST"])

@@ -24,8 +24,22 @@ from kb.text import fold, slugify
 REGISTER_FILE = Path(__file__).parent / "data" / "register.json.gz"
 
 
+def _slug(code: str, name: str) -> str:
+    """A territory's page address, /territoires/<code>-<name>."""
+    return f"{code}-{slugify(name, 80)}"
+
+
+class _Named:
+    code: str
+    name: str
+
+    @property
+    def slug(self) -> str:
+        return _slug(self.code, self.name)
+
+
 @dataclass(frozen=True)
-class Region:
+class Region(_Named):
     code: str
     name: str
     kind: str = "region"
@@ -34,13 +48,9 @@ class Region:
     def label(self) -> str:
         return self.name
 
-    @property
-    def slug(self) -> str:
-        return f"{self.code}-{slugify(self.name, 80)}"
-
 
 @dataclass(frozen=True)
-class Department:
+class Department(_Named):
     code: str
     name: str
     region: str
@@ -50,13 +60,9 @@ class Department:
     def label(self) -> str:
         return f"{self.name} ({self.code})"
 
-    @property
-    def slug(self) -> str:
-        return f"{self.code}-{slugify(self.name, 80)}"
-
 
 @dataclass(frozen=True)
-class Epci:
+class Epci(_Named):
     code: str  # SIREN
     name: str
     type: str  # CC, CA, CU, METRO, MET69
@@ -65,10 +71,6 @@ class Epci:
     @property
     def label(self) -> str:
         return self.name
-
-    @property
-    def slug(self) -> str:
-        return f"{self.code}-{slugify(self.name, 80)}"
 
 
 class Commune(NamedTuple):  # a tuple: 35,000 of them are built at start-up
@@ -87,7 +89,7 @@ class Commune(NamedTuple):  # a tuple: 35,000 of them are built at start-up
 
     @property
     def slug(self) -> str:
-        return f"{self.code}-{slugify(self.name, 80)}"
+        return _slug(self.code, self.name)
 
 
 Territory = Region | Department | Epci | Commune
