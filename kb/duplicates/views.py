@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_temp
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
@@ -94,6 +94,12 @@ def _open_pairs() -> Any:
             .where(DuplicateCandidate.status == CandidateStatus.OPEN.value,
                    a.state != SheetState.MERGED.value, b.state != SheetState.MERGED.value)
             .order_by(DuplicateCandidate.score.desc(), DuplicateCandidate.id))
+
+
+def open_pair_count() -> int:
+    """The duplicates queue's length (the tab's count, the dashboard's tile)."""
+    return db.session.scalar(select(func.count()).select_from(
+        _open_pairs().order_by(None).subquery())) or 0
 
 
 @bp.get("/moderation/doublons")
