@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.models import Revision, RevisionStatus
@@ -39,3 +41,68 @@ def test_the_queue_lists_one_row_per_sheet_and_author_with_counts_on_links_and_t
     assert re.search(r'Doublons <span class="count-pill">0', html)
     dashboard = client.get("/moderation/tableau-de-bord").get_data(as_text=True)
     assert "paire" in dashboard and 'href="/moderation/doublons"' in dashboard
+
+
+def test_the_review_of_a_new_sheet_shows_rendered_text_names_and_decisions_at_both_ends(
+        client, login, contributor, moderator):
+    first = operations.create_sheet(sheet_data(
+        title="Garde d'enfants à Perpignan", city="Perpignan", department="",
+        method="- **Crèche** à horaires décalés\n- <script>alert(1)</script>Navette"),
+        contributor)
+    commit()
+    assert first.data["department"] == "66" and first.data["epci"]
+    login(moderator)
+    html = client.get(f"/moderation/revisions/{first.id}").get_data(as_text=True)
+    assert "<strong>Crèche</strong>" in html and "<li>" in html
+    assert "**Crèche**" not in html and "<script>alert" not in html
+    assert "Pyrénées-Orientales (66)" in html and "Perpignan Méditerranée" in html
+    assert first.data["epci"] not in html
+    top = html.index('form="approve-form"')
+    assert top < html.index('id="d-title"') < html.index('id="approve-form"')
+    assert 'href="#reason"' in html
+
+
+def test_a_outdated_information_report_can_make_the_sheet_due_now(
+        app, client, login, make_sheet, contributor, moderator, smtp):
+    from kb.freshness import operations as freshness
+    from kb.moderation import operations as moderation
+    from kb.moderation.models import Report
+
+    revision = make_sheet(author=contributor, title="Point conseil budget")
+    moderation.approve(revision, moderator)
+    commit()
+    sheet = revision.sheet
+    assert sheet.fresh and sheet not in freshness.due_sheets()
+    moderation.report_sheet(sheet, "outdated", "Le numéro a changé.", None, "fp")
+    commit()
+    report = db.session.scalar(select(Report))
+    login(moderator)
+    page = client.get("/moderation/signalements").get_data(as_text=True)
+    assert f"/moderation/signalements/{report.id}/a-actualiser" in page and "À actualiser" in page
+    response = client.post(f"/moderation/signalements/{report.id}/a-actualiser")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert not sheet.fresh and sheet in freshness.due_sheets()
+    assert report.closed_at is not None
+    assert "à actualiser" in client.get(f"/fiches/{sheet.slug}").get_data(as_text=True)
+    assert "Point conseil budget" in client.get("/moderation/fraicheur").get_data(as_text=True)
+    smtp.messages.clear()
+    result = app.test_cli_runner().invoke(args=["freshness", "remind"])
+    assert result.exit_code == 0, result.output
+    [letter] = smtp.to("contrib@example.org")
+    assert "Point conseil budget" in smtp.body(letter)
+
+
+def test_only_an_outdated_information_report_makes_a_sheet_due(client, login, make_sheet,
+                                                               moderator):
+    from kb.moderation import operations as moderation
+    from kb.moderation.models import Report
+
+    sheet = make_sheet(title="Atelier numérique").sheet
+    moderation.report_sheet(sheet, "spam", "pub", None, "fp")
+    commit()
+    report = db.session.scalar(select(Report))
+    login(moderator)
+    client.post(f"/moderation/signalements/{report.id}/a-actualiser")
+    db.session.expire_all()
+    assert sheet.fresh and report.closed_at is None
