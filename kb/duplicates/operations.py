@@ -45,6 +45,9 @@ class CreateCheck:
     distinct: bool  # "c'est une autre initiative" is ticked
     reason: str
     errors: list[str] = field(default_factory=list)
+    # Sheets the writer was warned about while typing (static/js/similar.js), with the highest
+    # score shown: the text may drift below the threshold before it is sent.
+    warned: dict[int, float] = field(default_factory=dict)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -60,15 +63,54 @@ class CreateCheck:
             self.errors.append("Confirmez qu'il s'agit d'une autre initiative et dites en quelques "
                                "mots ce qui la distingue.")
 
+    def pairs(self) -> dict[int, float]:
+        """The pairs for moderators: close matches the writer confirmed as another initiative,
+        and every sheet they were warned about at HIGH or above, at the highest score seen."""
+        found: dict[int, float] = {}
+        if self.needs_confirmation and self.distinct:
+            found = {m.sheet_id: m.score for m in self.matches if m.score >= HIGH}
+        now = {m.sheet_id: m.score for m in self.matches}
+        for sheet_id, seen in self.warned.items():
+            if seen >= HIGH:
+                found[sheet_id] = max(seen, now.get(sheet_id, 0.0), found.get(sheet_id, 0.0))
+        return found
+
     def record(self, sheet: Sheet, author: User) -> None:
-        """Keep the writer's confirmation for moderators (a candidate pair per close match)."""
-        if not (self.needs_confirmation and self.distinct):
+        """Keep the writer's confirmation and warnings for moderators (a candidate pair each)."""
+        pairs = self.pairs()
+        if not pairs:
             return
         db.session.flush()  # the new sheet gets its id
-        for match in self.matches:
-            if match.score >= HIGH:
-                add_candidate(sheet.id, match.sheet_id, match.score, "create",
-                              reason=self.reason, user=author)
+        for other_id, score in pairs.items():
+            add_candidate(sheet.id, other_id, score, "create",
+                          reason=self.reason if self.distinct else "", user=author)
+
+
+WARNED_MAX = 10  # sheets a form may say it was warned about
+
+
+def read_warned(value: str, data: Mapping[str, Any]) -> dict[int, float]:
+    """The form's `duplicates_warned` ("slug=0.62;slug=0.45"): published sheets and the highest
+    score the writer was shown. A claim is kept only for a sheet that the text sent still looks
+    like (HINT): a form cannot queue pairs with unrelated sheets."""
+    claims: dict[str, float] = {}
+    for part in str(value or "")[:4000].split(";")[:WARNED_MAX]:
+        slug, _, number = part.partition("=")
+        try:
+            score = float(number)
+        except ValueError:
+            continue
+        if slug.strip() and 0 < score <= 1:
+            claims[slug.strip()[:200]] = max(score, claims.get(slug.strip()[:200], 0.0))
+    if not claims or not str(data.get("title") or "").strip():
+        return {}
+    ids: dict[str, int] = {slug: sheet_id for slug, sheet_id in db.session.execute(
+        select(Sheet.slug, Sheet.id).where(
+            Sheet.slug.in_(list(claims)), Sheet.state == SheetState.ACTIVE.value,
+            Sheet.approved_revision_id.is_not(None)))}
+    still_alike = {sheet_id for sheet_id, _ in
+                   index.scored(fingerprint(data), ids.values(), min_score=HINT)}
+    return {sheet_id: claims[slug] for slug, sheet_id in ids.items() if sheet_id in still_alike}
 
 
 def check_before_create(data: Mapping[str, Any], answers: Mapping[str, Any]) -> CreateCheck:
@@ -81,6 +123,7 @@ def check_before_create(data: Mapping[str, Any], answers: Mapping[str, Any]) -> 
         seen=str(answers.get("duplicates_seen", "")) == "1",
         distinct=str(answers.get("distinct", "")) in ("1", "y", "on", "true"),
         reason=" ".join(str(answers.get("distinct_reason", "")).split())[:REASON_MAX],
+        warned=read_warned(str(answers.get("duplicates_warned", "")), data),
     )
 
 
@@ -103,8 +146,10 @@ def add_candidate(a: int, b: int, score: float, source: str, reason: str = "",
         return None
     existing = find_candidate(a, b)
     if existing is not None:
-        if existing.status == CandidateStatus.OPEN and reason and not existing.reason:
-            existing.reason = reason
+        if existing.status == CandidateStatus.OPEN:
+            if reason and not existing.reason:
+                existing.reason = reason
+            existing.score = max(existing.score, score)  # the highest seen
         return None
     first, second = _pair(a, b)
     candidate = DuplicateCandidate(sheet_a_id=first, sheet_b_id=second, score=score,
@@ -158,6 +203,13 @@ def scan_sheets(sheet_ids: Iterable[int], min_score: float = HIGH) -> int:
             elif existing.status == CandidateStatus.OPEN.value:
                 existing.score = match.score
     return new
+
+
+def similar_published(revision: Revision, limit: int = 5) -> list[Match]:
+    """Published sheets like `revision` (the review page): the moderator sees them whether or
+    not the writer was warned."""
+    return index.similar(fingerprint(revision.data), limit=limit, min_score=HINT,
+                         exclude=[revision.sheet_id])
 
 
 def open_pairs_with(sheet: Sheet) -> list[DuplicateCandidate]:
