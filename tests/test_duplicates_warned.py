@@ -32,7 +32,7 @@ def test_a_pair_the_writer_was_warned_about_is_queued_at_the_highest_score_seen(
     assert response.status_code == 302
     [pair] = _pairs()  # not the unrelated sheet: the text sent does not look like it
     assert original.sheet_id in (pair.sheet_a_id, pair.sheet_b_id)
-    assert pair.score == 0.62 and pair.source == "create" and pair.status == "open"
+    assert pair.score == 0.62 and pair.source == "warned" and pair.status == "open"
     new = db.session.scalar(select(Sheet).where(Sheet.slug != slug, Sheet.id != unrelated.sheet_id))
     pending = db.session.scalar(select(Revision).where(Revision.sheet_id == new.id))
 
@@ -40,6 +40,7 @@ def test_a_pair_the_writer_was_warned_about_is_queued_at_the_highest_score_seen(
     assert "62" in client.get("/moderation/doublons").get_data(as_text=True)
     review = client.get(f"/moderation/revisions/{pending.id}").get_data(as_text=True)
     assert "Ressemblance de <strong>62" in review and BREST["title"] in review
+    assert "a vue en écrivant" in review and "a confirmé" not in review
 
 
 def test_below_the_warning_threshold_nothing_is_queued(client, login, contributor, make_sheet):

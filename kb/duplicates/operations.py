@@ -81,8 +81,11 @@ class CreateCheck:
         if not pairs:
             return
         db.session.flush()  # the new sheet gets its id
+        confirmed = self.needs_confirmation and self.distinct
         for other_id, score in pairs.items():
-            add_candidate(sheet.id, other_id, score, "create",
+            # "create": the writer said it is another initiative; "warned": they were shown
+            # the sheet while typing and said nothing (the text drifted under the threshold).
+            add_candidate(sheet.id, other_id, score, "create" if confirmed else "warned",
                           reason=self.reason if self.distinct else "", user=author)
 
 
