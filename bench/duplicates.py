@@ -80,8 +80,10 @@ def quality(url: str | None) -> None:
                 # Lenient places, as imports: the labelled set's places are synthetic.
                 revision = operations.create_sheet(data, moderator, lenient_places=True)
                 sheets.append(revision.sheet)
-            commit()  # the listener builds the lookup index
+            commit()
             ids: list[int] = [sheet.id for sheet in sheets]
+            # A commit this large is left to the scan by the listener: build the index here.
+            index.sync(ids, commit=db.session.commit)
             family = {sheet_id: item.family for sheet_id, item in zip(ids, items, strict=True)}
             truth = {(a, b) for a, b in itertools.combinations(sorted(ids), 2)
                      if family[a] == family[b]}
