@@ -38,6 +38,7 @@ from kb.extensions import db
 from kb.sheets import operations
 from kb.sheets.fields import empty_data, validate
 from kb.sheets.models import Revision, Sheet
+from kb.timeutil import utcnow
 from kb.transaction import commit
 
 THRESHOLDS = tuple(sorted({HINT, 0.25, 0.3, SCAN, 0.35, HIGH, 0.45, 0.5, 0.6}))
@@ -71,7 +72,9 @@ def quality(url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = make_app(url, Path(tmp))
         with app.app_context():
-            moderator = User(email="bench@example.org", role="moderator", display_name="Bench")
+            # Confirmed: an unconfirmed account's sheets would wait for review, unpublished.
+            moderator = User(email="bench@example.org", role="moderator", display_name="Bench",
+                             email_confirmed_at=utcnow())
             db.session.add(moderator)
             db.session.flush()
             sheets = []

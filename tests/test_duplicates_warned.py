@@ -83,3 +83,34 @@ def test_the_manual_comparison_offers_titles_and_reads_the_choice_back(
     assert response.status_code == 302 and "/moderation/doublons/" in response.headers["Location"]
     [pair] = _pairs()
     assert {pair.sheet_a_id, pair.sheet_b_id} == {a.sheet_id, b.sheet_id}
+
+
+def test_the_scan_queues_a_close_pair_under_the_confirmation_threshold(app, make_sheet):
+    from kb.duplicates.similarity import SCAN
+
+    original = make_sheet(**BREST)
+    # Half rewritten (another title, context and method): 39 %, under HIGH, above SCAN.
+    copy = make_sheet(**{**BREST, "title": "Un hall repensé", "context": SAME_CITY["context"],
+                         "method": SAME_CITY["method"]})
+    [pair] = _pairs()  # queued when published, as the nightly scan would
+    assert {pair.sheet_a_id, pair.sheet_b_id} == {original.sheet_id, copy.sheet_id}
+    assert SCAN <= pair.score < HIGH and pair.source == "scan"
+    result = app.test_cli_runner().invoke(args=["duplicates", "scan", "--help"])
+    assert "0.35" in result.output
+
+
+def test_approving_the_warned_sheet_keeps_the_highest_score_seen(client, login, contributor,
+                                                                 make_sheet, moderator):
+    from kb.moderation import operations as moderation
+    from kb.transaction import commit
+
+    original = make_sheet(**BREST)
+    login(contributor)
+    client.post("/fiches/nouvelle", data=_form(
+        SAME_CITY, title="Accueil numérique en mairie de Brest", duplicates_seen="1",
+        duplicates_warned=f"{original.sheet.slug}=0.62"))
+    pending = db.session.scalar(select(Revision).where(Revision.status == "pending"))
+    moderation.approve(pending, moderator)
+    commit()  # published: the sheet is compared with the base again
+    [pair] = _pairs()
+    assert pair.score == 0.62

@@ -12,7 +12,7 @@ from kb.auth.models import SYSTEM_EMAIL, User
 from kb.auth.permissions import Capability, check
 from kb.duplicates import index, similarity
 from kb.duplicates.index import Match
-from kb.duplicates.similarity import HIGH, HINT, Fingerprint, fingerprint
+from kb.duplicates.similarity import HIGH, HINT, SCAN, Fingerprint, fingerprint
 from kb.errors import Conflict
 from kb.extensions import db
 from kb.moderation.models import Action
@@ -193,10 +193,11 @@ def not_duplicate(candidate: DuplicateCandidate, moderator: User) -> None:
           other_title=candidate.sheet_b.title or candidate.sheet_b.slug)
 
 
-def scan_sheets(sheet_ids: Iterable[int], min_score: float = HIGH) -> int:
+def scan_sheets(sheet_ids: Iterable[int], min_score: float = SCAN) -> int:
     """Queue the pairs these published sheets form with any other (the scan, for a few sheets:
     run after each publication). Open pairs get their score recomputed on the current texts, so
-    that the queue shows the score of what the sheets say now. Returns how many pairs are new."""
+    that the queue shows the score of what the sheets say now (but a pair its writer was warned
+    about: the highest score shown). Returns how many pairs are new."""
     new = 0
     for sheet_id, fp in index.load(sheet_ids).items():
         for match in index.similar(fp, limit=10, min_score=min_score, exclude=[sheet_id]):
@@ -204,7 +205,9 @@ def scan_sheets(sheet_ids: Iterable[int], min_score: float = HIGH) -> int:
             if existing is None:
                 new += add_candidate(sheet_id, match.sheet_id, match.score, "scan") is not None
             elif existing.status == CandidateStatus.OPEN.value:
-                existing.score = match.score
+                # A pair the writer was warned about keeps the highest score they were shown.
+                existing.score = max(existing.score, match.score) \
+                    if existing.source == "warned" else match.score
     return new
 
 
