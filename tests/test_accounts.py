@@ -83,8 +83,9 @@ def test_registration_mails_a_single_use_link_that_confirms_the_address(client, 
     assert page.status_code == 200 and "Confirmer mon adresse" in page.get_data(as_text=True)
     assert not db.session.get(User, user.id).is_confirmed
     response = client.post(path)
-    assert response.status_code == 302 and response.headers["Location"] == "/connexion"
-    assert db.session.get(User, user.id).is_confirmed
+    # Confirmed and signed in at once (issue 25): no login page between the link and writing.
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert db.session.get(User, user.id).is_confirmed and logged_in(client)
 
     again = client.get(path)
     assert again.status_code == 410 and "déjà servi" in again.get_data(as_text=True)

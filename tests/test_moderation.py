@@ -47,7 +47,8 @@ def test_new_contributor_sheet_is_invisible_until_approved_and_the_author_is_tol
     assert pending.status == "pending"
 
     login(None)
-    assert client.get(f"/fiches/{slug}").status_code == 404
+    waiting = client.get(f"/fiches/{slug}").get_data(as_text=True)  # 200: not a broken link
+    assert "en cours de relecture" in waiting and "Guichet unique" not in waiting
     assert "Guichet unique" not in client.get("/fiches").get_data(as_text=True)
     assert client.get(f"/api/v1/sheets/{slug}").status_code == 404
 

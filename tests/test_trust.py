@@ -300,8 +300,12 @@ def test_case3_another_contributors_never_approved_sheet_is_404_on_every_route(
     y = make_user(email="y@example.org")
     before = _revision_count()
     login(y)
+    # Its address says only that a sheet is being reviewed (issue 25): none of its text.
+    waiting = client.get(f"/fiches/{slug}")
+    assert "en cours de relecture" in waiting.get_data(as_text=True)
+    assert SECRET not in waiting.get_data(as_text=True) and "Brouillon" not in \
+        waiting.get_data(as_text=True).replace(slug, "")
     answers = [
-        client.get(f"/fiches/{slug}"),
         client.get(f"/fiches/{slug}/modifier"),
         client.post(f"/fiches/{slug}/modifier", data=form_payload(draft, results="Y")),
         client.post(f"/fiches/{slug}/modifier",

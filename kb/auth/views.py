@@ -70,9 +70,18 @@ def login() -> str | Response:
     return render_template("auth/login.html", form=form)
 
 
+AFTER_CONFIRM = "kb_after_confirm"
+
+
 @bp.route("/inscription", methods=["GET", "POST"])
 def register() -> Any:
     form = RegisterForm()
+    destination = safe_next(request.args.get("next"), "")
+    if request.method == "GET" and destination:
+        # Where the person was going ("Publier une fiche"): confirming the address in this
+        # browser brings them there, signed in. Kept at GET, so that the answer to the POST
+        # never differs between a known and an unknown address.
+        session[AFTER_CONFIRM] = destination
     if form.validate_on_submit():
         try:
             operations.register(form.email.data or "", form.password.data or "",
@@ -131,9 +140,16 @@ def confirm(token: str) -> Any:
         commit()
         flash("Merci : votre adresse est confirmée. Vos propositions seront transmises aux "
               "modérateurs.", "success")
-        if current_user.is_authenticated and current_user.id == user.id:
-            return redirect(url_for("sheets.home"))
-        return redirect(url_for("auth.login"))
+        if current_user.is_authenticated and current_user.id != user.id:
+            return redirect(url_for("sheets.home"))  # someone else's session stays theirs
+        if not current_user.is_authenticated:
+            if not user.is_active:
+                return redirect(url_for("auth.login"))
+            # The link came to their mailbox and was used once, by a POST: it proves the
+            # address as a login link would. No second step between confirming and writing.
+            login_user(user)
+            session.pop(oidc_views.ID_TOKEN, None)
+        return redirect(safe_next(session.pop(AFTER_CONFIRM, None), url_for("sheets.home")))
     return render_template("auth/confirm.html", row=row, form=form)
 
 

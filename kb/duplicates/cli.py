@@ -10,7 +10,7 @@ import click
 from click._termui_impl import ProgressBar
 from flask.cli import with_appcontext
 
-from kb.duplicates.similarity import HIGH
+from kb.duplicates.similarity import SCAN
 from kb.wording import french_number
 
 OPTIMIZE_AFTER = 1000  # rewritten sheets after which planner statistics are refreshed
@@ -27,7 +27,7 @@ def duplicates() -> None:
 
 
 @duplicates.command("scan")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=HIGH, show_default=True,
+@click.option("--min-score", type=click.FloatRange(0, 1), default=SCAN, show_default=True,
               help="Queue pairs scoring at least this much.")
 @click.option("--rebuild", is_flag=True, help="Recompute the whole lookup index first.")
 @click.option("--quiet", is_flag=True,

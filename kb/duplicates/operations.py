@@ -12,7 +12,7 @@ from kb.auth.models import SYSTEM_EMAIL, User
 from kb.auth.permissions import Capability, check
 from kb.duplicates import index, similarity
 from kb.duplicates.index import Match
-from kb.duplicates.similarity import HIGH, HINT, Fingerprint, fingerprint
+from kb.duplicates.similarity import HIGH, HINT, SCAN, Fingerprint, fingerprint
 from kb.errors import Conflict
 from kb.extensions import db
 from kb.moderation.models import Action
@@ -45,6 +45,9 @@ class CreateCheck:
     distinct: bool  # "c'est une autre initiative" is ticked
     reason: str
     errors: list[str] = field(default_factory=list)
+    # Sheets the writer was warned about while typing (static/js/similar.js), with the highest
+    # score shown: the text may drift below the threshold before it is sent.
+    warned: dict[int, float] = field(default_factory=dict)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -60,15 +63,57 @@ class CreateCheck:
             self.errors.append("Confirmez qu'il s'agit d'une autre initiative et dites en quelques "
                                "mots ce qui la distingue.")
 
+    def pairs(self) -> dict[int, float]:
+        """The pairs for moderators: close matches the writer confirmed as another initiative,
+        and every sheet they were warned about at HIGH or above, at the highest score seen."""
+        found: dict[int, float] = {}
+        if self.needs_confirmation and self.distinct:
+            found = {m.sheet_id: m.score for m in self.matches if m.score >= HIGH}
+        now = {m.sheet_id: m.score for m in self.matches}
+        for sheet_id, seen in self.warned.items():
+            if seen >= HIGH:
+                found[sheet_id] = max(seen, now.get(sheet_id, 0.0), found.get(sheet_id, 0.0))
+        return found
+
     def record(self, sheet: Sheet, author: User) -> None:
-        """Keep the writer's confirmation for moderators (a candidate pair per close match)."""
-        if not (self.needs_confirmation and self.distinct):
+        """Keep the writer's confirmation and warnings for moderators (a candidate pair each)."""
+        pairs = self.pairs()
+        if not pairs:
             return
         db.session.flush()  # the new sheet gets its id
-        for match in self.matches:
-            if match.score >= HIGH:
-                add_candidate(sheet.id, match.sheet_id, match.score, "create",
-                              reason=self.reason, user=author)
+        confirmed = self.needs_confirmation and self.distinct
+        for other_id, score in pairs.items():
+            # "create": the writer said it is another initiative; "warned": they were shown
+            # the sheet while typing and said nothing (the text drifted under the threshold).
+            add_candidate(sheet.id, other_id, score, "create" if confirmed else "warned",
+                          reason=self.reason if self.distinct else "", user=author)
+
+
+WARNED_MAX = 10  # sheets a form may say it was warned about
+
+
+def read_warned(value: str, data: Mapping[str, Any]) -> dict[int, float]:
+    """The form's `duplicates_warned` ("slug=0.62;slug=0.45"): published sheets and the highest
+    score the writer was shown. A claim is kept only for a sheet that the text sent still looks
+    like (HINT): a form cannot queue pairs with unrelated sheets."""
+    claims: dict[str, float] = {}
+    for part in str(value or "")[:4000].split(";")[:WARNED_MAX]:
+        slug, _, number = part.partition("=")
+        try:
+            score = float(number)
+        except ValueError:
+            continue
+        if slug.strip() and 0 < score <= 1:
+            claims[slug.strip()[:200]] = max(score, claims.get(slug.strip()[:200], 0.0))
+    if not claims or not str(data.get("title") or "").strip():
+        return {}
+    ids: dict[str, int] = {slug: sheet_id for slug, sheet_id in db.session.execute(
+        select(Sheet.slug, Sheet.id).where(
+            Sheet.slug.in_(list(claims)), Sheet.state == SheetState.ACTIVE.value,
+            Sheet.approved_revision_id.is_not(None)))}
+    still_alike = {sheet_id for sheet_id, _ in
+                   index.scored(fingerprint(data), ids.values(), min_score=HINT)}
+    return {sheet_id: claims[slug] for slug, sheet_id in ids.items() if sheet_id in still_alike}
 
 
 def check_before_create(data: Mapping[str, Any], answers: Mapping[str, Any]) -> CreateCheck:
@@ -81,6 +126,7 @@ def check_before_create(data: Mapping[str, Any], answers: Mapping[str, Any]) -> 
         seen=str(answers.get("duplicates_seen", "")) == "1",
         distinct=str(answers.get("distinct", "")) in ("1", "y", "on", "true"),
         reason=" ".join(str(answers.get("distinct_reason", "")).split())[:REASON_MAX],
+        warned=read_warned(str(answers.get("duplicates_warned", "")), data),
     )
 
 
@@ -103,8 +149,10 @@ def add_candidate(a: int, b: int, score: float, source: str, reason: str = "",
         return None
     existing = find_candidate(a, b)
     if existing is not None:
-        if existing.status == CandidateStatus.OPEN and reason and not existing.reason:
-            existing.reason = reason
+        if existing.status == CandidateStatus.OPEN:
+            if reason and not existing.reason:
+                existing.reason = reason
+            existing.score = max(existing.score, score)  # the highest seen
         return None
     first, second = _pair(a, b)
     candidate = DuplicateCandidate(sheet_a_id=first, sheet_b_id=second, score=score,
@@ -145,10 +193,11 @@ def not_duplicate(candidate: DuplicateCandidate, moderator: User) -> None:
           other_title=candidate.sheet_b.title or candidate.sheet_b.slug)
 
 
-def scan_sheets(sheet_ids: Iterable[int], min_score: float = HIGH) -> int:
+def scan_sheets(sheet_ids: Iterable[int], min_score: float = SCAN) -> int:
     """Queue the pairs these published sheets form with any other (the scan, for a few sheets:
     run after each publication). Open pairs get their score recomputed on the current texts, so
-    that the queue shows the score of what the sheets say now. Returns how many pairs are new."""
+    that the queue shows the score of what the sheets say now (but a pair its writer was warned
+    about: the highest score shown). Returns how many pairs are new."""
     new = 0
     for sheet_id, fp in index.load(sheet_ids).items():
         for match in index.similar(fp, limit=10, min_score=min_score, exclude=[sheet_id]):
@@ -156,8 +205,17 @@ def scan_sheets(sheet_ids: Iterable[int], min_score: float = HIGH) -> int:
             if existing is None:
                 new += add_candidate(sheet_id, match.sheet_id, match.score, "scan") is not None
             elif existing.status == CandidateStatus.OPEN.value:
-                existing.score = match.score
+                # A pair the writer was warned about keeps the highest score they were shown.
+                existing.score = max(existing.score, match.score) \
+                    if existing.source == "warned" else match.score
     return new
+
+
+def similar_published(revision: Revision, limit: int = 5) -> list[Match]:
+    """Published sheets like `revision` (the review page): the moderator sees them whether or
+    not the writer was warned."""
+    return index.similar(fingerprint(revision.data), limit=limit, min_score=HINT,
+                         exclude=[revision.sheet_id])
 
 
 def open_pairs_with(sheet: Sheet) -> list[DuplicateCandidate]:

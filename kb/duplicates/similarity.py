@@ -36,6 +36,10 @@ ROWS = NUM_PERM // BANDS
 # Above HIGH a writer must confirm "c'est une autre initiative"; above HINT sheets are listed.
 HIGH = 0.4
 HINT = 0.2
+# The scan (`kb duplicates scan`, and each publication) queues pairs from SCAN: below HIGH, so
+# that a close pair whose writer was not asked to confirm still reaches moderators. Measured on
+# the labelled set (docs/duplicates.md, `python -m bench.duplicates --quality-only`).
+SCAN = 0.35
 
 # Lookup features: a title word (typed titles), a pair of title words (sheets whose titles share
 # two words, whatever their order), a MinHash band of the body.

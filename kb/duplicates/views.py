@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_temp
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
@@ -96,6 +96,12 @@ def _open_pairs() -> Any:
             .order_by(DuplicateCandidate.score.desc(), DuplicateCandidate.id))
 
 
+def open_pair_count() -> int:
+    """The duplicates queue's length (the tab's count, the dashboard's tile)."""
+    return db.session.scalar(select(func.count()).select_from(
+        _open_pairs().order_by(None).subquery())) or 0
+
+
 @bp.get("/moderation/doublons")
 @require(Capability.MODERATE)
 def queue() -> str:
@@ -103,8 +109,41 @@ def queue() -> str:
     return render_template("duplicates/queue.html", page=page, high=HIGH)
 
 
+TITLE_CHOICES = 10
+
+
+@bp.get("/moderation/doublons/titres")
+@require(Capability.MODERATE)
+def titles() -> Response:
+    """Title autocomplete of the manual comparison: sheets (not merged) whose title contains
+    the typed words, as "Titre (adresse)" values the comparison reads back."""
+    words = request.args.get("q", "")[:MAX_TITLE].split()[:6]
+    if not words or sum(len(w) for w in words) < 2:
+        return jsonify({"items": []})
+    query = select(Sheet.slug, Sheet.title).where(Sheet.state != SheetState.MERGED.value,
+                                                  Sheet.title != "")
+    for word in words:
+        query = query.where(func.lower(Sheet.title).contains(word.lower(), autoescape=True))
+    rows = db.session.execute(query.order_by(Sheet.title, Sheet.id).limit(TITLE_CHOICES))
+    return jsonify({"items": [{"slug": slug, "title": title, "value": f"{title} ({slug})"}
+                              for slug, title in rows]})
+
+
+_TITLE_AND_SLUG = re.compile(r"\(([a-z0-9-]+)\)\s*$")
+
+
 def _sheet_from(value: str) -> Sheet | None:
-    """A sheet from its address or its slug, as a moderator pastes it."""
+    """A sheet from the autocomplete's "Titre (adresse)", its address or its slug, or its exact
+    title when only one sheet has it."""
+    chosen = _TITLE_AND_SLUG.search(value.strip())
+    if chosen is not None:
+        found = db.session.scalar(select(Sheet).where(Sheet.slug == chosen.group(1)))
+        if found is not None:
+            return found
+    by_title = db.session.scalars(select(Sheet).where(
+        Sheet.title == value.strip(), Sheet.state != SheetState.MERGED.value).limit(2)).all()
+    if len(by_title) == 1:
+        return by_title[0]
     slug = value.strip().rstrip("/").split("?")[0].split("#")[0]
     slug = slug.rsplit("/fiches/", 1)[-1].split("/")[0] if "/" in slug else slug
     return db.session.scalar(select(Sheet).where(Sheet.slug == slug)) if slug else None
@@ -118,8 +157,8 @@ def compare_any() -> Response:
         abort(400, "Formulaire expiré, rechargez la page.")
     a, b = _sheet_from(request.form.get("a", "")), _sheet_from(request.form.get("b", ""))
     if a is None or b is None:
-        flash("Indiquez deux fiches existantes, par leur adresse (…/fiches/nom-de-la-fiche) "
-              "ou leur identifiant.", "error")
+        flash("Indiquez deux fiches existantes : tapez le début de leur titre et choisissez "
+              "dans la liste, ou collez leur adresse (…/fiches/nom-de-la-fiche).", "error")
         return redirect(url_for("duplicates.queue"))
     try:
         candidate = dup_ops.manual_pair(a, b, current_user)
@@ -240,5 +279,6 @@ def _on_sheets_changed(app: Flask, sheet_ids: list[int]) -> None:
 
 def init_app(app: Flask) -> None:
     sheets_changed.connect(_on_sheets_changed, sender=app)
-    app.jinja_env.globals.update(DUPLICATES_HIGH=HIGH, open_duplicate_pairs=dup_ops.open_pairs_with)
+    app.jinja_env.globals.update(DUPLICATES_HIGH=HIGH, open_duplicate_pairs=dup_ops.open_pairs_with,
+                                 similar_published=dup_ops.similar_published)
     app.jinja_env.filters["similarity"] = percent

@@ -32,8 +32,8 @@ from kb.freshness.letters import (  # noqa: F401  (the letters engine's names: d
 )
 from kb.freshness.models import ConfirmToken, DigestLog
 from kb.freshness.signs import CONFIRMATION, note_kind
-from kb.moderation.models import Action
-from kb.moderation.operations import ModerationError, audit, public_details
+from kb.moderation.models import Action, Report, ReportReason
+from kb.moderation.operations import ModerationError, audit, close_report, public_details
 from kb.sheets.lifecycle import set_state
 from kb.sheets.models import REVIEW_INTERVALS, Sheet, SheetState, published_sheets
 from kb.structures.team import teams
@@ -157,6 +157,27 @@ def confirm_fresh(sheet: Sheet, user: User, via: str = "", now: datetime | None 
     sheet.last_reviewed_at = now or utcnow()
     mark_changed([sheet.id])
     audit(user, Action.CONFIRM_FRESH, sheet=sheet, reason=via)
+
+
+def mark_due(report: Report, moderator: User, now: datetime | None = None) -> None:
+    """"À actualiser" on an outdated-information report: the sheet is due for review now (its
+    badge, the freshness list, its team's next letter), as if its interval had just run out;
+    the report is closed with that answer."""
+    check(moderator, Capability.MODERATE)
+    sheet = report.sheet
+    if report.reason != ReportReason.OUTDATED.value:
+        raise ModerationError("seul un signalement « Informations périmées » rend une fiche "
+                              "à actualiser")
+    if not sheet.is_published:
+        raise ModerationError("seule une fiche publiée peut être mise à actualiser")
+    now = now or utcnow()
+    if sheet.review_due_at > now:
+        # The review date is the last check plus the interval: the check no longer holds.
+        sheet.last_reviewed_at = now - (sheet.review_due_at - sheet.last_reviewed_at)
+    mark_changed([sheet.id])
+    close_report(report, moderator, "Fiche à actualiser : ses contributeurs sont relancés.")
+    audit(moderator, Action.MARK_DUE, sheet=sheet, reason=report.comment[:300],
+          report=report.id)
 
 
 def set_interval(sheet: Sheet, user: User, months: int) -> None:

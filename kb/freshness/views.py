@@ -19,6 +19,7 @@ from kb.freshness.forms import ReaderCheckForm
 from kb.freshness.stats import update_rate
 from kb.mail.outbox import mails_per_person_per_month
 from kb.moderation.forms import ReasonForm
+from kb.moderation.models import Report
 from kb.moderation.queries import reachable_contributors
 from kb.moderation.spam import client_fingerprint
 from kb.sheets.models import Sheet, SheetState
@@ -67,6 +68,26 @@ def archive(slug: str, action: str) -> Response:
         commit()
         flash("Fiche archivée." if action == "archiver" else "Fiche remise en ligne.", "success")
     return redirect(url_for("freshness.queue"))
+
+
+@bp.post("/moderation/signalements/<int:report_id>/a-actualiser")
+@require(Capability.MODERATE)
+def mark_due(report_id: int) -> Response:
+    """"À actualiser" on an "Informations périmées" report (templates/moderation/reports.html)."""
+    report = db.session.get(Report, report_id)
+    if report is None:
+        abort(404, "Ce signalement n'existe pas.")
+    _checked_form()
+    try:
+        operations.mark_due(report, current_user)
+    except ValueError as exc:
+        db.session.rollback()
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        commit()
+        flash("Fiche à actualiser : elle entre dans la liste de fraîcheur et la prochaine lettre "
+              "de ses contributeurs.", "success")
+    return redirect(url_for("moderation.reports"))
 
 
 @bp.post("/fiches/<slug>/toujours-a-jour")

@@ -37,6 +37,7 @@ class Action(StrEnum):
     FRESHNESS_RELAUNCH = "freshness_relaunch"  # freshness: the escalation starts again
     READERS_EXTENDED = "readers_extended"  # freshness: three readers' "Oui" moved the date
     SET_AVAILABILITY = "set_availability"  # kb/availability: `details` hold the new values
+    MARK_DUE = "mark_due"  # freshness: an outdated-information report made the sheet due now
 
 
 ACTION_LABELS = {
@@ -63,6 +64,7 @@ ACTION_LABELS = {
     Action.FRESHNESS_RELAUNCH: "relecture relancée",
     Action.READERS_EXTENDED: "date de relecture repoussée par des lecteurs",
     Action.SET_AVAILABILITY: "disponibilité mise à jour",
+    Action.MARK_DUE: "fiche à actualiser après un signalement",
 }
 
 

@@ -49,11 +49,30 @@ def pending_revisions(filters: QueueFilters | None = None, limit: int = 500) -> 
         query = query.join(User, User.id == Revision.author_id).where(
             func.lower(User.email).contains(needle, autoescape=True)
             | func.lower(User.display_name).contains(needle, autoescape=True))
-    revisions = list(db.session.scalars(query))
+    revisions = _one_per_sheet_and_author(list(db.session.scalars(query)))
     if filters.tag:
         revisions = [r for r in revisions
                      if filters.tag in {slugify(t, max_length=80) for t in r.data.get("tags", [])}]
     return revisions[:limit]
+
+
+def _one_per_sheet_and_author(revisions: list[Revision]) -> list[Revision]:
+    """One row per sheet and author: their latest proposal, which carries the earlier ones
+    (kb.sheets.operations supersedes a replaced proposal), in the place of the first one (it
+    has waited since then)."""
+    latest: dict[tuple[int, int], Revision] = {}
+    for revision in revisions:
+        key = (revision.sheet_id, revision.author_id)
+        if key not in latest or revision.id > latest[key].id:
+            latest[key] = revision
+    seen: set[tuple[int, int]] = set()
+    rows = []
+    for revision in revisions:  # oldest first
+        key = (revision.sheet_id, revision.author_id)
+        if key not in seen:
+            seen.add(key)
+            rows.append(latest[key])
+    return rows
 
 
 def replaced_by(revision: Revision) -> Revision | None:
@@ -66,8 +85,10 @@ def replaced_by(revision: Revision) -> Revision | None:
 
 
 def pending_count() -> int:
-    return db.session.scalar(select(func.count(Revision.id)).where(
-        Revision.status == RevisionStatus.PENDING.value, counted_author(Revision.author_id))) or 0
+    """Rows of the queue: sheets and authors with a proposal waiting."""
+    waiting = select(Revision.sheet_id, Revision.author_id).distinct().where(
+        Revision.status == RevisionStatus.PENDING.value, counted_author(Revision.author_id))
+    return db.session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
 
 
 def open_reports() -> list[Report]:

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -306,6 +316,7 @@ def dashboard() -> str:
         "archive": len(freshness.archive_candidates(due=due)),
         "hidden": states.get(SheetState.HIDDEN.value, 0),
         "archived": states.get(SheetState.ARCHIVED.value, 0),
+        "duplicates": work_counts(full=True).get("duplicates.queue", 0),
     }
     buckets = freshness.review_age_buckets()
     return render_template("moderation/dashboard.html", counts=counts, buckets=buckets,
@@ -395,6 +406,36 @@ def review_reason(revision: Revision) -> str:
     return revision.review_reason if entry is not None and entry.reason_is_public else ""
 
 
+WORK_COUNTS = "kb_moderation_counts"
+
+
+def work_counts(full: bool = False) -> dict[str, int]:
+    """What waits for moderators, per tab of the moderation pages (once per request). The
+    header's "Modération" link shows the queue and the reported sheets; `full` adds the tabs
+    whose counts take longer (fraîcheur, doublons, questions), read on moderation pages only."""
+    counts: dict[str, int] = g.get(WORK_COUNTS) or {}
+    if not counts:
+        counts["moderation.queue"] = queries.pending_count()
+        if can(current_user, Capability.MODERATE):
+            counts["moderation.reports"] = queries.reported_sheet_count()
+    if full and "questions.queue" not in counts:
+        from kb.duplicates.views import open_pair_count
+        from kb.freshness.operations import due_sheets
+        from kb.questions.operations import pending_publication
+
+        if can(current_user, Capability.MODERATE):
+            counts["freshness.queue"] = len(due_sheets())
+            counts["duplicates.queue"] = open_pair_count()
+        counts["questions.queue"] = len(pending_publication())
+    g.setdefault(WORK_COUNTS, counts)
+    return counts
+
+
+def header_count() -> int:
+    counts = work_counts()
+    return counts["moderation.queue"] + counts.get("moderation.reports", 0)
+
+
 def init_app(app: Flask) -> None:
     app.before_request(check_honeypot)
     spam.init_app(app)
@@ -402,4 +443,5 @@ def init_app(app: Flask) -> None:
         moderation_history=history_entries, review_reason=review_reason,
         REVIEW_INTERVALS=REVIEW_INTERVALS, HONEYPOT_FIELD=HONEYPOT_FIELD,
         pending_status=RevisionStatus.PENDING.value, audit_actions=Action,
-        revision_status_labels=REVISION_STATUS_LABELS)
+        revision_status_labels=REVISION_STATUS_LABELS, moderation_counts=work_counts,
+        moderation_header_count=header_count)

@@ -61,6 +61,9 @@ def as_text(field: Field, value: Any) -> str:
         return "\n".join(value or [])
     if field.kind is Kind.CHOICE:
         return field.choice_label(value) if value else ""
+    if field.facet is not None and field.facet.label_of is not None and value:
+        # Official codes read as names: "Pyrénées-Orientales (66)", not "66".
+        return field.facet.label_of(str(value))
     return str(value or "")
 
 

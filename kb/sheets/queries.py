@@ -85,3 +85,65 @@ def thematiques_named(query: str, limit: int = 3) -> list[tuple[str, str]]:
     padded = f" {words} "
     return [(value, label) for value, label in (*FAMILIES, *THEMATIQUES)
             if f" {_words(label)} " in padded][:limit]
+
+
+@dataclass
+class Contribution:
+    """One sheet in "Mes contributions": its state for its author, and their revisions."""
+
+    sheet: Sheet
+    revisions: list[Any]  # the author's revisions of it, newest first
+    state: str  # "publiee" | "en-attente" | "modifications-en-attente" | "refusee" | ...
+
+    @property
+    def label(self) -> str:
+        return CONTRIBUTION_STATES[self.state]
+
+    @property
+    def latest(self) -> Any:
+        return self.revisions[0]
+
+    @property
+    def pending(self) -> Any:
+        return next((r for r in self.revisions if r.status == "pending"), None)
+
+
+CONTRIBUTION_STATES = {
+    "publiee": "publiée",
+    "en-attente": "en attente de relecture",
+    "modifications-en-attente": "modifications en attente de relecture",
+    "refusee": "refusée",
+    "masquee": "masquée",
+    "archivee": "archivée",
+    "fusionnee": "fusionnée dans une autre fiche",
+}
+
+
+def contributions(user: Any, limit: int = 500) -> list[Contribution]:
+    """The sheets `user` wrote revisions of, most recently touched first, one row each."""
+    from kb.sheets.models import Revision, RevisionStatus, SheetState
+
+    revisions = db.session.scalars(
+        select(Revision).where(Revision.author_id == user.id)
+        .order_by(Revision.id.desc()).limit(limit)).all()
+    by_sheet: dict[int, list[Any]] = {}
+    for revision in revisions:
+        by_sheet.setdefault(revision.sheet_id, []).append(revision)
+    rows = []
+    for own in by_sheet.values():
+        sheet = own[0].sheet
+        waiting = any(r.status == RevisionStatus.PENDING for r in own)
+        if sheet.state == SheetState.MERGED:
+            state = "fusionnee"
+        elif sheet.state == SheetState.HIDDEN:
+            state = "masquee"
+        elif sheet.approved_revision_id is None:
+            state = "en-attente" if waiting else "refusee"
+        elif waiting:
+            state = "modifications-en-attente"
+        elif sheet.state == SheetState.ARCHIVED:
+            state = "archivee"
+        else:
+            state = "publiee"
+        rows.append(Contribution(sheet, own, state))
+    return rows

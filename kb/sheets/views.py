@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from kb.auth.identity import login_required
 from kb.auth.permissions import Capability, can, require
 from kb.duplicates.operations import check_before_create
-from kb.errors import Conflict
+from kb.errors import Conflict, NotFound
 from kb.extensions import db
 from kb.moderation import operations as moderation
 from kb.params import db_id
@@ -32,9 +32,12 @@ from kb.sheets.models import (
     sheet_tags,
 )
 from kb.sheets.proximity import COOKIE, COOKIE_DAYS, proximity_rank, reader_commune
-from kb.sheets.queries import family_counts, tag_counts
+from kb.sheets.queries import contributions, family_counts, tag_counts
 from kb.sheets.visibility import (
+    SHEET_NOT_FOUND,
+    awaiting_first_review,
     editing_base,
+    find_sheet,
     get_revision_or_404,
     get_sheet_or_404,
     pending_for,
@@ -157,8 +160,13 @@ def scale_page(scale: str) -> str | Response:
 
 
 @bp.route("/fiches/<slug>")
-def show(slug: str) -> str | Response:
-    sheet = get_sheet_or_404(slug, current_user)
+def show(slug: str) -> Any:
+    sheet = find_sheet(slug, current_user)
+    if sheet is None:
+        if awaiting_first_review(slug) is None:
+            raise NotFound(SHEET_NOT_FOUND)
+        # Not a broken link: a new sheet not yet reviewed. Nothing of it is shown.
+        return render_template("sheets/awaiting_review.html"), 200
     revision_id = request.args.get("revision", type=db_id)
     if sheet.state == SheetState.MERGED and sheet.merged_into is not None and not revision_id:
         return redirect(url_for("sheets.show", slug=sheet.merged_into.slug), 301)
@@ -350,11 +358,7 @@ def review(revision_id: int, decision: str) -> Response:
 @bp.route("/mes-fiches")
 @login_required
 def mine() -> str:
-    revisions = db.session.scalars(
-        select(Revision).where(Revision.author_id == current_user.id)
-        .order_by(Revision.id.desc()).limit(200)
-    ).all()
-    return render_template("sheets/mine.html", revisions=revisions)
+    return render_template("sheets/mine.html", rows=contributions(current_user))
 
 
 def _attach_errors(form: SheetForm, errors: dict[str, str]) -> None:

@@ -120,6 +120,17 @@ def get_sheet_or_404(slug: str, audience: Any) -> Sheet:
     return sheet
 
 
+def awaiting_first_review(slug: str) -> Sheet | None:
+    """The sheet at `slug` if it is a new sheet whose first proposal waits for review: its
+    link answers "en cours de relecture" to the people who may not read it (a colleague given
+    the link), never with any of its text. Hidden sheets and refused proposals stay unknown."""
+    sheet = db.session.scalar(select(Sheet).where(Sheet.slug == slug))
+    if sheet is None or sheet.approved_revision_id is not None \
+            or sheet.state != SheetState.ACTIVE:
+        return None
+    return sheet if has_pending(sheet) else None
+
+
 def get_revision_or_404(sheet: Sheet, revision_id: Any, user: Any) -> Revision:
     """A revision of `sheet` that `user` may read."""
     revision = db.session.get(Revision, revision_id) if isinstance(revision_id, int) else None

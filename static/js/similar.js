@@ -10,6 +10,16 @@
   var summary = document.getElementById("summary");
   var seen = document.getElementById("duplicates_seen");
   var confirmation = document.getElementById("distinct-confirmation");
+  var warnedInput = document.getElementById("duplicates_warned");
+  // Every sheet shown to the writer, with the highest score shown: sent with the form, so that
+  // a pair the writer was warned about reaches moderators even if the text drifted lower.
+  var warned = {};
+  if (warnedInput && warnedInput.value) {
+    warnedInput.value.split(";").forEach(function (part) {
+      var pair = part.split("=");
+      if (pair.length === 2 && !isNaN(parseFloat(pair[1]))) { warned[pair[0]] = parseFloat(pair[1]); }
+    });
+  }
   var high = parseFloat(panel.getAttribute("data-high") || "1");
   var timer = null;
   var last = "";
@@ -41,6 +51,14 @@
       score.textContent = " (ressemblance " + Math.round(item.score * 100) + "\u00a0%)";
       li.appendChild(a); li.appendChild(score); list.appendChild(li);
     });
+    items.forEach(function (item) {
+      if (item.slug && !(warned[item.slug] >= item.score)) { warned[item.slug] = item.score; }
+    });
+    if (warnedInput) {
+      warnedInput.value = Object.keys(warned).map(function (slug) {
+        return slug + "=" + warned[slug].toFixed(4);
+      }).join(";");
+    }
     panel.appendChild(heading); panel.appendChild(help); panel.appendChild(list);
     panel.hidden = false;
     if (seen) { seen.value = "1"; }
