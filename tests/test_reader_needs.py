@@ -122,3 +122,8 @@ def test_territory_page_shows_sheets_first_and_folds_empty_rows(client: FlaskCli
     table, folded = children.split('<details class="empty-rows">')
     assert "Perpignan Méditerranée" in table and table.count("<tr>") == 2  # head + one row
     assert re.search(r"<summary>\d+ sans fiche</summary>", folded)
+
+
+def test_a_corrected_typo_is_no_dead_end(needs) -> None:
+    result = search_sheets("solidair", {"department": "66"})
+    assert result["total"] == 1 and result["elsewhere"] == []

@@ -332,7 +332,8 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
             result = _relaxed(backend, parsed, active, sort, offset, per_page, response)
         if result.total < SUGGEST_BELOW and parsed.groups:
             response["suggestion"] = _suggestion(backend, parsed, active, result.total, as_typed)
-        if not as_typed and parsed.groups:
+        if parsed.groups and (not result.total or response["message"]):
+            # Nothing, or only sheets with some of the words (a corrected typo is no dead end).
             response["elsewhere"] = _elsewhere(backend, parsed, active, response)
     except (SearchUnavailable, IndexBusy) as exc:
         log.warning("search unavailable: %s", exc)
