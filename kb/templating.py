@@ -14,7 +14,7 @@ from kb.params import query_url
 from kb.redirects import current_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
 from kb.territories.register import department_label
-from kb.text import render_markdown, slugify
+from kb.text import plain_text, render_markdown, slugify
 from kb.urls import base_url
 from kb.wording import french_number, plural
 
@@ -75,7 +75,7 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, date_fr=french_date, datetime_fr=french_datetime,
         choice_label=choice_label, department_label=department_label, public_name=public_name,
-        slugify=lambda v: slugify(v, 80), role_label=role_label,
+        slugify=lambda v: slugify(v, 80), role_label=role_label, plain_text=plain_text,
     )
     app.jinja_env.filters["plural"] = plural  # "0 fiche", "2 fiches": every count in words
     # Every number shown: "12 345", "0,5 h" ({{ hours|number(1) }}), never "0.5".

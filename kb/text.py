@@ -26,14 +26,59 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 
 
+LINK_REL = "nofollow ugc noopener"
+
+# What a reader would click in a sheet's text: web addresses, e-mail addresses, French phone
+# numbers (0X XX XX XX XX, +33 X XX XX XX XX, with spaces, dots or dashes). Matched on the
+# escaped text nh3 gives back, so a URL's "&" is already "&amp;".
+_LINKABLE = re.compile(
+    r"(?P<url>\bhttps?://(?:(?!&lt;|&gt;|&quot;|&#)[^\s<>\"'])+?)"
+    r"(?=[.,;:!?»)\]]*(?:\s|<|$|&nbsp;|&lt;|&gt;|&quot;|&#))"
+    r"|(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}\b)"
+    r"|(?P<phone>(?<![\w+])(?:\+33[\s.-]?|0)[1-9](?:[\s.-]?\d\d){4}(?![\w]))")
+_TAG = re.compile(r"(<[^>]*>)")
+_NOT_LINKED_IN = {"a", "code", "pre"}  # existing links and code keep their text as written
+
+
+def _link(match: re.Match[str]) -> str:
+    text = match.group()
+    if match.group("url"):
+        return f'<a href="{text}" rel="{LINK_REL}">{text}</a>'
+    if match.group("email"):
+        return f'<a href="mailto:{text}">{text}</a>'
+    digits = re.sub(r"[^\d+]", "", text)
+    return f'<a href="tel:{digits}">{text}</a>'
+
+
+def _linkify(html: str) -> str:
+    """Addresses, e-mails and phone numbers in the text of sanitised HTML become links, never
+    inside a link, inline code or a code block."""
+    out: list[str] = []
+    inside = 0
+    for token in _TAG.split(html):
+        if token.startswith("<"):
+            name = re.match(r"</?([a-z0-9]+)", token)
+            if name and name.group(1) in _NOT_LINKED_IN and not token.endswith("/>"):
+                inside += -1 if token.startswith("</") else 1
+            out.append(token)
+        elif inside > 0 or not token:
+            out.append(token)
+        else:
+            out.append(_LINKABLE.sub(_link, token))
+    return "".join(out)
+
+
 def sanitize(html: str) -> str:
-    return nh3.clean(
+    """The one place user HTML is made safe (nh3 allowlist), then given its links: what is
+    written as an address, an e-mail or a phone number is clickable."""
+    clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="nofollow noopener ugc",
+        url_schemes={"http", "https", "mailto", "tel"},
+        link_rel=LINK_REL,
     )
+    return _linkify(clean)
 
 
 def render_markdown(source: str) -> Markup:

@@ -92,7 +92,17 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
             "description": "Mots de la recherche (tels que tapés ; « a OR b » pour des "
                            "alternatives) qu'aucune fiche ne contient, quand aucune fiche n'a "
                            "tous les mots : « accueil Lille » donne [\"Lille\"] et les fiches "
-                           "qui contiennent « accueil » (voir `message`). Vide sinon."}}}
+                           "qui contiennent « accueil » (voir `message`). Vide sinon."},
+        "elsewhere": {
+            "type": "array",
+            "description": "Quand aucune fiche n'a tous les mots tels que tapés : la même "
+                           "recherche dans la région puis dans toute la France (si un filtre de "
+                           "territoire est actif), et sans les mots qu'aucune fiche ne contient, "
+                           "chacune avec son nombre de fiches. Vide sinon.",
+            "items": {"type": "object", "properties": {
+                "scope": {"type": "string"}, "q": {"type": "string"},
+                "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+                "total": {"type": "integer"}, "url": {"type": "string", "format": "uri"}}}}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
                           "400": json_response("Filtre invalide", ref("Error")),

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from kb.auth import oidc_views, operations
@@ -48,6 +50,31 @@ def _form_error(form: Any, exc: Exception, default: str = "password") -> None:
     field.errors = [*field.errors, str(exc)[:1].upper() + str(exc)[1:] + "."]
 
 
+# Why the login page is shown, by the page the reader was going to: "Connectez-vous pour
+# accéder à cette page" alone reads like a locked door.
+LOGIN_REASONS = {
+    "questions.ask": "Pour poser une question à l'équipe de cette fiche, connectez-vous : sa "
+                     "réponse vous arrive par courriel, votre adresse ne lui est pas montrée. "
+                     "Vous revenez ensuite à votre question.",
+    "sheets.create": "Pour publier une fiche, connectez-vous. Vous revenez ensuite au "
+                     "formulaire.",
+    "sheets.edit": "Pour proposer une modification de cette fiche, connectez-vous. Vous revenez "
+                   "ensuite au formulaire.",
+}
+
+
+def _next_and_reason() -> tuple[str | None, str | None]:
+    """The safe `next` path of this request, and why the page it names asks for an account."""
+    target = safe_next(request.args.get("next"), "")
+    if not target:
+        return None, None
+    try:
+        endpoint, _ = current_app.url_map.bind("").match(urlsplit(target).path, method="GET")
+    except HTTPException:
+        return target, None
+    return target, LOGIN_REASONS.get(endpoint)
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 def login() -> str | Response:
     form = LoginForm()
@@ -67,7 +94,12 @@ def login() -> str | Response:
                       "courriel : d'ici là, vos propositions ne sont pas transmises aux "
                       "modérateurs.", "info")
             return redirect(safe_next(request.args.get("next"), url_for("sheets.home")))
-    return render_template("auth/login.html", form=form)
+    target, reason = _next_and_reason()
+    if reason and session.get("_flashes"):
+        # The reason says it better than flask-login's generic message.
+        session["_flashes"] = [f for f in session["_flashes"]
+                               if f[1] != login_manager.login_message]
+    return render_template("auth/login.html", form=form, reason=reason, next_path=target)
 
 
 AFTER_CONFIRM = "kb_after_confirm"
@@ -90,8 +122,11 @@ def register() -> Any:
             _form_error(form, exc)
         else:
             commit()
-            return redirect(url_for("auth.mail_sent", objet="inscription"))
-    return render_template("auth/register.html", form=form), 422 if form.errors else 200
+            # The page the person was going to (a question to ask) stays one click away.
+            return redirect(url_for("auth.mail_sent", objet="inscription",
+                                    next=_next_and_reason()[0]))
+    return render_template("auth/register.html", form=form,
+                           next_path=_next_and_reason()[0]), 422 if form.errors else 200
 
 
 MAIL_SENT_PAGES = {
@@ -110,7 +145,8 @@ MAIL_SENT_PAGES = {
 @bp.get("/courriel-envoye/<any(inscription, lien, 'mot-de-passe'):objet>")
 def mail_sent(objet: str) -> str:
     title, text = MAIL_SENT_PAGES[objet]
-    return render_template("auth/mail_sent.html", title=title, text=text)
+    return render_template("auth/mail_sent.html", title=title, text=text,
+                           next_path=_next_and_reason()[0])
 
 
 def _mail_a_link(send: Callable[[str], object], objet: str, template: str) -> Any:

@@ -38,6 +38,7 @@ from kb.params import db_id
 from kb.sheets.filters import FACETS, count_facets, facet_labels, published_ids
 from kb.sheets.models import Sheet, SheetState, published_sheets
 from kb.sheets.visibility import PUBLISHED, find_sheet
+from kb.territories.register import register
 from kb.text import fold
 from kb.urls import base_url
 
@@ -159,6 +160,7 @@ def snippets(kind: str, target: str, label: str) -> dict[str, str]:
         'style="border:0;max-width:640px" loading="lazy"></iframe>'
     ).format(src=frame_src, title=title, height=SNIPPET_HEIGHT[kind])
     return {"script": str(script), "iframe": str(iframe), "frame_src": frame_src,
+            "height": str(SNIPPET_HEIGHT[kind]),
             "target": target, "page_url": page_url}
 
 
@@ -202,6 +204,8 @@ def _facet_options(params: ListParams) -> list[dict[str, Any]]:
         values = dict(counts[spec.param])
         for value in spec.field.choice_values:  # a closed list shows every value
             values.setdefault(value, 0)
+        for value in _every_territory(spec.param):  # a partner's territory may have no sheet yet
+            values.setdefault(value, 0)
         current = params.filters.get(spec.param)
         if current:
             values.setdefault(current, 0)
@@ -215,6 +219,17 @@ def _facet_options(params: ListParams) -> list[dict[str, Any]]:
         blocks.append({"param": spec.param, "title": spec.title, "options": options,
                        "current": current})
     return blocks
+
+
+def _every_territory(param: str) -> list[str]:
+    """Every département and région of the register (those of /territoires), with or without
+    sheets: a partner embeds its own territory's list before its first sheet is published."""
+    reg = register()
+    if param == "department":
+        return list(reg.departments)
+    if param == "region":
+        return [code for code in reg.regions if len(code) == 2]
+    return []
 
 
 def _list_label(params: ListParams) -> str:

@@ -7,6 +7,7 @@ listener calls `index_changed()`; `kb index ...` calls rebuild/update/check/opti
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from kb.search.documents import (
 from kb.search.query import Alternative, ParsedQuery, Phrase, parse
 from kb.sheets.filters import facet_labels, parse_filters
 from kb.sheets.models import Revision, Sheet
+from kb.territories.register import register
 from kb.timeutil import utcnow
 from kb.urls import base_url
 from kb.wording import plural
@@ -108,8 +110,21 @@ def _correct_typos(backend: SearchBackend, parsed: ParsedQuery) -> None:
             term.corrections = similar[:3]
 
 
+def _inflection(typed: str, other: str) -> bool:
+    """"conduite" for "conduire", "enfant" for "enfants": another form of the word typed, not
+    a correction of it (a typo rarely sits in the last two letters only)."""
+    if stem(typed) == stem(other):
+        return True
+    common = len(os.path.commonprefix([typed, other]))
+    return common >= 4 and max(len(typed), len(other)) - common <= 2
+
+
 def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
-                total: int) -> str | None:
+                total: int, as_typed: int) -> str | None:
+    """A better spelling, offered only when the words as typed find no sheet (`as_typed`), the
+    suggestion finds some, at least as many as were shown, and changes more than an ending."""
+    if as_typed:
+        return None  # the query has results worth showing: no second guess
     replacements: dict[str, str] = {}
     candidates = [t for t in parsed.terms() if len(t.word) >= 4]
     known = backend.known_words([t.word for t in candidates]) if candidates else set()
@@ -120,6 +135,8 @@ def _suggestion(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
             similar = backend.similar_words(term.word, max(1, max_typos(term.word)))
             if similar:
                 replacements[term.word] = similar[0]
+    replacements = {typed: other for typed, other in replacements.items()
+                    if not _inflection(typed, other)}
     if not replacements:
         return None
     suggestion = re.sub(r"\w+", lambda m: replacements.get(fold(m.group()), m.group()),
@@ -215,6 +232,58 @@ def _relaxed(backend: SearchBackend, parsed: ParsedQuery, filters: Filters, sort
     return backend.search(parsed, filters, sort, offset, limit, match_all=False)
 
 
+TERRITORY_PARAMS = ("commune", "epci", "department", "region")  # narrowest first
+
+
+def _region_of(filters: Filters) -> str | None:
+    """The région of the narrowest territory filter."""
+    reg = register()
+    if filters.get("commune"):
+        commune = reg.commune(filters.get("commune"))
+        return commune.region if commune else None
+    if filters.get("epci"):
+        epci = reg.epci(filters.get("epci"))
+        department = reg.department(reg.epci_department(epci)) if epci else None
+        return department.region if department else None
+    if filters.get("department"):
+        found = reg.department(filters.get("department"))
+        return found.region if found else None
+    return filters.get("region") or None
+
+
+def _elsewhere(backend: SearchBackend, parsed: ParsedQuery, filters: Filters,
+               response: dict[str, Any]) -> list[dict[str, Any]]:
+    """No sheet has every word here: the same search in the région, then in all of France
+    (when a territory filter is on), and the query without the words no sheet contains, each
+    with its count, so that "0 fiches" is never a dead end."""
+    offers: list[dict[str, Any]] = []
+    if any(filters.get(p) for p in TERRITORY_PARAMS):
+        nowhere = filters
+        for param in TERRITORY_PARAMS:
+            nowhere = nowhere.with_value(param, None)
+        region = _region_of(filters)
+        scopes: list[tuple[str, Filters]] = []
+        if region and region in register().regions and any(
+                filters.get(p) for p in TERRITORY_PARAMS[:3]):
+            scopes.append((f"en {register().regions[region].name}",
+                           nowhere.with_value("region", region)))
+        scopes.append(("dans toute la France", nowhere))
+        for scope, wider in scopes:
+            offers.append({"scope": scope, "q": parsed.text, "filters": wider.active(),
+                           "total": backend.search(parsed, wider, "relevance", 0, 1).total})
+    unmatched = [group for group in parsed.groups
+                 if _typed_group(parsed, group) in response["unmatched_terms"]]
+    kept = [group for group in parsed.groups if group not in unmatched]
+    if unmatched and kept:
+        rest = ParsedQuery(groups=kept, excluded=parsed.excluded, text=parsed.text)
+        words = " ".join([*(_typed_group(parsed, g) for g in kept),
+                          *(f"-{_typed(parsed.text, alt)}" for alt in parsed.excluded)])
+        offers.append({"scope": "sans " + _named(parsed, unmatched, "ni"), "q": words,
+                       "filters": filters.active(),
+                       "total": backend.search(rest, filters, "relevance", 0, 1).total})
+    return offers
+
+
 def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None = None,
                   sort: str = "relevance", page: int = 1, per_page: int = 20) -> dict[str, Any]:
     """Search published sheets. Never raises for any query string; filters given as a dict
@@ -222,9 +291,11 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
 
     Returns {"items": [{"slug", "title", "url", "score", "snippet", "fresh"}], "total", "facets":
     {name: {value: count}}, "facet_labels", "suggestion", "page", "per_page", "pages", "sort",
-    "query", "message", "unavailable", "unmatched_terms"}. `snippet` is HTML-safe text with
+    "query", "message", "unavailable", "unmatched_terms", "elsewhere"}. `snippet` is HTML-safe text with
     <mark>. `unmatched_terms`: the words (or groups `a OR b`) of the query that no sheet
-    contains, as typed, when not every word is found.
+    contains, as typed, when not every word is found. `elsewhere`: when no sheet has every
+    word as typed, the same search in wider territories and the query without its unmatched
+    words: [{"scope", "q", "filters", "total"}].
     """
     parsed = parse(q)
     active = _as_filters(filters)
@@ -238,7 +309,7 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
         "facet_labels": {name: {} for name in FACETS}, "suggestion": None, "page": page,
         "per_page": per_page, "pages": 1, "sort": sort, "query": parsed.text,
         "filters": active.active(), "message": None, "unavailable": False,
-        "unmatched_terms": [],
+        "unmatched_terms": [], "elsewhere": [],
     }
     if parsed.is_empty and parsed.text and any(c.isalnum() for c in parsed.text):
         response["message"] = STOP_WORDS_ONLY_MESSAGE
@@ -253,12 +324,17 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
         _correct_typos(backend, parsed)
         offset = (page - 1) * per_page
         result = backend.search(parsed, active, sort, offset, per_page)
+        # What the words as typed find: corrected typos and partial matches do not count.
+        as_typed = 0 if any(t.corrections for t in parsed.terms()) else result.total
         if result.total == 0 and len(parsed.groups) == 1:
             response["unmatched_terms"] = [_typed_group(parsed, parsed.groups[0])]
         elif result.total == 0 and parsed.groups:
             result = _relaxed(backend, parsed, active, sort, offset, per_page, response)
         if result.total < SUGGEST_BELOW and parsed.groups:
-            response["suggestion"] = _suggestion(backend, parsed, active, result.total)
+            response["suggestion"] = _suggestion(backend, parsed, active, result.total, as_typed)
+        if parsed.groups and (not result.total or response["message"]):
+            # Nothing, or only sheets with some of the words (a corrected typo is no dead end).
+            response["elsewhere"] = _elsewhere(backend, parsed, active, response)
     except (SearchUnavailable, IndexBusy) as exc:
         log.warning("search unavailable: %s", exc)
         response.update(unavailable=True, message=UNAVAILABLE_MESSAGE)

@@ -7,12 +7,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from kb.extensions import csrf
+from kb.extensions import csrf, db
 from kb.params import query_url
 from kb.search.service import index_changed, search_sheets
 from kb.sheets.filters import ACCEPTED_PARAMS, FilterError, Filters, facet_blocks, parse_filters
+from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.queries import parse_page, thematiques_named
 from kb.transaction import sheets_changed
 
@@ -58,6 +60,22 @@ def _filters_linker() -> Callable[[Filters], str]:
     return link
 
 
+def _cards(result: dict[str, Any]) -> dict[str, Sheet]:
+    """The hits' sheets, for the one result card (place, scale, date) every listing shows."""
+    slugs = [item["slug"] for item in result["items"]]
+    if not slugs:
+        return {}
+    found = db.session.scalars(published_sheets().where(Sheet.slug.in_(slugs))
+                               .options(selectinload(Sheet.tags),
+                                        selectinload(Sheet.approved_revision))).all()
+    return {sheet.slug: sheet for sheet in found}
+
+
+def _offer_url(offer: dict[str, Any]) -> str:
+    """The same search elsewhere (or with fewer words), ranked by relevance."""
+    return query_url("search.results", {"q": offer["q"], **offer["filters"]})
+
+
 @bp.get("/recherche")
 def results() -> str | Response:
     try:
@@ -69,7 +87,8 @@ def results() -> str | Response:
         # ?page=999 must not say "15 fiches" then "Aucune fiche": go to the last page.
         last = result["pages"]
         return redirect(_link(page=str(last) if last > 1 else None))
-    return render_template("search/results.html", result=result,
+    return render_template("search/results.html", result=result, sheets=_cards(result),
+                           elsewhere=[(offer, _offer_url(offer)) for offer in result["elsewhere"]],
                            facets=facet_blocks(filters, result["facets"], _filters_linker(),
                                                FACET_LIMIT, result["facet_labels"]),
                            sorts=SORT_LABELS, link=_link, filters=filters,
@@ -89,6 +108,9 @@ def api_search() -> Any:
     body = {key: result[key] for key in (
         "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message",
         "unmatched_terms")}
+    body["elsewhere"] = [{**offer, "url": url_for("search.results", _external=True, q=offer["q"],
+                                                   **offer["filters"])}
+                         for offer in result["elsewhere"]]
     # The thématiques the query names, with their pages (added beside the older keys).
     body["thematiques"] = [
         {"value": value, "label": label, "url": url_for("sheets.thematique", value=value,
