@@ -62,7 +62,7 @@ def test_the_review_of_a_new_sheet_shows_rendered_text_names_and_decisions_at_bo
     assert 'href="#reason"' in html
 
 
-def test_a_outdated_information_report_can_make_the_sheet_due_now(
+def test_an_outdated_information_report_can_make_the_sheet_due_now(
         app, client, login, make_sheet, contributor, moderator, smtp):
     from kb.freshness import operations as freshness
     from kb.moderation import operations as moderation
