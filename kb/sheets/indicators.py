@@ -306,8 +306,12 @@ def suggestions(data: dict[str, Any]) -> list[Suggestion]:
     """Indicators written in the sheet's texts ("29 % de sorties positives contre 25 %
     attendues") that its indicators do not hold yet: offered to the author, who adds each one
     (or not) and completes its period, population and source. Never added by themselves."""
-    have = {(float(i["value"]), i.get("unit") or "") for i in indicators_of(data)
-            if i.get("value") is not None}
+    have = set()
+    for i in indicators_of(data):  # as typed in the form: maybe not a number yet
+        try:
+            have.add((float(str(i.get("value")).replace(",", ".")), i.get("unit") or ""))
+        except ValueError:
+            continue
     out: list[Suggestion] = []
     seen: set[tuple[float, str]] = set()
     for name in FREE_TEXT_FIELDS:
