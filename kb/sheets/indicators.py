@@ -164,7 +164,8 @@ class Dot:
 def dot_plot_svg(dots: list[Dot], unit: str, title: str) -> Markup:
     """One kind of indicator across sheets: a row per indicator, a dot at its value, a mark at
     its target, on one axis. The table beside it is its text equivalent."""
-    row, left, width, right_pad = 26, 8, 640, 40
+    # A narrow drawing: read on a phone without zooming; a desktop shows it larger.
+    row, left, width, right_pad = 30, 8, 420, 24
     axis_y = 20
     height = axis_y + row * len(dots) + 10
     top = _top((d.item for d in dots), unit)
@@ -192,7 +193,7 @@ def dot_plot_svg(dots: list[Dot], unit: str, title: str) -> Markup:
     for index, dot in enumerate(dots):
         y = axis_y + row * index + row / 2
         out.append(f'<text x="{left}" y="{y - 6:.1f}" font-size="11" fill="#333">'
-                   f"{escape(_short(dot.label))}</text>")
+                   f"{escape(_short(dot.label, 64))}</text>")
         if dot.item.get("target") is not None:
             tx = x(float(dot.item["target"]))
             out.append(f'<rect x="{tx - 1.5:.1f}" y="{y - 2:.1f}" width="3" height="12" '
