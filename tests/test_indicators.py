@@ -235,6 +235,8 @@ def test_the_review_diff_shows_the_indicator_that_changed(client, login, make_sh
     assert "<del>29</del><ins>31</ins>" in page
     # One line per indicator: the unchanged one is not marked.
     assert "<del>Note" not in page and "<ins>Note" not in page
+    review = client.get(f"/moderation/revisions/{pending.id}").get_data(as_text=True)
+    assert "Résultats mesurés" in review and "<del>29</del><ins>31</ins>" in review
 
 
 # --- readers -------------------------------------------------------------------------------
@@ -342,3 +344,35 @@ def test_dashboard_shows_the_share_of_sheets_with_a_measured_result(client, logi
     page = unescape(client.get("/moderation/tableau-de-bord").get_data(as_text=True))
     assert "25 % des fiches publiées avec au moins un résultat mesuré (1 sur 4)" in " ".join(
         re.sub(r"<[^>]+>", " ", page).split())
+
+
+def test_an_edit_conflict_on_indicators_keeps_the_writers_rows(client, login, make_sheet,
+                                                               moderator):
+    sheet = _published(make_sheet)
+    login(moderator)
+    fields = _form_fields(client.get(f"/fiches/{sheet.slug}/modifier").get_data(as_text=True))
+    operations.edit_sheet(sheet, {"indicators": [{**POSITIVE, "value": 30}]}, moderator,
+                          sheet.approved_revision_id, "autre modification")
+    commit()
+    conflict = client.post(f"/fiches/{sheet.slug}/modifier",
+                           data={**fields, "indicators-0-value": "31"})
+    assert conflict.status_code == 409
+    page = conflict.get_data(as_text=True)
+    assert "Résultats mesurés" in page
+    assert 'name="indicators-0-value" type="text" value="31"' in page  # the writer's own text
+    assert "Sorties positives vers l&#39;emploi ou la formation : 30" in page  # the other one
+
+
+def test_finding_figures_stays_fast_whatever_is_pasted():
+    """The editor reads figures on every form shown: bounded regular expressions, a bounded
+    part of each text (a run of 20,000 digits once took minutes)."""
+    import time
+
+    from kb.sheets.indicators import suggestions
+
+    texts = {"results": "1" * 20_000, "context": "5 % de sorties " * 1_400,
+             "method": "123 " * 5_000, "summary": "12 personnes " * 1_500}
+    started = time.perf_counter()
+    found = suggestions(texts)
+    assert time.perf_counter() - started < 2.0  # about 0.1 s (bench/suggestions.py)
+    assert [s.item["value"] for s in found] == [12, 5]  # summary first, then results...
