@@ -41,6 +41,7 @@ BLUEPRINTS = (
     "kb.territories.views",
     "kb.visits.views",
     "kb.structures.views",
+    "kb.results.views",
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 

@@ -81,6 +81,16 @@ def register_templating(app: Flask) -> None:
     # Every number shown: "12 345", "0,5 h" ({{ hours|number(1) }}), never "0.5".
     app.jinja_env.filters["number"] = french_number
     app.jinja_env.add_extension("jinja2.ext.do")
+    # Measured indicators (kb/sheets/indicators.py): their French text and small SVG charts.
+    from kb.sheets import indicators
+
+    app.jinja_env.filters.update(
+        indicator_value=indicators.with_unit, indicators_text=indicators.as_text,
+        indicator_bar=indicators.bar_svg, indicator_sentence=indicators.value_sentence,
+        indicator_period=indicators.period_text, indicator_source=indicators.source_text,
+        indicator_kind=indicators.kind_label)
+    app.jinja_env.globals.update(indicator_suggestions=indicators.form_suggestions,
+                                 dot_plot=indicators.dot_plot_svg)
     app.jinja_env.globals.update(FIELDS=FIELDS, FIELDS_BY_NAME=FIELDS_BY_NAME, Kind=Kind,
                                  SCALES=SCALES, search_endpoint=search_endpoint,
                                  SHEET_SECTIONS=sections(), query_url=query_url,

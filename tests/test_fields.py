@@ -11,7 +11,9 @@ def test_declaration_has_the_issue_fields_in_order():
         "actor_name", "sheet_author", "actor_type", "scale", "city", "commune_code", "epci",
         "department", "region", "tags", "partners", "website", "further_reading",
             "thematiques", "publics", "modes_mobilisation", "mobilisable_par", "lien_mobilisation",
-            "mobilisation_precisions", "conditions_acces", "frais", "zone_eligibilite")
+            "mobilisation_precisions", "conditions_acces", "frais", "zone_eligibilite",
+            # issue 26: measured results and lessons learned
+            "indicators", "strengths", "improvements", "spreading")
     assert FIELDS_BY_NAME["method"].label == "Méthodologie mise en place"
     assert FIELDS_BY_NAME["scale"].choice_values == (
         "quartier", "commune", "intercommunalite", "departement", "region", "national")

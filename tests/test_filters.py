@@ -150,7 +150,9 @@ def test_facet_counts_agree_between_search_and_listing(client: FlaskClient, corp
 
 def test_the_declaration_drives_widget_js_the_configurator_and_openapi(
         client: FlaskClient, corpus: None) -> None:
-    declared = [f.facet.param for f in FIELDS if f.facet]
+    # A field's facet, then its parts' (indicators: has_results, indicator_kind, source_type).
+    declared = [param for f in FIELDS for param in
+                ([f.facet.param] if f.facet else []) + [p.facet.param for p in f.parts if p.facet]]
     assert list(PARAMS) == declared and [spec.param for spec in FACETS] == declared
     widget = client.get("/widget.js").get_data(as_text=True)
     keys = re.search(r"var LIST_KEYS = (\[[^\]]*\])", widget)

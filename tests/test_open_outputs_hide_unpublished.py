@@ -26,22 +26,34 @@ SECRETS = {
 }
 
 
+def _measured(label: str) -> list[dict[str, object]]:
+    """A measured indicator (issue 26) whose label carries the sheet's words."""
+    return [{"label": label, "kind": "sorties-positives", "value": 29, "unit": "%",
+             "source_type": "etude-impact"}]
+
+
 @pytest.fixture
 def base(make_sheet, contributor, moderator):
-    published = make_sheet(title="Fiche publiée visible", tags=["accueil"]).sheet
+    published = make_sheet(title="Fiche publiée visible", tags=["accueil"],
+                           indicators=_measured("Sorties positives")).sheet
     # A pending edit on a published sheet: the published version stays the approved one.
     operations.edit_sheet(published, {"summary": SECRETS["pending-edit"],
-                                      "tags": ["accueil", SECRETS["pending-edit"]]},
+                                      "tags": ["accueil", SECRETS["pending-edit"]],
+                                      "indicators": _measured(SECRETS["pending-edit"])},
                           contributor, published.approved_revision_id)
-    make_sheet(author=contributor, title=f"Fiche {SECRETS['pending']}", tags=["accueil"])
-    hidden = make_sheet(title=f"Fiche {SECRETS['hidden']}", tags=["accueil"]).sheet
+    make_sheet(author=contributor, title=f"Fiche {SECRETS['pending']}", tags=["accueil"],
+               indicators=_measured(SECRETS["pending"]))
+    hidden = make_sheet(title=f"Fiche {SECRETS['hidden']}", tags=["accueil"],
+                        indicators=_measured(SECRETS["hidden"])).sheet
     hidden.state = "hidden"
-    archived = make_sheet(title=f"Fiche {SECRETS['archived']}", tags=["accueil"]).sheet
+    archived = make_sheet(title=f"Fiche {SECRETS['archived']}", tags=["accueil"],
+                          indicators=_measured(SECRETS["archived"])).sheet
     archived.state = "archived"
-    merged = make_sheet(title=f"Fiche {SECRETS['merged']}", tags=["accueil"]).sheet
+    merged = make_sheet(title=f"Fiche {SECRETS['merged']}", tags=["accueil"],
+                        indicators=_measured(SECRETS["merged"])).sheet
     merged.state, merged.merged_into_id = "merged", published.id
     rejected = make_sheet(author=contributor, title=f"Fiche {SECRETS['rejected']}",
-                          tags=["accueil"])
+                          tags=["accueil"], indicators=_measured(SECRETS["rejected"]))
     operations.reject_revision(rejected, moderator, "Hors sujet")
     commit()
     return {"published": published, "hidden": hidden, "archived": archived, "merged": merged,
@@ -59,6 +71,10 @@ def _outputs(client, base) -> dict[str, str]:
         "/sitemap.xml", "/donnees", f"/fiches/{published.slug}",
         "/oembed?url=" + quote(f"http://kb.test/fiches/{published.slug}", safe=""),
         "/api/v1/sheets?per_page=100",
+        # Measured results (issue 26): across sheets, compared, and their CSV.
+        "/resultats?kind=sorties-positives", "/resultats?kind=sorties-positives&has_results=1",
+        "/donnees/indicateurs.csv",
+        f"/resultats/comparer?fiches={published.slug}",
     ]
     pages = {}
     for url in urls:
@@ -82,8 +98,19 @@ def test_unpublished_content_is_absent_from_every_open_output(client, base):
     for state in ("hidden", "archived", "merged", "rejected"):
         slug = base[state].slug
         for url, page in pages.items():
-            if url.startswith(("/donnees/", "/sitemap", "/embed/list")):
+            if url.startswith(("/donnees/", "/sitemap", "/embed/list", "/resultats?")):
                 assert f"/fiches/{slug}" not in page and f'"{slug}"' not in page, (state, url)
+
+
+def test_the_comparison_of_results_shows_no_unpublished_sheet(client, base):
+    """Asked by slug, an unpublished sheet is "introuvable": neither its title nor its
+    indicators (the slugs asked are the reader's own words, in the page's links)."""
+    slugs = [base["published"].slug] + [base[state].slug for state in
+                                        ("hidden", "archived", "merged", "rejected")][:3]
+    page = client.get("/resultats/comparer?fiches=" + ",".join(slugs)).get_data(as_text=True)
+    assert page.count("Fiche introuvable") == 3 and "Fiche publiée visible" in page
+    for word in SECRETS.values():
+        assert word not in page  # as written in titles and indicators (capitalised)
 
 
 @pytest.mark.parametrize("state", ["hidden", "archived", "rejected"])

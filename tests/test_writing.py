@@ -29,9 +29,11 @@ def _fieldsets(page: str) -> list[tuple[str, list[str]]]:
     found = []
     for block in re.findall(r'<fieldset class="form-section".*?</fieldset>', form, re.S):
         legend = re.sub(r"<[^>]+>", " ", re.search(r"<legend>(.*?)</legend>", block, re.S).group(1))
-        # A field of several checkboxes (thématiques, publics) is one name, once.
+        # A field of several checkboxes (thématiques, publics) is one name, once; so is a
+        # field of records (indicators-0-label, indicators-0-value...).
         names = list(dict.fromkeys(
-            re.findall(r'<(?:input|textarea|select)[^>]*\bname="([a-z_]+)"', block)))
+            re.findall(r'<(?:input|textarea|select)[^>]*\bname="([a-z_]+)(?:-\d+-[a-z_]+)?"',
+                       block)))
         found.append((unescape(" ".join(legend.split())), names))
     return found
 

@@ -13,8 +13,41 @@ from kb.structures.openapi import structure_ref_schema
 from kb.territories.openapi import sheet_place_properties, territory_paths
 
 
+def _part_schema(part: Field) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if part.kind is Kind.NUMBER:
+        schema = {"type": ["number", "null"]}
+        if part.integer:
+            schema["type"] = ["integer", "null"]
+        if part.minimum is not None:
+            schema["minimum"] = part.minimum
+        if part.maximum is not None:
+            schema["maximum"] = part.maximum
+    elif part.kind is Kind.DATE:
+        schema = {"type": ["string", "null"], "format": "date"}
+    elif part.kind is Kind.CHOICE:
+        schema = {"type": "string", "enum": ["", *part.choice_values]}
+    else:
+        schema = {"type": "string", "maxLength": part.max_length}
+    schema["title"] = part.label
+    if part.hint:
+        schema["description"] = part.hint
+    return schema
+
+
 def _field_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any]
+    if f.kind is Kind.RECORDS:
+        # Each item as declared (kb/sheets/fields.py); a bad one answers 422 naming the item
+        # and its part, in French. Empty optional parts: "" for texts, null for numbers/dates.
+        schema = {"type": "array", "maxItems": 30, "items": {
+            "type": "object", "additionalProperties": False,
+            "required": [p.name for p in f.parts if p.required],
+            "properties": {p.name: _part_schema(p) for p in f.parts}},
+            "description": f.hint + " Un pourcentage ne dépasse pas 100, une note sur 5 pas 5 ; "
+                           "la fin de la période n'est pas avant son début."}
+        schema["title"] = f.label
+        return schema
     if f.kind is Kind.MULTI and f.choices:
         # Written as their value or their French label; sheet objects hold the values.
         schema = {"type": "array", "items": {"type": "string", "examples": list(f.choice_values)},

@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from kb.extensions import db
 from kb.importers.backup import write_backup
 from kb.importers.tabular import LIST_SEPARATOR, spreadsheet_safe
-from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME
+from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
 from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.serialize import sheet_object
 
@@ -46,8 +46,24 @@ def csv_row(obj: dict[str, Any]) -> list[str]:
         field = FIELDS_BY_NAME.get(name)
         if field is not None and field.is_list:
             value = LIST_SEPARATOR.join(value)
+        elif field is not None and field.kind is Kind.RECORDS:
+            # One cell of JSON (indicators): the importer validates it back as the API does;
+            # /donnees/indicateurs.csv has one row per indicator for spreadsheets.
+            value = json.dumps(value, ensure_ascii=False) if value else ""
         row.append(spreadsheet_safe("" if value is None else str(value)))
     return row
+
+
+def indicator_rows() -> Iterator[list[str]]:
+    """/donnees/indicateurs.csv: the header, then one row per indicator of each published
+    sheet (approved revision), every cell spreadsheet-safe."""
+    from kb.sheets.indicators import CSV_COLUMNS as INDICATOR_COLUMNS
+    from kb.sheets.indicators import csv_rows
+
+    yield list(INDICATOR_COLUMNS)
+    for obj in published_objects():
+        for row in csv_rows(obj):
+            yield [spreadsheet_safe(cell) for cell in row]
 
 
 def export(out: IO[str], fmt: str) -> int:

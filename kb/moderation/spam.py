@@ -79,7 +79,11 @@ def check_honeypot() -> None:
 # --- links ----------------------------------------------------------------------------------
 
 def _links(value: Any) -> Counter[str]:
-    text = "\n".join(value) if isinstance(value, list) else str(value or "")
+    if isinstance(value, list):  # a list of texts, or of records (indicators' source links)
+        text = "\n".join(" ".join(str(v) for v in item.values()) if isinstance(item, dict)
+                         else str(item) for item in value)
+    else:
+        text = str(value or "")
     return Counter(m.group(0).rstrip(".,;:!?").lower() for m in _LINK.finditer(text))
 
 

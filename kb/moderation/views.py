@@ -42,6 +42,7 @@ from kb.sheets.models import (
     Sheet,
     SheetState,
 )
+from kb.sheets.queries import results_share
 from kb.sheets.visibility import PUBLISHED, get_sheet_or_404
 from kb.templating import public_name
 from kb.transaction import commit
@@ -320,6 +321,7 @@ def dashboard() -> str:
     }
     buckets = freshness.review_age_buckets()
     return render_template("moderation/dashboard.html", counts=counts, buckets=buckets,
+                           results=results_share(),
                            bucket_max=max([n for _, n in buckets] + [1]),
                            oldest=queries.pending_revisions(limit=10), due=due[:10],
                            mail_status=mail_outbox.status(),

@@ -8,6 +8,7 @@ from typing import Any
 from markupsafe import Markup
 
 from kb.sheets.fields import FIELDS_BY_NAME
+from kb.sheets.indicators import indicators_of, kind_label, value_sentence
 from kb.sheets.models import Sheet
 from kb.sheets.serialize import sheet_url
 from kb.territories.places import derive
@@ -46,7 +47,32 @@ def sheet_schema(sheet: Sheet) -> dict[str, Any]:
     place = _place(data)
     if place:
         obj["spatialCoverage"] = place
+    observations = [_observation(item) for item in indicators_of(data)]
+    if observations:
+        obj["mentions"] = observations
     return obj
+
+
+def _observation(item: dict[str, Any]) -> dict[str, Any]:
+    """A measured indicator as a schema.org Observation (value, unit, period, population)."""
+    out: dict[str, Any] = {"@type": "Observation", "name": item.get("label", ""),
+                           "value": item.get("value"),
+                           "measuredProperty": {"@type": "Property", "name": kind_label(
+                               item.get("kind", "")), "identifier": item.get("kind") or "autre"}}
+    if item.get("unit"):
+        out["unitText"] = item["unit"]
+    if item.get("target") is not None:
+        out["description"] = value_sentence(item)
+    start, end = item.get("period_start"), item.get("period_end")
+    if start or end:
+        out["observationPeriod"] = f"{start or '..'}/{end or '..'}"
+    if item.get("population"):
+        out["observationAbout"] = {"@type": "Thing", "name": item["population"]}
+    if item.get("population_n") is not None:  # the sample size, said as the page says it
+        out["variableMeasured"] = f"N = {item['population_n']}"
+    if item.get("source_url"):
+        out["url"] = item["source_url"]
+    return out
 
 
 def _place(data: dict[str, Any]) -> dict[str, Any] | None:

@@ -24,7 +24,14 @@ from werkzeug.wrappers import Response
 
 from kb.embed.http import cacheable, published_fingerprint, stateless
 from kb.extensions import db
-from kb.importers.exports import CSV_COLUMNS, EXCEL_BOM, csv_row, csv_writer, published_objects
+from kb.importers.exports import (
+    CSV_COLUMNS,
+    EXCEL_BOM,
+    csv_row,
+    csv_writer,
+    indicator_rows,
+    published_objects,
+)
 from kb.opendata import feeds
 from kb.opendata.jsonld import sheet_jsonld
 from kb.sheets.fields import FIELDS_BY_NAME, SCALES
@@ -99,6 +106,28 @@ def export(fmt: str) -> Response:
     response = Response(stream_with_context(CHUNKS[fmt]()), content_type=EXPORTS[fmt][0])
     response.headers["Content-Disposition"] = \
         f'{"attachment" if fmt == "csv" else "inline"}; filename="fiches-initiatives.{fmt}"'
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return cacheable(response, latest, EXPORT_MAX_AGE, etag=etag)
+
+
+@bp.get("/donnees/indicateurs.csv")
+@stateless
+def export_indicators() -> Response:
+    """One row per measured indicator of the published sheets (issue 26)."""
+    etag, latest = published_fingerprint("export", "indicators-csv")
+
+    def chunks() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv_writer(buffer)
+        for row in indicator_rows():
+            writer.writerow(row)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
+    response = Response(stream_with_context(chunks()),
+                        content_type="text/csv; charset=utf-8; header=present")
+    response.headers["Content-Disposition"] = 'attachment; filename="indicateurs-mesures.csv"'
     response.headers["Access-Control-Allow-Origin"] = "*"
     return cacheable(response, latest, EXPORT_MAX_AGE, etag=etag)
 

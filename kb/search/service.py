@@ -160,7 +160,10 @@ def _with_accents(suggestion: str, corrected: set[str], sheet_id: int) -> str:
         return suggestion
     spelled: dict[str, str] = {}
     for value in revision.data.values():
-        for token in WORD.findall(" ".join(value) if isinstance(value, list) else str(value)):
+        if isinstance(value, list):  # texts, or records (indicators): their values' words
+            value = " ".join(" ".join(map(str, v.values())) if isinstance(v, dict) else str(v)
+                             for v in value)
+        for token in WORD.findall(str(value)):
             key = fold(token)
             if key in corrected:
                 spelled.setdefault(key, token.lower())  # the reader typed it in lower case

@@ -55,6 +55,10 @@ class FieldDiff:
 
 
 def as_text(field: Field, value: Any) -> str:
+    if field.kind is Kind.RECORDS:  # one line per indicator: a change shows on its line
+        from kb.sheets.indicators import as_text as records_text  # it reads the declaration
+
+        return records_text(value)
     if field.kind is Kind.MULTI:
         return "\n".join(field.labels(value))
     if field.kind is Kind.LIST:

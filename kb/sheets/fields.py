@@ -7,9 +7,11 @@ becomes a filter column).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
@@ -28,6 +30,13 @@ class Kind(StrEnum):
     LIST = "list"  # a list of short texts
     URL = "url"  # an http(s) link
     MULTI = "multi"  # several keys of a vocabulary (data·inclusion's enums, official codes)
+    # Several structured items (measured indicators), each a dict of its declared `parts`:
+    # a JSON array of objects everywhere (API, backup, exports), one row of inputs per item
+    # in the form, one line per item in diffs.
+    RECORDS = "records"
+    # Kinds of a record's parts only (never a sheet field of their own):
+    NUMBER = "number"  # a decimal ("4,6" or 4.6), stored as a JSON number
+    DATE = "date"  # an ISO date (2024-06-30)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,14 @@ class Field:
     item_keys: Callable[[str], tuple[str, ...]] | None = None
     item_label: Callable[[str], str] | None = None
     exclusive: str = ""  # MULTI: a value that cannot go with others ("tous-publics")
+    # RECORDS: the parts of each item (Fields of kind SHORT, CHOICE, NUMBER, DATE, URL); a
+    # part's facet filters sheets having an item with that value (sheet_keys, "field.part").
+    parts: tuple[Field, ...] = ()
+    check: Callable[[dict[str, Any]], None] | None = None  # RECORDS: one item's coherence
+    minimum: float | None = None  # NUMBER: bounds, said in the French error
+    maximum: float | None = None
+    integer: bool = False  # NUMBER: a count
+    record_name: str = "élément"  # RECORDS: how errors name one item ("indicateur 2")
 
     @property
     def choice_values(self) -> tuple[str, ...]:
@@ -103,7 +120,13 @@ class Field:
         return [self.choice_label(str(v)) for v in values or []]
 
     def empty(self) -> Any:
-        return [] if self.is_list else ""
+        if self.kind in (Kind.NUMBER, Kind.DATE):
+            return None
+        return [] if self.is_list or self.kind is Kind.RECORDS else ""
+
+    @property
+    def parts_by_name(self) -> dict[str, Field]:
+        return {part.name: part for part in self.parts}
 
     def choice_key(self, value: str) -> str:
         """A choice given as its value or its label ('Département' -> 'departement')."""
@@ -266,6 +289,80 @@ SCALES = (
     ("national", "National"),
 )
 
+# Measured results (issue 26): what practitioners publish as outcomes ("29 % de sorties
+# positives contre 25 % attendues", "4,6/5"), as data that readers can filter and compare.
+INDICATOR_KINDS = (
+    ("sorties-positives", "Sorties positives (emploi ou formation)"),
+    ("personnes-accompagnees", "Personnes accompagnées"),
+    ("satisfaction", "Satisfaction"),
+    ("cout-par-personne", "Coût par personne"),
+    ("delai", "Délai"),
+    ("autre", "Autre"),
+)
+INDICATOR_UNITS = (("%", "%"), ("personnes", "personnes"), ("€", "€"), ("/5", "/5"),
+                   ("jours", "jours"))
+SOURCE_TYPES = (
+    ("etude-impact", "Étude d'impact"),
+    ("evaluation-externe", "Évaluation externe"),
+    ("bilan-interne", "Bilan interne"),
+    ("enquete-satisfaction", "Enquête de satisfaction"),
+)
+# The highest value each bounded unit allows (a percentage over 100 is a typo).
+UNIT_MAXIMUM = {"%": 100.0, "/5": 5.0}
+
+
+def _yes_key(value: str) -> str:
+    """`has_results=1`: "1" (or oui, true) filters; "0" (or non) does not filter."""
+    key = fold(value)
+    if key in ("1", "oui", "true", "yes", "on"):
+        return "1"
+    if key in ("0", "non", "false", "no", "off"):
+        return ""
+    raise ValueError("indiquez 1 pour ne garder que les fiches avec des résultats mesurés")
+
+
+def _yes_label(key: str) -> str:
+    return "Avec résultats mesurés" if key == "1" else key
+
+
+def _check_indicator(item: dict[str, Any]) -> None:
+    """One indicator's coherence: bounded units within their bounds, a period in order."""
+    item["kind"] = item.get("kind") or "autre"  # the filters and /resultats group by kind
+    top = UNIT_MAXIMUM.get(str(item.get("unit") or ""))
+    for name, label in (("value", "Valeur"), ("target", "Objectif")):
+        number = item.get(name)
+        if top is not None and number is not None and number > top:
+            unit = "un pourcentage" if item["unit"] == "%" else "une note sur 5"
+            raise ValueError(f"« {label} » : {unit} ne dépasse pas {top:g} ({number:g} saisi)")
+    start, end = item.get("period_start"), item.get("period_end")
+    if start and end and end < start:
+        raise ValueError(f"la fin de la période ({end}) est avant son début ({start})")
+
+
+INDICATOR_PARTS: tuple[Field, ...] = (
+    Field("label", "Intitulé", Kind.SHORT, required=True, max_length=200,
+          hint="Ce qui a été mesuré, en clair : « Sorties positives vers l'emploi »."),
+    Field("kind", "Type d'indicateur", Kind.CHOICE, choices=INDICATOR_KINDS,
+          facet=Facet("indicator_kind", title="Type de résultat mesuré")),
+    Field("value", "Valeur", Kind.NUMBER, required=True, minimum=0, maximum=1e12,
+          hint="Un nombre : 29 ou 4,6."),
+    Field("unit", "Unité", Kind.CHOICE, choices=INDICATOR_UNITS),
+    Field("target", "Objectif", Kind.NUMBER, minimum=0, maximum=1e12,
+          hint="La valeur attendue, si un objectif était fixé."),
+    Field("population", "Population mesurée", Kind.SHORT, max_length=200,
+          hint="Qui a été mesuré : « habitants des QPV accompagnés »."),
+    Field("population_n", "Effectif (N)", Kind.NUMBER, minimum=0, maximum=1e9, integer=True,
+          hint="Le nombre de personnes sur lequel porte la mesure."),
+    Field("period_start", "Début de la période", Kind.DATE, hint="AAAA-MM-JJ"),
+    Field("period_end", "Fin de la période", Kind.DATE, hint="AAAA-MM-JJ"),
+    Field("source_type", "Source", Kind.CHOICE, choices=SOURCE_TYPES,
+          facet=Facet("source_type", title="Source des résultats")),
+    Field("response_rate", "Taux de réponse (%)", Kind.NUMBER, minimum=0, maximum=100,
+          hint="Pour une enquête : la part des personnes interrogées qui ont répondu."),
+    Field("source_url", "Lien vers la source", Kind.URL, max_length=500,
+          hint="L'étude ou le bilan en ligne, s'il est public."),
+)
+
 FIELDS: tuple[Field, ...] = (
     Field("title", "Titre", Kind.SHORT, required=True, boost=5.0, max_length=200,
           hint="Un titre qui dit l'action et le lieu, par exemple « Accueil en mairie de Brest ».",
@@ -373,6 +470,22 @@ FIELDS: tuple[Field, ...] = (
           hint="Où habiter pour y avoir droit : « france », une région, un département (29), "
                "une intercommunalité ou une commune ; un par ligne.",
           section="orientation"),
+    # Results and lessons learned (issue 26).
+    Field("indicators", "Résultats mesurés", Kind.RECORDS, searchable=False,
+          parts=INDICATOR_PARTS, check=_check_indicator, record_name="indicateur",
+          hint="Les chiffres mesurés : un indicateur par ligne, avec sa période, la population "
+               "mesurée et la source.",
+          facet=Facet("has_results", normalise=_yes_key, label_of=_yes_label,
+                      title="Résultats mesurés"),
+          section="resultats"),
+    Field("strengths", "Points forts", Kind.LONG, aliases=("points forts", "les points forts"),
+          hint="Ce qui a le mieux marché, et pourquoi.", section="resultats"),
+    Field("improvements", "Axes d'amélioration", Kind.LONG,
+          aliases=("axes d'amelioration", "les axes d'amelioration"),
+          hint="Ce que vous feriez autrement.", section="resultats"),
+    Field("spreading", "Conditions pour essaimer", Kind.LONG,
+          aliases=("conditions pour essaimer", "essaimage"),
+          hint="Ce qu'il faut réunir pour refaire l'initiative ailleurs.", section="resultats"),
 )
 
 # The form's groups, in order: short enough to follow on a phone, one story per group.
@@ -380,6 +493,9 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (  # (key, French title, what to wr
     ("essentiel", "L'essentiel", "Le titre, deux phrases de résumé et des mots-clés."),
     ("recit", "Le récit de l'initiative",
      "Ce qui s'est passé, avec vos mots. Tous ces champs sont facultatifs."),
+    ("resultats", "Résultats et enseignements",
+     "Ce qui a été mesuré (avec la période, la population et la source) et ce que vous en "
+     "retenez. Facultatif."),
     ("porteur", "Qui la porte", "La structure qui porte l'initiative et ses partenaires."),
     ("territoire", "Où", "L'échelle d'action et le lieu."),
     ("orientation", "Orientation",
@@ -390,6 +506,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (  # (key, French title, what to wr
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS_BY_NAME)
 MAX_LIST_ITEMS = 50
+MAX_RECORDS = 30
 
 
 def sections() -> list[tuple[str, str, str, list[Field]]]:
@@ -410,6 +527,12 @@ def clean_value(f: Field, value: Any) -> Any:
     """Normalise one value or raise ValueError with a French message."""
     if value is None:
         return f.empty()
+    if f.kind is Kind.RECORDS:
+        return _clean_records(f, value)
+    if f.kind is Kind.NUMBER:
+        return _clean_number(f, value)
+    if f.kind is Kind.DATE:
+        return _clean_date(value)
     if f.kind is Kind.MULTI:
         return _clean_keys(f, value)
     if f.kind is Kind.LIST:
@@ -446,6 +569,92 @@ def clean_value(f: Field, value: Any) -> Any:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"« {f.label} » doit être une adresse http:// ou https:// valide")
     return value
+
+
+def _clean_records(f: Field, value: Any) -> list[dict[str, Any]]:
+    """A RECORDS value: a list of objects (or its JSON text, from a CSV cell); each part
+    cleaned as declared, blank items (an empty row of the form) dropped. Errors name the item
+    and the part: "indicateur 2, « Valeur » : « 29 pour cent » n'est pas un nombre"."""
+    if isinstance(value, str):
+        if not value.strip():
+            return []
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("doit être une liste JSON d'objets") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError("doit être une liste d'objets")
+    parts = f.parts_by_name
+    items: list[dict[str, Any]] = []
+    for number, raw in enumerate(value, start=1):
+        where = f"{f.record_name} {number}"
+        unknown = [str(k) for k in raw if k not in parts]
+        if unknown:
+            raise ValueError(f"{where} : champ inconnu « {unknown[0]} » ; champs possibles : "
+                             + ", ".join(parts))
+        if all(raw.get(p.name) in (None, "") for p in f.parts):
+            continue
+        item: dict[str, Any] = {}
+        for part in f.parts:
+            try:
+                given = raw.get(part.name)
+                if part.kind is Kind.CHOICE and isinstance(given, str) and given.strip():
+                    given = part.choice_key(given)  # its value or its French label
+                item[part.name] = clean_value(part, given)
+            except ValueError as exc:
+                raise ValueError(f"{where}, « {part.label} » : {exc}") from None
+            if part.required and item[part.name] in (None, ""):
+                raise ValueError(f"{where}, « {part.label} » : ce champ est obligatoire")
+        if f.check is not None:
+            try:
+                f.check(item)
+            except ValueError as exc:
+                raise ValueError(f"{where} : {exc}") from None
+        items.append(item)
+    if len(items) > MAX_RECORDS:
+        raise ValueError(f"au plus {MAX_RECORDS} éléments")
+    return items
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _clean_number(f: Field, value: Any) -> int | float | None:
+    """A JSON number or a written one ("4,6", "1 250"); integral values stored as integers."""
+    if value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("doit être un nombre")
+    if isinstance(value, str):
+        text = re.sub(r"[\s\u00a0\u202f]", "", value).replace(",", ".")
+        if not _NUMBER.fullmatch(text):
+            raise ValueError(f"« {value.strip()[:40]} » n'est pas un nombre (écrivez par exemple "
+                             "29 ou 4,6)")
+        value = float(text)
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("doit être un nombre")
+    if f.integer and not number.is_integer():
+        raise ValueError("doit être un nombre entier")
+    if f.minimum is not None and number < f.minimum:
+        raise ValueError(f"doit être au moins {f.minimum:g}")
+    if f.maximum is not None and number > f.maximum:
+        raise ValueError(f"ne dépasse pas {f.maximum:g}")
+    number = round(number, 4)
+    return int(number) if number.is_integer() else number
+
+
+def _clean_date(value: Any) -> str | None:
+    if value == "":
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ValueError(f"« {str(value)[:40]} » n'est pas une date au format AAAA-MM-JJ "
+                         "(par exemple 2024-06-30)") from None
 
 
 def _clean_keys(f: Field, value: Any) -> list[str]:

@@ -41,6 +41,14 @@ class FacetSpec:
 
     field: Field
     facet: Facet
+    # A part of a RECORDS field (indicators' kind): its keys are stored in sheet_keys under
+    # "<field>.<part>" ("indicators.kind"); "" for a field's own facet.
+    keys_field: str = ""
+
+    @property
+    def key_field(self) -> str:
+        """sheet_keys.field of this facet's keys."""
+        return self.keys_field or self.field.name
 
     @property
     def param(self) -> str:
@@ -57,8 +65,9 @@ class FacetSpec:
 
     @property
     def through_keys(self) -> bool:
-        """Several keys of a vocabulary, stored in sheet_keys (thématiques, publics)."""
-        return self.field.kind is Kind.MULTI
+        """Several keys, stored in sheet_keys: a vocabulary (thématiques, publics), the
+        records of a RECORDS field ("1" when it has any) and its parts' values."""
+        return self.field.kind in (Kind.MULTI, Kind.RECORDS) or bool(self.keys_field)
 
     @property
     def in_column(self) -> bool:
@@ -99,7 +108,16 @@ class FacetSpec:
         return func.lower(column) if self.facet.ignore_case else column
 
 
-FACETS: tuple[FacetSpec, ...] = tuple(FacetSpec(f, f.facet) for f in FIELDS if f.facet)
+def _declared() -> Iterator[FacetSpec]:
+    for f in FIELDS:
+        if f.facet:
+            yield FacetSpec(f, f.facet)
+        for part in f.parts:
+            if part.facet:
+                yield FacetSpec(part, part.facet, f"{f.name}.{part.name}")
+
+
+FACETS: tuple[FacetSpec, ...] = tuple(_declared())
 FACETS_BY_PARAM: dict[str, FacetSpec] = {spec.param: spec for spec in FACETS}
 PARAMS: tuple[str, ...] = tuple(FACETS_BY_PARAM)
 # Every parameter name read, older aliases included (widget.js keeps these from `data-list`).
@@ -205,7 +223,7 @@ def filter_clauses(filters: Filters, sheets: FromClause | None = None
         elif spec.through_keys:
             clauses.append(table.c.id.in_(
                 select(sheet_keys.c.sheet_id)
-                .where(sheet_keys.c.field == bindparam(f"filter_{param}_field", spec.field.name,
+                .where(sheet_keys.c.field == bindparam(f"filter_{param}_field", spec.key_field,
                                                        type_=String),
                        sheet_keys.c.key == value)))
         else:
@@ -259,6 +277,15 @@ def multi_keys(data: Mapping[str, Any]) -> dict[str, list[str]]:
     finds every sheet with a mobility thématique."""
     keys: dict[str, list[str]] = {}
     for f in FIELDS:
+        if f.kind is Kind.RECORDS:
+            # "1" when the sheet has any item (has_results=1), and each faceted part's values.
+            items = [item for item in data.get(f.name) or [] if isinstance(item, dict)]
+            keys[f.name] = ["1"] if items else []
+            for part in f.parts:
+                if part.facet:
+                    keys[f"{f.name}.{part.name}"] = list(dict.fromkeys(
+                        str(item[part.name]) for item in items if item.get(part.name)))
+            continue
         if f.kind is not Kind.MULTI:
             continue
         values = [str(v) for v in data.get(f.name) or [] if v]
@@ -276,7 +303,7 @@ def facet_values(sheet: Sheet) -> dict[str, list[str]]:
         if spec.through_tags:
             values[spec.param] = [tag.slug for tag in sheet.tags]
         elif spec.through_keys:
-            values[spec.param] = keys.get(spec.field.name, [])
+            values[spec.param] = keys.get(spec.key_field, [])
         else:
             stored = str(getattr(sheet, spec.column) or "")
             values[spec.param] = [spec.key_of(stored)] if stored else []
@@ -317,7 +344,7 @@ def facet_counts_query(matched: FromClause, carried: bool = False,
                 .select_from((join or _join)(matched, sheet_keys,
                                              sheet_keys.c.sheet_id == matched.c.sheet_id))
                 .where(sheet_keys.c.field == bindparam(f"facet_{spec.param}_field",
-                                                       spec.field.name, type_=String))
+                                                       spec.key_field, type_=String))
                 .group_by(sheet_keys.c.key))
         elif carried:
             key: ColumnElement[Any] = matched.c[f"facet_{spec.param}"]

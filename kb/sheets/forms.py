@@ -7,6 +7,8 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    FieldList,
+    Form,
     HiddenField,
     SelectField,
     SelectMultipleField,
@@ -14,6 +16,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms import Field as FormField
+from wtforms import FormField as RowField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
@@ -47,8 +50,35 @@ def limited(limit: int) -> dict[str, Any]:
     return {"validators": [MaxChars(limit)], "render_kw": {"data-max": limit}}
 
 
+BLANK_RECORDS = 1  # empty rows offered after the filled ones (without JavaScript, one more each save)
+
+
+def _part_field(part: Field) -> FormField:
+    """One input of a record's row; the declaration checks the value (French errors)."""
+    kwargs: dict[str, Any] = {"description": part.hint}
+    if part.kind is Kind.CHOICE:
+        choices = [SelectChoice("", "—")] + [SelectChoice(v, label) for v, label in part.choices]
+        return SelectField(part.label, choices=choices, validate_choice=False, **kwargs)
+    render_kw: dict[str, Any] = {}
+    if part.kind is Kind.NUMBER:
+        render_kw = {"inputmode": "decimal"}
+    elif part.kind is Kind.DATE:
+        render_kw = {"type": "date"}
+    elif part.kind is Kind.URL:
+        render_kw = {"type": "url"}
+    return StringField(part.label, render_kw=render_kw, **kwargs)
+
+
+def _record_form(f: Field) -> type[Form]:
+    """The row of one record (an indicator): a plain Form, the sheet form carries the CSRF."""
+    return type(f"{f.name.title()}Row", (Form,), {p.name: _part_field(p) for p in f.parts})
+
+
 def _form_field(f: Field) -> FormField:
     kwargs: dict[str, Any] = {"description": f.hint}
+    if f.kind is Kind.RECORDS:
+        return FieldList(RowField(_record_form(f)), f.label, min_entries=BLANK_RECORDS,
+                         max_entries=40, **kwargs)
     if f.kind is Kind.CHOICE:
         # The declaration validates the value (with a French message); the select only offers it.
         choices = [SelectChoice("", "— Choisir —")] + [SelectChoice(v, label) for v, label in f.choices]
@@ -77,7 +107,19 @@ class SheetForm(FlaskForm):
                           description="Facultatif : ce que vous avez changé et pourquoi.")
 
     def sheet_data(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name).data or "" for f in FIELDS}
+        return {f.name: getattr(self, f.name).data or f.empty() for f in FIELDS}
+
+    def add_record(self, name: str, item: dict[str, Any]) -> None:
+        """A suggested record, added to the form (not saved) when the author asks for it:
+        into the first blank row, or a new one."""
+        rows: FieldList = getattr(self, name)
+        for row in rows:
+            if not any(str(v or "").strip() for v in row.data.values()):
+                row.process(None, data=item)
+                break
+        else:
+            rows.append_entry(item)
+        rows.append_entry()
 
     def token(self) -> str | None:
         return parse_token(self.submission.data)
@@ -92,7 +134,12 @@ class SheetForm(FlaskForm):
         for f in FIELDS:
             value = data.get(f.name, f.empty())
             form_field = getattr(self, f.name)
-            if isinstance(form_field, SelectMultipleField):
+            if isinstance(form_field, FieldList):  # the filled records, then a blank row
+                while form_field.entries:
+                    form_field.pop_entry()
+                for item in [*(value or []), *([{}] * BLANK_RECORDS)]:
+                    form_field.append_entry({k: "" if v is None else v for k, v in item.items()})
+            elif isinstance(form_field, SelectMultipleField):
                 form_field.data = list(value or [])
             else:
                 form_field.data = "\n".join(value) if f.is_list else value

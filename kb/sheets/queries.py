@@ -147,3 +147,17 @@ def contributions(user: Any, limit: int = 500) -> list[Contribution]:
             state = "publiee"
         rows.append(Contribution(sheet, own, state))
     return rows
+
+
+def results_share() -> tuple[int, int]:
+    """(published sheets with at least one measured indicator, published sheets): the
+    moderators' dashboard figure (issue 26). Read from sheet_keys, which publish() fills."""
+    from kb.sheets.models import sheet_keys
+
+    published = published_sheets().with_only_columns(Sheet.id).subquery()
+    total = db.session.scalar(select(func.count()).select_from(published)) or 0
+    measured = db.session.scalar(
+        select(func.count()).select_from(published).where(published.c.id.in_(
+            select(sheet_keys.c.sheet_id).where(sheet_keys.c.field == "indicators",
+                                                sheet_keys.c.key == "1")))) or 0
+    return int(measured), int(total)

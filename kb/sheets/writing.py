@@ -8,6 +8,7 @@ field; sending it then goes where the form was going (creation or edit).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
@@ -21,6 +22,23 @@ from kb.text import render_markdown
 bp = Blueprint("writing", __name__)
 
 
+def _add_suggested(form: SheetForm) -> None:
+    """"Ajouter cet indicateur": the author confirmed one found in the texts (kb/sheets/
+    indicators.py); it joins the form's indicators, to complete and save (or remove)."""
+    raw = request.form.get("add_indicator", "")
+    if not raw:
+        return
+    try:
+        item = json.loads(raw)
+    except json.JSONDecodeError:
+        abort(400, "Indicateur proposé illisible.")
+    parts = FIELDS_BY_NAME["indicators"].parts_by_name
+    if not isinstance(item, dict) or not set(item) <= set(parts):
+        abort(400, "Indicateur proposé illisible.")
+    form.add_record("indicators", {k: "" if v is None else str(v) if not isinstance(v, str)
+                                   else v for k, v in item.items()})
+
+
 @bp.post("/fiches/apercu")
 @login_required
 def preview() -> Any:
@@ -32,6 +50,7 @@ def preview() -> Any:
         return jsonify({"html": str(render_markdown(request.form.get("text", "")))})
 
     form = SheetForm()  # the whole form, as sent: nothing is validated or saved here
+    _add_suggested(form)
     previews = {f.name: render_markdown(form[f.name].data or "") for f in FIELDS
                 if f.kind is Kind.LONG and str(form[f.name].data or "").strip()}
     slug = request.args.get("fiche")
