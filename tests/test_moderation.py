@@ -138,7 +138,9 @@ def test_review_page_shows_a_word_level_diff_or_the_whole_new_sheet(client, logi
     assert "Réalisations" in page and "Mots-clés" not in page  # only what changed
     page = client.get(f"/moderation/revisions/{new.id}").get_data(as_text=True)
     assert "Nouvelle fiche : tout le contenu proposé" in page
-    assert "<ins>Maison des services</ins>" in page and "Mots-clés" in page
+    # A new sheet reads as text (issue 25), not as one long insertion.
+    assert "<p>Maison des services</p>" in page and "<ins>Maison" not in page
+    assert "Mots-clés" in page
 
 
 def test_bulk_approve_and_reject(client, login, make_sheet, contributor, moderator, smtp: Inbox):
