@@ -141,43 +141,22 @@ class Field:
                          "possibles : " + ", ".join(self.choice_values))
 
 
-def _department_key(value: str) -> str:
-    found = register().department(value)
-    if found is None:
-        raise ValueError(f"département inconnu « {value} » ; indiquez son code (29) "
-                         "ou son nom (Finistère)")
-    return found.code
+def _territory_key(find: str, unknown: str, expected: str) -> Callable[[str], str]:
+    """A reader's code or name of a territory -> its official code (ValueError, in French)."""
+    def key(value: str) -> str:
+        found = getattr(register(), find)(value)
+        if found is None:
+            raise ValueError(f"{unknown} « {value} » ; indiquez {expected}")
+        return str(found.code)
+    return key
 
 
-def _department_label(code: str) -> str:
-    found = register().departments.get(code)
-    return found.label if found else code
-
-
-def _region_key(value: str) -> str:
-    found = register().region(value)
-    if found is None:
-        raise ValueError(f"région inconnue « {value} » ; indiquez son code (53) "
-                         "ou son nom (Bretagne)")
-    return found.code
-
-
-def _region_label(code: str) -> str:
-    found = register().regions.get(code)
-    return found.name if found else code
-
-
-def _epci_key(value: str) -> str:
-    found = register().epci(value)
-    if found is None:
-        raise ValueError(f"intercommunalité inconnue « {value} » ; indiquez son numéro SIREN "
-                         "(242900314) ou son nom exact (Brest Métropole)")
-    return found.code
-
-
-def _epci_label(code: str) -> str:
-    found = register().epcis.get(code)
-    return found.name if found else code
+def _territory_label(table: str) -> Callable[[str], str]:
+    """An official code -> the territory's name ("Finistère (29)"), or the code if unknown."""
+    def label(code: str) -> str:
+        found = getattr(register(), table).get(code)
+        return str(found.label) if found else code
+    return label
 
 
 def _commune_key(value: str) -> str:
@@ -412,15 +391,21 @@ FIELDS: tuple[Field, ...] = (
           section="territoire"),
     Field("epci", "Intercommunalité", Kind.SHORT, searchable=False, max_length=200,
           hint="Déduite de la commune ; sinon son nom ou son numéro SIREN.",
-          facet=Facet("epci", normalise=_epci_key, label_of=_epci_label), section="territoire"),
+          facet=Facet("epci", normalise=_territory_key(
+              "epci", "intercommunalité inconnue", "son numéro SIREN (242900314) ou son nom exact "
+              "(Brest Métropole)"), label_of=_territory_label("epcis")), section="territoire"),
     Field("department", "Département", Kind.SHORT, boost=3.0, max_length=80,
           hint="Déduit de la commune ; sinon son code (29) ou son nom (Finistère).",
           aliases=("departement",),
-          facet=Facet("department", normalise=_department_key, label_of=_department_label),
+          facet=Facet("department", normalise=_territory_key(
+              "department", "département inconnu", "son code (29) ou son nom (Finistère)"),
+              label_of=_territory_label("departments")),
           section="territoire"),
     Field("region", "Région", Kind.SHORT, searchable=False, max_length=40,
           hint="Déduite de la commune ou du département ; sinon son nom.",
-          facet=Facet("region", normalise=_region_key, label_of=_region_label),
+          facet=Facet("region", normalise=_territory_key(
+              "region", "région inconnue", "son code (53) ou son nom (Bretagne)"),
+              label_of=_territory_label("regions")),
           section="territoire"),
     Field("tags", "Mots-clés", Kind.LIST, boost=4.0, max_length=60,
           hint="Quelques mots-clés, un par ligne ou séparés par des virgules : accueil, numérique…",
@@ -536,16 +521,9 @@ def clean_value(f: Field, value: Any) -> Any:
     if f.kind is Kind.MULTI:
         return _clean_keys(f, value)
     if f.kind is Kind.LIST:
-        if isinstance(value, str):
-            value = re.split(r"[\n,;]", value)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError("doit être une liste de textes")
         items: list[str] = []
-        for item in value:
-            item = " ".join(_CONTROL.sub("", item).split())
-            if len(item) > f.max_length:
-                raise ValueError(f"chaque élément fait au plus {f.max_length} caractères")
-            if item and item.casefold() not in {i.casefold() for i in items}:
+        for item in _text_items(f, value, "doit être une liste de textes"):
+            if item.casefold() not in {i.casefold() for i in items}:
                 items.append(item)
         if len(items) > MAX_LIST_ITEMS:
             raise ValueError(f"au plus {MAX_LIST_ITEMS} éléments")
@@ -657,19 +635,23 @@ def _clean_date(value: Any) -> str | None:
                          "(par exemple 2024-06-30)") from None
 
 
-def _clean_keys(f: Field, value: Any) -> list[str]:
-    """A MULTI value: each item given as its key or its label -> keys, without repeats."""
+def _text_items(f: Field, value: Any, not_a_list: str) -> list[str]:
+    """The items of a LIST or MULTI value (a list, or one text split on new lines, commas and
+    semicolons), each on one line, empty ones dropped; ValueError (French) otherwise."""
     if isinstance(value, str):
         value = re.split(r"[\n,;]", value)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("doit être une liste de valeurs")
+        raise ValueError(not_a_list)
+    items = [" ".join(_CONTROL.sub("", item).split()) for item in value]
+    if any(len(item) > f.max_length for item in items):
+        raise ValueError(f"chaque élément fait au plus {f.max_length} caractères")
+    return [item for item in items if item]
+
+
+def _clean_keys(f: Field, value: Any) -> list[str]:
+    """A MULTI value: each item given as its key or its label -> keys, without repeats."""
     keys: list[str] = []
-    for item in value:
-        item = " ".join(_CONTROL.sub("", item).split())
-        if not item:
-            continue
-        if len(item) > f.max_length:
-            raise ValueError(f"chaque élément fait au plus {f.max_length} caractères")
+    for item in _text_items(f, value, "doit être une liste de valeurs"):
         found = f.item_keys(item) if f.item_keys is not None else (f.choice_key(item),)
         keys.extend(k for k in found if k not in keys)
     if len(keys) > MAX_LIST_ITEMS * 2:  # a région expands to its départements
