@@ -70,8 +70,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_CONFIRM_TOKEN_DAYS": int(env.get("KB_CONFIRM_TOKEN_DAYS", "45")),
         "KB_ARCHIVE_GRACE_MONTHS": int(env.get("KB_ARCHIVE_GRACE_MONTHS", "6")),
         # Unanswered letters before a due sheet goes to its other contributors, then moderators.
-        "KB_FRESHNESS_TO_CONTRIBUTORS": int(env.get("KB_FRESHNESS_TO_CONTRIBUTORS", "2")),
-        "KB_FRESHNESS_TO_MODERATORS": int(env.get("KB_FRESHNESS_TO_MODERATORS", "4")),
+        "KB_FRESHNESS_TO_CONTRIBUTORS": int(env.get("KB_FRESHNESS_TO_CONTRIBUTORS", "1")),
+        "KB_FRESHNESS_TO_MODERATORS": int(env.get("KB_FRESHNESS_TO_MODERATORS", "3")),
         # Footer pages (kb/pages, docs/pages.md): Markdown files that override the defaults,
         # and the settings their text uses.
         "KB_PAGES_DIR": env.get("KB_PAGES_DIR", str(INSTANCE_DIR / "pages")),

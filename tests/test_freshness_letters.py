@@ -130,18 +130,17 @@ def test_letters_before_the_due_date_do_not_count_towards_escalation(team):
 
 # --- escalation -----------------------------------------------------------------------------
 
-def test_overdue_after_two_letters_it_goes_to_the_other_contributors_then_the_moderators(team):
+def test_overdue_after_one_letter_it_goes_to_the_other_contributors_then_the_moderators(team):
     sheet, owner, other, moderator = team
     due_in(sheet, -5)
+    assert items(other) == {} and moderator_items(moderator) == {}  # the owner is asked first
     letters_sent(sheet, 1)
-    assert items(other) == {} and moderator_items(moderator) == {}
-    letters_sent(sheet, 1, start=utcnow() + 31 * DAY)
     assert items(other) == {"Accueil à Brest": LATE}
     assert items(owner) == {"Accueil à Brest": LATE}  # the owner still has it
     assert moderator_items(moderator) == {}
-    letters_sent(sheet, 1, start=utcnow() + 62 * DAY)
+    letters_sent(sheet, 1, start=utcnow() + 31 * DAY)
     assert moderator_items(moderator) == {}
-    letters_sent(sheet, 1, start=utcnow() + 93 * DAY)
+    letters_sent(sheet, 1, start=utcnow() + 62 * DAY)
     [item] = freshness.letter_items_for_moderator(moderator, utcnow())
     assert item.state == LATE and item.url == f"http://kb.test/fiches/{sheet.slug}"
     assert [label for label, _ in item.actions] == ["Confirmer", "Archiver", "Relancer"]
@@ -152,22 +151,25 @@ def test_overdue_after_two_letters_it_goes_to_the_other_contributors_then_the_mo
 
 def test_the_escalation_thresholds_are_settings(app, team):
     sheet, _, other, moderator = team
-    app.config.update(KB_FRESHNESS_TO_CONTRIBUTORS=1, KB_FRESHNESS_TO_MODERATORS=2)
+    app.config.update(KB_FRESHNESS_TO_CONTRIBUTORS=2, KB_FRESHNESS_TO_MODERATORS=3)
     due_in(sheet, -5)
     letters_sent(sheet, 1)
-    assert items(other) == {"Accueil à Brest": LATE} and moderator_items(moderator) == {}
+    assert items(other) == {} and moderator_items(moderator) == {}
     letters_sent(sheet, 1, start=utcnow() + 31 * DAY)
+    assert items(other) == {"Accueil à Brest": LATE} and moderator_items(moderator) == {}
+    letters_sent(sheet, 1, start=utcnow() + 62 * DAY)
     assert moderator_items(moderator) == {"Accueil à Brest": LATE}
 
 
 def test_one_run_of_letters_counts_once_even_when_it_lists_the_sheet_to_several_people(team):
-    sheet, _, other, _ = team
+    sheet, _, other, moderator = team
     due_in(sheet, -5)
     now = utcnow()
     for _ in range(3):  # owner, another contributor, a moderator: the same run
         freshness.note_reminded([sheet.id], now)
     commit()
-    assert items(other) == {}
+    # One letter counted (the other contributors are asked), not three (the moderators).
+    assert items(other) == {"Accueil à Brest": LATE} and moderator_items(moderator) == {}
 
 
 def test_a_sign_of_life_restarts_the_count(client, team):

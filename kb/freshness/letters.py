@@ -40,8 +40,8 @@ from kb.timeutil import utcnow
 
 SOON, DUE, LATE = "bientôt", "à vérifier", "en retard"
 AHEAD = timedelta(days=30)  # how long before its review date a sheet is announced
-TO_CONTRIBUTORS = 2  # unanswered letters (while due) before the other contributors are asked
-TO_MODERATORS = 4  # ... before the moderators are (both: KB_FRESHNESS_TO_* in the config)
+TO_CONTRIBUTORS = 1  # unanswered letters (while due) before the other contributors are asked
+TO_MODERATORS = 3  # ... before the moderators are (both: KB_FRESHNESS_TO_* in the config)
 # Letters queued within this time of each other are one round (one run of the letters engine
 # lists a sheet to its owner and to its other contributors: that is one reminder, not two).
 ROUND = timedelta(hours=20)
