@@ -315,7 +315,7 @@ def dashboard() -> str:
                            mail_status=mail_outbox.status(),
                            suppressed=mail_outbox.suppressed_addresses()[:50],
                            # The checks of `kb doctor` and /sante (kb/ops/checks.py).
-                           health=run_checks())
+                           health=run_checks(transport_timeout=2.0))  # a page: wait less
 
 
 @bp.get("/moderation/journal")

@@ -185,7 +185,7 @@ def mail_transport(timeout: float = 5.0) -> Check:
     return Check("mail_transport", label, True, f"{where} joignable")
 
 
-def run_checks(cheap: bool = False) -> list[Check]:
+def run_checks(cheap: bool = False, transport_timeout: float = 5.0) -> list[Check]:
     """The cheap checks (`/sante`): database, schema, index, pending mail. The others
     (`kb doctor`, the dashboard) add the scheduled commands, the settings and the mail
     server. When the database is unreachable, the checks that read it are not run."""
@@ -194,7 +194,7 @@ def run_checks(cheap: bool = False) -> list[Check]:
         return [first]
     steps: list[Callable[[], Check | list[Check]]] = [schema, index, mail_queue]
     if not cheap:
-        steps += [scheduled_runs, settings, mail_transport]
+        steps += [scheduled_runs, settings, lambda: mail_transport(transport_timeout)]
     checks = [first]
     for step in steps:
         result = step()
