@@ -181,6 +181,7 @@ def test_the_dashboard_shows_the_same_checks(app, client, login, moderator):
     assert "État du service" in page
     assert "<strong>Échec</strong> — Serveur de courriel : 127.0.0.1:" in page
     assert "Correct — Index de recherche : index conforme à la base" in page
+    assert "<strong>Échec</strong> — Tâche <code>kb mail send</code> (chaque minute)" in page
 
 
 def test_every_response_carries_a_request_id_and_accepts_a_sane_one(client):

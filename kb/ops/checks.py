@@ -76,9 +76,9 @@ def schema() -> Check:
     heads = schema_heads()
     if current == heads:
         return Check("schema", label, True, f"schéma à jour (révision {', '.join(heads)})")
-    shown = ", ".join(current) or "aucune"
-    return Check("schema", label, False, f"schéma en révision {shown}, attendu "
-                 f"{', '.join(heads)} : lancez `kb init-db`")
+    found = f"schéma en révision {', '.join(current)}" if current else "schéma non versionné"
+    return Check("schema", label, False, f"{found}, attendu {', '.join(heads)} : lancez "
+                 "`kb init-db`")
 
 
 def index() -> Check:
