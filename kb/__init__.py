@@ -42,6 +42,7 @@ BLUEPRINTS = (
     "kb.visits.views",
     "kb.structures.views",
     "kb.results.views",
+    "kb.ops.views",  # /sante, request ids, error reports
     "kb.moderation.api",  # last: sets rate limits on endpoints registered above
 )
 
@@ -149,7 +150,9 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:
-        app.logger.exception("unhandled error")
+        from kb.ops.reporting import report_error
+
+        report_error(app, exc)  # one JSON line with the request id; Sentry when configured
         db.session.rollback()
         if wants_json():
             return jsonify({"error": "server_error", "message": "Erreur interne."}), 500

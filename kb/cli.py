@@ -145,6 +145,7 @@ from kb.follows.cli import follows  # noqa: E402
 from kb.freshness.cli import freshness  # noqa: E402
 from kb.letters.cli import letters_command  # noqa: E402
 from kb.mail.cli import mail  # noqa: E402
+from kb.ops.cli import backup_command, doctor_command, record_scheduled, restore_command  # noqa: E402
 from kb.questions.cli import questions  # noqa: E402
 from kb.serve import serve  # noqa: E402
 from kb.territories.cli import territories  # noqa: E402
@@ -154,7 +155,8 @@ mail.add_command(letters_command)  # `kb mail letters`: the letters sit above th
 
 COMMANDS = (init_db, load_fixtures, import_command, export_command, users, tokens, index,
             freshness, duplicates, moderation, questions, follows, territories, mail, serve,
-            repair_text, visits)
+            repair_text, visits, backup_command, restore_command, doctor_command)
+record_scheduled(COMMANDS)  # `kb doctor` tells when a cron line stopped (kb/ops/runs.py)
 
 
 def register_cli(app: Flask) -> None:

@@ -117,6 +117,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # client_secret_post (ProConnect, Keycloak) or client_secret_basic.
         "KB_OIDC_AUTH_METHOD": env.get("KB_OIDC_AUTH_METHOD", "client_secret_post"),
         "KB_OIDC_TIMEOUT": float(env.get("KB_OIDC_TIMEOUT", "10")),
+        # Sheets per transaction of `kb import --format jsonl|csv` (0: 500, the importer's own
+        # default, kb/importers/tabular.py).
+        "KB_IMPORT_BATCH": int(env.get("KB_IMPORT_BATCH", "0")),
+        # Errors to Sentry, personal data scrubbed (kb/ops/reporting.py, docs/operations.md).
+        "KB_SENTRY_DSN": env.get("KB_SENTRY_DSN", ""),
+        "KB_SENTRY_ENVIRONMENT": env.get("KB_SENTRY_ENVIRONMENT", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

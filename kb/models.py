@@ -8,6 +8,7 @@ from kb.freshness.models import ConfirmToken, DigestLog, FreshnessState, ReaderC
 from kb.letters.models import Letter  # noqa: F401
 from kb.mail.models import MailSuppression, OutboxMail  # noqa: F401
 from kb.moderation.models import AuditEntry, Report  # noqa: F401
+from kb.ops.models import CommandRun  # noqa: F401
 from kb.questions.models import ContactOptOut, Question  # noqa: F401
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord  # noqa: F401
 from kb.sheets.models import Revision, Sheet, Tag  # noqa: F401

@@ -24,6 +24,7 @@ NOT_REFUSALS = {
     "kb.mail.sender.ConnectionFailure": "no SMTP server: the outbox retries",
     "kb.cli_french.Interrupted": "Ctrl-C in a command, said in French",
     "kb.importers.common.ImportFailed": "a file refused by `kb import` (a CLI error naming the line)",
+    "kb.ops.snapshot.SnapshotError": "`kb backup` or `kb restore` cannot be done (a CLI error)",
     "kb.api.http.BodyError": "the API's body parser, answered as a 400 'validation' by kb.api",
 }
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
+
 from kb.extensions import db
 from kb.importers.common import Echo, ImportFailed
 from kb.importers.upsert import Upserter, slug_for
@@ -74,10 +76,12 @@ def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _batches(rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    # One transaction per batch: a killed import leaves whole batches, a re-run completes it.
+    size = int(current_app.config.get("KB_IMPORT_BATCH") or BATCH)
     batch: list[tuple[int, dict[str, Any]]] = []
     for row in rows:
         batch.append(row)
-        if len(batch) >= BATCH:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:

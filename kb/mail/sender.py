@@ -313,3 +313,19 @@ def retry_all(now: datetime | None = None) -> int:
         return conn.execute(update(OUTBOX).where(
             OUTBOX.c.state == MailState.PENDING.value, OUTBOX.c.send_after > now)
             .values(send_after=now)).rowcount
+
+
+def probe(url: str, timeout: float = 5.0) -> None:
+    """Connect to the mail server (and log in) and say NOOP: raises MailError or
+    ConnectionFailure, in French, when it cannot be reached (`kb doctor`, kb/ops/checks.py)."""
+    transport = Transport(url, timeout)
+    smtp = transport._connect()
+    try:
+        code, text = smtp.noop()
+    except (OSError, smtplib.SMTPException) as exc:
+        raise ConnectionFailure(f"connexion perdue : {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            smtp.quit()
+    if code != 250:
+        raise ConnectionFailure(f"le serveur répond {code} {_text(text)}")

@@ -306,6 +306,7 @@ def visibility(slug: str, action: str) -> Response:
 @require(Capability.REVIEW)
 def dashboard() -> str:
     from kb.freshness import operations as freshness
+    from kb.ops.checks import run_checks
 
     due = freshness.due_sheets()
     states = queries.count_by_state()
@@ -325,7 +326,9 @@ def dashboard() -> str:
                            bucket_max=max([n for _, n in buckets] + [1]),
                            oldest=queries.pending_revisions(limit=10), due=due[:10],
                            mail_status=mail_outbox.status(),
-                           suppressed=mail_outbox.suppressed_addresses()[:50])
+                           suppressed=mail_outbox.suppressed_addresses()[:50],
+                           # The checks of `kb doctor` and /sante (kb/ops/checks.py).
+                           health=run_checks(transport_timeout=2.0))  # a page: wait less
 
 
 @bp.get("/moderation/journal")
