@@ -73,6 +73,7 @@ def results() -> str | Response:
                            facets=facet_blocks(filters, result["facets"], _filters_linker(),
                                                FACET_LIMIT, result["facet_labels"]),
                            sorts=SORT_LABELS, link=_link, filters=filters,
+                           facets_estimated=result["total_is_estimate"],
                            named=thematiques_named(request.args.get("q", "")))
 
 
@@ -88,7 +89,7 @@ def api_search() -> Any:
         return jsonify({"error": "search_unavailable", "message": result["message"]}), 503
     body = {key: result[key] for key in (
         "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message",
-        "unmatched_terms")}
+        "unmatched_terms", "total_is_estimate")}
     # The thématiques the query names, with their pages (added beside the older keys).
     body["thematiques"] = [
         {"value": value, "label": label, "url": url_for("sheets.thematique", value=value,
