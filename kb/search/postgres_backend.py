@@ -481,7 +481,7 @@ class PostgresBackend:
         facets: dict[str, list[Facet]] = {}
         sampled, last_block = 0, 0
         result: Any = conn.execute(union_all(facet_counts_query(matched, True), span))
-        rows: list[tuple[str, str, int | None]] = [(r[0], r[1], r[2]) for r in result.tuples()]
+        rows: list[tuple[str, str, int | None]] = [(r[0], r[1], r[2]) for r in result]
         for param, key, count in rows:
             if param == SPAN:
                 last_block = int(count or 0)
