@@ -75,10 +75,14 @@ def test_beyond_the_bound_the_best_sheet_still_comes_first(gardens: list[Revisio
     assert len(seen) == len(set(seen)) == 12
 
 
-def test_by_date_beyond_the_bound_is_the_newest_matches(gardens: list[Revision]) -> None:
+def test_by_date_beyond_the_bound_is_the_newest_matches(app: Flask,
+                                                      gardens: list[Revision]) -> None:
     result = search_sheets("jardin", sort="updated", per_page=3)
     assert result["total_is_estimate"] is True
-    assert [i["title"] for i in result["items"]][0] == "Le jardin des voisins"
+    app.config.update(KB_SEARCH_EXACT_COUNT=100)
+    exact = search_sheets("jardin", sort="updated", per_page=3)
+    assert exact["total_is_estimate"] is False and exact["total"] == 12
+    assert [i["title"] for i in result["items"]] == [i["title"] for i in exact["items"]]
 
 
 def test_the_api_and_the_page_say_estimated(app: Flask, client: FlaskClient,
