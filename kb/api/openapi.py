@@ -92,7 +92,12 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
             "description": "Mots de la recherche (tels que tapés ; « a OR b » pour des "
                            "alternatives) qu'aucune fiche ne contient, quand aucune fiche n'a "
                            "tous les mots : « accueil Lille » donne [\"Lille\"] et les fiches "
-                           "qui contiennent « accueil » (voir `message`). Vide sinon."}}}
+                           "qui contiennent « accueil » (voir `message`). Vide sinon."},
+        "total_is_estimate": {
+            "type": "boolean",
+            "description": "Vrai quand plus de fiches correspondent que la borne du décompte "
+                           "exact (KB_SEARCH_EXACT_COUNT, 1 000 par défaut) : `total` et les "
+                           "nombres des facettes sont alors des estimations (« environ »)."}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
                           "400": json_response("Filtre invalide", ref("Error")),
