@@ -334,16 +334,16 @@ def test_api_search_is_documented(client: FlaskClient) -> None:
     assert "503" in operation["responses"]
 
 
-def test_ranking_holds_when_many_sheets_match(make_sheet: Callable[..., Revision],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL ranks large result sets in two stages; the order must not change."""
-    monkeypatch.setattr("kb.search.postgres_backend.FULL_RANK_LIMIT", 0)
-    monkeypatch.setattr("kb.search.postgres_backend.CANDIDATES", 2)
+def test_ranking_holds_when_many_sheets_match(app: Flask,
+                                              make_sheet: Callable[..., Revision]) -> None:
+    """SQL engines rank large result sets in two stages; the order must not change."""
     make_sheet(**plain(title="Atelier vélo", context="On y parle aussi de compostage."))
     make_sheet(**plain(title="Compostage collectif", context="Des bacs en pied d'immeuble."))
     make_sheet(**plain(title="Jardin", summary="Le compostage des déchets verts."))
     assert titles("compostage") == ["Compostage collectif", "Jardin", "Atelier vélo"]
     assert search_sheets("compostage")["total"] == 3
+    app.config.update(KB_SEARCH_EXACT_COUNT=1, KB_SEARCH_CANDIDATES=2)
+    assert titles("compostage") == ["Compostage collectif", "Jardin", "Atelier vélo"]
 
 
 def test_a_sheet_due_for_review_carries_the_badge_in_results(

@@ -135,7 +135,12 @@ def search_operation(json_response: Any, ref: Any) -> dict[str, Any]:
             "items": {"type": "object", "properties": {
                 "scope": {"type": "string"}, "q": {"type": "string"},
                 "filters": {"type": "object", "additionalProperties": {"type": "string"}},
-                "total": {"type": "integer"}, "url": {"type": "string", "format": "uri"}}}}}}
+                "total": {"type": "integer"}, "url": {"type": "string", "format": "uri"}}}},
+        "total_is_estimate": {
+            "type": "boolean",
+            "description": "Vrai quand plus de fiches correspondent que la borne du décompte "
+                           "exact (KB_SEARCH_EXACT_COUNT, 1 000 par défaut) : `total` et les "
+                           "nombres des facettes sont alors des estimations (« environ »)."}}}
     return {"summary": "Rechercher dans les fiches publiées", "parameters": params,
             "responses": {"200": json_response("Résultats, nombre et facettes", result),
                           "400": json_response("Filtre invalide", ref("Error")),

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from flask import current_app, has_app_context
+
 from kb.search.query import ParsedQuery
 from kb.sheets.filters import PARAMS, Filters
 
@@ -16,6 +18,17 @@ from kb.sheets.filters import PARAMS, Filters
 FACETS = PARAMS
 SORTS = ("relevance", "updated", "freshness")
 SCHEMA_VERSION = 10  # bump when the documents or the analysis change: `kb index rebuild`
+
+# Bounds of one query's work (two stages), whatever the size of the base. Settings of the same
+# names override them (tests set small ones).
+# - Up to KB_SEARCH_EXACT_COUNT matches, the total and the facet counts are exact and every
+#   match is ranked. Beyond, they are estimated from the first matches in index order (a
+#   sample of that size, scaled by the share of the index it covers): "environ 70 000".
+# - Beyond it too, the full ranking reads KB_SEARCH_CANDIDATES candidates only: those with a
+#   word of the query in the short fields (title, tags, actor, place, summary), best first by
+#   those fields, completed from the sample.
+EXACT_COUNT = 1_000
+CANDIDATES = 300
 
 
 class SearchUnavailable(Exception):
@@ -46,8 +59,9 @@ class Document:
     prepared: Any = None
 
 
-__all__ = ["FACETS", "SORTS", "SCHEMA_VERSION", "BackendResult", "Document", "Facet", "Filters",
-           "Hit", "IndexBusy", "LoadDocuments", "SearchBackend", "SearchUnavailable"]
+__all__ = ["CANDIDATES", "EXACT_COUNT", "FACETS", "SORTS", "SCHEMA_VERSION", "BackendResult",
+           "Bounds", "Document", "Facet", "Filters", "Hit", "IndexBusy", "LoadDocuments",
+           "SearchBackend", "SearchUnavailable", "estimate", "rescored", "scaled"]
 
 
 @dataclass
@@ -71,6 +85,49 @@ class BackendResult:
     hits: list[Hit]
     total: int
     facets: dict[str, list[Facet]] = field(default_factory=dict)
+    # True when `total` and the facet counts are estimates (more matches than
+    # KB_SEARCH_EXACT_COUNT): about right, rounded, never shown as exact.
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
+class Bounds:
+    exact: int  # at most this many matches are counted and ranked exactly
+    candidates: int  # beyond, the full ranking reads this many candidates
+
+    @classmethod
+    def configured(cls) -> Bounds:
+        config = current_app.config if has_app_context() else {}
+        return cls(max(1, int(config.get("KB_SEARCH_EXACT_COUNT", EXACT_COUNT))),
+                   max(1, int(config.get("KB_SEARCH_CANDIDATES", CANDIDATES))))
+
+    def candidates_for(self, offset: int, limit: int) -> int:
+        """Enough candidates for the page asked for (a far page reads more)."""
+        return max(self.candidates, offset + limit)
+
+
+def rescored(candidates: list[int], scores: dict[int, float], window: int) -> list[int]:
+    """Candidates in their final order: the first `window` (stage one's best) by their full
+    score, then the others in stage one's order. A far page reads more candidates, never other
+    ones in front: every page shows each sheet once."""
+    position = {sheet_id: n for n, sheet_id in enumerate(candidates)}
+    best = sorted(candidates[:window], key=lambda i: (-scores.get(i, 0.0), position[i]))
+    return best + candidates[window:]
+
+
+def estimate(sampled: int, covered: float) -> int:
+    """The total when `sampled` matches were found in a `covered` share (0-1] of the index,
+    rounded to two significant digits (an estimate shown as one): never below `sampled`."""
+    raw = sampled / min(max(covered, 1e-9), 1.0)
+    digits = max(0, len(str(int(raw))) - 2)
+    return max(sampled, int(round(raw, -digits)))
+
+
+def scaled(facets: dict[str, list[Facet]], sampled: int, total: int) -> dict[str, list[Facet]]:
+    """Facet counts of a sample, scaled to the estimated total (at least 1 for a value seen)."""
+    ratio = total / max(sampled, 1)
+    return {name: [Facet(f.value, f.label, max(1, estimate(round(f.count * ratio), 1.0)))
+                   for f in values] for name, values in facets.items()}
 
 
 class SearchBackend(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Integer, String, inspect, select, text
+from sqlalchemy import BigInteger, Integer, String, func, inspect, literal, select, text, union_all
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -25,6 +25,7 @@ from kb.search.analysis import damerau_levenshtein, is_stop, prefix_stem, stem
 from kb.search.backend import (
     SCHEMA_VERSION,
     BackendResult,
+    Bounds,
     Document,
     Facet,
     Filters,
@@ -32,12 +33,15 @@ from kb.search.backend import (
     IndexBusy,
     LoadDocuments,
     SearchUnavailable,
+    estimate,
+    rescored,
+    scaled,
 )
 from kb.search.documents import SEARCHABLE
 from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord
 from kb.search.query import Alternative, ParsedQuery, Phrase, Term
 from kb.search.snippets import START, STOP, from_markers, highlight
-from kb.sheets.filters import apply_filters, count_facets, facet_columns
+from kb.sheets.filters import apply_filters, facet_columns, facet_counts_query
 from kb.sheets.models import Sheet
 
 log = logging.getLogger(__name__)
@@ -87,10 +91,6 @@ _TSV_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}
                        for k in "ABCD")
 _TSV_HEAD_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}), '{k}')"
                             for k in "ABC")
-# Above this many matches, rank in two stages: the short head vector picks candidates, the
-# full vector orders them (ts_rank_cd reads every matched vector, ~5 µs each).
-FULL_RANK_LIMIT = 1_500
-CANDIDATES = 300
 
 
 class PostgresBackend:
@@ -326,7 +326,8 @@ class PostgresBackend:
         return [w for w in dict.fromkeys(spellings) if w != "or"]
 
     def _tsquery(self, conn: Connection, parsed: ParsedQuery, match_all: bool,
-                 params: dict[str, Any]) -> tuple[str | None, str | None]:
+                 params: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+        """(what must match, what must not, any of the query's words) as tsquery SQL."""
         variants = self._variants(conn, parsed)
 
         def websearch(alternatives: list[Alternative]) -> str:
@@ -345,10 +346,10 @@ class PostgresBackend:
                     parts.append(f"to_tsquery('simple', :{name})")
             return " || ".join(parts)
 
-        joiner = " && " if match_all else " || "
-        positive = joiner.join(f"({websearch(g)})" for g in parsed.groups) or None
+        groups = [f"({websearch(g)})" for g in parsed.groups]
+        positive = (" && " if match_all else " || ").join(groups) or None
         negative = websearch(parsed.excluded) if parsed.excluded else None
-        return positive, negative
+        return positive, negative, " || ".join(groups) or None
 
     @staticmethod
     def _where(filters: Filters, params: dict[str, Any]) -> list[str]:
@@ -363,12 +364,13 @@ class PostgresBackend:
 
     def search(self, parsed: ParsedQuery, filters: Filters, sort: str, offset: int, limit: int,
                match_all: bool = True) -> BackendResult:
-        with self._reading() as conn:
+        bounds = Bounds.configured()
+        with self._reading() as conn, conn.begin():
             # Matches come from the GIN index's bitmap: without rechecks (plain queries), no
             # tsvector is read to count them and their facets. A sequential scan would read
             # (and decompress) every vector.
             params: dict[str, Any] = {}
-            positive, negative = self._tsquery(conn, parsed, match_all, params)
+            positive, negative, any_word = self._tsquery(conn, parsed, match_all, params)
             if positive:
                 conn.execute(text("SET LOCAL enable_seqscan = off"))
             where = self._where(filters, params)
@@ -378,32 +380,55 @@ class PostgresBackend:
             if negative:
                 where.append(f"NOT (d.tsv @@ {negative})")
             where_sql = " AND ".join(where) or "TRUE"
-            facets = self._facets(conn, query_sql, where_sql, params)
-            total = facets.pop("total")[0].count if facets.get("total") else 0
-            rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort, total,
-                              offset, limit)
+            facets, sampled, covered = self._facets(conn, query_sql, where_sql, params,
+                                                    bounds.exact + 1)
+            total, estimated = sampled, sampled > bounds.exact
+            if estimated:
+                total = estimate(sampled, covered)
+                facets = scaled(facets, sampled, total)
+            ranked = bool(positive) and sort == "relevance"
+            candidates = None
+            if estimated and ranked:
+                candidates = self._candidates(conn, query_sql, where_sql, any_word, params,
+                                              bounds.candidates_for(offset, limit))
+            if candidates is not None:
+                rows = self._rescored_page(conn, query_sql, params, candidates,
+                                           bounds.candidates, offset, limit)
+            else:
+                rows = self._page(conn, query_sql, where_sql, params, bool(positive), sort,
+                                  offset, limit)
         hits = [Hit(r[0], r[1], r[2], round(float(r[3]), 4),
                     from_markers(r[4]) if positive else highlight(r[4], []))
                 for r in rows]
-        return BackendResult(hits, total, facets)
+        return BackendResult(hits, total, facets, estimated=estimated)
+
+    @staticmethod
+    def _candidates(conn: Connection, query_sql: str, where_sql: str, any_word: str | None,
+                    params: dict[str, Any], wanted: int) -> list[int]:
+        """Stage one of the ranking when too many sheets match to rank them all: those with
+        one of the query's words in the head vector (title, tags, actor, place, summary),
+        best first by that short vector; completed with the first other matches."""
+        base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
+        ids: list[int] = []
+        if any_word:
+            ids = list(conn.scalars(text(
+                f"SELECT d.sheet_id FROM search_documents d, (SELECT {query_sql} AS query, "
+                f"{any_word} AS head) q WHERE {where_sql} AND d.tsv_head @@ q.head ORDER BY "
+                f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv_head, q.head) DESC, d.sheet_id "
+                "LIMIT :wanted"), {**params, "wanted": wanted}))
+        if len(ids) < wanted:
+            ids += conn.scalars(text(
+                f"SELECT d.sheet_id {base} AND NOT (d.sheet_id = ANY(:seen)) LIMIT :more"),
+                {**params, "seen": ids, "more": wanted - len(ids)})
+        return ids
 
     @staticmethod
     def _page(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any],
-              ranked: bool, sort: str, total: int, offset: int, limit: int) -> list[Any]:
+              ranked: bool, sort: str, offset: int, limit: int) -> list[Any]:
         order = {"updated": "updated_at DESC", "freshness": "review_due_at DESC"}.get(
             sort, "score DESC, updated_at DESC" if ranked else "updated_at DESC")
         score = f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv, q.query)" if ranked else "0.0"
-        base = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
-        source = base
-        if ranked and order.startswith("score") and total > FULL_RANK_LIMIT:
-            # Many matches: the head vectors (title, tags, actor, place, summary) choose the
-            # candidates cheaply, then the full vectors order them.
-            source = (
-                f"FROM search_documents d, (SELECT {query_sql} AS query) q "
-                f"WHERE d.sheet_id IN (SELECT d.sheet_id {base} ORDER BY "
-                f"ts_rank_cd('{RANK_WEIGHTS}', coalesce(d.tsv_head, ''), q.query) DESC, "
-                "d.updated_at DESC LIMIT :candidates)")
-            params = {**params, "candidates": max(CANDIDATES, offset + limit)}
+        source = f"FROM search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql}"
         headline = (f"ts_headline('{CONFIG}', p.snippet_source, p.query, :headline)"
                     if ranked else "p.snippet_source")
         # The page first, then headlines for its rows only (ts_headline is costly).
@@ -416,26 +441,60 @@ class PostgresBackend:
             {**params, "limit": limit, "offset": offset, "headline": HEADLINE_OPTIONS}).all())
 
     @staticmethod
-    def _facets(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any]
-                ) -> dict[str, list[Facet]]:
-        """Total and facet counts of the matches, from the sheets' projection like /fiches
-        (kb.sheets.filters.count_facets); the match and the sheets' facet keys are read once
-        (a materialised CTE)."""
-        # OFFSET 0 keeps the match on its own (the GIN bitmap): joined to sheets, the planner
+    def _rescored_page(conn: Connection, query_sql: str, params: dict[str, Any],
+                       candidates: list[int], window: int, offset: int, limit: int
+                       ) -> list[Any]:
+        """Stage two: the full vectors of the first `window` candidates order them
+        (`rescored`), then the page's rows with their headlines."""
+        score = f"ts_rank_cd('{RANK_WEIGHTS}', d.tsv, q.query)"
+        source = f"FROM search_documents d, (SELECT {query_sql} AS query) q"
+        scores = {int(i): float(n) for i, n in conn.execute(text(
+            f"SELECT d.sheet_id, {score} {source} WHERE d.sheet_id = ANY(:ids)"),
+            {**params, "ids": candidates[:window]})}
+        page = rescored(candidates, scores, window)[offset:offset + limit]
+        rows = {r[0]: r for r in conn.execute(text(
+            f"SELECT d.sheet_id, d.slug, d.title, {score}, ts_headline('{CONFIG}', "
+            f"d.snippet_source, q.query, :headline) {source} WHERE d.sheet_id = ANY(:ids)"),
+            {**params, "ids": page, "headline": HEADLINE_OPTIONS})}
+        return [rows[i] for i in page if i in rows]
+
+    @staticmethod
+    def _facets(conn: Connection, query_sql: str, where_sql: str, params: dict[str, Any],
+                bound: int) -> tuple[dict[str, list[Facet]], int, float]:
+        """Facet counts of the first `bound` matches in the table's order (all of them when
+        fewer), from the sheets' projection like /fiches (kb.sheets.filters), the match and
+        the sheets' facet keys read once (a materialised CTE); the number of those matches;
+        the share of the table they cover (their last block: the GIN bitmap and a sequential
+        scan both read the table in block order)."""
+        # LIMIT keeps the match on its own (the GIN bitmap): joined to sheets, the planner
         # would rather walk the documents in id order and test every vector.
-        sql = (f"SELECT h.sheet_id, {_FACET_COLUMNS} FROM (SELECT d.sheet_id FROM "
+        sql = (f"SELECT h.sheet_id, h.block, {_FACET_COLUMNS} FROM (SELECT d.sheet_id, "
+               "(d.ctid::text::point)[0]::bigint AS block FROM "
                f"search_documents d, (SELECT {query_sql} AS query) q WHERE {where_sql} "
-               "OFFSET 0) h JOIN sheets ON sheets.id = h.sheet_id")
-        matched = (text(sql).bindparams(**{k: v for k, v in params.items() if f":{k}" in sql})
-                   .columns(sheet_id=Integer, **{name: String for name in _FACET_KEYS})
+               "LIMIT :bound) h JOIN sheets ON sheets.id = h.sheet_id")
+        matched = (text(sql).bindparams(**{k: v for k, v in params.items() if f":{k}" in sql},
+                                        bound=bound)
+                   .columns(sheet_id=Integer, block=BigInteger,
+                            **{name: String for name in _FACET_KEYS})
                    .cte("m").prefix_with("MATERIALIZED"))
-        total, counts = count_facets(matched, conn, carried=True)
-        facets: dict[str, list[Facet]] = {"total": [Facet("", "", total)]}
-        for name, values in counts.items():
-            facets[name] = [Facet(key, key, n) for key, n in values.items()]
-        return facets
+        span = select(literal(SPAN, String), literal("", String), func.max(matched.c.block))
+        facets: dict[str, list[Facet]] = {}
+        sampled, last_block = 0, 0
+        result: Any = conn.execute(union_all(facet_counts_query(matched, True), span))
+        rows: list[tuple[str, str, int | None]] = [(r[0], r[1], r[2]) for r in result]
+        for param, key, count in rows:
+            if param == SPAN:
+                last_block = int(count or 0)
+            elif not param:
+                sampled = int(count or 0)
+            elif key:
+                facets.setdefault(param, []).append(Facet(key, key, int(count or 0)))
+        blocks = conn.scalar(text("SELECT pg_relation_size('search_documents') / "
+                                  "current_setting('block_size')::int")) or 1
+        return facets, sampled, (last_block + 1) / max(int(blocks), 1)
 
 
+SPAN = "#span"  # the facet row carrying the sample's last block
 _FACET_KEYS = tuple(c.name for c in facet_columns(Sheet.__table__))
 _FACET_COLUMNS = ", ".join(f"{c.element.compile(dialect=_NAMED_PARAMS)} AS {c.name}"
                            for c in facet_columns(Sheet.__table__))

@@ -294,11 +294,13 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
 
     Returns {"items": [{"slug", "title", "url", "score", "snippet", "fresh"}], "total", "facets":
     {name: {value: count}}, "facet_labels", "suggestion", "page", "per_page", "pages", "sort",
-    "query", "message", "unavailable", "unmatched_terms", "elsewhere"}. `snippet` is HTML-safe text with
-    <mark>. `unmatched_terms`: the words (or groups `a OR b`) of the query that no sheet
-    contains, as typed, when not every word is found. `elsewhere`: when no sheet has every
-    word as typed, the same search in wider territories and the query without its unmatched
-    words: [{"scope", "q", "filters", "total"}].
+    "query", "message", "unavailable", "unmatched_terms", "elsewhere", "total_is_estimate"}.
+    `snippet` is HTML-safe text with <mark>. `unmatched_terms`: the words (or groups `a OR b`)
+    of the query that no sheet contains, as typed, when not every word is found. `elsewhere`:
+    when no sheet has every word as typed, the same search in wider territories and the query
+    without its unmatched words: [{"scope", "q", "filters", "total"}]. `total_is_estimate`:
+    more sheets match than the exact bound (KB_SEARCH_EXACT_COUNT): `total` and the facet
+    counts are estimates ("environ").
     """
     parsed = parse(q)
     active = _as_filters(filters)
@@ -312,7 +314,7 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
         "facet_labels": {name: {} for name in FACETS}, "suggestion": None, "page": page,
         "per_page": per_page, "pages": 1, "sort": sort, "query": parsed.text,
         "filters": active.active(), "message": None, "unavailable": False,
-        "unmatched_terms": [], "elsewhere": [],
+        "unmatched_terms": [], "elsewhere": [], "total_is_estimate": False,
     }
     if parsed.is_empty and parsed.text and any(c.isalnum() for c in parsed.text):
         response["message"] = STOP_WORDS_ONLY_MESSAGE
@@ -348,7 +350,11 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
                           "score": h.score, "snippet": h.snippet, "fresh": fresh.get(h.slug, True)}
                          for h in result.hits]
     response["total"] = result.total
+    # More matches than KB_SEARCH_EXACT_COUNT: the total and the facet counts are estimates.
+    response["total_is_estimate"] = result.estimated
     response["pages"] = max(1, -(-result.total // per_page))
+    if result.estimated:
+        response["pages"] = min(response["pages"], MAX_PAGE)
     response["facets"], response["facet_labels"] = _facets(result)
     return response
 

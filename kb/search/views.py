@@ -92,6 +92,7 @@ def results() -> str | Response:
                            facets=facet_blocks(filters, result["facets"], _filters_linker(),
                                                FACET_LIMIT, result["facet_labels"]),
                            sorts=SORT_LABELS, link=_link, filters=filters,
+                           facets_estimated=result["total_is_estimate"],
                            named=thematiques_named(request.args.get("q", "")))
 
 
@@ -107,7 +108,7 @@ def api_search() -> Any:
         return jsonify({"error": "search_unavailable", "message": result["message"]}), 503
     body = {key: result[key] for key in (
         "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message",
-        "unmatched_terms")}
+        "unmatched_terms", "total_is_estimate")}
     body["elsewhere"] = [{**offer, "url": url_for("search.results", _external=True, q=offer["q"],
                                                    **offer["filters"])}
                          for offer in result["elsewhere"]]
