@@ -1,17 +1,27 @@
-"""The one commit point. Listeners (the search index...) hear of changed sheets after commit."""
+"""The one commit point. Listeners (the search index...) hear of changed sheets after commit.
+
+It also keeps the publication versions (issue 27): each commit that marked sheets bumps, in
+the same transaction, the version of each of them and the one listing version. Cached answers
+for anonymous readers (kb/cache) are keyed on these versions and nothing else decides when one
+is still valid: whatever changes what a reader sees must `mark_changed` the sheets it touches.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from blinker import Namespace
 from flask import current_app
+from sqlalchemy import DateTime, Integer, String, select, tuple_
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Mapped, mapped_column
 
 from kb.extensions import db
+from kb.timeutil import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Executable
@@ -42,10 +52,61 @@ def marked_ids(session: Session) -> set[int]:
             for item in session.info.get(_CHANGED, []) if isinstance(item, int) or item.id}
 
 
+class PublicationVersion(db.Model):  # type: ignore[name-defined]
+    """A counter per sheet (`scope` "sheet", `ref` its id) and one for every listing
+    (`scope` "listing", `ref` 0): what an anonymous reader sees of them changed `version` times."""
+
+    __tablename__ = "publication_versions"
+
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)
+    ref: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+SHEET, LISTING = "sheet", "listing"
+Version = tuple[int, datetime | None]
+
+
+def _bump(sheet_ids: Iterable[int]) -> None:
+    """+1 on each sheet's version and on the listing version, inside the current transaction.
+    One upsert per row, in a fixed order (ids, then the listing): two writers never wait on
+    each other's rows crosswise (PostgreSQL row locks)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    connection = db.session.connection()
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = PublicationVersion.__table__
+    now = utcnow()
+    rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in sorted(sheet_ids)]
+    rows.append({"scope": LISTING, "ref": 0, "version": 1, "changed_at": now})
+    for row in rows:
+        statement = insert(table).values(**row)
+        db.session.execute(statement.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.ref],
+            set_={"version": table.c.version + 1, "changed_at": now}))
+
+
+def versions(sheet_ids: Iterable[int] = ()) -> dict[tuple[str, int], Version]:
+    """The listing's version and those of `sheet_ids`, in one query; (0, None) for a counter
+    never bumped."""
+    wanted = [(LISTING, 0), *((SHEET, i) for i in sheet_ids)]
+    rows = db.session.execute(select(
+        PublicationVersion.scope, PublicationVersion.ref, PublicationVersion.version,
+        PublicationVersion.changed_at).where(
+        tuple_(PublicationVersion.scope, PublicationVersion.ref).in_(wanted)))
+    found: dict[tuple[str, int], Version] = {key: (0, None) for key in wanted}
+    for scope, ref, version, changed_at in rows:
+        found[(scope, ref)] = (version, changed_at)
+    return found
+
+
 def commit() -> None:
     try:
         db.session.flush()  # new sheets get their ids
         changed = marked_ids(db.session())
+        if changed:
+            _bump(changed)  # in this transaction: a reader never pairs new text with an old version
         # The marks stay readable during the commit: an index in the same database
         # (kb/search/sqlite_backend.py) writes them just before it.
         db.session.commit()

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from kb.auth.identity import login_required
@@ -56,8 +57,10 @@ NOT_YET_REVIEWED = ("cette fiche attend sa première relecture : approuvez ou re
 
 @bp.route("/")
 def home() -> str:
+    # Cards need the revision and tags: loaded for all eight at once, not per card.
     latest = db.session.scalars(
         published_sheets().order_by(Sheet.updated_at.desc()).limit(8)
+        .options(selectinload(Sheet.approved_revision), selectinload(Sheet.tags))
     ).all()
     from kb.territories.views import national_map  # the territories domain draws it
 
