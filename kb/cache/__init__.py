@@ -26,6 +26,7 @@ from flask import Flask, current_app, g, request, session
 from sqlalchemy import and_, select
 from werkzeug.wrappers import Response
 
+from kb.embed.http import is_stateless
 from kb.extensions import db
 from kb.sheets.models import Sheet
 from kb.timeutil import utcnow
@@ -162,8 +163,9 @@ def _public(response: Response, etag: str, last_modified: datetime | None) -> Re
         config.get("KB_CACHE_STALE_WHILE_REVALIDATE", 30))
     response.set_etag(etag)  # strong: a hash of the exact bytes
     response.last_modified = (last_modified or utcnow()).replace(tzinfo=UTC)
-    response.vary.add("Cookie")
-    response.vary.add("Authorization")
+    if not is_stateless():  # widgets and feeds are the same for everyone
+        response.vary.add("Cookie")
+        response.vary.add("Authorization")
     return response
 
 
@@ -185,14 +187,15 @@ def serve_cached() -> Response | None:
 
 def store_answer(response: Response) -> Response:
     """after_request: keep an anonymous answer; mark answers to signed-in requests private."""
-    if signed_in():
+    if signed_in() and not is_stateless():
         response.cache_control.public = False
         response.cache_control.private = True
         response.vary.add("Cookie")
         return response
     pending = g.pop(_PENDING, None)
-    if pending is None or response.status_code != 200 or response.is_streamed \
-            or "Set-Cookie" in response.headers or session.modified or session:
+    if pending is None or signed_in() or response.status_code != 200 or response.is_streamed \
+            or "Set-Cookie" in response.headers \
+            or (not is_stateless() and (session.modified or session)):
         # Only a complete answer that names nobody: a session touched during the request
         # (a form's CSRF token, a flash message) makes it personal.
         return response
