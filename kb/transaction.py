@@ -12,13 +12,14 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import DateTime, Integer, String, select, tuple_
+from sqlalchemy import DateTime, Integer, String, event, select, tuple_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Session as SessionBase
 
 from kb.extensions import db
 from kb.timeutil import utcnow
@@ -46,6 +47,38 @@ def mark_changed(sheets: Iterable[Sheet | int]) -> None:
     db.session.info.setdefault(_CHANGED, []).extend(sheets)
 
 
+_SHOWN = "kb_shown_sheets"
+# A model whose rows readers see on a sheet's page and in listings (a visit's seats, an
+# availability) names, in this attribute, the relationship to that sheet: any change to one
+# of its rows bumps the sheet's publication version at the commit, whatever code made it.
+SHOWN_ON_SHEET = "__shown_on_sheet__"
+
+
+def mark_shown(sheet_ids: Iterable[int]) -> None:
+    """Note sheets whose page changes for readers although their indexed text does not:
+    their publication versions move at the next commit; no `sheets_changed` listener runs."""
+    db.session.info.setdefault(_SHOWN, set()).update(sheet_ids)
+
+
+@event.listens_for(SessionBase, "before_flush")
+def _note_shown_rows(session: Session, _context: Any, _instances: Any) -> None:
+    shown = session.info.setdefault(_SHOWN, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        relation = getattr(type(obj), SHOWN_ON_SHEET, None)
+        if relation is None or (obj in session.dirty and not session.is_modified(obj)):
+            continue
+        # "self": the sheet itself (its id may come with this flush: kept as the object).
+        sheet = obj if relation == "self" else getattr(obj, relation, None)
+        sheet_id = None if relation == "self" else getattr(obj, f"{relation}_id", None)
+        if sheet_id or sheet is not None:
+            shown.add(sheet_id or sheet)
+
+
+def _shown_ids(session: Session) -> set[int]:
+    return {item if isinstance(item, int) else item.id
+            for item in session.info.get(_SHOWN, ()) if isinstance(item, int) or item.id}
+
+
 def marked_ids(session: Session) -> set[int]:
     """Ids of the sheets marked in this session (after a flush: new sheets have ids)."""
     return {item if isinstance(item, int) else item.id
@@ -70,8 +103,8 @@ Version = tuple[int, datetime | None]
 
 def _bump(sheet_ids: Iterable[int]) -> None:
     """+1 on each sheet's version and on the listing version, inside the current transaction.
-    One upsert per row, in a fixed order (ids, then the listing): two writers never wait on
-    each other's rows crosswise (PostgreSQL row locks)."""
+    One upsert sent for all rows (an import's thousands included), in a fixed order (ids,
+    then the listing): two writers never wait on each other's rows crosswise (PostgreSQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     connection = db.session.connection()
@@ -80,11 +113,10 @@ def _bump(sheet_ids: Iterable[int]) -> None:
     now = utcnow()
     rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in sorted(sheet_ids)]
     rows.append({"scope": LISTING, "ref": 0, "version": 1, "changed_at": now})
-    for row in rows:
-        statement = insert(table).values(**row)
-        db.session.execute(statement.on_conflict_do_update(
-            index_elements=[table.c.scope, table.c.ref],
-            set_={"version": table.c.version + 1, "changed_at": now}))
+    statement = insert(table)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.ref],
+        set_={"version": table.c.version + 1, "changed_at": statement.excluded.changed_at}), rows)
 
 
 def versions(sheet_ids: Iterable[int] = ()) -> dict[tuple[str, int], Version]:
@@ -105,8 +137,9 @@ def commit() -> None:
     try:
         db.session.flush()  # new sheets get their ids
         changed = marked_ids(db.session())
-        if changed:
-            _bump(changed)  # in this transaction: a reader never pairs new text with an old version
+        shown = changed | _shown_ids(db.session())
+        if shown:
+            _bump(shown)  # in this transaction: a reader never pairs new text with an old version
         # The marks stay readable during the commit: an index in the same database
         # (kb/search/sqlite_backend.py) writes them just before it.
         db.session.commit()
@@ -115,6 +148,7 @@ def commit() -> None:
         raise
     finally:
         db.session.info.pop(_CHANGED, None)
+        db.session.info.pop(_SHOWN, None)
     if changed:
         # The database is the truth: a listener's failure must not undo or hide the commit.
         app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ kb/transaction.py bumps in the commit of a change, never stale, never personal."
 from __future__ import annotations
 
 from contextlib import contextmanager
+from html import unescape
 from typing import Any
 
 import pytest
@@ -254,3 +255,37 @@ def test_an_anonymous_cached_answer_costs_one_query_and_loads_no_user(app, clien
             assert _read(client, url).headers["X-Cache"] == "hit"
         assert len(statements) == 1, statements
     assert loaded == []
+
+
+def test_seats_taken_on_a_visit_are_never_served_from_an_older_cached_page(
+        app, client, make_user, make_sheet):
+    from kb.visits import operations as visits
+    from tests.test_visits import new_slot
+
+    host = make_user("contributor", trusted=True, email="hote@example.org")
+    sheet = make_sheet(author=host, title="Ferme pédagogique").sheet
+    slot = new_slot(sheet, host, capacity=4, min_participants=1)
+    urls = [f"/fiches/{sheet.slug}", "/visites", f"/api/v1/visits/{slot.id}"]
+    before = {url: _read(client, url).get_data() for url in urls}
+    assert all(_read(client, url).headers["X-Cache"] == "hit" for url in urls)
+    visits.register_user(slot.id, make_user("contributor", email="visiteuse@example.org"))
+    commit()  # no mark_changed: the slot's row names its sheet (__shown_on_sheet__)
+    for url in urls:
+        after = _read(client, url)
+        assert after.headers["X-Cache"] == "miss", url
+        assert after.get_data() != before[url], url
+
+
+def test_an_availability_change_is_never_served_from_an_older_cached_page(
+        client, login, make_user, make_sheet):
+    author = make_user("contributor", trusted=True)
+    sheet = make_sheet(author=author).sheet
+    url = f"/fiches/{sheet.slug}"
+    _read(client, url)
+    login(author)
+    assert client.post(f"/fiches/{sheet.slug}/disponibilite",
+                       data={"status": "attente", "delay_days": "15"}).status_code == 302
+    client.delete_cookie("session")
+    page = _read(client, url)
+    assert page.headers["X-Cache"] == "miss"
+    assert "délai d'entrée : 15 jours" in unescape(page.get_data(as_text=True))
