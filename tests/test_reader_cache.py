@@ -289,3 +289,14 @@ def test_an_availability_change_is_never_served_from_an_older_cached_page(
     page = _read(client, url)
     assert page.headers["X-Cache"] == "miss"
     assert "délai d'entrée : 15 jours" in unescape(page.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("url", ["/fiches/{slug}", "/", "/fiches", "/recherche?q=brest",
+                                 "/tags/accueil", "/visites", "/territoires"])
+def test_anonymous_pages_set_no_cookie_so_that_they_can_be_cached(app, client, brest, url):
+    app.config["WTF_CSRF_ENABLED"] = True  # as served: a form's token would write the session
+    url = url.format(slug=brest.slug)
+    first = _read(client, url)
+    assert "Set-Cookie" not in first.headers
+    assert first.headers["X-Cache"] == "miss"
+    assert _read(client, url).headers["X-Cache"] == "hit"

@@ -23,14 +23,13 @@ from typing import Any
 
 from cachelib import BaseCache, FileSystemCache, NullCache, RedisCache, SimpleCache
 from flask import Flask, current_app, g, request, session
-from sqlalchemy import and_, select
+from sqlalchemy import DateTime, Integer, text
 from werkzeug.wrappers import Response
 
 from kb.embed.http import is_stateless
 from kb.extensions import db
-from kb.sheets.models import Sheet
 from kb.timeutil import utcnow
-from kb.transaction import LISTING, SHEET, PublicationVersion, Version, versions
+from kb.transaction import Version
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +122,27 @@ def signed_in() -> bool:
                 or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies)
 
 
+# Plain SQL, typed once: an answer from the cache costs this one query, not an ORM round.
+_SHEET_VERSION = text(
+    "SELECT s.id, v.version, v.changed_at FROM sheets s LEFT JOIN publication_versions v "
+    "ON v.scope = 'sheet' AND v.ref = s.id WHERE s.slug = :slug"
+).columns(id=Integer, version=Integer, changed_at=DateTime)
+_LISTING_VERSION = text(
+    "SELECT version, changed_at FROM publication_versions WHERE scope = 'listing' AND ref = 0"
+).columns(version=Integer, changed_at=DateTime)
+
+
 def _sheet_version(slug: str) -> tuple[int, Version] | None:
-    """The sheet with this slug and its version, in one query (None: no such slug)."""
-    version = PublicationVersion
-    row = db.session.execute(
-        select(Sheet.id, version.version, version.changed_at)
-        .outerjoin(version, and_(version.scope == SHEET, version.ref == Sheet.id))
-        .where(Sheet.slug == slug)).first()
+    """The sheet with this slug and its version (None: no such slug)."""
+    row = db.session.connection().execute(_SHEET_VERSION, {"slug": slug}).first()
     if row is None:
         return None
     return row[0], (row[1] or 0, row[2])
+
+
+def _listing_version() -> Version:
+    row = db.session.connection().execute(_LISTING_VERSION).first()
+    return (row[0], row[1]) if row is not None else (0, None)
 
 
 def dependency() -> tuple[str, Version]:
@@ -143,7 +153,7 @@ def dependency() -> tuple[str, Version]:
             sheet_id, version = found
             return f"sheet:{sheet_id}", version
     # Unknown slug (an old one redirects, or 404): the listing version covers renames.
-    return "listing", versions()[(LISTING, 0)]
+    return "listing", _listing_version()
 
 
 def cache_key() -> tuple[str, datetime | None]:

@@ -172,8 +172,12 @@ def show(slug: str) -> str | Response:
     pending = pending_for(sheet, current_user)
     if pending is not None and pending.id == revision.id:
         pending = None
+    # Built only for a reviewer: a form's CSRF token writes the session, and an anonymous
+    # reader's page must name nobody to be cached (kb/cache).
+    review_form = ReviewForm() if revision.status == RevisionStatus.PENDING \
+        and can(current_user, Capability.REVIEW) else None
     return render_template("sheets/show.html", sheet=sheet, revision=revision, data=revision.data,
-                           pending=pending, review_form=ReviewForm())
+                           pending=pending, review_form=review_form)
 
 
 @bp.route("/fiches/nouvelle", methods=["GET", "POST"])
