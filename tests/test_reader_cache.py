@@ -300,3 +300,56 @@ def test_anonymous_pages_set_no_cookie_so_that_they_can_be_cached(app, client, b
     assert "Set-Cookie" not in first.headers
     assert first.headers["X-Cache"] == "miss"
     assert _read(client, url).headers["X-Cache"] == "hit"
+
+
+def test_readers_never_see_an_older_text_whatever_the_moderators_do(app, client, bearer,
+                                                                    moderator, brest):
+    """Stateful: edits, archives and restores against anonymous reads through the client."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+
+    from kb.sheets.models import Sheet
+
+    headers = bearer(moderator)
+    url_kinds = ["/fiches/{slug}", "/api/v1/sheets/{slug}", "/embed/sheets/{slug}",
+                 "/fiches", "/recherche?q=brest"]
+
+    class Readers(RuleBasedStateMachine):
+        counter = 0
+
+        @rule()
+        def publish_an_edit(self) -> None:
+            Readers.counter += 1
+            sheet = db.session.get(Sheet, brest.id)
+            if sheet.state == SheetState.ACTIVE:
+                response = client.patch(f"/api/v1/sheets/{sheet.slug}", headers=headers, json={
+                    "base_revision": sheet.approved_revision_id,
+                    "summary": f"Texte numero {Readers.counter}."})
+                assert response.status_code == 200
+
+        @rule(archived=st.booleans())
+        def archive_or_restore(self, archived: bool) -> None:
+            sheet = db.session.get(Sheet, brest.id)
+            to = SheetState.ARCHIVED if archived else SheetState.ACTIVE
+            if sheet.state != to:
+                set_state(sheet, to, moderator, "relecture")
+                commit()
+
+        @rule(kind=st.sampled_from(url_kinds))
+        def read(self, kind: str) -> None:
+            db.session.expire_all()
+            sheet = db.session.get(Sheet, brest.id)
+            summary = sheet.approved_revision.data["summary"]
+            response = client.get(kind.format(slug=sheet.slug))
+            text = response.get_data(as_text=True)
+            if "{slug}" in kind:
+                assert response.status_code == 200 and summary in text
+            elif sheet.state == SheetState.ACTIVE:
+                assert summary in text or kind.startswith("/recherche")
+            else:
+                assert summary not in text, "an archived sheet left in a cached listing"
+
+    run_state_machine_as_test(Readers, settings=settings(
+        max_examples=8, stateful_step_count=12, deadline=None,
+        suppress_health_check=list(HealthCheck)))
