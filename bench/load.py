@@ -104,6 +104,7 @@ class Client:
     def __init__(self, port: int):
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.last_cache = ""  # X-Cache of the last answer: "hit", "miss" or ""
 
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -114,6 +115,7 @@ class Client:
             try:
                 self.conn.request(method, path, body=data, headers=head)
                 response = self.conn.getresponse()
+                self.last_cache = response.getheader("X-Cache") or ""
                 return response.status, response.read()
             except (http.client.HTTPException, OSError):
                 self.conn.close()
@@ -129,6 +131,7 @@ class Recorder:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.status: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.failures: list[str] = []
+        self.hits: dict[str, int] = defaultdict(int)
 
     def add(self, kind: str, seconds: float, status: int) -> None:
         with self.lock:
@@ -229,6 +232,9 @@ def drive_readers(port: int, base: dict[str, Any], clients: int, seconds: float,
             kind, path, slug = readers_request(base, rng)
             expected = published.committed(slug) if slug else 0  # committed before we ask
             status, payload = timed(client, kind, "GET", path)
+            if client.last_cache == "hit":
+                with recorder.lock:
+                    recorder.hits[kind] += 1
             if slug and expected and status == 200:
                 seen = MARK.search(payload)
                 with published.lock:
@@ -252,7 +258,8 @@ def drive_readers(port: int, base: dict[str, Any], clients: int, seconds: float,
                                   auth)
                 if status == 200:
                     published.commit(slug, counter)  # the answer comes after the commit
-            time.sleep(max(0.0, period - (time.perf_counter() - started)))
+            time.sleep(max(0.0, min(period - (time.perf_counter() - started),
+                                    stop - time.perf_counter())))
 
     threads = [threading.Thread(target=read, args=(n,)) for n in range(clients)]
     threads.append(threading.Thread(target=moderate))
@@ -324,6 +331,7 @@ def summary(recorder: Recorder, wall: float) -> dict[str, Any]:
         kinds[kind] = {"n": len(samples), "req_s": round(len(samples) / wall, 1),
                        "p50_ms": percentile(samples, 0.5), "p95_ms": percentile(samples, 0.95),
                        "mean_ms": round(statistics.fmean(samples) * 1000, 1),
+                       "cache_hits": round(recorder.hits.get(kind, 0) / len(samples), 2),
                        "5xx": sum(n for s, n in status.items() if s >= 500),
                        "other_errors": sum(n for s, n in status.items() if 400 <= s < 500)}
     total = sum(k["n"] for k in kinds.values())
@@ -365,6 +373,10 @@ def main() -> None:
     parser.add_argument("--cache", choices=["filesystem", "redis", "none"], default="filesystem",
                         help="the page cache of anonymous answers (kb/cache)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--warmup", type=float, default=3.0,
+                        help="seconds of load before measuring (readers: fills the page cache)")
+    parser.add_argument("--publish-every", type=float, default=2.0,
+                        help="readers profile: seconds between the moderator's edits")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -409,10 +421,12 @@ def main() -> None:
         wait_until_up(port, process)
         mixed = Recorder()
         if args.profile == "readers":
-            drive_readers(port, base, args.clients, 3, Recorder(), Published())  # warm up
-            mixed_wall = drive_readers(port, base, args.clients, args.seconds, mixed, published)
+            drive_readers(port, base, args.clients, args.warmup, Recorder(), Published(),
+                          args.publish_every)  # warm up: a serving site's cache is warm
+            mixed_wall = drive_readers(port, base, args.clients, args.seconds, mixed, published,
+                                       args.publish_every)
         else:
-            drive(port, base, args.clients, 3, False, Recorder())  # warm every worker
+            drive(port, base, args.clients, args.warmup, False, Recorder())  # warm every worker
             mixed_wall = drive(port, base, args.clients, args.seconds, False, mixed)
         trivial = Recorder()
         trivial_wall = drive(port, base, args.clients, args.seconds, True, trivial)
@@ -427,7 +441,8 @@ def main() -> None:
                "database": "postgresql" if schema else "sqlite", "cache": args.cache,
                "workers": args.workers, "clients": args.clients,
                "writers": 1 if args.profile == "readers" else max(1, args.clients // 4),
-               "seconds": args.seconds, "base_build_s": base["build_s"],
+               "seconds": args.seconds, "warmup_s": args.warmup, "publish_every_s": args.publish_every,
+               "base_build_s": base["build_s"],
                "mixed": summary(mixed, mixed_wall), "trivial": summary(trivial, trivial_wall),
                "cpus": os.cpu_count(), "load_average": os.getloadavg()}
     if args.profile == "readers":
@@ -474,10 +489,11 @@ def table(figures: dict[str, Any]) -> str:
              f"{figures['sheets']} sheets, {figures['database']}, engine {figures['backend']}, "
              f"page cache {figures['cache']}, {figures['clients']} clients "
              f"({figures['writers']} writer(s)), {figures['seconds']} s per phase",
-             f"{'kind':14} {'n':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'5xx':>5} {'4xx':>5}"]
+             f"{'kind':14} {'n':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'5xx':>5} {'4xx':>5}"
+             f" {'hits':>5}"]
     for kind, k in {**mixed["kinds"], **trivial["kinds"]}.items():
         lines.append(f"{kind:14} {k['n']:>7} {k['req_s']:>8} {k['p50_ms']:>8} {k['p95_ms']:>8} "
-                     f"{k['5xx']:>5} {k['other_errors']:>5}")
+                     f"{k['5xx']:>5} {k['other_errors']:>5} {k['cache_hits']:>5}")
     met = "met" if figures["goal_met"] else "MISSED"
     if figures["profile"] == "readers":
         lines += [f"readers: {figures['reads_req_s']} req/s, {mixed['errors']} error(s); trivial "
