@@ -84,6 +84,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_templating(app)
     _register_errors(app)
     init_limits(app)  # after: its 413/414 handlers are more specific than the generic one
+    from kb.cache import init_app as init_cache
+
+    init_cache(app)  # last before_request hook: requests refused above never reach the store
     app.after_request(_security_headers)
     return app
 

@@ -59,6 +59,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "KB_SERVED_URL": env.get("KB_SERVED_URL") or last_served(),
         "KB_SERVED_URL_FILE": str(SERVED_URL_FILE),
         "KB_REDIS_URL": env.get("KB_REDIS_URL", ""),
+        # Anonymous readers' cached answers (kb/cache, docs/deploy.md): "redis" (the default
+        # when KB_REDIS_URL is set), "filesystem" (else; shared by one machine's workers),
+        # "simple" (one process), "none" (the default under TESTING).
+        "KB_CACHE": env.get("KB_CACHE", ""),
+        "KB_CACHE_DIR": env.get("KB_CACHE_DIR", ""),
+        "KB_CACHE_THRESHOLD": int(env.get("KB_CACHE_THRESHOLD", "5000")),
+        # Seconds an entry lives (times shown, dates passing), and the Cache-Control figures
+        # given to browsers and proxies.
+        "KB_CACHE_TIMEOUT": int(env.get("KB_CACHE_TIMEOUT", "300")),
+        "KB_CACHE_MAX_AGE": int(env.get("KB_CACHE_MAX_AGE", "10")),
+        "KB_CACHE_STALE_WHILE_REVALIDATE": int(env.get("KB_CACHE_STALE_WHILE_REVALIDATE", "30")),
         "KB_AUTO_APPROVE_AFTER": int(env.get("KB_AUTO_APPROVE_AFTER", "5")),
         "KB_SPAM_REPORTS_TO_HIDE": int(env.get("KB_SPAM_REPORTS_TO_HIDE", "3")),
         # Number of reverse proxies in front (X-Forwarded-For/-Proto trusted from that many hops).

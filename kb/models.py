@@ -14,4 +14,5 @@ from kb.search.models import SearchDocument, SearchDocumentTag, SearchWord  # no
 from kb.sheets.models import Revision, Sheet, Tag  # noqa: F401
 from kb.sheets.submissions import Submission  # noqa: F401
 from kb.structures.models import Invitation, Membership, Structure  # noqa: F401
+from kb.transaction import PublicationVersion  # noqa: F401
 from kb.visits.models import VisitRegistration, VisitSlot  # noqa: F401

@@ -1,17 +1,28 @@
-"""The one commit point. Listeners (the search index...) hear of changed sheets after commit."""
+"""The one commit point. Listeners (the search index...) hear of changed sheets after commit.
+
+It also keeps the publication versions (issue 27): each commit that marked sheets bumps, in
+the same transaction, the version of each of them and the one listing version. Cached answers
+for anonymous readers (kb/cache) are keyed on these versions and nothing else decides when one
+is still valid: whatever changes what a reader sees must `mark_changed` the sheets it touches.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
 from flask import current_app
+from sqlalchemy import DateTime, Integer, String, event, select, tuple_
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Session as SessionBase
 
 from kb.extensions import db
+from kb.timeutil import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Executable
@@ -36,16 +47,99 @@ def mark_changed(sheets: Iterable[Sheet | int]) -> None:
     db.session.info.setdefault(_CHANGED, []).extend(sheets)
 
 
+_SHOWN = "kb_shown_sheets"
+# A model whose rows readers see on a sheet's page and in listings (a visit's seats, an
+# availability) names, in this attribute, the relationship to that sheet: any change to one
+# of its rows bumps the sheet's publication version at the commit, whatever code made it.
+SHOWN_ON_SHEET = "__shown_on_sheet__"
+
+
+def mark_shown(sheet_ids: Iterable[int]) -> None:
+    """Note sheets whose page changes for readers although their indexed text does not:
+    their publication versions move at the next commit; no `sheets_changed` listener runs."""
+    db.session.info.setdefault(_SHOWN, set()).update(sheet_ids)
+
+
+@event.listens_for(SessionBase, "before_flush")
+def _note_shown_rows(session: Session, _context: Any, _instances: Any) -> None:
+    shown = session.info.setdefault(_SHOWN, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        relation = getattr(type(obj), SHOWN_ON_SHEET, None)
+        if relation is None or (obj in session.dirty and not session.is_modified(obj)):
+            continue
+        # "self": the sheet itself (its id may come with this flush: kept as the object).
+        sheet = obj if relation == "self" else getattr(obj, relation, None)
+        sheet_id = None if relation == "self" else getattr(obj, f"{relation}_id", None)
+        if sheet_id or sheet is not None:
+            shown.add(sheet_id or sheet)
+
+
+def _shown_ids(session: Session) -> set[int]:
+    return {item if isinstance(item, int) else item.id
+            for item in session.info.get(_SHOWN, ()) if isinstance(item, int) or item.id}
+
+
 def marked_ids(session: Session) -> set[int]:
     """Ids of the sheets marked in this session (after a flush: new sheets have ids)."""
     return {item if isinstance(item, int) else item.id
             for item in session.info.get(_CHANGED, []) if isinstance(item, int) or item.id}
 
 
+class PublicationVersion(db.Model):  # type: ignore[name-defined]
+    """A counter per sheet (`scope` "sheet", `ref` its id) and one for every listing
+    (`scope` "listing", `ref` 0): what an anonymous reader sees of them changed `version` times."""
+
+    __tablename__ = "publication_versions"
+
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)
+    ref: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+SHEET, LISTING = "sheet", "listing"
+Version = tuple[int, datetime | None]
+
+
+def _bump(sheet_ids: Iterable[int]) -> None:
+    """+1 on each sheet's version and on the listing version, inside the current transaction.
+    One upsert sent for all rows (an import's thousands included), in a fixed order (ids,
+    then the listing): two writers never wait on each other's rows crosswise (PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    connection = db.session.connection()
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = PublicationVersion.__table__
+    now = utcnow()
+    rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in sorted(sheet_ids)]
+    rows.append({"scope": LISTING, "ref": 0, "version": 1, "changed_at": now})
+    statement = insert(table)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.ref],
+        set_={"version": table.c.version + 1, "changed_at": statement.excluded.changed_at}), rows)
+
+
+def versions(sheet_ids: Iterable[int] = ()) -> dict[tuple[str, int], Version]:
+    """The listing's version and those of `sheet_ids`, in one query; (0, None) for a counter
+    never bumped."""
+    wanted = [(LISTING, 0), *((SHEET, i) for i in sheet_ids)]
+    rows = db.session.execute(select(
+        PublicationVersion.scope, PublicationVersion.ref, PublicationVersion.version,
+        PublicationVersion.changed_at).where(
+        tuple_(PublicationVersion.scope, PublicationVersion.ref).in_(wanted)))
+    found: dict[tuple[str, int], Version] = {key: (0, None) for key in wanted}
+    for scope, ref, version, changed_at in rows:
+        found[(scope, ref)] = (version, changed_at)
+    return found
+
+
 def commit() -> None:
     try:
         db.session.flush()  # new sheets get their ids
         changed = marked_ids(db.session())
+        shown = changed | _shown_ids(db.session())
+        if shown:
+            _bump(shown)  # in this transaction: a reader never pairs new text with an old version
         # The marks stay readable during the commit: an index in the same database
         # (kb/search/sqlite_backend.py) writes them just before it.
         db.session.commit()
@@ -54,6 +148,7 @@ def commit() -> None:
         raise
     finally:
         db.session.info.pop(_CHANGED, None)
+        db.session.info.pop(_SHOWN, None)
     if changed:
         # The database is the truth: a listener's failure must not undo or hide the commit.
         app = current_app._get_current_object()  # type: ignore[attr-defined]

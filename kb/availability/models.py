@@ -28,6 +28,8 @@ class Availability(db.Model):  # type: ignore[name-defined]
     """The last availability said for a sheet, by whom and when (the journal keeps each one)."""
 
     __tablename__ = "sheet_availability"
+    # Shown on the sheet's page: a change bumps its publication version (kb/transaction.py).
+    __shown_on_sheet__ = "sheet"
 
     sheet_id: Mapped[int] = mapped_column(ForeignKey("sheets.id", ondelete="CASCADE"),
                                           primary_key=True)

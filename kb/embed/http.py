@@ -36,6 +36,11 @@ def stateless(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def is_stateless() -> bool:
+    """This request's view is marked `stateless`: its answer is the same for everyone."""
+    return bool(request.environ.get(_STATELESS))
+
+
 class StatelessAwareSessionInterface(SessionInterface):
     """Delegates to the app's session interface, except that stateless responses save nothing.
 

@@ -31,6 +31,8 @@ class Publication(StrEnum):
 
 class Question(db.Model):  # type: ignore[name-defined]
     __tablename__ = "questions"
+    # Published ones show on the sheet's page: a change bumps its version (kb/transaction.py).
+    __shown_on_sheet__ = "sheet"
     __table_args__ = (Index("ix_questions_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

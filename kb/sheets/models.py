@@ -104,6 +104,8 @@ class Sheet(db.Model):  # type: ignore[name-defined]
     """A sheet and the projection of its last approved revision (used to filter and list)."""
 
     __tablename__ = "sheets"
+    # Any change to a sheet's row bumps its publication version (kb/transaction.py).
+    __shown_on_sheet__ = "self"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(120), unique=True)

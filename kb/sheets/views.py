@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from kb.auth.identity import login_required
@@ -59,8 +60,10 @@ NOT_YET_REVIEWED = ("cette fiche attend sa première relecture : approuvez ou re
 
 @bp.route("/")
 def home() -> str:
+    # Cards need the revision and tags: loaded for all eight at once, not per card.
     latest = db.session.scalars(
         published_sheets().order_by(Sheet.updated_at.desc()).limit(8)
+        .options(selectinload(Sheet.approved_revision), selectinload(Sheet.tags))
     ).all()
     from kb.territories.views import national_map  # the territories domain draws it
 
@@ -177,8 +180,12 @@ def show(slug: str) -> Any:
     pending = pending_for(sheet, current_user)
     if pending is not None and pending.id == revision.id:
         pending = None
+    # Built only for a reviewer: a form's CSRF token writes the session, and an anonymous
+    # reader's page must name nobody to be cached (kb/cache).
+    review_form = ReviewForm() if revision.status == RevisionStatus.PENDING \
+        and can(current_user, Capability.REVIEW) else None
     return render_template("sheets/show.html", sheet=sheet, revision=revision, data=revision.data,
-                           pending=pending, review_form=ReviewForm())
+                           pending=pending, review_form=review_form)
 
 
 @bp.route("/fiches/nouvelle", methods=["GET", "POST"])

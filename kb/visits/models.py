@@ -65,6 +65,9 @@ class VisitCampaign(db.Model):  # type: ignore[name-defined]
 
 class VisitSlot(db.Model):  # type: ignore[name-defined]
     __tablename__ = "visit_slots"
+    # Its seats and status show on the sheet's page and /visites: kb/transaction.py bumps
+    # the sheet's publication version whenever a slot changes.
+    __shown_on_sheet__ = "sheet"
     __table_args__ = (Index("ix_visit_slots_status_decide", "status", "decide_by"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

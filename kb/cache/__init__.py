@@ -1,0 +1,234 @@
+"""Cached answers for anonymous readers, keyed on the publication versions (issue 27).
+
+A GET/HEAD with no session cookie, remember cookie nor bearer token, on a route of `CACHED`,
+is answered from the store when an entry exists for its key: the endpoint, the host, the path,
+the normalised query, today's date and the versions it depends on (kb/transaction.py bumps
+them in the commit that changes what readers see; nothing here decides when an entry is
+stale). Signed-in requests never read nor write the store and are marked `private`.
+
+The store is cachelib's: Redis when KB_REDIS_URL is set, otherwise a bounded file cache that
+the workers of one machine share (KB_CACHE_DIR, at most KB_CACHE_THRESHOLD entries). A store
+that fails (Redis down) is skipped for a few seconds: readers get fresh answers, never a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from cachelib import BaseCache, FileSystemCache, NullCache, RedisCache, SimpleCache
+from flask import Flask, current_app, g, request, session
+from sqlalchemy import DateTime, Integer, text
+from werkzeug.wrappers import Response
+
+from kb.embed.http import is_stateless
+from kb.extensions import db
+from kb.timeutil import utcnow
+from kb.transaction import Version
+
+log = logging.getLogger(__name__)
+
+SHEET_PAGE, LISTING_PAGE = "sheet", "listing"
+# One declaration: the routes whose anonymous answers are cached, and what they depend on.
+# "sheet": the sheet named by the route's `slug` (its version); "listing": every published
+# sheet (the listing version). A route not listed here is never cached.
+CACHED: dict[str, str] = {
+    "sheets.show": SHEET_PAGE,
+    "embed.sheet": SHEET_PAGE,
+    "api.get_sheet": SHEET_PAGE,
+    "questions.api_list": SHEET_PAGE,
+    "sheets.home": LISTING_PAGE,
+    "sheets.index": LISTING_PAGE,
+    "sheets.tag_page": LISTING_PAGE,
+    "sheets.scale_page": LISTING_PAGE,
+    "sheets.thematique": LISTING_PAGE,
+    "search.results": LISTING_PAGE,
+    "search.api_search": LISTING_PAGE,
+    "api.list_sheets": LISTING_PAGE,
+    "api.list_tags": LISTING_PAGE,
+    "embed.sheet_list": LISTING_PAGE,
+    "embed.oembed": LISTING_PAGE,
+    "opendata.index": LISTING_PAGE,
+    "opendata.feed_new": LISTING_PAGE,
+    "opendata.feed_changes": LISTING_PAGE,
+    "opendata.feed_tag": LISTING_PAGE,
+    "opendata.feed_scale": LISTING_PAGE,
+    "opendata.feed_filtered": LISTING_PAGE,
+    "territories.index": LISTING_PAGE,
+    "territories.page": LISTING_PAGE,
+    "visits.index": LISTING_PAGE,
+    "visits.api_list": LISTING_PAGE,
+    "visits.api_slot": LISTING_PAGE,
+}
+# Headers set per answer (here, by later hooks, or by the server), never stored.
+NOT_STORED = {"set-cookie", "date", "content-length", "etag", "last-modified", "cache-control",
+              "vary", "retry-after", "x-cache"}
+RETRY_AFTER_FAILURE = 5.0  # seconds a failing store is left alone
+_PENDING = "kb_cache_key"
+_STORE = "kb.cache"
+
+
+@dataclass
+class Store:
+    cache: BaseCache
+    failed_at: float = 0.0
+
+    def call(self, method: str, *args: Any) -> Any:
+        """The store's answer, or None when it fails (logged, then skipped for a while)."""
+        if time.monotonic() - self.failed_at < RETRY_AFTER_FAILURE:
+            return None
+        try:
+            return getattr(self.cache, method)(*args)
+        except Exception:  # noqa: BLE001  (redis errors, a full disk: serve uncached)
+            self.failed_at = time.monotonic()
+            log.warning("page cache unavailable: answers are served uncached", exc_info=True)
+            return None
+
+
+def make_store(app: Flask) -> Store:
+    config = app.config
+    kind = config.get("KB_CACHE") or ("none" if config.get("TESTING") else
+                                      "redis" if config.get("KB_REDIS_URL") else "filesystem")
+    timeout = int(config.get("KB_CACHE_TIMEOUT", 300))
+    cache: BaseCache
+    if kind == "redis":
+        import redis
+
+        client = redis.Redis.from_url(config["KB_REDIS_URL"], socket_timeout=0.25,
+                                      socket_connect_timeout=0.25)
+        cache = RedisCache(host=client, default_timeout=timeout, key_prefix="kb-page:")
+    elif kind == "filesystem":
+        folder = config.get("KB_CACHE_DIR") or str(Path(app.instance_path) / "page-cache")
+        cache = FileSystemCache(folder, threshold=int(config.get("KB_CACHE_THRESHOLD", 5000)),
+                                default_timeout=timeout)
+    elif kind == "simple":  # one process only: tests
+        cache = SimpleCache(threshold=int(config.get("KB_CACHE_THRESHOLD", 5000)),
+                            default_timeout=timeout)
+    else:
+        cache = NullCache()
+    return Store(cache)
+
+
+def signed_in() -> bool:
+    """A request that may belong to someone: a session or remember cookie, or a token."""
+    cookies = request.cookies
+    return bool(request.headers.get("Authorization")
+                or current_app.config.get("SESSION_COOKIE_NAME", "session") in cookies
+                or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies)
+
+
+# Plain SQL, typed once: an answer from the cache costs this one query, not an ORM round.
+_SHEET_VERSION = text(
+    "SELECT s.id, v.version, v.changed_at FROM sheets s LEFT JOIN publication_versions v "
+    "ON v.scope = 'sheet' AND v.ref = s.id WHERE s.slug = :slug"
+).columns(id=Integer, version=Integer, changed_at=DateTime)
+_LISTING_VERSION = text(
+    "SELECT version, changed_at FROM publication_versions WHERE scope = 'listing' AND ref = 0"
+).columns(version=Integer, changed_at=DateTime)
+
+
+def _sheet_version(slug: str) -> tuple[int, Version] | None:
+    """The sheet with this slug and its version (None: no such slug)."""
+    row = db.session.connection().execute(_SHEET_VERSION, {"slug": slug}).first()
+    if row is None:
+        return None
+    return row[0], (row[1] or 0, row[2])
+
+
+def _listing_version() -> Version:
+    row = db.session.connection().execute(_LISTING_VERSION).first()
+    return (row[0], row[1]) if row is not None else (0, None)
+
+
+def dependency() -> tuple[str, Version]:
+    """What the answer depends on, as a key part, and its version."""
+    if CACHED[request.endpoint or ""] == SHEET_PAGE:
+        found = _sheet_version(str((request.view_args or {}).get("slug", "")))
+        if found is not None:
+            sheet_id, version = found
+            return f"sheet:{sheet_id}", version
+    # Unknown slug (an old one redirects, or 404): the listing version covers renames.
+    return "listing", _listing_version()
+
+
+def cache_key() -> tuple[str, datetime | None]:
+    depends, (version, changed_at) = dependency()
+    query = sorted(request.args.items(multi=True))
+    # changed_at in the key: a base recreated from scratch restarts its counters at 0.
+    raw = repr((request.endpoint, request.host_url, request.path, query, depends, version,
+                changed_at, date.today()))
+    return hashlib.sha256(raw.encode()).hexdigest(), changed_at
+
+
+def _public(response: Response, etag: str, last_modified: datetime | None) -> Response:
+    config = current_app.config
+    response.cache_control.public = True
+    response.cache_control.max_age = int(config.get("KB_CACHE_MAX_AGE", 10))
+    response.cache_control.stale_while_revalidate = int(
+        config.get("KB_CACHE_STALE_WHILE_REVALIDATE", 30))
+    response.set_etag(etag)  # strong: a hash of the exact bytes
+    response.last_modified = (last_modified or utcnow()).replace(tzinfo=UTC)
+    if not is_stateless():  # widgets and feeds are the same for everyone
+        response.vary.add("Cookie")
+        response.vary.add("Authorization")
+    return response
+
+
+def serve_cached() -> Response | None:
+    """before_request: answer an anonymous read from the store, or note its key for after."""
+    if request.method not in ("GET", "HEAD") or request.endpoint not in CACHED or signed_in():
+        return None
+    store: Store = current_app.extensions[_STORE]
+    key, changed_at = cache_key()
+    entry = store.call("get", key)
+    if not entry:
+        g.setdefault(_PENDING, (key, changed_at))
+        return None
+    response = Response(entry["body"], status=entry["status"], headers=entry["headers"])
+    _public(response, entry["etag"], entry["last_modified"])
+    response.headers["X-Cache"] = "hit"
+    return response.make_conditional(request)
+
+
+def store_answer(response: Response) -> Response:
+    """after_request: keep an anonymous answer; mark answers to signed-in requests private."""
+    if signed_in() and not is_stateless():
+        response.cache_control.public = False
+        response.cache_control.private = True
+        response.vary.add("Cookie")
+        return response
+    pending = g.pop(_PENDING, None)
+    if pending is None or signed_in() or response.status_code != 200 or response.is_streamed \
+            or "Set-Cookie" in response.headers \
+            or (not is_stateless() and (session.modified or session)):
+        # Only a complete answer that names nobody: a session touched during the request
+        # (a form's CSRF token, a flash message) makes it personal.
+        return response
+    key, changed_at = pending
+    body = response.get_data()
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() not in NOT_STORED
+               and not k.lower().startswith("x-ratelimit")]
+    store: Store = current_app.extensions[_STORE]
+    store.call("set", key, {"body": body, "status": response.status_code, "headers": headers,
+                            "etag": etag, "last_modified": changed_at})
+    response.headers["X-Cache"] = "miss"
+    return _public(response, etag, changed_at).make_conditional(request)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[_STORE] = make_store(app)
+    app.before_request(serve_cached)
+    # Registered first among the app's hooks, it runs after the others (CORS, frame headers
+    # are set by then; Flask runs after_request hooks in reverse order).
+    app.after_request_funcs.setdefault(None, []).insert(0, store_answer)
+
+
+def clear(app: Flask) -> None:
+    """Empty the store (`kb cache clear`; never needed for correctness)."""
+    app.extensions[_STORE].call("clear")
