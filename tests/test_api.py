@@ -111,6 +111,26 @@ def test_patch_with_current_base(client, make_sheet, moderator, contributor, bea
     assert client.get(f"/api/v1/sheets/{slug}").get_json()["city"] == "Morlaix"
 
 
+def test_put_replaces_the_whole_sheet_and_refuses_one_without_its_required_fields(
+        client, make_sheet, moderator, bearer):
+    revision = make_sheet(tags=["accueil", "mairie"], results="Ouvert en 2020.")
+    slug = revision.sheet.slug
+    indicator = {"label": "Sorties positives", "kind": "sorties-positives", "value": 29,
+                 "unit": "%", "target": 25}
+    put = client.put(f"/api/v1/sheets/{slug}", headers=bearer(moderator), json={
+        "base_revision": revision.id, "title": "Accueil remplacé",
+        "summary": "Le texte entier, remplacé.", "indicators": [indicator]})
+    assert put.status_code == 200, put.get_json()
+    sheet = client.get(f"/api/v1/sheets/{slug}").get_json()
+    assert sheet["title"] == "Accueil remplacé" and sheet["tags"] == [] and sheet["results"] == ""
+    assert sheet["indicators"][0]["value"] == 29 and sheet["indicators"][0]["target"] == 25
+    # A PUT without a required field is refused, naming it; nothing changes.
+    missing = client.put(f"/api/v1/sheets/{slug}", headers=bearer(moderator), json={
+        "base_revision": put.get_json()["revision"], "summary": "Sans titre."})
+    assert missing.status_code == 422 and "title" in missing.get_json()["fields"]
+    assert client.get(f"/api/v1/sheets/{slug}").get_json()["title"] == "Accueil remplacé"
+
+
 def test_patch_without_base_revision_is_400(client, make_sheet, moderator, bearer):
     slug = make_sheet().sheet.slug
     response = client.patch(f"/api/v1/sheets/{slug}", json={"city": "X"},

@@ -211,6 +211,11 @@ def openapi_document() -> dict[str, Any]:
     write = {"type": "object", "properties": {
         "slug": {"type": "string"}, "revision": {"type": "integer"},
         "status": {"type": "string"}}}
+    update_responses = {"200": json_response("Publiée", write),
+                        "202": json_response("En attente", write),
+                        "409": json_response("Conflit", ref("Error")),
+                        "422": json_response("Invalide, ou révision de départ qui n'est ni une "
+                                             "version publiée ni l'une des vôtres", ref("Error"))}
     query = [{"name": n, "in": "query", "schema": s} for n, s in (
         ("page", {"type": "integer", "minimum": 1, "maximum": 10_000}),
         ("per_page", {"type": "integer", "minimum": 1, "maximum": 100}))] + openapi_parameters()
@@ -261,13 +266,14 @@ def openapi_document() -> dict[str, Any]:
                           "parameters": [slug_param],
                           "requestBody": {"required": True, "content": {
                               "application/json": {"schema": ref("SheetPatch")}}},
-                          "responses": {"200": json_response("Publiée", write),
-                                        "202": json_response("En attente", write),
-                                        "409": json_response("Conflit", ref("Error")),
-                                        "422": json_response(
-                                            "Invalide, ou révision de départ qui n'est ni "
-                                            "une version publiée ni l'une des vôtres",
-                                            ref("Error"))}},
+                          "responses": update_responses},
+                "put": {"summary": "Remplacer une fiche",
+                        "description": "Comme PATCH, mais la fiche entière : un champ absent "
+                                       "est vidé (un champ obligatoire absent est refusé).",
+                        "security": [{"bearer": []}], "parameters": [slug_param],
+                        "requestBody": {"required": True, "content": {
+                            "application/json": {"schema": ref("SheetPatch")}}},
+                        "responses": update_responses},
             },
             "/api/v1/revisions/{id}/approve": {"post": {
                 "summary": "Approuver (modérateurs)",

@@ -18,6 +18,7 @@ from kb.errors import NotFound
 from kb.extensions import csrf, db
 from kb.moderation import operations as moderation  # audit log + e-mail to the author
 from kb.sheets import operations
+from kb.sheets.fields import FIELDS
 from kb.sheets.filters import FilterError, apply_filters, parse_filters
 from kb.sheets.models import Revision, Sheet, SheetState, published_sheets
 from kb.sheets.queries import MAX_PER_PAGE, paginate, parse_page, tag_counts
@@ -115,11 +116,14 @@ def create_sheet() -> Any:
                     "url": url_for("api.get_sheet", slug=revision.sheet.slug)}), status
 
 
-@bp.patch("/api/v1/sheets/<slug>")
+@bp.route("/api/v1/sheets/<slug>", methods=["PATCH", "PUT"])
 @token_required
 def update_sheet(slug: str) -> Any:
+    """PATCH changes the fields sent; PUT replaces the sheet: a field left out is emptied."""
     sheet = get_sheet_or_404(slug, api_user())
     body = json_body()
+    if request.method == "PUT":
+        body = {**{f.name: f.empty() for f in FIELDS}, **body}
     try:
         base = body_int(body, "base_revision", "l'identifiant de la révision que vous avez "
                                                "modifiée")
