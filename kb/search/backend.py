@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, has_app_context
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
+from kb.extensions import db
 from kb.search.query import ParsedQuery
 from kb.sheets.filters import PARAMS, Filters
 
@@ -169,3 +173,25 @@ class SearchBackend(Protocol):
 
 class LoadDocuments(Protocol):
     def __call__(self, sheet_ids: list[int]) -> dict[int, Document | None]: ...
+
+
+class DatabaseIndex:
+    """What the two engines that keep their index in the app's database share: every read
+    checks the index first, and a database error reads as "rebuild the index"."""
+
+    label = ""  # "SQLite", "PostgreSQL": named in the error
+
+    def _ready(self, conn: Connection) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with db.engine.connect() as conn:
+                self._ready(conn)
+                yield conn
+        except SearchUnavailable:
+            raise
+        except DBAPIError as exc:
+            raise SearchUnavailable(f"index {self.label} illisible ({exc.orig!r}) : "
+                                    "lancez `kb index rebuild`") from exc

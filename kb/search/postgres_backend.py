@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, String, func, inspect, literal, select, text, union_all
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from kb.extensions import db
 from kb.search.analysis import damerau_levenshtein, is_stop, prefix_stem, stem
@@ -26,6 +26,7 @@ from kb.search.backend import (
     SCHEMA_VERSION,
     BackendResult,
     Bounds,
+    DatabaseIndex,
     Document,
     Facet,
     Filters,
@@ -93,7 +94,8 @@ _TSV_HEAD_SQL = " || ".join(f"setweight(to_tsvector('{CONFIG}', :w_{k.lower()}),
                             for k in "ABC")
 
 
-class PostgresBackend:
+class PostgresBackend(DatabaseIndex):
+    label = "PostgreSQL"
     name = "postgres"
 
     def __init__(self) -> None:
@@ -177,16 +179,6 @@ class PostgresBackend:
         self._trgm_schema = self._extension_schema(conn, "pg_trgm")
         self._version_ok = True
 
-    @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        try:
-            with db.engine.connect() as conn:
-                self._ready(conn)
-                yield conn
-        except SearchUnavailable:
-            raise
-        except DBAPIError as exc:
-            raise SearchUnavailable(f"index PostgreSQL illisible : {exc.orig!r}") from exc
 
     # -- writing ----------------------------------------------------------------------------
     @contextmanager

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -49,7 +48,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm.util import identity_key
@@ -60,6 +58,7 @@ from kb.search.backend import (
     SCHEMA_VERSION,
     BackendResult,
     Bounds,
+    DatabaseIndex,
     Document,
     Facet,
     Filters,
@@ -427,7 +426,8 @@ def install() -> None:
 
 # -- the backend -------------------------------------------------------------------------------
 
-class SqliteBackend:
+class SqliteBackend(DatabaseIndex):
+    label = "SQLite"
     name = "sqlite"
     inline = True  # written in the data's own transaction: nothing to do after commit
 
@@ -477,17 +477,6 @@ class SqliteBackend:
             raise SearchUnavailable(f"l'index de recherche est au format « {state} », le "
                                     f"logiciel attend « {SIGNATURE} » : lancez `kb index rebuild`")
 
-    @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        try:
-            with db.engine.connect() as conn:
-                self._ready(conn)
-                yield conn
-        except SearchUnavailable:
-            raise
-        except DBAPIError as exc:
-            raise SearchUnavailable(f"index SQLite illisible ({exc.orig!r}) : "
-                                    "lancez `kb index rebuild`") from exc
 
     # -- writing ----------------------------------------------------------------------------
     def write_in_session(self, session: Session, pending: set[int]) -> None:
