@@ -79,7 +79,12 @@ def test_json_v2_restores_every_table_and_the_same_api_answers(app, app_config, 
         result = other.test_cli_runner().invoke(args=["import", str(path), "--format", "json"])
         assert result.exit_code == 0, result.output
         assert "Instance restaurée" in result.output
-        assert all_rows(names) == before
+        after = all_rows(names)
+        # The readers' cache versions move forward: whatever a cache holds from before the
+        # restore is never served for the restored text (kb/cache).
+        versions = "publication_versions"
+        assert [row[:2] for row in after.pop(versions)] == [row[:2] for row in before[versions]]
+        assert after == {name: rows for name, rows in before.items() if name != versions}
         assert api_answers(other) == answers
         check = other.test_cli_runner().invoke(args=["index", "check"])
         assert check.exit_code == 0, check.output
