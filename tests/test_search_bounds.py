@@ -101,3 +101,16 @@ def test_estimates_are_rounded_and_never_below_the_sample() -> None:
     assert estimate(1001, 0.0143) == 70_000
     assert estimate(1001, 1.0) == 1001
     assert estimate(5, 0.5) == 10
+
+
+def test_a_new_backend_whose_first_read_is_a_search_answers(app: Flask,
+                                                            gardens: list[Revision]) -> None:
+    """Regression (PostgreSQL, CI): the index checks of a backend's first read opened a
+    transaction, and the search's own begin() then failed."""
+    from kb.search import service
+
+    fresh = type(service.get_backend())()  # nothing read yet: the checks run in this search
+    app.extensions["kb_search"] = fresh
+    # No words (a follow of a territory): nothing else reads the index before the search.
+    result = search_sheets("", {"department": "44"})
+    assert not result["unavailable"] and len(result["items"]) == 4

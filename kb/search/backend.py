@@ -189,6 +189,8 @@ class DatabaseIndex:
         try:
             with db.engine.connect() as conn:
                 self._ready(conn)
+                if conn.in_transaction():  # the checks' reads: callers may begin() their own
+                    conn.rollback()
                 yield conn
         except SearchUnavailable:
             raise
