@@ -81,11 +81,26 @@ def sanitize(html: str) -> str:
     return _linkify(clean)
 
 
+# A sheet page renders each of its fields on every uncached view; the same published text is
+# rendered again and again. Rendering is a pure function of the source, so its result is kept
+# per worker, for sources up to MEMO_MAX_CHARS (bounded memory whatever people type).
+MEMO_MAX_CHARS = 8_000
+MEMO_ENTRIES = 1_024
+
+
 def render_markdown(source: str) -> Markup:
+    source = source or ""
+    return _render_memo(source) if len(source) <= MEMO_MAX_CHARS else _render(source)
+
+
+def _render(source: str) -> Markup:
     # Headings of user text start at h3: the page keeps h1 (title) and h2 (field labels).
-    html = _markdown.render(source or "")
+    html = _markdown.render(source)
     html = re.sub(r"<(/?)h[12]>", r"<\1h3>", html)
     return Markup(sanitize(html))
+
+
+_render_memo = lru_cache(maxsize=MEMO_ENTRIES)(_render)
 
 
 def render_page_markdown(source: str) -> Markup:

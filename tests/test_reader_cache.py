@@ -359,3 +359,21 @@ def test_readers_never_see_an_older_text_whatever_the_moderators_do(app, client,
     run_state_machine_as_test(Readers, settings=settings(
         max_examples=8, stateful_step_count=12, deadline=None,
         suppress_health_check=list(HealthCheck)))
+
+
+def test_a_full_file_cache_frees_room_for_many_entries_at_once(tmp_path, monkeypatch):
+    from kb.cache import BoundedFileCache
+
+    cache = BoundedFileCache(str(tmp_path), threshold=50, default_timeout=300)
+    for number in range(51):  # one past the bound: the prune runs at the next entry
+        cache.set(f"page-{number}", b"x")
+    cache.set("page-51", b"x")
+    assert cache._file_count <= 41  # down to 80 % of the bound, plus the new entry
+    assert cache.get("page-51") == b"x"
+    assert sum(cache.has(f"page-{n}") for n in range(51)) <= 40  # the oldest (by expiry) went
+
+    scans: list[int] = []
+    monkeypatch.setattr(cache, "_list_dir", lambda: scans.append(1) or iter(()))
+    for number in range(52, 60):  # room was made: no scan of the folder for these
+        cache.set(f"page-{number}", b"x")
+    assert scans == []

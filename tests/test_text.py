@@ -27,3 +27,18 @@ def test_plain_text_and_folding():
 def test_slugs_are_ascii_and_split_words_at_both_apostrophes():
     assert slugify("D’une MSAP à une Maison France Service") == "d-une-msap-a-une-maison-france-service"
     assert slugify("L'accueil à Saint-Méen") == "l-accueil-a-saint-meen"
+
+
+def test_rendering_is_kept_for_the_same_text_but_never_for_a_huge_one():
+    from kb import text
+
+    source = "Un **texte** publié, lu par des centaines de lecteurs : 02 98 00 00 00."
+    first = text.render_markdown(source)
+    hits = text._render_memo.cache_info().hits
+    assert text.render_markdown(source) == first
+    assert text._render_memo.cache_info().hits == hits + 1
+
+    huge = "mot " * (text.MEMO_MAX_CHARS // 4 + 1)
+    size = text._render_memo.cache_info().currsize
+    assert "<p>mot mot" in text.render_markdown(huge)
+    assert text._render_memo.cache_info().currsize == size  # not kept: memory stays bounded
