@@ -382,3 +382,41 @@ def test_through_the_api_a_verified_members_edit_is_published_at_once(
                                   "base_revision": sheet.approved_revision_id})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "approved"
+
+
+# --- a request to join reaches the people who decide ---------------------------------------
+
+def test_a_request_to_join_mails_the_administrators_with_the_page_to_accept_it(
+        app, client, login, make_user, moderator):
+    s = structure(moderator)
+    admin = make_user(email="admin@ccas-brest.fr")
+    member(s, admin, moderator, MemberRole.ADMIN)
+    plain = make_user(email="membre@ccas-brest.fr")
+    member(s, plain, moderator)
+    asker = make_user(email="asker@ccas-brest.fr", name="Anne Demandeuse")
+
+    login(asker)
+    client.post(f"/structures/{s.id}/rejoindre")
+    client.post(f"/structures/{s.id}/rejoindre")  # asking again while it waits: no second mail
+    [mail] = outbox("admin@ccas-brest.fr")
+    assert "CCAS de Brest" in mail.subject and "Anne Demandeuse" in mail.body_text
+    assert not mail.transactional and mail.kind == "structure.request"
+    [path] = re.findall(r"http://kb\.test(/structures/\S+)#demandes", mail.body_text)
+    assert outbox("membre@ccas-brest.fr") == [] and outbox(moderator.email) == []
+
+    login(admin)  # the link leads to the request and its "Accepter" button
+    page = client.get(path).get_data(as_text=True)
+    assert 'id="demandes"' in page and "Anne Demandeuse" in page and "Accepter" in page
+
+
+def test_without_an_administrator_the_moderators_are_told_also_of_a_proconnect_request(
+        app, make_user, moderator):
+    s = structure(moderator, siret=SIRET)
+    agent = make_user(email="agent@mairie.example")
+    member(s, agent, moderator)  # a plain member: nobody administers it
+    asker = make_user(email="someone@elsewhere.example")
+    operations.on_oidc_signed_in(asker, {"siret": SIRET})
+    commit()
+    [mail] = outbox(moderator.email)
+    assert "ProConnect" in mail.body_text and "pas d'administrateur" in mail.body_text
+    assert outbox("agent@mairie.example") == []

@@ -26,7 +26,7 @@ from stdnum.fr import siret as stdnum_siret
 
 from kb import mail
 from kb.auth.models import User
-from kb.auth.permissions import Capability, can, check, register_member_rule
+from kb.auth.permissions import ROLE_CAPABILITIES, Capability, can, check, register_member_rule
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import ACTOR_TYPES, FIELDS_BY_NAME, clean_value
@@ -234,7 +234,37 @@ def request_to_join(structure: Structure, user: User) -> Membership:
         row.state, row.joined_via, row.created_at = (
             MemberState.REQUESTED.value, JoinedVia.REQUEST.value, utcnow())
         row.decided_at = None
+        notify_request(row)
     return row
+
+
+def deciders(structure: Structure) -> list[User]:
+    """Who is told of a request to join: its active administrators; when it has none, the
+    moderators (a request must reach someone who can accept it)."""
+    admins = [m.user for m in structure.active_members()
+              if m.administers and m.user.is_active]
+    if admins:
+        return admins
+    roles = [role for role, granted in ROLE_CAPABILITIES.items() if Capability.MODERATE in granted]
+    return [u for u in db.session.scalars(select(User).where(User.role.in_(roles)).order_by(User.id))
+            if can(u, Capability.MODERATE)]
+
+
+def notify_request(row: Membership) -> None:
+    """One mail per decider, through the outbox, with the link to the page where they accept.
+    Not transactional: not the recipient's own action (preferences and bounces hold). Keyed on
+    the request, so asking again while it waits mails nobody twice."""
+    db.session.flush()  # the row's id keys the mails
+    structure = row.structure
+    url = f"{base_url()}/structures/{structure.id}-{structure.slug}#demandes"
+    stamp = row.created_at.strftime("%Y%m%d%H%M%S") if row.created_at else ""
+    for person in deciders(structure):
+        message = mail.render(
+            person.email, f"Demande pour rejoindre « {structure.name} » — Fiches initiatives",
+            "mail/structures/request", structure=structure, asker=row.user, decider=person,
+            proconnect=row.joined_via == JoinedVia.PROCONNECT.value, url=url)
+        mail.queue(replace(message, kind="structure.request",
+                           dedupe_key=f"structure.request:{row.id}:{stamp}:{person.id}"))
 
 
 def pending_requests(structure: Structure) -> list[Membership]:
@@ -380,6 +410,7 @@ def on_oidc_signed_in(user: User, claims: Mapping[str, Any]) -> Membership | Non
     elif row.state != MemberState.REQUESTED:
         row.state, row.joined_via, row.created_at, row.decided_at = (
             MemberState.REQUESTED.value, JoinedVia.PROCONNECT.value, now, None)
+        notify_request(row)
     return row
 
 
