@@ -420,3 +420,59 @@ def test_without_an_administrator_the_moderators_are_told_also_of_a_proconnect_r
     [mail] = outbox(moderator.email)
     assert "ProConnect" in mail.body_text and "pas d'administrateur" in mail.body_text
     assert outbox("agent@mairie.example") == []
+
+
+# --- editing a structure ---------------------------------------------------------------------
+
+def test_administrators_and_moderators_edit_a_structure_and_a_taken_siret_is_a_french_error(
+        app, client, login, make_user, moderator):
+    from kb.auth.permissions import Capability, can
+
+    s = structure(moderator, siret=SIRET)
+    other = structure(moderator, name="Mission locale", siret=OTHER_SIRET)
+    admin, plain, outsider = make_user(), make_user(), make_user()
+    member(s, admin, moderator, MemberRole.ADMIN)
+    member(s, plain, moderator)
+    # The capability table says it: granted on the structure to its administrators.
+    assert can(admin, Capability.MANAGE_STRUCTURE, s) and can(moderator, "manage_structure", s)
+    assert not can(admin, Capability.MANAGE_STRUCTURE, other)
+    assert not can(plain, Capability.MANAGE_STRUCTURE, s)
+
+    for person in (plain, outsider):
+        login(person)
+        assert client.get(f"/structures/{s.id}/modifier").status_code == 403
+        assert client.post(f"/structures/{s.id}/modifier", data={"name": "Pris"}).status_code == 403
+    login(admin)
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert f"/structures/{s.id}/modifier" in page
+    form = client.get(f"/structures/{s.id}/modifier")
+    assert form.status_code == 200 and SIRET in form.get_data(as_text=True)
+
+    taken = client.post(f"/structures/{s.id}/modifier", data={"name": "CCAS", "siret": OTHER_SIRET})
+    assert taken.status_code == 422 and "déjà pris" in taken.get_data(as_text=True)
+    bad = client.post(f"/structures/{s.id}/modifier", data={"name": "CCAS", "siret": BAD_CHECK_DIGIT})
+    assert bad.status_code == 422 and "clé de contrôle" in bad.get_data(as_text=True)
+    assert db.session.get(Structure, s.id).siret == SIRET
+
+    response = client.post(f"/structures/{s.id}/modifier", data={
+        "name": "CCAS de Brest Métropole", "siret": "", "type": "association",
+        "networks": ["france-service"], "commune_code": "29019",
+        "website": "https://ccas.example"})
+    assert response.status_code == 302
+    edited = db.session.get(Structure, s.id)
+    assert (edited.name, edited.siret, edited.type, edited.networks, edited.commune_code,
+            edited.website) == ("CCAS de Brest Métropole", None, "association",
+                                ["france-service"], "29019", "https://ccas.example")
+    login(moderator)
+    assert client.post(f"/structures/{s.id}/modifier", data={
+        "name": "CCAS", "siret": SIRET}).status_code == 302
+    assert db.session.get(Structure, s.id).siret == SIRET
+
+
+def test_a_siret_taken_meanwhile_is_a_conflict_not_an_error(app, moderator, monkeypatch):
+    s = structure(moderator)
+    structure(moderator, name="Autre", siret=SIRET)
+    # Another request took the SIRET between the check and the write: the database refuses.
+    monkeypatch.setattr(operations, "by_siret", lambda siret: None)
+    with pytest.raises(Conflict, match="déjà ce SIRET"):
+        operations.update_structure(s, {"siret": SIRET}, moderator)

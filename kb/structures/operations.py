@@ -26,7 +26,14 @@ from stdnum.fr import siret as stdnum_siret
 
 from kb import mail
 from kb.auth.models import User
-from kb.auth.permissions import ROLE_CAPABILITIES, Capability, can, check, register_member_rule
+from kb.auth.permissions import (
+    ROLE_CAPABILITIES,
+    Capability,
+    can,
+    check,
+    register_admin_rule,
+    register_member_rule,
+)
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import ACTOR_TYPES, FIELDS_BY_NAME, clean_value
@@ -151,15 +158,26 @@ def import_structure(data: Mapping[str, Any]) -> Structure:
 
 
 def update_structure(structure: Structure, data: Mapping[str, Any], user: User) -> None:
-    _check_manager(structure, user)
+    """Its administrators and the moderators edit it: the same checks as at creation (a SIRET
+    another structure carries is a Conflict with a French message, never a 500)."""
+    check_manager(structure, user)
     values = clean({**_values(structure), **data})
     if values["siret"] and values["siret"] != structure.siret:
         if by_siret(values["siret"]) is not None:
             raise _duplicate(values["siret"])
         if structure.verified_how == "proconnect":
             structure.verified_at, structure.verified_how = None, ""  # verified for another SIRET
-    for key, value in values.items():
-        setattr(structure, key, value)
+    try:
+        with db.session.begin_nested():  # another request may take the SIRET meanwhile
+            for key, value in values.items():
+                setattr(structure, key, value)
+    except IntegrityError as exc:
+        raise _duplicate(values["siret"] or "") from exc
+
+
+def form_values(structure: Structure) -> dict[str, Any]:
+    """Its fields as the edit form shows them ("" for no SIRET)."""
+    return {**_values(structure), "siret": structure.siret or ""}
 
 
 def _values(structure: Structure) -> dict[str, Any]:
@@ -189,14 +207,13 @@ def administers(structure: Structure, user: Any) -> bool:
 
 
 def may_manage(structure: Structure, user: Any) -> bool:
-    """Its administrators and the moderators invite, accept requests and edit it."""
-    return (isinstance(user, User) and user.is_active
-            and (can(user, Capability.MODERATE) or administers(structure, user)))
+    """Its administrators and the moderators invite, accept requests and edit it (the
+    capability table: MANAGE_STRUCTURE, granted on the structure to its administrators)."""
+    return can(user, Capability.MANAGE_STRUCTURE, structure)
 
 
-def _check_manager(structure: Structure, user: Any) -> None:
-    if not may_manage(structure, user):
-        raise PermissionDenied("réservé aux administrateurs de la structure et aux modérateurs")
+def check_manager(structure: Structure, user: Any) -> None:
+    check(user, Capability.MANAGE_STRUCTURE, structure)
 
 
 def _activate(row: Membership, via: JoinedVia, role: MemberRole | None = None) -> Membership:
@@ -272,7 +289,7 @@ def pending_requests(structure: Structure) -> list[Membership]:
 
 
 def decide(row: Membership, decider: User, accept: bool) -> None:
-    _check_manager(row.structure, decider)
+    check_manager(row.structure, decider)
     if row.state != MemberState.REQUESTED:
         raise Conflict("cette demande a déjà été traitée")
     if accept:
@@ -310,7 +327,7 @@ def _hash(nonce: str) -> str:
 def invite(structure: Structure, inviter: User, email: str) -> str:
     """Mail a signed link to `email`; returns the link. The invited person opens it signed in
     with that address and becomes a member."""
-    _check_manager(structure, inviter)
+    check_manager(structure, inviter)
     address = " ".join(str(email or "").split()).lower()
     if "@" not in address or len(address) > 254:
         raise Invalid("adresse électronique invalide", fields={"email": "adresse invalide"})
@@ -426,8 +443,13 @@ def is_verified_member(user: User, structure_id: int) -> bool:
             Structure.verified_at.is_not(None)).limit(1)) is not None
 
 
+def _administers_rule(user: User, obj: Any) -> bool:
+    return isinstance(obj, Structure) and administers(obj, user)
+
+
 def init_rules() -> None:
     register_member_rule(is_verified_member)
+    register_admin_rule(_administers_rule)
 
 
 # --- sheets ---------------------------------------------------------------------------------

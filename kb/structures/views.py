@@ -112,6 +112,32 @@ def create() -> Any:
                            form=FlaskForm()), status
 
 
+@bp.route("/structures/<int:structure_id>/modifier", methods=["GET", "POST"])
+@login_required
+def edit(structure_id: int) -> Any:
+    """Its administrators and the moderators edit it (MANAGE_STRUCTURE)."""
+    structure = _structure_or_404(structure_id)
+    operations.check_manager(structure, current_user)
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = operations.form_values(structure)
+    if request.method == "POST":
+        _checked_form()
+        values = {**request.form.to_dict(), "networks": request.form.getlist("networks")}
+        try:
+            operations.update_structure(structure, values, current_user)
+            commit()
+        except (Invalid, Conflict) as exc:  # Conflict: another structure carries the SIRET
+            db.session.rollback()
+            errors = exc.extra.get("fields") or {"name": str(exc)}
+        else:
+            flash("Structure enregistrée.", "success")
+            return _page(structure)
+    status = 422 if errors else 200
+    return render_template("structures/form.html", values=values, errors=errors,
+                           types=operations.TYPES, networks=operations.NETWORKS,
+                           structure=structure, form=FlaskForm()), status
+
+
 @bp.post("/structures/<int:structure_id>/verifier")
 @require(Capability.MODERATE)
 def verify(structure_id: int) -> Response:
