@@ -476,3 +476,82 @@ def test_a_siret_taken_meanwhile_is_a_conflict_not_an_error(app, moderator, monk
     monkeypatch.setattr(operations, "by_siret", lambda siret: None)
     with pytest.raises(Conflict, match="déjà ce SIRET"):
         operations.update_structure(s, {"siret": SIRET}, moderator)
+
+
+# --- members link their structure's likely matches -----------------------------------------
+
+def test_members_link_the_likely_matches_they_contribute_to_and_administrators_any(
+        app, client, login, make_sheet, make_user, moderator):
+    s = structure(moderator, name="Mairie de Brest", commune_code="29019")
+    writer, plain, admin = make_user(trusted=True), make_user(), make_user()
+    for person in (writer, plain):
+        member(s, person, moderator)
+    member(s, admin, moderator, MemberRole.ADMIN)
+    theirs = make_sheet(author=writer, title="Écrite par un membre").sheet  # actor: Mairie de Brest
+    other = make_sheet(title="Écrite par une autre personne").sheet
+    unrelated = make_sheet(title="Un autre acteur", actor_name="Association X").sheet
+
+    login(writer)
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert theirs.title in page and other.title in page and unrelated.title not in page
+    assert page.count("Rattacher</button>") == 1  # only the sheet they contribute to
+    assert client.post(f"/fiches/{other.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 403
+    assert client.post(f"/fiches/{theirs.slug}/structure",
+                       data={"structure_id": s.id, "next": "structure"}).status_code == 302
+    assert db.session.get(Sheet, theirs.id).structure_id == s.id
+
+    login(plain)  # a member who wrote nothing sees the list, links nothing
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert other.title in page and "Rattacher</button>" not in page
+    login(make_user())  # not a member: no list
+    assert other.title not in client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+
+    login(admin)  # administrators link any likely match, never a sheet that names someone else
+    assert client.post(f"/fiches/{unrelated.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 403
+    assert client.post(f"/fiches/{other.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 302
+    assert db.session.get(Sheet, other.id).structure_id == s.id
+    # Moderators keep their list, and link anything.
+    login(moderator)
+    assert client.get("/moderation/structures").status_code == 200
+    assert client.post(f"/fiches/{unrelated.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 302
+
+
+def test_likely_matches_run_a_fixed_number_of_queries_whatever_the_number_of_sheets(
+        app, make_sheet, moderator):
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counted():
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args):
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            yield seen
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+
+    structure(moderator, name="Mairie de Brest")
+    make_sheet(title="Première")
+    make_sheet(title="Deuxième")
+
+    def run() -> tuple[int, int]:
+        db.session.expire_all()
+        with counted() as seen:
+            found = operations.likely_matches()
+        return len(found), len(seen)
+
+    two, queries_for_two = run()
+    for n in range(6):
+        make_sheet(title=f"Encore une {n}")
+    eight, queries_for_eight = run()
+    assert (two, eight) == (2, 8)
+    assert queries_for_eight == queries_for_two <= 2

@@ -455,14 +455,44 @@ def init_rules() -> None:
 # --- sheets ---------------------------------------------------------------------------------
 
 def link_sheet(sheet: Sheet, structure: Structure | None, user: User) -> None:
-    """Name (or clear, with None) the structure that carries a sheet: a moderator, or a member
-    of that structure (of the current one, to clear it)."""
+    """Name (or clear, with None) the structure that carries a sheet (`may_link`)."""
+    if not may_link(sheet, structure, user):
+        raise PermissionDenied("réservé aux modérateurs, aux administrateurs de la structure et "
+                               "à ses membres pour les fiches auxquelles ils contribuent")
+    sheet.structure_id = structure.id if structure is not None else None
+
+
+def may_link(sheet: Sheet, structure: Structure | None, user: Any) -> bool:
+    """Moderators link and unlink any sheet. A structure's own people link only a sheet that
+    carries no structure yet and whose actor name is the structure's (one of its likely
+    matches: nobody claims someone else's sheet): its administrators any of them, its other
+    active members those they contribute to. Unlinking: the administrators of the current
+    structure, or a member who contributes to the sheet."""
+    if can(user, Capability.MODERATE):
+        return True
+    if not isinstance(user, User) or not user.is_active:
+        return False
     target = structure or (db.session.get(Structure, sheet.structure_id)
                            if sheet.structure_id else None)
     row = membership(target, user) if target is not None else None
-    if not can(user, Capability.MODERATE) and not (row is not None and row.is_active):
-        raise PermissionDenied("réservé aux membres de la structure et aux modérateurs")
-    sheet.structure_id = structure.id if structure is not None else None
+    if row is None or not row.is_active:
+        return False
+    if structure is not None and not _matches(sheet, structure):
+        return False
+    return row.administers or sheet.is_owned_by(user)
+
+
+def _matches(sheet: Sheet, structure: Structure) -> bool:
+    if sheet.structure_id is not None or not sheet.is_published:
+        return False
+    actor = str((sheet.approved_revision.data if sheet.approved_revision else {})
+                .get("actor_name", ""))
+    return _name_key(actor) == _name_key(structure.name) and _same_place(sheet, structure)
+
+
+def _same_place(sheet: Sheet, structure: Structure) -> bool:
+    return (not structure.commune_code or not sheet.commune_code
+            or structure.commune_code == sheet.commune_code)
 
 
 def sheets_of(structure: Structure) -> list[Sheet]:
@@ -472,29 +502,52 @@ def sheets_of(structure: Structure) -> list[Sheet]:
         Sheet.structure_id == structure.id).order_by(Sheet.title)))
 
 
-def likely_matches(limit: int = 200) -> list[tuple[Sheet, Structure]]:
-    """Published sheets without a structure whose actor name matches a structure's name (case
-    and spacing aside) and, when both are known, whose commune is the structure's: the
-    moderators' list of sheets to link."""
-    from kb.sheets.models import published_sheets
+def likely_matches(limit: int = 200, structure: Structure | None = None
+                   ) -> list[tuple[Sheet, Structure]]:
+    """Published sheets without a structure whose actor name matches a structure's name (case,
+    accents and spacing aside) and, when both are known, whose commune is the structure's: the
+    moderators' list of sheets to link (or one structure's, on its page). Two queries whatever
+    the number of sheets: the actor name is read with the sheet, not one revision at a time."""
+    from kb.sheets.models import Revision, published_sheets
 
-    structures = list(db.session.scalars(select(Structure)))
+    structures = [structure] if structure is not None else list(db.session.scalars(select(Structure)))
     by_name: dict[str, list[Structure]] = {}
     for s in structures:
         by_name.setdefault(_name_key(s.name), []).append(s)
     if not by_name:
         return []
+    rows = db.session.execute(
+        published_sheets().add_columns(Revision.data["actor_name"].as_string())
+        .join(Revision, Revision.id == Sheet.approved_revision_id)
+        .where(Sheet.structure_id.is_(None)).order_by(Sheet.id))
     found: list[tuple[Sheet, Structure]] = []
-    for sheet in db.session.scalars(published_sheets().where(Sheet.structure_id.is_(None))
-                                    .order_by(Sheet.id)):
-        actor = str((sheet.approved_revision.data if sheet.approved_revision else {})
-                    .get("actor_name", ""))
-        for s in by_name.get(_name_key(actor), []):
-            if not s.commune_code or not sheet.commune_code or s.commune_code == sheet.commune_code:
+    for sheet, actor in rows:
+        for s in by_name.get(_name_key(actor or ""), []):
+            if _same_place(sheet, s):
                 found.append((sheet, s))
         if len(found) >= limit:
             break
     return found
+
+
+def page_matches(structure: Structure, user: Any) -> list[tuple[Sheet, bool]]:
+    """The structure's likely matches for its page, each with whether `user` may link it
+    (`may_link`): one query more than `likely_matches`, for the sheets the person wrote."""
+    from kb.sheets.models import ACCEPTED, Revision
+
+    if not isinstance(user, User) or not user.is_active:
+        return []
+    row = membership(structure, user)
+    member = row is not None and row.is_active
+    if not member and not can(user, Capability.MODERATE):
+        return []
+    sheets = [sheet for sheet, _ in likely_matches(structure=structure)]
+    if not sheets or can(user, Capability.MODERATE) or (row is not None and row.administers):
+        return [(sheet, True) for sheet in sheets]
+    mine = set(db.session.scalars(select(Revision.sheet_id).distinct().where(
+        Revision.author_id == user.id, Revision.status.in_(ACCEPTED),
+        Revision.sheet_id.in_([s.id for s in sheets]))))
+    return [(sheet, sheet.id in mine) for sheet in sheets]
 
 
 def _name_key(name: str) -> str:

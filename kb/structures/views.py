@@ -81,6 +81,7 @@ def show(structure_id: int, slug: str = "") -> Any:
         "structures/show.html", structure=structure, sheets=sheets,
         members=operations.members_public(structure), mine=mine, manager=manager,
         requests=operations.pending_requests(structure) if manager else [],
+        matches=operations.page_matches(structure, current_user),
         networks=[operations.NETWORKS.get(n, n) for n in structure.networks or []],
         type_label=operations.TYPES.get(structure.type, ""),
         commune=commune_label(structure.commune_code),
@@ -159,7 +160,8 @@ def matches() -> str:
 @bp.post("/fiches/<slug>/structure")
 @login_required
 def link_sheet(slug: str) -> Response:
-    """Name the structure that carries a sheet (or none): moderators, or its members."""
+    """Name the structure that carries a sheet (or none): moderators, or its people
+    (operations.may_link)."""
     _checked_form()
     sheet = get_sheet_or_404(slug, PUBLISHED)
     raw = request.form.get("structure_id", "")
@@ -175,6 +177,8 @@ def link_sheet(slug: str) -> Response:
     next_url = request.form.get("next", "")
     if next_url == "matches":
         return redirect(url_for("structures.matches"))
+    if next_url == "structure" and structure is not None:
+        return _page(structure)
     return redirect(url_for("sheets.show", slug=sheet.slug))
 
 
