@@ -555,3 +555,55 @@ def test_likely_matches_run_a_fixed_number_of_queries_whatever_the_number_of_she
     eight, queries_for_eight = run()
     assert (two, eight) == (2, 8)
     assert queries_for_eight == queries_for_two <= 2
+
+
+# --- reachable: the team, and the escalation when nobody is left ----------------------------
+
+def test_a_sheet_whose_structures_only_member_left_escalates_to_the_moderators(
+        app, client, make_sheet, make_user, moderator):
+    from kb.freshness.letters import DUE, letter_items_for_moderator, letter_items_for_owner
+
+    s = structure(moderator, commune_code="29019")
+    agent = make_user(email="agent@ccas-brest.fr")
+    member(s, agent, moderator)
+    writer = make_user(trusted=True)
+    sheet = carried(make_sheet, s, author=writer, title="Accueil au CCAS")
+    writer.blocked = True  # its only contributor cannot be asked
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+
+    # The member is the sheet's reachable team: the letter asks them, not the moderators.
+    [item] = letter_items_for_owner(agent, utcnow())
+    assert (item.title, item.state) == ("Accueil au CCAS", DUE)
+    assert letter_items_for_moderator(moderator, utcnow()) == []
+    assert sheet not in freshness.stale_sheets()
+    # Its "Confirmer" link works for a member (of an unverified structure, too).
+    path = dict(item.actions)["Confirmer"].removeprefix("http://kb.test")
+    assert client.post(path).status_code == 200
+    assert db.session.get(Sheet, sheet.id).fresh
+
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+    operations.leave(s, agent)
+    commit()
+    # Nobody reachable left: in front of the moderators at once, in their letter and queue.
+    assert letter_items_for_owner(agent, utcnow()) == []
+    [escalated] = letter_items_for_moderator(moderator, utcnow())
+    assert escalated.title == "Accueil au CCAS"
+    assert [label for label, _ in escalated.actions] == ["Confirmer", "Archiver"]
+    assert sheet in freshness.stale_sheets()
+
+
+def test_a_member_who_accepts_no_mail_is_not_reachable(app, make_sheet, make_user, moderator):
+    from kb.freshness.letters import letter_items_for_moderator
+
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    agent.reminder_period_days = 0  # "jamais" in "Mon compte"
+    writer = make_user(trusted=True)
+    sheet = carried(make_sheet, s, author=writer, title="Accueil au CCAS")
+    writer.deleted_at = utcnow()  # a deleted contributor is no one to ask either
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+    assert [i.title for i in letter_items_for_moderator(moderator, utcnow())] == ["Accueil au CCAS"]

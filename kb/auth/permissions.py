@@ -60,6 +60,9 @@ OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
 # ...and to the active members of the verified structure that carries it (a sheet's
 # `structure_id`, issue 24): they publish their own changes to their structure's sheets.
 MEMBER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.PUBLISH})
+# ...and to the active members of the structure that carries it, verified or not: the freshness
+# letters ask the whole team, and their one-click "Confirmer" acts with the person's rights.
+TEAM_ON_OBJECT: frozenset[Capability] = frozenset({Capability.CONFIRM_FRESH})
 # ...and to a structure's active administrators, on that structure (issue 24).
 ADMIN_ON_OBJECT: frozenset[Capability] = frozenset({Capability.MANAGE_STRUCTURE})
 # Capabilities that make an account "staff": acting on such an account needs more.
@@ -100,6 +103,21 @@ _member_rule: Callable[[User, int], bool] | None = None
 def register_member_rule(rule: Callable[[User, int], bool] | None) -> None:
     global _member_rule
     _member_rule = rule
+
+
+# How "active member of this structure, verified or not" is read (kb.structures registers it).
+_team_rule: Callable[[User, int], bool] | None = None
+
+
+def register_team_rule(rule: Callable[[User, int], bool] | None) -> None:
+    global _team_rule
+    _team_rule = rule
+
+
+def _is_in_carriers_team(user: Any, obj: Any) -> bool:
+    structure_id = getattr(obj, "structure_id", None)
+    return (_team_rule is not None and isinstance(structure_id, int) and _is_user(user)
+            and not user.blocked and user.deleted_at is None and _team_rule(user, structure_id))
 
 
 # How "administers this structure" is read (kb.structures registers it too): (user, object).
@@ -163,6 +181,8 @@ def can(user: Any, capability: Capability | str, obj: Any = None) -> bool:
     if capability in MEMBER_ON_OBJECT and _is_member_of_carrier(user, obj):
         return True
     if capability in ADMIN_ON_OBJECT and _administers(user, obj):
+        return True
+    if capability in TEAM_ON_OBJECT and _is_in_carriers_team(user, obj):
         return True
     return (capability in OWNER_ON_OBJECT and _is_user(user) and not user.blocked
             and isinstance(obj, Owned) and obj.is_owned_by(user))

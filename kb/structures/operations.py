@@ -33,6 +33,7 @@ from kb.auth.permissions import (
     check,
     register_admin_rule,
     register_member_rule,
+    register_team_rule,
 )
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
@@ -443,6 +444,14 @@ def is_verified_member(user: User, structure_id: int) -> bool:
             Structure.verified_at.is_not(None)).limit(1)) is not None
 
 
+def is_member(user: User, structure_id: int) -> bool:
+    """Whether `user` is an active member of the structure, verified or not (the capability
+    table's TEAM_ON_OBJECT: members confirm its sheets fresh from their letter)."""
+    return db.session.scalar(select(Membership.id).where(
+        Membership.structure_id == structure_id, Membership.user_id == user.id,
+        Membership.state == MemberState.ACTIVE.value).limit(1)) is not None
+
+
 def _administers_rule(user: User, obj: Any) -> bool:
     return isinstance(obj, Structure) and administers(obj, user)
 
@@ -450,6 +459,7 @@ def _administers_rule(user: User, obj: Any) -> bool:
 def init_rules() -> None:
     register_member_rule(is_verified_member)
     register_admin_rule(_administers_rule)
+    register_team_rule(is_member)
 
 
 # --- sheets ---------------------------------------------------------------------------------
