@@ -607,3 +607,27 @@ def test_a_member_who_accepts_no_mail_is_not_reachable(app, make_sheet, make_use
     sheet.last_reviewed_at = utcnow() - timedelta(days=800)
     commit()
     assert [i.title for i in letter_items_for_moderator(moderator, utcnow())] == ["Accueil au CCAS"]
+
+
+# --- ProConnect: a shared webmail domain proves nothing -------------------------------------
+
+@pytest.mark.parametrize("domain", ["gmail.com", "orange.fr", "hotmail.fr", "outlook.com",
+                                    "yahoo.fr", "laposte.net", "protonmail.com", "icloud.com"])
+def test_two_people_sharing_a_webmail_domain_do_not_join_at_once(app, make_user, domain):
+    first = make_user(email=f"premiere@{domain}")
+    created = operations.on_oidc_signed_in(first, {"siret": SIRET})
+    second = make_user(email=f"second@{domain}")
+    row = operations.on_oidc_signed_in(second, {"siret": SIRET})
+    commit()
+    assert created.administers  # a new SIRET still makes its first administrator
+    assert row.state == MemberState.REQUESTED and not row.is_active
+    [mail] = outbox(f"premiere@{domain}")  # the administrator decides
+    assert "demande" in mail.body_text
+
+
+def test_the_webmail_list_spares_employers_domains():
+    assert operations.is_webmail("GMAIL.COM") and operations.is_webmail("hotmail.co.uk")
+    assert operations.is_webmail("outlook.be") and operations.is_webmail("wanadoo.fr")
+    for domain in ("ccas-brest.fr", "laposte.fr", "mail.mairie-brest.fr",
+                   "outlook.ccas-brest.fr", "live-brest.fr", "beta.gouv.fr"):
+        assert not operations.is_webmail(domain), domain

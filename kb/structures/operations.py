@@ -51,6 +51,25 @@ TYPES: dict[str, str] = dict(ACTOR_TYPES)
 # Verified by ProConnect once this many active members signed in with the structure's SIRET.
 PROCONNECT_VERIFIERS = 2
 INVITATION_DAYS = 14
+# Personal mailboxes anyone can open: sharing one says nothing about an employer, so a
+# ProConnect sign-in with such an address never joins a structure at once (a request waits).
+# Exact domains, and providers whose every country domain is a webmail ("hotmail.fr",
+# "outlook.be", "yahoo.co.uk": `WEBMAIL_PROVIDERS` followed by a country or generic ending).
+# docs/structures.md lists both.
+WEBMAIL_DOMAINS: frozenset[str] = frozenset({
+    # French access providers' and La Poste's mailboxes (laposte.fr is La Poste's staff: not here)
+    "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "neuf.fr", "cegetel.net", "club-internet.fr",
+    "bbox.fr", "numericable.fr", "noos.fr", "aliceadsl.fr", "laposte.net", "voila.fr",
+    "9online.fr", "mailo.com", "netcourrier.com",
+    # International
+    "gmail.com", "googlemail.com", "icloud.com", "me.com", "mac.com", "protonmail.com",
+    "protonmail.ch", "proton.me", "pm.me", "tutanota.com", "tuta.io", "aol.com", "aol.fr",
+    "mail.com", "gmx.com", "gmx.fr", "gmx.de", "gmx.net", "yandex.com", "yandex.ru",
+    "zoho.com", "hey.com", "fastmail.com", "ymail.com",
+})
+WEBMAIL_PROVIDERS: frozenset[str] = frozenset({
+    "hotmail", "outlook", "live", "msn", "windowslive", "yahoo", "gmail", "protonmail", "gmx",
+})
 _SALT = "kb-structure-invitation"
 
 
@@ -380,7 +399,18 @@ def accept_invitation(token: str, user: User) -> Membership:
 # --- ProConnect (the OIDC sign-in calls this; kb.auth.signals.oidc_signed_in at merge) -------
 
 def _domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower()
+    return email.rsplit("@", 1)[-1].lower().rstrip(".")
+
+
+def is_webmail(domain: str) -> bool:
+    """Whether `domain` is a personal mailbox anyone can open (WEBMAIL_DOMAINS, or one of
+    WEBMAIL_PROVIDERS followed by a country or generic ending: "hotmail.fr", "yahoo.co.uk")."""
+    domain = domain.lower().rstrip(".")
+    if domain in WEBMAIL_DOMAINS:
+        return True
+    labels = domain.split(".")
+    return (labels[0] in WEBMAIL_PROVIDERS and 2 <= len(labels) <= 3
+            and all(0 < len(label) <= 3 for label in labels[1:]))
 
 
 def maybe_verify_by_proconnect(structure: Structure) -> None:
@@ -396,7 +426,8 @@ def on_oidc_signed_in(user: User, claims: Mapping[str, Any]) -> Membership | Non
     """After a ProConnect sign-in: the SIRET the provider vouches for. A new SIRET creates its
     structure (the person becomes its administrator); a known one is joined at once when the
     address's domain is one its members already use, otherwise a request waits for its
-    administrators. No SIRET, or an invalid one: nothing (logged)."""
+    administrators; a webmail address (`is_webmail`) always asks: two strangers sharing
+    gmail.com are no colleagues. No SIRET, or an invalid one: nothing (logged)."""
     if not user.is_active:
         return None
     try:
@@ -422,7 +453,8 @@ def on_oidc_signed_in(user: User, claims: Mapping[str, Any]) -> Membership | Non
         return row
     domains = {_domain(m.user.email) for m in structure.active_members()
                if m.user.is_active and m.user.id != user.id}
-    if _domain(user.email) in domains:
+    domain = _domain(user.email)
+    if domain in domains and not is_webmail(domain):
         _activate(row, JoinedVia.PROCONNECT)
         maybe_verify_by_proconnect(structure)
     elif row.state != MemberState.REQUESTED:
