@@ -382,3 +382,252 @@ def test_through_the_api_a_verified_members_edit_is_published_at_once(
                                   "base_revision": sheet.approved_revision_id})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "approved"
+
+
+# --- a request to join reaches the people who decide ---------------------------------------
+
+def test_a_request_to_join_mails_the_administrators_with_the_page_to_accept_it(
+        app, client, login, make_user, moderator):
+    s = structure(moderator)
+    admin = make_user(email="admin@ccas-brest.fr")
+    member(s, admin, moderator, MemberRole.ADMIN)
+    plain = make_user(email="membre@ccas-brest.fr")
+    member(s, plain, moderator)
+    asker = make_user(email="asker@ccas-brest.fr", name="Anne Demandeuse")
+
+    login(asker)
+    client.post(f"/structures/{s.id}/rejoindre")
+    client.post(f"/structures/{s.id}/rejoindre")  # asking again while it waits: no second mail
+    [mail] = outbox("admin@ccas-brest.fr")
+    assert "CCAS de Brest" in mail.subject and "Anne Demandeuse" in mail.body_text
+    assert not mail.transactional and mail.kind == "structure.request"
+    [path] = re.findall(r"http://kb\.test(/structures/\S+)#demandes", mail.body_text)
+    assert outbox("membre@ccas-brest.fr") == [] and outbox(moderator.email) == []
+
+    login(admin)  # the link leads to the request and its "Accepter" button
+    page = client.get(path).get_data(as_text=True)
+    assert 'id="demandes"' in page and "Anne Demandeuse" in page and "Accepter" in page
+
+
+def test_without_an_administrator_the_moderators_are_told_also_of_a_proconnect_request(
+        app, make_user, moderator):
+    s = structure(moderator, siret=SIRET)
+    agent = make_user(email="agent@mairie.example")
+    member(s, agent, moderator)  # a plain member: nobody administers it
+    asker = make_user(email="someone@elsewhere.example")
+    operations.on_oidc_signed_in(asker, {"siret": SIRET})
+    commit()
+    [mail] = outbox(moderator.email)
+    assert "ProConnect" in mail.body_text and "pas d'administrateur" in mail.body_text
+    assert outbox("agent@mairie.example") == []
+
+
+# --- editing a structure ---------------------------------------------------------------------
+
+def test_administrators_and_moderators_edit_a_structure_and_a_taken_siret_is_a_french_error(
+        app, client, login, make_user, moderator):
+    from kb.auth.permissions import Capability, can
+
+    s = structure(moderator, siret=SIRET)
+    other = structure(moderator, name="Mission locale", siret=OTHER_SIRET)
+    admin, plain, outsider = make_user(), make_user(), make_user()
+    member(s, admin, moderator, MemberRole.ADMIN)
+    member(s, plain, moderator)
+    # The capability table says it: granted on the structure to its administrators.
+    assert can(admin, Capability.MANAGE_STRUCTURE, s) and can(moderator, "manage_structure", s)
+    assert not can(admin, Capability.MANAGE_STRUCTURE, other)
+    assert not can(plain, Capability.MANAGE_STRUCTURE, s)
+
+    for person in (plain, outsider):
+        login(person)
+        assert client.get(f"/structures/{s.id}/modifier").status_code == 403
+        assert client.post(f"/structures/{s.id}/modifier", data={"name": "Pris"}).status_code == 403
+    login(admin)
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert f"/structures/{s.id}/modifier" in page
+    form = client.get(f"/structures/{s.id}/modifier")
+    assert form.status_code == 200 and SIRET in form.get_data(as_text=True)
+
+    taken = client.post(f"/structures/{s.id}/modifier", data={"name": "CCAS", "siret": OTHER_SIRET})
+    assert taken.status_code == 422 and "déjà pris" in taken.get_data(as_text=True)
+    bad = client.post(f"/structures/{s.id}/modifier", data={"name": "CCAS", "siret": BAD_CHECK_DIGIT})
+    assert bad.status_code == 422 and "clé de contrôle" in bad.get_data(as_text=True)
+    assert db.session.get(Structure, s.id).siret == SIRET
+
+    response = client.post(f"/structures/{s.id}/modifier", data={
+        "name": "CCAS de Brest Métropole", "siret": "", "type": "association",
+        "networks": ["france-service"], "commune_code": "29019",
+        "website": "https://ccas.example"})
+    assert response.status_code == 302
+    edited = db.session.get(Structure, s.id)
+    assert (edited.name, edited.siret, edited.type, edited.networks, edited.commune_code,
+            edited.website) == ("CCAS de Brest Métropole", None, "association",
+                                ["france-service"], "29019", "https://ccas.example")
+    login(moderator)
+    assert client.post(f"/structures/{s.id}/modifier", data={
+        "name": "CCAS", "siret": SIRET}).status_code == 302
+    assert db.session.get(Structure, s.id).siret == SIRET
+
+
+def test_a_siret_taken_meanwhile_is_a_conflict_not_an_error(app, moderator, monkeypatch):
+    s = structure(moderator)
+    structure(moderator, name="Autre", siret=SIRET)
+    # Another request took the SIRET between the check and the write: the database refuses.
+    monkeypatch.setattr(operations, "by_siret", lambda siret: None)
+    with pytest.raises(Conflict, match="déjà ce SIRET"):
+        operations.update_structure(s, {"siret": SIRET}, moderator)
+
+
+# --- members link their structure's likely matches -----------------------------------------
+
+def test_members_link_the_likely_matches_they_contribute_to_and_administrators_any(
+        app, client, login, make_sheet, make_user, moderator):
+    s = structure(moderator, name="Mairie de Brest", commune_code="29019")
+    writer, plain, admin = make_user(trusted=True), make_user(), make_user()
+    for person in (writer, plain):
+        member(s, person, moderator)
+    member(s, admin, moderator, MemberRole.ADMIN)
+    theirs = make_sheet(author=writer, title="Écrite par un membre").sheet  # actor: Mairie de Brest
+    other = make_sheet(title="Écrite par une autre personne").sheet
+    unrelated = make_sheet(title="Un autre acteur", actor_name="Association X").sheet
+
+    login(writer)
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert theirs.title in page and other.title in page and unrelated.title not in page
+    assert page.count("Rattacher</button>") == 1  # only the sheet they contribute to
+    assert client.post(f"/fiches/{other.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 403
+    assert client.post(f"/fiches/{theirs.slug}/structure",
+                       data={"structure_id": s.id, "next": "structure"}).status_code == 302
+    assert db.session.get(Sheet, theirs.id).structure_id == s.id
+
+    login(plain)  # a member who wrote nothing sees the list, links nothing
+    page = client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+    assert other.title in page and "Rattacher</button>" not in page
+    login(make_user())  # not a member: no list
+    assert other.title not in client.get(f"/structures/{s.id}-{s.slug}").get_data(as_text=True)
+
+    login(admin)  # administrators link any likely match, never a sheet that names someone else
+    assert client.post(f"/fiches/{unrelated.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 403
+    assert client.post(f"/fiches/{other.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 302
+    assert db.session.get(Sheet, other.id).structure_id == s.id
+    # Moderators keep their list, and link anything.
+    login(moderator)
+    assert client.get("/moderation/structures").status_code == 200
+    assert client.post(f"/fiches/{unrelated.slug}/structure",
+                       data={"structure_id": s.id}).status_code == 302
+
+
+def test_likely_matches_run_a_fixed_number_of_queries_whatever_the_number_of_sheets(
+        app, make_sheet, moderator):
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counted():
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args):
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            yield seen
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+
+    structure(moderator, name="Mairie de Brest")
+    make_sheet(title="Première")
+    make_sheet(title="Deuxième")
+
+    def run() -> tuple[int, int]:
+        db.session.expire_all()
+        with counted() as seen:
+            found = operations.likely_matches()
+        return len(found), len(seen)
+
+    two, queries_for_two = run()
+    for n in range(6):
+        make_sheet(title=f"Encore une {n}")
+    eight, queries_for_eight = run()
+    assert (two, eight) == (2, 8)
+    assert queries_for_eight == queries_for_two <= 2
+
+
+# --- reachable: the team, and the escalation when nobody is left ----------------------------
+
+def test_a_sheet_whose_structures_only_member_left_escalates_to_the_moderators(
+        app, client, make_sheet, make_user, moderator):
+    from kb.freshness.letters import DUE, letter_items_for_moderator, letter_items_for_owner
+
+    s = structure(moderator, commune_code="29019")
+    agent = make_user(email="agent@ccas-brest.fr")
+    member(s, agent, moderator)
+    writer = make_user(trusted=True)
+    sheet = carried(make_sheet, s, author=writer, title="Accueil au CCAS")
+    writer.blocked = True  # its only contributor cannot be asked
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+
+    # The member is the sheet's reachable team: the letter asks them, not the moderators.
+    [item] = letter_items_for_owner(agent, utcnow())
+    assert (item.title, item.state) == ("Accueil au CCAS", DUE)
+    assert letter_items_for_moderator(moderator, utcnow()) == []
+    assert sheet not in freshness.stale_sheets()
+    # Its "Confirmer" link works for a member (of an unverified structure, too).
+    path = dict(item.actions)["Confirmer"].removeprefix("http://kb.test")
+    assert client.post(path).status_code == 200
+    assert db.session.get(Sheet, sheet.id).fresh
+
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+    operations.leave(s, agent)
+    commit()
+    # Nobody reachable left: in front of the moderators at once, in their letter and queue.
+    assert letter_items_for_owner(agent, utcnow()) == []
+    [escalated] = letter_items_for_moderator(moderator, utcnow())
+    assert escalated.title == "Accueil au CCAS"
+    assert [label for label, _ in escalated.actions] == ["Confirmer", "Archiver"]
+    assert sheet in freshness.stale_sheets()
+
+
+def test_a_member_who_accepts_no_mail_is_not_reachable(app, make_sheet, make_user, moderator):
+    from kb.freshness.letters import letter_items_for_moderator
+
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    agent.reminder_period_days = 0  # "jamais" in "Mon compte"
+    writer = make_user(trusted=True)
+    sheet = carried(make_sheet, s, author=writer, title="Accueil au CCAS")
+    writer.deleted_at = utcnow()  # a deleted contributor is no one to ask either
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+    assert [i.title for i in letter_items_for_moderator(moderator, utcnow())] == ["Accueil au CCAS"]
+
+
+# --- ProConnect: a shared webmail domain proves nothing -------------------------------------
+
+@pytest.mark.parametrize("domain", ["gmail.com", "orange.fr", "hotmail.fr", "outlook.com",
+                                    "yahoo.fr", "laposte.net", "protonmail.com", "icloud.com"])
+def test_two_people_sharing_a_webmail_domain_do_not_join_at_once(app, make_user, domain):
+    first = make_user(email=f"premiere@{domain}")
+    created = operations.on_oidc_signed_in(first, {"siret": SIRET})
+    second = make_user(email=f"second@{domain}")
+    row = operations.on_oidc_signed_in(second, {"siret": SIRET})
+    commit()
+    assert created.administers  # a new SIRET still makes its first administrator
+    assert row.state == MemberState.REQUESTED and not row.is_active
+    [mail] = outbox(f"premiere@{domain}")  # the administrator decides
+    assert "demande" in mail.body_text
+
+
+def test_the_webmail_list_spares_employers_domains():
+    assert operations.is_webmail("GMAIL.COM") and operations.is_webmail("hotmail.co.uk")
+    assert operations.is_webmail("outlook.be") and operations.is_webmail("wanadoo.fr")
+    for domain in ("ccas-brest.fr", "laposte.fr", "mail.mairie-brest.fr",
+                   "outlook.ccas-brest.fr", "live-brest.fr", "beta.gouv.fr"):
+        assert not operations.is_webmail(domain), domain

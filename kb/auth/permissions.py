@@ -27,6 +27,8 @@ class Capability(StrEnum):
     HOST_VISITS = "host_visits"  # offer a sheet's visit slots, see their registrants
     MODERATE = "moderate"  # reports, hide/restore, archive, duplicates, hidden sheets, audit log
     MANAGE_USERS = "manage_users"  # block and trust accounts
+    # Edit a structure, invite to it, accept or refuse requests to join (issue 24).
+    MANAGE_STRUCTURE = "manage_structure"
     MANAGE_STAFF = "manage_staff"  # the same on accounts that hold staff capabilities
     ADMINISTER = "administer"  # roles, deletion and personal data of other accounts
 
@@ -36,7 +38,7 @@ _MODERATOR = _CONTRIBUTOR | {Capability.PUBLISH, Capability.VIEW_REVISION, Capab
                              Capability.CONFIRM_FRESH, Capability.UPDATE_AVAILABILITY,
                              Capability.HOST_VISITS,
                              Capability.MODERATE,
-                             Capability.MANAGE_USERS}
+                             Capability.MANAGE_USERS, Capability.MANAGE_STRUCTURE}
 
 # One row per role. A new role ("editor": may review, not manage accounts) is one more row.
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -58,6 +60,11 @@ OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
 # ...and to the active members of the verified structure that carries it (a sheet's
 # `structure_id`, issue 24): they publish their own changes to their structure's sheets.
 MEMBER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.PUBLISH})
+# ...and to the active members of the structure that carries it, verified or not: the freshness
+# letters ask the whole team, and their one-click "Confirmer" acts with the person's rights.
+TEAM_ON_OBJECT: frozenset[Capability] = frozenset({Capability.CONFIRM_FRESH})
+# ...and to a structure's active administrators, on that structure (issue 24).
+ADMIN_ON_OBJECT: frozenset[Capability] = frozenset({Capability.MANAGE_STRUCTURE})
 # Capabilities that make an account "staff": acting on such an account needs more.
 STAFF: frozenset[Capability] = frozenset({Capability.REVIEW, Capability.MODERATE,
                                           Capability.MANAGE_USERS, Capability.MANAGE_STAFF})
@@ -76,6 +83,7 @@ DENIED: dict[Capability, str] = {
     Capability.MODERATE: "réservé aux modérateurs",
     Capability.MANAGE_USERS: "réservé aux modérateurs",
     Capability.MANAGE_STAFF: "seul un administrateur peut agir sur un modérateur",
+    Capability.MANAGE_STRUCTURE: "réservé aux administrateurs de la structure et aux modérateurs",
     Capability.ADMINISTER: "réservé aux administrateurs",
 }
 
@@ -95,6 +103,36 @@ _member_rule: Callable[[User, int], bool] | None = None
 def register_member_rule(rule: Callable[[User, int], bool] | None) -> None:
     global _member_rule
     _member_rule = rule
+
+
+# How "active member of this structure, verified or not" is read (kb.structures registers it).
+_team_rule: Callable[[User, int], bool] | None = None
+
+
+def register_team_rule(rule: Callable[[User, int], bool] | None) -> None:
+    global _team_rule
+    _team_rule = rule
+
+
+def _is_in_carriers_team(user: Any, obj: Any) -> bool:
+    structure_id = getattr(obj, "structure_id", None)
+    return (_team_rule is not None and isinstance(structure_id, int) and _is_user(user)
+            and not user.blocked and user.deleted_at is None and _team_rule(user, structure_id))
+
+
+# How "administers this structure" is read (kb.structures registers it too): (user, object).
+_admin_rule: Callable[[User, Any], bool] | None = None
+
+
+def register_admin_rule(rule: Callable[[User, Any], bool] | None) -> None:
+    global _admin_rule
+    _admin_rule = rule
+
+
+def _administers(user: Any, obj: Any) -> bool:
+    # Blocked or deleted accounts administer nothing, as they do nothing else.
+    return (_admin_rule is not None and _is_user(user) and not user.blocked
+            and user.deleted_at is None and _admin_rule(user, obj))
 
 
 def _is_member_of_carrier(user: Any, obj: Any) -> bool:
@@ -141,6 +179,10 @@ def can(user: Any, capability: Capability | str, obj: Any = None) -> bool:
     if capability in PUBLIC_ON_OBJECT and bool(getattr(obj, "is_public", False)):
         return True
     if capability in MEMBER_ON_OBJECT and _is_member_of_carrier(user, obj):
+        return True
+    if capability in ADMIN_ON_OBJECT and _administers(user, obj):
+        return True
+    if capability in TEAM_ON_OBJECT and _is_in_carriers_team(user, obj):
         return True
     return (capability in OWNER_ON_OBJECT and _is_user(user) and not user.blocked
             and isinstance(obj, Owned) and obj.is_owned_by(user))

@@ -7,11 +7,16 @@ listed a due sheet without an answer its other contributors get it too, after tw
 moderators (with "Confirmer", "Archiver", "Relancer"). Any sign of life moves the review date,
 and the count starts again (it belongs to one review date). docs/freshness.md says it in prose.
 
-The owner is the sheet's first contributor who can be asked (not blocked, not the import
-account, not opted out of reminders); its other contributors come next, in the order they
-first contributed. Moderators have no territory of their own yet: the escalated sheets are
-shared among the moderators who receive the letter's moderation section, each sheet to one of
-them (`_moderates` is where a territory would narrow it); /moderation/fraicheur lists them all.
+The people asked are the sheet's team (kb/structures/team.py) who can be mailed: its
+contributors and the active members of the structure that carries it. The owner is its first
+contributor who can be asked (not blocked, deleted, the import account, nor opted out of
+reminders); its other contributors come next, in the order they first contributed, then the
+structure's members (administrators first). With no contributor left, the first member owns
+the sheet. A sheet with nobody left to ask goes to the moderators at once.
+
+Moderators have no territory of their own yet: the escalated sheets are shared among the
+moderators who receive the letter's moderation section, each sheet to one of them
+(`_moderates` is where a territory would narrow it); /moderation/fraicheur lists them all.
 """
 
 from __future__ import annotations
@@ -27,15 +32,17 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, func, select
 
-from kb.auth.models import SYSTEM_EMAIL, User
+from kb.auth.models import User
 from kb.auth.permissions import ROLE_CAPABILITIES, Capability, can, check
-from kb.auth.preferences import letter_sections, reminder_period
+from kb.auth.preferences import letter_sections
 from kb.errors import LinkError
 from kb.extensions import db
 from kb.freshness.models import FreshnessState
 from kb.moderation.models import Action
 from kb.moderation.operations import audit
 from kb.sheets.models import ACCEPTED, REVIEW_INTERVALS, Revision, Sheet, published_sheets
+from kb.structures.models import Membership, MemberState
+from kb.structures.team import members, reachable
 from kb.timeutil import utcnow
 
 SOON, DUE, LATE = "bientôt", "à vérifier", "en retard"
@@ -63,12 +70,12 @@ class FreshnessItem:
 # --- who is asked ----------------------------------------------------------------------------
 
 def askable(user: User) -> bool:
-    return not user.blocked and user.deleted_at is None and user.email != SYSTEM_EMAIL \
-        and reminder_period(user) is not None
+    return reachable(user)  # the team's rule (kb.structures.team)
 
 
 def people_to_ask(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
-    """Per sheet, its contributors who can be asked, the owner (first contributor) first."""
+    """Per sheet, its team who can be asked: its contributors, the owner (first contributor)
+    first, then the members of its structure. Nobody: the moderators' (escalated at once)."""
     ids = list(sheet_ids)
     result: dict[int, list[User]] = defaultdict(list)
     if not ids:
@@ -83,6 +90,9 @@ def people_to_ask(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
         user = users.get(row.author_id)
         if user is not None and askable(user):
             result[row.sheet_id].append(user)
+    for sheet_id, people in members(ids).items():
+        known = {u.id for u in result[sheet_id]}
+        result[sheet_id].extend(u for u in people if u.id not in known and askable(u))
     return result
 
 
@@ -170,8 +180,12 @@ def letter_items_for_owner(user: User, now: datetime, next_letter: datetime | No
     # A monthly period lasts 28 or 35 days: a sheet falling due 31 to 35 days after a letter
     # would otherwise get its first mail when already overdue.
     ahead = max(AHEAD, next_letter - now) if next_letter is not None else AHEAD
-    mine = published_sheets().join(Revision, Revision.sheet_id == Sheet.id).where(
-        Revision.author_id == user.id, Revision.status.in_(ACCEPTED))
+    # Sheets they contributed to, and the sheets of the structures they are active members of.
+    mine = published_sheets().where(
+        Sheet.id.in_(select(Revision.sheet_id).where(
+            Revision.author_id == user.id, Revision.status.in_(ACCEPTED)))
+        | Sheet.structure_id.in_(select(Membership.structure_id).where(
+            Membership.user_id == user.id, Membership.state == MemberState.ACTIVE.value)))
     sheets = _candidates(now, mine, ahead)
     people = people_to_ask(s.id for s in sheets)
     states = _states(s.id for s in sheets)

@@ -28,6 +28,7 @@ from kb.freshness.letters import (  # noqa: F401  (the letters engine's names: d
     letter_items_for_owner,
     load_action,
     note_reminded,
+    people_to_ask,
     relaunch,
 )
 from kb.freshness.models import ConfirmToken, DigestLog
@@ -73,11 +74,12 @@ def archive_candidates(now: datetime | None = None, due: list[Sheet] | None = No
 
 
 def stale_sheets(now: datetime | None = None, due: list[Sheet] | None = None) -> list[Sheet]:
-    """Due sheets nobody can be asked about (only the import user wrote them, or every author is
-    blocked): the moderators' "à reprendre" queue."""
+    """Due sheets nobody can be asked about: no contributor nor member of its structure who can
+    be mailed (the letters' rule, kb.freshness.letters.people_to_ask): the moderators' "à
+    reprendre" queue."""
     due = due_sheets(now) if due is None else due
-    contributors = teams(s.id for s in due)  # contributors and structure members
-    return [s for s in due if not contributors.get(s.id)]
+    people = people_to_ask(s.id for s in due)  # reachable contributors and structure members
+    return [s for s in due if not people.get(s.id)]
 
 
 def review_age_buckets(now: datetime | None = None) -> list[tuple[str, int]]:

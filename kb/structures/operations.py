@@ -26,7 +26,15 @@ from stdnum.fr import siret as stdnum_siret
 
 from kb import mail
 from kb.auth.models import User
-from kb.auth.permissions import Capability, can, check, register_member_rule
+from kb.auth.permissions import (
+    ROLE_CAPABILITIES,
+    Capability,
+    can,
+    check,
+    register_admin_rule,
+    register_member_rule,
+    register_team_rule,
+)
 from kb.errors import Conflict, Invalid, NotFound, PermissionDenied
 from kb.extensions import db
 from kb.sheets.fields import ACTOR_TYPES, FIELDS_BY_NAME, clean_value
@@ -43,6 +51,25 @@ TYPES: dict[str, str] = dict(ACTOR_TYPES)
 # Verified by ProConnect once this many active members signed in with the structure's SIRET.
 PROCONNECT_VERIFIERS = 2
 INVITATION_DAYS = 14
+# Personal mailboxes anyone can open: sharing one says nothing about an employer, so a
+# ProConnect sign-in with such an address never joins a structure at once (a request waits).
+# Exact domains, and providers whose every country domain is a webmail ("hotmail.fr",
+# "outlook.be", "yahoo.co.uk": `WEBMAIL_PROVIDERS` followed by a country or generic ending).
+# docs/structures.md lists both.
+WEBMAIL_DOMAINS: frozenset[str] = frozenset({
+    # French access providers' and La Poste's mailboxes (laposte.fr is La Poste's staff: not here)
+    "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "neuf.fr", "cegetel.net", "club-internet.fr",
+    "bbox.fr", "numericable.fr", "noos.fr", "aliceadsl.fr", "laposte.net", "voila.fr",
+    "9online.fr", "mailo.com", "netcourrier.com",
+    # International
+    "gmail.com", "googlemail.com", "icloud.com", "me.com", "mac.com", "protonmail.com",
+    "protonmail.ch", "proton.me", "pm.me", "tutanota.com", "tuta.io", "aol.com", "aol.fr",
+    "mail.com", "gmx.com", "gmx.fr", "gmx.de", "gmx.net", "yandex.com", "yandex.ru",
+    "zoho.com", "hey.com", "fastmail.com", "ymail.com",
+})
+WEBMAIL_PROVIDERS: frozenset[str] = frozenset({
+    "hotmail", "outlook", "live", "msn", "windowslive", "yahoo", "gmail", "protonmail", "gmx",
+})
 _SALT = "kb-structure-invitation"
 
 
@@ -151,15 +178,26 @@ def import_structure(data: Mapping[str, Any]) -> Structure:
 
 
 def update_structure(structure: Structure, data: Mapping[str, Any], user: User) -> None:
-    _check_manager(structure, user)
+    """Its administrators and the moderators edit it: the same checks as at creation (a SIRET
+    another structure carries is a Conflict with a French message, never a 500)."""
+    check_manager(structure, user)
     values = clean({**_values(structure), **data})
     if values["siret"] and values["siret"] != structure.siret:
         if by_siret(values["siret"]) is not None:
             raise _duplicate(values["siret"])
         if structure.verified_how == "proconnect":
             structure.verified_at, structure.verified_how = None, ""  # verified for another SIRET
-    for key, value in values.items():
-        setattr(structure, key, value)
+    try:
+        with db.session.begin_nested():  # another request may take the SIRET meanwhile
+            for key, value in values.items():
+                setattr(structure, key, value)
+    except IntegrityError as exc:
+        raise _duplicate(values["siret"] or "") from exc
+
+
+def form_values(structure: Structure) -> dict[str, Any]:
+    """Its fields as the edit form shows them ("" for no SIRET)."""
+    return {**_values(structure), "siret": structure.siret or ""}
 
 
 def _values(structure: Structure) -> dict[str, Any]:
@@ -189,14 +227,13 @@ def administers(structure: Structure, user: Any) -> bool:
 
 
 def may_manage(structure: Structure, user: Any) -> bool:
-    """Its administrators and the moderators invite, accept requests and edit it."""
-    return (isinstance(user, User) and user.is_active
-            and (can(user, Capability.MODERATE) or administers(structure, user)))
+    """Its administrators and the moderators invite, accept requests and edit it (the
+    capability table: MANAGE_STRUCTURE, granted on the structure to its administrators)."""
+    return can(user, Capability.MANAGE_STRUCTURE, structure)
 
 
-def _check_manager(structure: Structure, user: Any) -> None:
-    if not may_manage(structure, user):
-        raise PermissionDenied("réservé aux administrateurs de la structure et aux modérateurs")
+def check_manager(structure: Structure, user: Any) -> None:
+    check(user, Capability.MANAGE_STRUCTURE, structure)
 
 
 def _activate(row: Membership, via: JoinedVia, role: MemberRole | None = None) -> Membership:
@@ -234,7 +271,37 @@ def request_to_join(structure: Structure, user: User) -> Membership:
         row.state, row.joined_via, row.created_at = (
             MemberState.REQUESTED.value, JoinedVia.REQUEST.value, utcnow())
         row.decided_at = None
+        notify_request(row)
     return row
+
+
+def deciders(structure: Structure) -> list[User]:
+    """Who is told of a request to join: its active administrators; when it has none, the
+    moderators (a request must reach someone who can accept it)."""
+    admins = [m.user for m in structure.active_members()
+              if m.administers and m.user.is_active]
+    if admins:
+        return admins
+    roles = [role for role, granted in ROLE_CAPABILITIES.items() if Capability.MODERATE in granted]
+    return [u for u in db.session.scalars(select(User).where(User.role.in_(roles)).order_by(User.id))
+            if can(u, Capability.MODERATE)]
+
+
+def notify_request(row: Membership) -> None:
+    """One mail per decider, through the outbox, with the link to the page where they accept.
+    Not transactional: not the recipient's own action (preferences and bounces hold). Keyed on
+    the request, so asking again while it waits mails nobody twice."""
+    db.session.flush()  # the row's id keys the mails
+    structure = row.structure
+    url = f"{base_url()}/structures/{structure.id}-{structure.slug}#demandes"
+    stamp = row.created_at.strftime("%Y%m%d%H%M%S") if row.created_at else ""
+    for person in deciders(structure):
+        message = mail.render(
+            person.email, f"Demande pour rejoindre « {structure.name} » — Fiches initiatives",
+            "mail/structures/request", structure=structure, asker=row.user, decider=person,
+            proconnect=row.joined_via == JoinedVia.PROCONNECT.value, url=url)
+        mail.queue(replace(message, kind="structure.request",
+                           dedupe_key=f"structure.request:{row.id}:{stamp}:{person.id}"))
 
 
 def pending_requests(structure: Structure) -> list[Membership]:
@@ -242,7 +309,7 @@ def pending_requests(structure: Structure) -> list[Membership]:
 
 
 def decide(row: Membership, decider: User, accept: bool) -> None:
-    _check_manager(row.structure, decider)
+    check_manager(row.structure, decider)
     if row.state != MemberState.REQUESTED:
         raise Conflict("cette demande a déjà été traitée")
     if accept:
@@ -280,7 +347,7 @@ def _hash(nonce: str) -> str:
 def invite(structure: Structure, inviter: User, email: str) -> str:
     """Mail a signed link to `email`; returns the link. The invited person opens it signed in
     with that address and becomes a member."""
-    _check_manager(structure, inviter)
+    check_manager(structure, inviter)
     address = " ".join(str(email or "").split()).lower()
     if "@" not in address or len(address) > 254:
         raise Invalid("adresse électronique invalide", fields={"email": "adresse invalide"})
@@ -332,7 +399,18 @@ def accept_invitation(token: str, user: User) -> Membership:
 # --- ProConnect (the OIDC sign-in calls this; kb.auth.signals.oidc_signed_in at merge) -------
 
 def _domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower()
+    return email.rsplit("@", 1)[-1].lower().rstrip(".")
+
+
+def is_webmail(domain: str) -> bool:
+    """Whether `domain` is a personal mailbox anyone can open (WEBMAIL_DOMAINS, or one of
+    WEBMAIL_PROVIDERS followed by a country or generic ending: "hotmail.fr", "yahoo.co.uk")."""
+    domain = domain.lower().rstrip(".")
+    if domain in WEBMAIL_DOMAINS:
+        return True
+    labels = domain.split(".")
+    return (labels[0] in WEBMAIL_PROVIDERS and 2 <= len(labels) <= 3
+            and all(0 < len(label) <= 3 for label in labels[1:]))
 
 
 def maybe_verify_by_proconnect(structure: Structure) -> None:
@@ -348,7 +426,8 @@ def on_oidc_signed_in(user: User, claims: Mapping[str, Any]) -> Membership | Non
     """After a ProConnect sign-in: the SIRET the provider vouches for. A new SIRET creates its
     structure (the person becomes its administrator); a known one is joined at once when the
     address's domain is one its members already use, otherwise a request waits for its
-    administrators. No SIRET, or an invalid one: nothing (logged)."""
+    administrators; a webmail address (`is_webmail`) always asks: two strangers sharing
+    gmail.com are no colleagues. No SIRET, or an invalid one: nothing (logged)."""
     if not user.is_active:
         return None
     try:
@@ -374,12 +453,14 @@ def on_oidc_signed_in(user: User, claims: Mapping[str, Any]) -> Membership | Non
         return row
     domains = {_domain(m.user.email) for m in structure.active_members()
                if m.user.is_active and m.user.id != user.id}
-    if _domain(user.email) in domains:
+    domain = _domain(user.email)
+    if domain in domains and not is_webmail(domain):
         _activate(row, JoinedVia.PROCONNECT)
         maybe_verify_by_proconnect(structure)
     elif row.state != MemberState.REQUESTED:
         row.state, row.joined_via, row.created_at, row.decided_at = (
             MemberState.REQUESTED.value, JoinedVia.PROCONNECT.value, now, None)
+        notify_request(row)
     return row
 
 
@@ -395,21 +476,65 @@ def is_verified_member(user: User, structure_id: int) -> bool:
             Structure.verified_at.is_not(None)).limit(1)) is not None
 
 
+def is_member(user: User, structure_id: int) -> bool:
+    """Whether `user` is an active member of the structure, verified or not (the capability
+    table's TEAM_ON_OBJECT: members confirm its sheets fresh from their letter)."""
+    return db.session.scalar(select(Membership.id).where(
+        Membership.structure_id == structure_id, Membership.user_id == user.id,
+        Membership.state == MemberState.ACTIVE.value).limit(1)) is not None
+
+
+def _administers_rule(user: User, obj: Any) -> bool:
+    return isinstance(obj, Structure) and administers(obj, user)
+
+
 def init_rules() -> None:
     register_member_rule(is_verified_member)
+    register_admin_rule(_administers_rule)
+    register_team_rule(is_member)
 
 
 # --- sheets ---------------------------------------------------------------------------------
 
 def link_sheet(sheet: Sheet, structure: Structure | None, user: User) -> None:
-    """Name (or clear, with None) the structure that carries a sheet: a moderator, or a member
-    of that structure (of the current one, to clear it)."""
+    """Name (or clear, with None) the structure that carries a sheet (`may_link`)."""
+    if not may_link(sheet, structure, user):
+        raise PermissionDenied("réservé aux modérateurs, aux administrateurs de la structure et "
+                               "à ses membres pour les fiches auxquelles ils contribuent")
+    sheet.structure_id = structure.id if structure is not None else None
+
+
+def may_link(sheet: Sheet, structure: Structure | None, user: Any) -> bool:
+    """Moderators link and unlink any sheet. A structure's own people link only a sheet that
+    carries no structure yet and whose actor name is the structure's (one of its likely
+    matches: nobody claims someone else's sheet): its administrators any of them, its other
+    active members those they contribute to. Unlinking: the administrators of the current
+    structure, or a member who contributes to the sheet."""
+    if can(user, Capability.MODERATE):
+        return True
+    if not isinstance(user, User) or not user.is_active:
+        return False
     target = structure or (db.session.get(Structure, sheet.structure_id)
                            if sheet.structure_id else None)
     row = membership(target, user) if target is not None else None
-    if not can(user, Capability.MODERATE) and not (row is not None and row.is_active):
-        raise PermissionDenied("réservé aux membres de la structure et aux modérateurs")
-    sheet.structure_id = structure.id if structure is not None else None
+    if row is None or not row.is_active:
+        return False
+    if structure is not None and not _matches(sheet, structure):
+        return False
+    return row.administers or sheet.is_owned_by(user)
+
+
+def _matches(sheet: Sheet, structure: Structure) -> bool:
+    if sheet.structure_id is not None or not sheet.is_published:
+        return False
+    actor = str((sheet.approved_revision.data if sheet.approved_revision else {})
+                .get("actor_name", ""))
+    return _name_key(actor) == _name_key(structure.name) and _same_place(sheet, structure)
+
+
+def _same_place(sheet: Sheet, structure: Structure) -> bool:
+    return (not structure.commune_code or not sheet.commune_code
+            or structure.commune_code == sheet.commune_code)
 
 
 def sheets_of(structure: Structure) -> list[Sheet]:
@@ -419,29 +544,52 @@ def sheets_of(structure: Structure) -> list[Sheet]:
         Sheet.structure_id == structure.id).order_by(Sheet.title)))
 
 
-def likely_matches(limit: int = 200) -> list[tuple[Sheet, Structure]]:
-    """Published sheets without a structure whose actor name matches a structure's name (case
-    and spacing aside) and, when both are known, whose commune is the structure's: the
-    moderators' list of sheets to link."""
-    from kb.sheets.models import published_sheets
+def likely_matches(limit: int = 200, structure: Structure | None = None
+                   ) -> list[tuple[Sheet, Structure]]:
+    """Published sheets without a structure whose actor name matches a structure's name (case,
+    accents and spacing aside) and, when both are known, whose commune is the structure's: the
+    moderators' list of sheets to link (or one structure's, on its page). Two queries whatever
+    the number of sheets: the actor name is read with the sheet, not one revision at a time."""
+    from kb.sheets.models import Revision, published_sheets
 
-    structures = list(db.session.scalars(select(Structure)))
+    structures = [structure] if structure is not None else list(db.session.scalars(select(Structure)))
     by_name: dict[str, list[Structure]] = {}
     for s in structures:
         by_name.setdefault(_name_key(s.name), []).append(s)
     if not by_name:
         return []
+    rows = db.session.execute(
+        published_sheets().add_columns(Revision.data["actor_name"].as_string())
+        .join(Revision, Revision.id == Sheet.approved_revision_id)
+        .where(Sheet.structure_id.is_(None)).order_by(Sheet.id))
     found: list[tuple[Sheet, Structure]] = []
-    for sheet in db.session.scalars(published_sheets().where(Sheet.structure_id.is_(None))
-                                    .order_by(Sheet.id)):
-        actor = str((sheet.approved_revision.data if sheet.approved_revision else {})
-                    .get("actor_name", ""))
-        for s in by_name.get(_name_key(actor), []):
-            if not s.commune_code or not sheet.commune_code or s.commune_code == sheet.commune_code:
+    for sheet, actor in rows:
+        for s in by_name.get(_name_key(actor or ""), []):
+            if _same_place(sheet, s):
                 found.append((sheet, s))
         if len(found) >= limit:
             break
     return found
+
+
+def page_matches(structure: Structure, user: Any) -> list[tuple[Sheet, bool]]:
+    """The structure's likely matches for its page, each with whether `user` may link it
+    (`may_link`): one query more than `likely_matches`, for the sheets the person wrote."""
+    from kb.sheets.models import ACCEPTED, Revision
+
+    if not isinstance(user, User) or not user.is_active:
+        return []
+    row = membership(structure, user)
+    member = row is not None and row.is_active
+    if not member and not can(user, Capability.MODERATE):
+        return []
+    sheets = [sheet for sheet, _ in likely_matches(structure=structure)]
+    if not sheets or can(user, Capability.MODERATE) or (row is not None and row.administers):
+        return [(sheet, True) for sheet in sheets]
+    mine = set(db.session.scalars(select(Revision.sheet_id).distinct().where(
+        Revision.author_id == user.id, Revision.status.in_(ACCEPTED),
+        Revision.sheet_id.in_([s.id for s in sheets]))))
+    return [(sheet, sheet.id in mine) for sheet in sheets]
 
 
 def _name_key(name: str) -> str:

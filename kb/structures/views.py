@@ -81,6 +81,7 @@ def show(structure_id: int, slug: str = "") -> Any:
         "structures/show.html", structure=structure, sheets=sheets,
         members=operations.members_public(structure), mine=mine, manager=manager,
         requests=operations.pending_requests(structure) if manager else [],
+        matches=operations.page_matches(structure, current_user),
         networks=[operations.NETWORKS.get(n, n) for n in structure.networks or []],
         type_label=operations.TYPES.get(structure.type, ""),
         commune=commune_label(structure.commune_code),
@@ -112,6 +113,32 @@ def create() -> Any:
                            form=FlaskForm()), status
 
 
+@bp.route("/structures/<int:structure_id>/modifier", methods=["GET", "POST"])
+@login_required
+def edit(structure_id: int) -> Any:
+    """Its administrators and the moderators edit it (MANAGE_STRUCTURE)."""
+    structure = _structure_or_404(structure_id)
+    operations.check_manager(structure, current_user)
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = operations.form_values(structure)
+    if request.method == "POST":
+        _checked_form()
+        values = {**request.form.to_dict(), "networks": request.form.getlist("networks")}
+        try:
+            operations.update_structure(structure, values, current_user)
+            commit()
+        except (Invalid, Conflict) as exc:  # Conflict: another structure carries the SIRET
+            db.session.rollback()
+            errors = exc.extra.get("fields") or {"name": str(exc)}
+        else:
+            flash("Structure enregistrée.", "success")
+            return _page(structure)
+    status = 422 if errors else 200
+    return render_template("structures/form.html", values=values, errors=errors,
+                           types=operations.TYPES, networks=operations.NETWORKS,
+                           structure=structure, form=FlaskForm()), status
+
+
 @bp.post("/structures/<int:structure_id>/verifier")
 @require(Capability.MODERATE)
 def verify(structure_id: int) -> Response:
@@ -133,7 +160,8 @@ def matches() -> str:
 @bp.post("/fiches/<slug>/structure")
 @login_required
 def link_sheet(slug: str) -> Response:
-    """Name the structure that carries a sheet (or none): moderators, or its members."""
+    """Name the structure that carries a sheet (or none): moderators, or its people
+    (operations.may_link)."""
     _checked_form()
     sheet = get_sheet_or_404(slug, PUBLISHED)
     raw = request.form.get("structure_id", "")
@@ -149,6 +177,8 @@ def link_sheet(slug: str) -> Response:
     next_url = request.form.get("next", "")
     if next_url == "matches":
         return redirect(url_for("structures.matches"))
+    if next_url == "structure" and structure is not None:
+        return _page(structure)
     return redirect(url_for("sheets.show", slug=sheet.slug))
 
 
