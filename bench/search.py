@@ -479,7 +479,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     database_url = args.database_url or f"sqlite:///{kept / f'kb-{name}.sqlite3'}"
     app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url,
                       "KB_INDEX_DIR": str(kept / f"index-{name}"), "KB_SEARCH_BACKEND": args.backend,
-                      "KB_BASE_URL": "http://127.0.0.1:5000", "RATELIMIT_ENABLED": False})
+                      "KB_BASE_URL": "http://127.0.0.1:5000", "RATELIMIT_ENABLED": False,
+                      # Queries the readers' cache has not seen (issue 27): measure the search.
+                      "KB_CACHE": "none"})
     corpus, tag_names, queries = make_corpus(args.profile, args.sheets, args.seed)
     figures: dict[str, Any] = {"profile": args.profile, "sheets": args.sheets,
                                "backend": args.backend,

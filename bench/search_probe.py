@@ -28,7 +28,9 @@ def main() -> None:
     app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": args.database_url,
                       "KB_INDEX_DIR": tempfile.mkdtemp(prefix="kb-probe-"),
                       "KB_SEARCH_BACKEND": args.backend, "RATELIMIT_ENABLED": False,
-                      "KB_BASE_URL": "http://127.0.0.1:5000"})
+                      "KB_BASE_URL": "http://127.0.0.1:5000",
+                      # Queries the readers' cache has not seen (issue 27): measure the search.
+                      "KB_CACHE": "none"})
     client = app.test_client()
     with app.app_context():
         for q, filters in QUERIES:  # warm

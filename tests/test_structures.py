@@ -609,6 +609,22 @@ def test_a_member_who_accepts_no_mail_is_not_reachable(app, make_sheet, make_use
     assert [i.title for i in letter_items_for_moderator(moderator, utcnow())] == ["Accueil au CCAS"]
 
 
+def test_a_member_whose_address_is_unconfirmed_is_not_reachable(app, make_sheet, make_user,
+                                                                 moderator):
+    from kb.freshness.letters import letter_items_for_moderator
+
+    s = structure(moderator)
+    agent = make_user()
+    member(s, agent, moderator)
+    agent.email_confirmed_at = None  # letters go to confirmed addresses only: never mailed
+    writer = make_user(trusted=True)
+    sheet = carried(make_sheet, s, author=writer, title="Accueil au CCAS")
+    writer.deleted_at = utcnow()
+    sheet.last_reviewed_at = utcnow() - timedelta(days=800)
+    commit()
+    assert [i.title for i in letter_items_for_moderator(moderator, utcnow())] == ["Accueil au CCAS"]
+
+
 # --- ProConnect: a shared webmail domain proves nothing -------------------------------------
 
 @pytest.mark.parametrize("domain", ["gmail.com", "orange.fr", "hotmail.fr", "outlook.com",

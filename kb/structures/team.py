@@ -22,9 +22,10 @@ from kb.structures.models import Membership, MemberState
 
 
 def reachable(user: User) -> bool:
-    """Whether a letter can ask this person: the account is neither blocked, deleted nor the
-    import account, and accepts mail (not "jamais" for reminders in "Mon compte")."""
-    return (not user.blocked and user.deleted_at is None and user.email != SYSTEM_EMAIL
+    """Whether a letter can ask this person: the account is confirmed (letters go to confirmed
+    addresses only), neither blocked, deleted nor the import account, and accepts mail (not
+    "jamais" for reminders in "Mon compte")."""
+    return (user.is_confirmed and not user.blocked and user.email != SYSTEM_EMAIL
             and reminder_period(user) is not None)
 
 
