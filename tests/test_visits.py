@@ -619,7 +619,8 @@ def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts
 
     stats = operations.campaign_stats(campaign)
     assert stats == {
-        "partners": 2, "actions_visited": 2, "professionals_registered": 2,
+        "partners": 2, "actions_visited": 2, "professionals_invited": 0, "invited_visited": 0,
+        "professionals_registered": 2,
         "professionals_visited": 2, "visits_made": 3, "visits_per_professional_mean": 1.5,
         "visits_per_professional_max": 2, "share_local": 0.67,
         "share_departmental_or_wider": 0.33, "mean_rating": 4.0}
@@ -629,3 +630,100 @@ def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts
     assert rows["Visites réalisées"] == "3"
     assert rows["Visites par professionnel (moyenne)"] == "1,5"
     assert "Le parcours en chiffres" in client.get(campaign_url).get_data(as_text=True)
+
+
+def _structure_with(moderator: User, *people: User, name: str = "CCAS de Brest") -> Any:
+    from kb.structures import operations as structures
+    from kb.structures.models import MemberRole
+
+    row = structures.create_structure({"name": name}, moderator)
+    for person in people:
+        structures.add_member(row, person, moderator, MemberRole.MEMBER)
+    commit()
+    return row
+
+
+def _campaign(moderator: User, **values: Any) -> Any:
+    campaign = operations.create_campaign(moderator, {
+        "name": "Parcours Brest", "starts_on": "2026-01-05T00:00:00",
+        "ends_on": "2030-02-15T00:00:00", "department": "29", **values})
+    commit()
+    return campaign
+
+
+def test_a_moderator_invites_structures_and_professionals_who_are_counted_in_the_figures(
+        client, login, sheet, host, make_user, moderator):
+    campaign = _campaign(moderator)
+    ana, bob, cleo, dan = (make_user(name=n, email=f"{n.lower()}@example.org")
+                           for n in ("Ana", "Bob", "Cleo", "Dan"))
+    ccas = _structure_with(moderator, bob, cleo)
+    url = f"/parcours/{campaign.slug}/invites"
+    login(host)
+    assert client.get(url).status_code == 403
+    assert client.post(url, data={"emails": "ana@example.org"}).status_code == 403
+    login(moderator)
+    assert client.get(url).status_code == 200
+    refused = client.post(url, data={"structures": [str(ccas.id)],
+                                     "emails": "ANA@example.org\ninconnu@example.org"})
+    assert refused.status_code == 422
+    assert "inconnu@example.org" in refused.get_data(as_text=True)
+    assert operations.invited_ids(campaign) == set()  # nothing saved
+    saved = client.post(url, data={"structures": [str(ccas.id)],
+                                   "emails": "ANA@example.org ; bob@example.org"})
+    assert saved.status_code == 302
+    # Ana by address, Bob by both, Cleo as a member: each once.
+    assert operations.invited_ids(campaign) == {ana.id, bob.id, cleo.id}
+    page = client.get(f"/parcours/{campaign.slug}").get_data(as_text=True)
+    assert "CCAS de Brest" in page and "2 professionnels invités par adresse" in page
+
+    slot = new_slot(sheet, host, campaign_id=campaign.id, capacity=5, min_participants=1)
+    for person in (ana, dan):
+        operations.register_user(slot.id, person)
+    commit()
+    slot.starts_at, slot.ends_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1)
+    commit()
+    operations.mark_attendance(slot, host, {operations.registration_of(slot, ana).id,
+                                            operations.registration_of(slot, dan).id})
+    commit()
+    stats = operations.campaign_stats(campaign)
+    assert (stats["professionals_invited"], stats["invited_visited"],
+            stats["professionals_visited"]) == (3, 1, 2)
+    exported = client.get(f"/parcours/{campaign.slug}/statistiques.csv")
+    rows = dict(csv.reader(io.StringIO(exported.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows["Professionnels invités"] == "3"
+    assert rows["Invités ayant fait au moins une visite"] == "1"
+    # A member who leaves the structure is no longer invited.
+    from kb.structures.models import Membership, MemberState
+
+    db.session.scalar(select(Membership).where(Membership.user_id == cleo.id)).state = (
+        MemberState.LEFT.value)
+    commit()
+    assert operations.invited_ids(campaign) == {ana.id, bob.id}
+
+
+def test_the_campaigns_are_listed_and_linked_from_visites(client, moderator):
+    campaign = _campaign(moderator, name="Parcours insertion Finistère")
+    assert 'href="/parcours"' in client.get("/visites").get_data(as_text=True)
+    listing = client.get("/parcours")
+    assert listing.status_code == 200
+    assert f'href="/parcours/{campaign.slug}"' in listing.get_data(as_text=True)
+
+
+def test_the_campaign_page_shows_its_slots_per_department_on_the_map_linking_to_the_list(
+        client, sheet, host, moderator):
+    campaign = _campaign(moderator)
+    brest = [new_slot(sheet, host, campaign_id=campaign.id) for _ in range(2)]
+    rennes = new_slot(sheet, host, campaign_id=campaign.id, commune_code="35238",
+                       place="Rennes", format="atelier")
+    page = client.get(f"/parcours/{campaign.slug}").get_data(as_text=True)
+    assert "<svg" in page and 'class="choropleth"' in page
+    assert "Finistère (29) : 2 créneaux" in page and "(35) : 1 créneau" in page
+    link = f"/parcours/{campaign.slug}?territory=29#creneaux"
+    assert f'href="{link}"' in page
+    filtered = client.get(link.split("#")[0]).get_data(as_text=True)
+    assert all(f'id="visite-{s.id}"' in filtered for s in brest)
+    assert f'id="visite-{rennes.id}"' not in filtered
+    # The map keeps the other filters in its links, and counts under them.
+    by_format = client.get(f"/parcours/{campaign.slug}?format=atelier").get_data(as_text=True)
+    assert "Finistère (29) : 2" not in by_format
+    assert f"/parcours/{campaign.slug}?territory=35&amp;format=atelier#creneaux" in by_format

@@ -27,6 +27,8 @@ from kb.timeutil import parse_iso, utcnow
 from kb.transaction import begin_write
 from kb.visits import calendar
 from kb.visits.models import (
+    CampaignInvitee,
+    CampaignStructure,
     RegistrationStatus,
     SlotStatus,
     VisitCampaign,
@@ -513,12 +515,94 @@ def campaign_or_404(slug: str) -> VisitCampaign:
     return campaign
 
 
+def campaigns() -> list[VisitCampaign]:
+    """Every campaign, the ones still running first (latest end first), then the past ones."""
+    rows = list(db.session.scalars(select(VisitCampaign).order_by(
+        VisitCampaign.ends_on.desc(), VisitCampaign.id.desc())))
+    now = utcnow()
+    return [c for c in rows if c.ends_on >= now] + [c for c in rows if c.ends_on < now]
+
+
+MAX_INVITED = 2000  # addresses in one form: a campaign's invitees, not a mailing list
+
+
+def set_invitations(campaign: VisitCampaign, user: User, structure_ids: Any,
+                    emails: Any) -> None:
+    """A moderator names the campaign's invited structures and professionals (accounts, by
+    address): the lists given replace the former ones. An unknown structure or an address no
+    account has is refused, all of them named, and nothing changes."""
+    from kb.structures.models import Structure
+
+    check(user, Capability.MODERATE)
+    if not isinstance(structure_ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in structure_ids):
+        raise Invalid("« structures » : une liste d'identifiants de structures",
+                      field="structures")
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        raise Invalid("« emails » : une liste d'adresses", field="emails")
+    addresses = sorted({e.strip().lower() for e in emails if e.strip()})
+    if len(addresses) > MAX_INVITED or len(structure_ids) > MAX_INVITED:
+        raise Invalid(f"{MAX_INVITED} invités au plus par liste", field="emails")
+    wanted = set(structure_ids)
+    known = set(db.session.scalars(select(Structure.id).where(Structure.id.in_(wanted)))
+                ) if wanted else set()
+    if wanted - known:
+        raise Invalid("structure inconnue : " + ", ".join(map(str, sorted(wanted - known))),
+                      field="structures")
+    accounts = {u.email.lower(): u for u in db.session.scalars(select(User).where(
+        func.lower(User.email).in_(addresses), User.deleted_at.is_(None)))} if addresses else {}
+    unknown = [a for a in addresses if a not in accounts]
+    if unknown:
+        raise Invalid("aucun compte n'a ces adresses (la personne crée d'abord son compte) : "
+                      + ", ".join(unknown[:20]) + (" …" if len(unknown) > 20 else ""),
+                      field="emails")
+    db.session.execute(CampaignStructure.__table__.delete().where(
+        CampaignStructure.campaign_id == campaign.id))
+    db.session.execute(CampaignInvitee.__table__.delete().where(
+        CampaignInvitee.campaign_id == campaign.id))
+    db.session.add_all([CampaignStructure(campaign_id=campaign.id, structure_id=i)
+                        for i in sorted(wanted)])
+    db.session.add_all([CampaignInvitee(campaign_id=campaign.id, user_id=u.id)
+                        for u in {u.id: u for u in accounts.values()}.values()])
+    db.session.flush()
+
+
+def invitations(campaign: VisitCampaign) -> tuple[list[Any], list[User]]:
+    """The invited structures and the accounts invited by address, by name."""
+    from kb.structures.models import Structure
+
+    structures = list(db.session.scalars(select(Structure).join(
+        CampaignStructure, CampaignStructure.structure_id == Structure.id).where(
+        CampaignStructure.campaign_id == campaign.id).order_by(Structure.name)))
+    people = list(db.session.scalars(select(User).join(
+        CampaignInvitee, CampaignInvitee.user_id == User.id).where(
+        CampaignInvitee.campaign_id == campaign.id).order_by(User.email)))
+    return structures, people
+
+
+def invited_ids(campaign: VisitCampaign) -> set[int]:
+    """Invited professionals: the accounts invited by address plus the active members of the
+    invited structures (accounts neither blocked nor deleted), each once."""
+    from kb.structures.models import Membership, MemberState
+
+    direct = set(db.session.scalars(select(CampaignInvitee.user_id).where(
+        CampaignInvitee.campaign_id == campaign.id)))
+    members = set(db.session.scalars(select(Membership.user_id).join(
+        CampaignStructure, CampaignStructure.structure_id == Membership.structure_id)
+        .join(User, User.id == Membership.user_id).where(
+        CampaignStructure.campaign_id == campaign.id,
+        Membership.state == MemberState.ACTIVE.value,
+        User.blocked.is_(False), User.deleted_at.is_(None))))
+    return direct | members
+
+
 LOCAL_SCALES = ("quartier", "commune", "intercommunalite")
 
 
 def campaign_stats(campaign: VisitCampaign) -> dict[str, Any]:
     """The campaign report's own figures, computed live from the slots and the attendance
-    the hosts marked: partners, actions visited, professionals, visits made, visits per
+    the hosts marked: partners, actions visited, professionals invited / registered / who
+    made at least one visit (and the invited among them), visits made, visits per
     professional, share by the action's scale, mean rating."""
     slots = list(db.session.scalars(select(VisitSlot).where(
         VisitSlot.campaign_id == campaign.id, VisitSlot.status != SlotStatus.CANCELLED.value)))
@@ -531,9 +615,12 @@ def campaign_stats(campaign: VisitCampaign) -> dict[str, Any]:
         per_person[r.user_id] = per_person.get(r.user_id, 0) + 1
     local = sum(1 for r in made if r.slot.sheet.scale in LOCAL_SCALES)
     ratings = [r.rating for r in rows if r.rating is not None]
+    invited = invited_ids(campaign)
     return {
         "partners": len({slot.sheet_id for slot in slots}),
         "actions_visited": len({r.slot.sheet_id for r in made}),
+        "professionals_invited": len(invited),
+        "invited_visited": len(invited & set(per_person)),
         "professionals_registered": len({r.user_id for r in rows}),
         "professionals_visited": len(per_person),
         "visits_made": len(made),
