@@ -727,3 +727,51 @@ def test_the_campaign_page_shows_its_slots_per_department_on_the_map_linking_to_
     by_format = client.get(f"/parcours/{campaign.slug}?format=atelier").get_data(as_text=True)
     assert "Finistère (29) : 2" not in by_format
     assert f"/parcours/{campaign.slug}?territory=35&amp;format=atelier#creneaux" in by_format
+
+
+# --- hosting: the sheet's team ----------------------------------------------------------------
+
+def test_the_sheets_team_hosts_its_visits_members_of_its_verified_structure_included(
+        client, bearer, login, sheet, host, make_user, moderator):
+    member, outsider_member = make_user(name="Mona Membre"), make_user(name="Ulysse")
+    ccas = _structure_with(moderator, member)
+    other = _structure_with(moderator, outsider_member, name="Autre structure")
+    ccas.verified_at = other.verified_at = utcnow()
+    sheet.structure_id = ccas.id
+    commit()
+    # A member opens and edits a slot of her structure's sheet; a member of another does not.
+    url = f"/api/v1/sheets/{sheet.slug}/visits"
+    refused = client.post(url, json=slot_body(), headers=bearer(outsider_member))
+    assert refused.status_code == 403 and "membres de sa structure" in refused.json["message"]
+    created = client.post(url, json=slot_body(capacity=5, min_participants=3),
+                          headers=bearer(member))
+    assert created.status_code == 201, created.json
+    slot_id = created.json["id"]
+    assert client.patch(f"/api/v1/visits/{slot_id}", json={"capacity": 6},
+                        headers=bearer(member)).status_code == 200
+    visitor = make_user()
+    client.post(f"/api/v1/visits/{slot_id}/registrations", json={}, headers=bearer(visitor))
+    # The registrants table and its CSV, by the API and the pages: the team, not the others.
+    api = f"/api/v1/visits/{slot_id}/registrations"
+    assert client.get(api, headers=bearer(member)).status_code == 200
+    assert client.get(f"{api}.csv", headers=bearer(member)).status_code == 200
+    assert client.get(api, headers=bearer(outsider_member)).status_code == 404
+    login(member)
+    assert client.get(f"/visites/{slot_id}/inscrits").status_code == 200
+    assert client.get(f"/visites/{slot_id}/modifier").status_code == 200
+    login(outsider_member)
+    assert client.get(f"/visites/{slot_id}/inscrits").status_code == 404
+
+    # The host mails go to the team: the contributor (Hélène) and the member (Mona), once each.
+    slot = db.session.get(VisitSlot, slot_id)
+    assert {u.email for u in operations.hosts_of(slot)} == {host.email, member.email}
+    assert operations.decide(now=slot.decide_by - timedelta(days=2)).warned == 2
+    assert operations.decide(now=slot.decide_by - timedelta(days=2)).warned == 0
+    assert {m.recipient for m in outbox("visit.host_minimum")} == {host.email, member.email}
+    operations.decide(now=slot.decide_by)  # under its minimum: cancelled
+    assert {m.recipient for m in outbox("visit.cancelled.host")} == {host.email, member.email}
+
+    # Unverified structure, or a member who left: no hosting.
+    ccas.verified_at = None
+    commit()
+    assert not operations.may_host(member, sheet)

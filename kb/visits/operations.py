@@ -133,8 +133,30 @@ def read_slot(data: Any, slot: VisitSlot | None = None) -> dict[str, Any]:
 
 
 def may_host(user: Any, sheet: Sheet) -> bool:
-    """Contributors of the sheet and moderators (kb.auth.permissions)."""
+    """The sheet's team (its contributors, the active members of the verified structure that
+    carries it) and moderators: capability HOST_VISITS (kb.auth.permissions)."""
     return can(user, Capability.HOST_VISITS, sheet)
+
+
+def hosts_of(slot: VisitSlot) -> list[User]:
+    """Who the host mails go to: the sheet's team (kb.structures.team) that may host, and the
+    slot's creator (a moderator, say) while they still may; confirmed addresses only. Other
+    moderators may act on every slot but are not mailed about each."""
+    from kb.structures.team import sheet_team
+
+    people = [u for u in sheet_team(slot.sheet) if may_host(u, slot.sheet)]
+    creator = slot.created_by
+    if creator is not None and all(u.id != creator.id for u in people) and may_host(
+            creator, slot.sheet):
+        people.insert(0, creator)
+    return [u for u in people if u.is_confirmed and u.deleted_at is None]
+
+
+def _host_key(kind: str, slot: VisitSlot, host: User) -> str:
+    # The creator keeps the key of the time when only the creator was mailed: a slot warned
+    # then is not warned again.
+    suffix = "" if host.id == slot.created_by_id else f":{host.id}"
+    return f"{kind}:{slot.id}{suffix}"
 
 
 def check_host(user: Any, sheet: Sheet) -> None:
@@ -234,14 +256,12 @@ def cancel_slot(slot: VisitSlot, reason: str) -> None:
         _mail(registration, "visit.cancelled", "Visite annulée",
               calendar.CANCEL if had_event else None, reason=reason)
     slot.seats_taken = 0
-    host = slot.created_by
-    if host is not None and host.is_confirmed:
+    body = render_template("mail/visit_host_cancelled.txt", slot=slot, reason=reason, told=told)
+    for host in hosts_of(slot):
         mail.queue(mail.Mail(
-            host.email, f"Visite annulée : {slot.sheet.title}",
-            render_template("mail/visit_host_cancelled.txt", slot=slot, reason=reason,
-                            told=told),
+            host.email, f"Visite annulée : {slot.sheet.title}", body,
             kind="visit.cancelled.host", transactional=True,
-            dedupe_key=f"visit.cancelled.host:{slot.id}"))
+            dedupe_key=_host_key("visit.cancelled.host", slot, host)))
 
 
 # --- registrations --------------------------------------------------------------------------
@@ -690,23 +710,21 @@ WARN_BEFORE = timedelta(days=2)
 
 
 def _warn_hosts(now: datetime) -> int:
-    """Two days before the decision, the host of a slot under its minimum gets "3 inscrits
-    sur 5 minimum" with the page where one click lowers the minimum or cancels. Once."""
+    """Two days before the decision, the hosts of a slot under its minimum get "3 inscrits
+    sur 5 minimum" with the page where one click lowers the minimum or cancels. Once each."""
     warned = 0
     for slot in db.session.scalars(select(VisitSlot).where(
             VisitSlot.status == SlotStatus.OPEN.value, VisitSlot.decide_by > now,
             VisitSlot.decide_by <= now + WARN_BEFORE,
             VisitSlot.seats_taken < VisitSlot.min_participants)):
-        host = slot.created_by
-        if host is None or not host.is_confirmed:
-            continue
-        row = mail.queue(mail.Mail(
-            host.email, f"{slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} sur "
-            f"{slot.min_participants} minimum : "
-            f"{slot.sheet.title}",
-            render_template("mail/visit_host_minimum.txt", slot=slot),
-            kind="visit.host_minimum", dedupe_key=f"visit.host_minimum:{slot.id}"))
-        warned += row is not None
+        body = render_template("mail/visit_host_minimum.txt", slot=slot)
+        for host in hosts_of(slot):
+            row = mail.queue(mail.Mail(
+                host.email, f"{slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} "
+                f"sur {slot.min_participants} minimum : {slot.sheet.title}", body,
+                kind="visit.host_minimum",
+                dedupe_key=_host_key("visit.host_minimum", slot, host)))
+            warned += row is not None
     if warned:
         from kb.transaction import commit
 
