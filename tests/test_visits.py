@@ -775,3 +775,35 @@ def test_the_sheets_team_hosts_its_visits_members_of_its_verified_structure_incl
     ccas.verified_at = None
     commit()
     assert not operations.may_host(member, sheet)
+
+
+# --- the hosts' letter: 50/80/100 % -------------------------------------------------------------
+
+def test_the_hosts_letter_lists_their_slots_filled_to_50_80_and_100_percent_in_one_section(
+        client, bearer, sheet, host, make_user, moderator):
+    from kb.letters.operations import build_letters
+
+    half = new_slot(sheet, host, capacity=4, min_participants=3)
+    most = new_slot(sheet, host, capacity=5, min_participants=1, format="atelier")
+    full = new_slot(sheet, host, capacity=2, min_participants=1)
+    few = new_slot(sheet, host, capacity=5, min_participants=1)
+    other_sheet_slot = new_slot(sheet, moderator, capacity=1, min_participants=1)
+    for target, people in ((half, 2), (most, 4), (full, 3), (few, 1), (other_sheet_slot, 1)):
+        for _ in range(people):
+            operations.register_user(target.id, make_user())
+            commit()
+    build_letters(utcnow())
+    [letter] = outbox("letter", host.email)  # one letter, not a mail per slot
+    body = letter.body_text
+    section = body.split("== Vos visites ==", 1)[1].split("\n== ", 1)[0]
+    assert "complet : 2 inscrits sur 2 places, minimum 1 atteint, 1 en liste d'attente" in section
+    assert "80 % des places prises : 4 inscrits sur 5 places, minimum 1 atteint" in section
+    assert "50 % des places prises : 2 inscrits sur 4 places, minimum 3 pas encore atteint" in (
+        section)
+    assert f"/visites/{few.id}/inscrits" not in section  # 20 %: not yet
+    assert f"/visites/{full.id}/inscrits" in section and f"/visites/{full.id}/modifier" in section
+    # The moderator who opened a full slot is its host too; nobody else hears of it.
+    assert f"/visites/{other_sheet_slot.id}/inscrits" in outbox("letter", moderator.email)[
+        0].body_text
+    assert all("== Vos visites ==" not in m.body_text for m in outbox("letter")
+               if m.recipient not in (host.email, moderator.email))

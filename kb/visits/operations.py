@@ -436,6 +436,17 @@ def registrants_for(slot: VisitSlot, user: Any) -> list[VisitRegistration]:
     return registrations(slot)
 
 
+def filling_slots(now: datetime, percent: int) -> list[VisitSlot]:
+    """Upcoming slots taking registrations, of published sheets, with at least `percent` % of
+    their seats taken (the hosts' letter alerts), soonest first."""
+    return list(db.session.scalars(select(VisitSlot).join(Sheet, Sheet.id == VisitSlot.sheet_id)
+                                   .where(VisitSlot.status.in_(TAKING), VisitSlot.starts_at > now,
+                                          VisitSlot.seats_taken * 100 >= VisitSlot.capacity * percent,
+                                          Sheet.state == "active",
+                                          Sheet.approved_revision_id.is_not(None))
+                                   .order_by(VisitSlot.starts_at, VisitSlot.id)))
+
+
 # --- after the visit: attendance and ratings -------------------------------------------------
 
 COMMENT_MAX = 2000
