@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb.auth.models import User
 from kb.extensions import db
@@ -403,13 +403,22 @@ def test_the_registrants_table_is_the_hosts_and_moderators_only(
     assert first.email not in client.get(url, headers=bearer(host)).get_data(as_text=True)
 
 
-def test_the_visits_endpoints_are_in_the_openapi_document(client):
+def test_the_visits_endpoints_are_in_the_openapi_document(app, client):
+    import re
+
     paths = client.get("/api/openapi.json").json["paths"]
     for path in ("/api/v1/sheets/{slug}/visits", "/api/v1/visits", "/api/v1/visits/{slot_id}",
                  "/api/v1/visits/{slot_id}/registrations",
                  "/api/v1/visits/{slot_id}/registrations/me",
-                 "/api/v1/visits/{slot_id}/registrations.csv"):
+                 "/api/v1/visits/{slot_id}/registrations.csv",
+                 "/api/v1/visits/{slot_id}/attendance", "/api/v1/visits/{slot_id}/rating"):
         assert path in paths
+    # Every API route of the visits, with each of its methods.
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("visits.") and rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+                assert method.lower() in paths.get(path, {}), (method, path)
     assert paths["/api/v1/visits/{slot_id}/registrations"]["post"]["responses"]["201"]
     status = paths["/api/v1/sheets/{slug}/visits"]["post"]["responses"]["201"]["content"][
         "application/json"]["schema"]["properties"]["status"]
@@ -807,3 +816,75 @@ def test_the_hosts_letter_lists_their_slots_filled_to_50_80_and_100_percent_in_o
         0].body_text
     assert all("== Vos visites ==" not in m.body_text for m in outbox("letter")
                if m.recipient not in (host.email, moderator.email))
+
+
+
+# --- API: attendance and ratings ---------------------------------------------------------------
+
+def test_the_api_marks_attendance_and_takes_the_visitors_rating(
+        client, bearer, sheet, host, make_user):
+    slot = new_slot(sheet, host, capacity=2, min_participants=1)
+    came, absent, waiting = (make_user(name=n) for n in ("Camille", "Abel", "Wanda"))
+    for person in (came, absent, waiting):
+        client.post(f"/api/v1/visits/{slot.id}/registrations", json={}, headers=bearer(person))
+    ids = {r["name"]: r["id"] for r in client.get(
+        f"/api/v1/visits/{slot.id}/registrations", headers=bearer(host)).json["items"]}
+    attendance, rating = f"/api/v1/visits/{slot.id}/attendance", f"/api/v1/visits/{slot.id}/rating"
+    early = client.post(attendance, json={"present": [ids["Camille"]]}, headers=bearer(host))
+    assert early.status_code == 409 and "pas encore commencé" in early.json["message"]
+    assert client.post(rating, json={"score": 4}, headers=bearer(came)).status_code == 409
+    slot.starts_at, slot.ends_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1)
+    commit()
+
+    assert client.post(attendance, json={"present": []}).status_code == 401
+    assert client.post(attendance, json={"present": [ids["Camille"]]},
+                       headers=bearer(came)).status_code == 404  # not the host
+    for bad in ({"present": "tous"}, {"present": [True]}, {}, [1],
+                {"present": [ids["Wanda"]]}, {"present": [999999]}):
+        answer = client.post(attendance, json=bad, headers=bearer(host))
+        assert answer.status_code == 422, (bad, answer.json)
+        assert "present" in answer.json["message"]
+    marked = client.post(attendance, json={"present": [ids["Camille"]]}, headers=bearer(host))
+    assert marked.status_code == 200
+    assert {r["name"]: r["attended"] for r in marked.json["items"]} == {
+        "Camille": True, "Abel": False, "Wanda": None}
+
+    assert client.post(rating, json={"score": 5}, headers=bearer(absent)).status_code == 409
+    assert client.post(rating, json={"score": 5}, headers=bearer(waiting)).status_code == 404
+    for bad in ({"score": 6}, {"score": "4"}, {"score": True}, {"score": 4, "comment": 3},
+                {"score": 4, "note": "x"}, {}):
+        answer = client.post(rating, json=bad, headers=bearer(came))
+        assert answer.status_code == 422, (bad, answer.json)
+    rated = client.post(rating, json={"score": 4, "comment": "Très utile"}, headers=bearer(came))
+    assert rated.status_code == 200
+    assert (rated.json["score"], rated.json["comment"]) == (4, "Très utile")
+    table = client.get(f"/api/v1/visits/{slot.id}/registrations", headers=bearer(host)).json
+    assert [(r["name"], r["rating"], r["comment"]) for r in table["items"]][0] == (
+        "Camille", 4, "Très utile")
+    assert operations.mean_rating(slot) == 4.0
+
+
+def test_a_campaigns_cap_holds_for_registrations_at_once_on_different_slots(
+        app: Flask, sheet, host, make_user, moderator):
+    # Each request locks its own slot: the cap is counted under the campaign's lock too.
+    campaign = _campaign(moderator, cap=2)
+    slots = [new_slot(sheet, host, campaign_id=campaign.id, capacity=10, min_participants=1)
+             for _ in range(5)]
+    people = [make_user() for _ in range(4)]
+    tokens = {person.id: token_for(person) for person in people}
+    commit()
+    calls = [(person_id, slot.id) for person_id in tokens for slot in slots]
+    clients: list[FlaskClient] = [app.test_client() for _ in calls]
+
+    responses = _at_once([
+        lambda c=c, p=p, s=s: c.post(f"/api/v1/visits/{s}/registrations", json={}, headers={
+            "Authorization": f"Bearer {tokens[p]}"})
+        for c, (p, s) in zip(clients, calls, strict=True)])
+
+    codes = [getattr(r, "status_code", r) for r in responses]
+    assert sorted(codes) == [201] * 8 + [409] * 12, codes
+    db.session.rollback()
+    per_person = {p: db.session.scalar(select(func.count(VisitRegistration.id)).where(
+        VisitRegistration.user_id == p, VisitRegistration.status == "registered"))
+        for p in tokens}
+    assert per_person == {p: 2 for p in tokens}

@@ -306,6 +306,12 @@ def register_user(slot_id: int, user: User, phone: Any = "", structure: Any = ""
         raise Conflict("vous êtes déjà inscrit·e à ce créneau")
     campaign = slot.campaign
     if campaign is not None and campaign.cap is not None:
+        # The slot's lock does not cover the person's other slots of the campaign: two
+        # registrations at once on two of them would both count below the cap. The campaign's
+        # row lock, taken after the slot's (always in that order: no deadlock), makes the count
+        # and the insert one step per campaign (SQLite: writers are serialised already).
+        db.session.execute(select(VisitCampaign.id).where(VisitCampaign.id == campaign.id)
+                           .with_for_update())
         booked = db.session.scalar(select(func.count(VisitRegistration.id)).join(VisitSlot).where(
             VisitSlot.campaign_id == campaign.id, VisitRegistration.user_id == user.id,
             VisitRegistration.status.in_(ACTIVE))) or 0
@@ -459,13 +465,19 @@ def _has_started(slot: VisitSlot) -> None:
         raise Conflict("cette visite a été annulée")
 
 
-def mark_attendance(slot: VisitSlot, user: Any, present: set[int]) -> None:
+def mark_attendance(slot: VisitSlot, user: Any, present: set[int], strict: bool = False) -> None:
     """The host marks who came among the registered (ids of registrations); the others
-    are marked absent."""
+    are marked absent. `strict` (the API): an id that is no registered person of this slot
+    is refused rather than ignored."""
     if not can(user, Capability.HOST_VISITS, slot.sheet):
         raise NotFound("ce créneau n'existe pas")
     _has_started(slot)
-    for registration in registrations(slot, (RegistrationStatus.REGISTERED.value,)):
+    registered = registrations(slot, (RegistrationStatus.REGISTERED.value,))
+    unknown = present - {r.id for r in registered}
+    if strict and unknown:
+        raise Invalid("« present » : pas des inscriptions de ce créneau : "
+                      + ", ".join(map(str, sorted(unknown)[:20])), field="present")
+    for registration in registered:
         registration.attended = registration.id in present
 
 

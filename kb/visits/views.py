@@ -156,10 +156,54 @@ def api_unregister(slot_id: int) -> Any:
 
 def _registrant_object(registration: VisitRegistration) -> dict[str, Any]:
     # No e-mail address: nobody's address is shown to anyone (the host calls or meets them).
-    return {"name": registration.user.name,
+    # `id` is what the attendance names; after the visit, who came and what they said.
+    return {"id": registration.id, "name": registration.user.name,
             "structure": registration.structure, "phone": registration.phone,
             "status": registration.status, "registered_at": isoformat(registration.registered_at),
-            "position": operations.waitlist_position(registration)}
+            "position": operations.waitlist_position(registration),
+            "attended": registration.attended, "rating": registration.rating,
+            "comment": registration.comment}
+
+
+@bp.post("/api/v1/visits/<int:slot_id>/attendance")
+@csrf.exempt
+@token_required
+def api_attendance(slot_id: int) -> Any:
+    """The host marks who came, as on the registrants page: `present` names registrations
+    (the `id` of the registrants list); the other registered people are marked absent."""
+    slot = operations.slot_or_404(slot_id)
+    body = request.get_json(silent=True)
+    present = body.get("present") if isinstance(body, dict) else None
+    if not isinstance(present, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in present):
+        raise Invalid("attendu : {\"present\": [identifiants des inscriptions présentes]}",
+                      field="present")
+    operations.mark_attendance(slot, _actor(), set(present), strict=True)
+    rows = operations.registrants_for(slot, _actor())
+    commit()
+    return jsonify({"items": [_registrant_object(r) for r in rows]})
+
+
+@bp.post("/api/v1/visits/<int:slot_id>/rating")
+@csrf.exempt
+@token_required
+def api_rating(slot_id: int) -> Any:
+    """A visitor's 1-5 score and comment, as on "Mes visites"."""
+    slot = operations.slot_or_404(slot_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("attendu : {\"score\": 1 à 5, \"comment\": \"…\"}")
+    unknown = sorted(set(body) - {"score", "comment"})
+    if unknown:
+        raise Invalid(f"champ inconnu : {', '.join(unknown)}", fields=unknown)
+    score = body.get("score")
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise Invalid("« score » : une note entière de 1 à 5", field="score")
+    registration = operations.rate(slot, _actor(), score, body.get("comment", ""))
+    result = {"score": registration.rating, "comment": registration.comment,
+              "rated_at": isoformat(registration.rated_at)}
+    commit()
+    return jsonify(result)
 
 
 def _api_registrants(slot_id: int) -> Any:
