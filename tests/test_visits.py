@@ -638,7 +638,10 @@ def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts
     rows = dict(csv.reader(io.StringIO(exported.data.decode("utf-8-sig")), delimiter=";"))
     assert rows["Visites réalisées"] == "3"
     assert rows["Visites par professionnel (moyenne)"] == "1,5"
-    assert "Le parcours en chiffres" in client.get(campaign_url).get_data(as_text=True)
+    page = client.get(campaign_url).get_data(as_text=True)
+    assert "Le parcours en chiffres" in page
+    # French figures on the page: "1,5", shares in per cent.
+    assert "<dd>1,5</dd>" in page and "<dd>67 %</dd>" in page and "<dd>33 %</dd>" in page
 
 
 def _structure_with(moderator: User, *people: User, name: str = "CCAS de Brest") -> Any:
