@@ -43,14 +43,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         commit()
         sheet = operations.create_sheet(sheet_data(), host).sheet
         commit()
+        campaign = visits.create_campaign(host, {
+            "name": "Parcours Finistère", "starts_on": "2026-01-01T00:00:00",
+            "ends_on": "2031-01-01T00:00:00", "department": "29"})
         start = utcnow() + timedelta(days=12)
-        slot = visits.create_slot(sheet, host, {
+        slot = visits.create_slot(sheet, host, {"campaign_id": campaign.id,
             "starts_at": isoformat(start), "ends_at": isoformat(start + timedelta(hours=2)),
             "place": "2 rue de Siam, 29200 Brest", "capacity": 5, "min_participants": 3,
             "host_name": "Hélène Hôte", "host_phone": "02 98 00 00 00",
             "accessibility": "Accès de plain-pied"})
         commit()
-        yield {"base": base, "app": app, "slug": sheet.slug, "slot_id": slot.id}
+        yield {"base": base, "app": app, "slug": sheet.slug, "slot_id": slot.id,
+               "campaign": campaign.slug}
     server.shutdown()
 
 
@@ -77,3 +81,19 @@ def test_a_professional_registers_from_the_sheet_page(site, browser):
         [registration] = visits.registrations(slot)
         assert registration.user.email == "pro@example.org"
         assert registration.phone == "06 12 34 56 78"
+
+
+def test_the_campaign_map_leads_to_its_slots_in_a_departement_without_breaking_the_csp(
+        site, browser):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.goto(f"{site['base']}/visites")
+    page.click("text=Les parcours de visites")
+    page.click("text=Parcours Finistère")
+    assert page.locator("svg.choropleth").is_visible()
+    page.click("svg.choropleth a[href*='territory=29'] path")
+    page.wait_for_url(lambda url: "territory=29" in url)
+    assert page.locator(f"#visite-{site['slot_id']}").is_visible()
+    assert page.locator("#territory").input_value() == "29"
+    assert not [m for m in messages if "Content Security Policy" in m], messages

@@ -230,7 +230,8 @@ def test_mon_compte_sets_the_period_weekday_and_sections(
     assert "La lettre des fiches" in page and "Pour la modération" in page
     response = client.post("/compte/notifications", data={
         "notif-contributions": "y", "notif-letter_period": "week", "notif-letter_weekday": "4",
-        "notif-section_verifier": "y", "notif-section_questions": "y"})
+        "notif-section_verifier": "y", "notif-section_questions": "y",
+        "notif-section_visites": "y"})
     assert response.status_code == 302
     user = db.session.get(User, busy.id)
     assert (user.letter_period, user.letter_weekday, user.letter_sections_off) == \

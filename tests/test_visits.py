@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb.auth.models import User
 from kb.extensions import db
@@ -403,13 +403,22 @@ def test_the_registrants_table_is_the_hosts_and_moderators_only(
     assert first.email not in client.get(url, headers=bearer(host)).get_data(as_text=True)
 
 
-def test_the_visits_endpoints_are_in_the_openapi_document(client):
+def test_the_visits_endpoints_are_in_the_openapi_document(app, client):
+    import re
+
     paths = client.get("/api/openapi.json").json["paths"]
     for path in ("/api/v1/sheets/{slug}/visits", "/api/v1/visits", "/api/v1/visits/{slot_id}",
                  "/api/v1/visits/{slot_id}/registrations",
                  "/api/v1/visits/{slot_id}/registrations/me",
-                 "/api/v1/visits/{slot_id}/registrations.csv"):
+                 "/api/v1/visits/{slot_id}/registrations.csv",
+                 "/api/v1/visits/{slot_id}/attendance", "/api/v1/visits/{slot_id}/rating"):
         assert path in paths
+    # Every API route of the visits, with each of its methods.
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("visits.") and rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+                assert method.lower() in paths.get(path, {}), (method, path)
     assert paths["/api/v1/visits/{slot_id}/registrations"]["post"]["responses"]["201"]
     status = paths["/api/v1/sheets/{slug}/visits"]["post"]["responses"]["201"]["content"][
         "application/json"]["schema"]["properties"]["status"]
@@ -619,7 +628,8 @@ def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts
 
     stats = operations.campaign_stats(campaign)
     assert stats == {
-        "partners": 2, "actions_visited": 2, "professionals_registered": 2,
+        "partners": 2, "actions_visited": 2, "professionals_invited": 0, "invited_visited": 0,
+        "professionals_registered": 2,
         "professionals_visited": 2, "visits_made": 3, "visits_per_professional_mean": 1.5,
         "visits_per_professional_max": 2, "share_local": 0.67,
         "share_departmental_or_wider": 0.33, "mean_rating": 4.0}
@@ -628,4 +638,256 @@ def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts
     rows = dict(csv.reader(io.StringIO(exported.data.decode("utf-8-sig")), delimiter=";"))
     assert rows["Visites réalisées"] == "3"
     assert rows["Visites par professionnel (moyenne)"] == "1,5"
-    assert "Le parcours en chiffres" in client.get(campaign_url).get_data(as_text=True)
+    page = client.get(campaign_url).get_data(as_text=True)
+    assert "Le parcours en chiffres" in page
+    # French figures on the page: "1,5", shares in per cent.
+    assert "<dd>1,5</dd>" in page and "<dd>67 %</dd>" in page and "<dd>33 %</dd>" in page
+
+
+def _structure_with(moderator: User, *people: User, name: str = "CCAS de Brest") -> Any:
+    from kb.structures import operations as structures
+    from kb.structures.models import MemberRole
+
+    row = structures.create_structure({"name": name}, moderator)
+    for person in people:
+        structures.add_member(row, person, moderator, MemberRole.MEMBER)
+    commit()
+    return row
+
+
+def _campaign(moderator: User, **values: Any) -> Any:
+    campaign = operations.create_campaign(moderator, {
+        "name": "Parcours Brest", "starts_on": "2026-01-05T00:00:00",
+        "ends_on": "2030-02-15T00:00:00", "department": "29", **values})
+    commit()
+    return campaign
+
+
+def test_a_moderator_invites_structures_and_professionals_who_are_counted_in_the_figures(
+        client, login, sheet, host, make_user, moderator):
+    campaign = _campaign(moderator)
+    ana, bob, cleo, dan = (make_user(name=n, email=f"{n.lower()}@example.org")
+                           for n in ("Ana", "Bob", "Cleo", "Dan"))
+    ccas = _structure_with(moderator, bob, cleo)
+    url = f"/parcours/{campaign.slug}/invites"
+    login(host)
+    assert client.get(url).status_code == 403
+    assert client.post(url, data={"emails": "ana@example.org"}).status_code == 403
+    login(moderator)
+    assert client.get(url).status_code == 200
+    refused = client.post(url, data={"structures": [str(ccas.id)],
+                                     "emails": "ANA@example.org\ninconnu@example.org"})
+    assert refused.status_code == 422
+    assert "inconnu@example.org" in refused.get_data(as_text=True)
+    assert operations.invited_ids(campaign) == set()  # nothing saved
+    saved = client.post(url, data={"structures": [str(ccas.id)],
+                                   "emails": "ANA@example.org ; bob@example.org"})
+    assert saved.status_code == 302
+    # Ana by address, Bob by both, Cleo as a member: each once.
+    assert operations.invited_ids(campaign) == {ana.id, bob.id, cleo.id}
+    page = client.get(f"/parcours/{campaign.slug}").get_data(as_text=True)
+    assert "CCAS de Brest" in page and "2 professionnels invités par adresse" in page
+
+    slot = new_slot(sheet, host, campaign_id=campaign.id, capacity=5, min_participants=1)
+    for person in (ana, dan):
+        operations.register_user(slot.id, person)
+    commit()
+    slot.starts_at, slot.ends_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1)
+    commit()
+    operations.mark_attendance(slot, host, {operations.registration_of(slot, ana).id,
+                                            operations.registration_of(slot, dan).id})
+    commit()
+    stats = operations.campaign_stats(campaign)
+    assert (stats["professionals_invited"], stats["invited_visited"],
+            stats["professionals_visited"]) == (3, 1, 2)
+    exported = client.get(f"/parcours/{campaign.slug}/statistiques.csv")
+    rows = dict(csv.reader(io.StringIO(exported.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows["Professionnels invités"] == "3"
+    assert rows["Invités ayant fait au moins une visite"] == "1"
+    # A member who leaves the structure is no longer invited.
+    from kb.structures.models import Membership, MemberState
+
+    db.session.scalar(select(Membership).where(Membership.user_id == cleo.id)).state = (
+        MemberState.LEFT.value)
+    commit()
+    assert operations.invited_ids(campaign) == {ana.id, bob.id}
+
+
+def test_the_campaigns_are_listed_and_linked_from_visites(client, moderator):
+    campaign = _campaign(moderator, name="Parcours insertion Finistère")
+    assert 'href="/parcours"' in client.get("/visites").get_data(as_text=True)
+    listing = client.get("/parcours")
+    assert listing.status_code == 200
+    assert f'href="/parcours/{campaign.slug}"' in listing.get_data(as_text=True)
+
+
+def test_the_campaign_page_shows_its_slots_per_department_on_the_map_linking_to_the_list(
+        client, sheet, host, moderator):
+    campaign = _campaign(moderator)
+    brest = [new_slot(sheet, host, campaign_id=campaign.id) for _ in range(2)]
+    rennes = new_slot(sheet, host, campaign_id=campaign.id, commune_code="35238",
+                       place="Rennes", format="atelier")
+    page = client.get(f"/parcours/{campaign.slug}").get_data(as_text=True)
+    assert "<svg" in page and 'class="choropleth"' in page
+    assert "Finistère (29) : 2 créneaux" in page and "(35) : 1 créneau" in page
+    link = f"/parcours/{campaign.slug}?territory=29#creneaux"
+    assert f'href="{link}"' in page
+    filtered = client.get(link.split("#")[0]).get_data(as_text=True)
+    assert all(f'id="visite-{s.id}"' in filtered for s in brest)
+    assert f'id="visite-{rennes.id}"' not in filtered
+    # The map keeps the other filters in its links, and counts under them.
+    by_format = client.get(f"/parcours/{campaign.slug}?format=atelier").get_data(as_text=True)
+    assert "Finistère (29) : 2" not in by_format
+    assert f"/parcours/{campaign.slug}?territory=35&amp;format=atelier#creneaux" in by_format
+
+
+# --- hosting: the sheet's team ----------------------------------------------------------------
+
+def test_the_sheets_team_hosts_its_visits_members_of_its_verified_structure_included(
+        client, bearer, login, sheet, host, make_user, moderator):
+    member, outsider_member = make_user(name="Mona Membre"), make_user(name="Ulysse")
+    ccas = _structure_with(moderator, member)
+    other = _structure_with(moderator, outsider_member, name="Autre structure")
+    ccas.verified_at = other.verified_at = utcnow()
+    sheet.structure_id = ccas.id
+    commit()
+    # A member opens and edits a slot of her structure's sheet; a member of another does not.
+    url = f"/api/v1/sheets/{sheet.slug}/visits"
+    refused = client.post(url, json=slot_body(), headers=bearer(outsider_member))
+    assert refused.status_code == 403 and "membres de sa structure" in refused.json["message"]
+    created = client.post(url, json=slot_body(capacity=5, min_participants=3),
+                          headers=bearer(member))
+    assert created.status_code == 201, created.json
+    slot_id = created.json["id"]
+    assert client.patch(f"/api/v1/visits/{slot_id}", json={"capacity": 6},
+                        headers=bearer(member)).status_code == 200
+    visitor = make_user()
+    client.post(f"/api/v1/visits/{slot_id}/registrations", json={}, headers=bearer(visitor))
+    # The registrants table and its CSV, by the API and the pages: the team, not the others.
+    api = f"/api/v1/visits/{slot_id}/registrations"
+    assert client.get(api, headers=bearer(member)).status_code == 200
+    assert client.get(f"{api}.csv", headers=bearer(member)).status_code == 200
+    assert client.get(api, headers=bearer(outsider_member)).status_code == 404
+    login(member)
+    assert client.get(f"/visites/{slot_id}/inscrits").status_code == 200
+    assert client.get(f"/visites/{slot_id}/modifier").status_code == 200
+    login(outsider_member)
+    assert client.get(f"/visites/{slot_id}/inscrits").status_code == 404
+
+    # The host mails go to the team: the contributor (Hélène) and the member (Mona), once each.
+    slot = db.session.get(VisitSlot, slot_id)
+    assert {u.email for u in operations.hosts_of(slot)} == {host.email, member.email}
+    assert operations.decide(now=slot.decide_by - timedelta(days=2)).warned == 2
+    assert operations.decide(now=slot.decide_by - timedelta(days=2)).warned == 0
+    assert {m.recipient for m in outbox("visit.host_minimum")} == {host.email, member.email}
+    operations.decide(now=slot.decide_by)  # under its minimum: cancelled
+    assert {m.recipient for m in outbox("visit.cancelled.host")} == {host.email, member.email}
+
+    # Unverified structure, or a member who left: no hosting.
+    ccas.verified_at = None
+    commit()
+    assert not operations.may_host(member, sheet)
+
+
+# --- the hosts' letter: 50/80/100 % -------------------------------------------------------------
+
+def test_the_hosts_letter_lists_their_slots_filled_to_50_80_and_100_percent_in_one_section(
+        client, bearer, sheet, host, make_user, moderator):
+    from kb.letters.operations import build_letters
+
+    half = new_slot(sheet, host, capacity=4, min_participants=3)
+    most = new_slot(sheet, host, capacity=5, min_participants=1, format="atelier")
+    full = new_slot(sheet, host, capacity=2, min_participants=1)
+    few = new_slot(sheet, host, capacity=5, min_participants=1)
+    other_sheet_slot = new_slot(sheet, moderator, capacity=1, min_participants=1)
+    for target, people in ((half, 2), (most, 4), (full, 3), (few, 1), (other_sheet_slot, 1)):
+        for _ in range(people):
+            operations.register_user(target.id, make_user())
+            commit()
+    build_letters(utcnow())
+    [letter] = outbox("letter", host.email)  # one letter, not a mail per slot
+    body = letter.body_text
+    section = body.split("== Vos visites ==", 1)[1].split("\n== ", 1)[0]
+    assert "complet : 2 inscrits sur 2 places, minimum 1 atteint, 1 en liste d'attente" in section
+    assert "80 % des places prises : 4 inscrits sur 5 places, minimum 1 atteint" in section
+    assert "50 % des places prises : 2 inscrits sur 4 places, minimum 3 pas encore atteint" in (
+        section)
+    assert f"/visites/{few.id}/inscrits" not in section  # 20 %: not yet
+    assert f"/visites/{full.id}/inscrits" in section and f"/visites/{full.id}/modifier" in section
+    # The moderator who opened a full slot is its host too; nobody else hears of it.
+    assert f"/visites/{other_sheet_slot.id}/inscrits" in outbox("letter", moderator.email)[
+        0].body_text
+    assert all("== Vos visites ==" not in m.body_text for m in outbox("letter")
+               if m.recipient not in (host.email, moderator.email))
+
+
+
+# --- API: attendance and ratings ---------------------------------------------------------------
+
+def test_the_api_marks_attendance_and_takes_the_visitors_rating(
+        client, bearer, sheet, host, make_user):
+    slot = new_slot(sheet, host, capacity=2, min_participants=1)
+    came, absent, waiting = (make_user(name=n) for n in ("Camille", "Abel", "Wanda"))
+    for person in (came, absent, waiting):
+        client.post(f"/api/v1/visits/{slot.id}/registrations", json={}, headers=bearer(person))
+    ids = {r["name"]: r["id"] for r in client.get(
+        f"/api/v1/visits/{slot.id}/registrations", headers=bearer(host)).json["items"]}
+    attendance, rating = f"/api/v1/visits/{slot.id}/attendance", f"/api/v1/visits/{slot.id}/rating"
+    early = client.post(attendance, json={"present": [ids["Camille"]]}, headers=bearer(host))
+    assert early.status_code == 409 and "pas encore commencé" in early.json["message"]
+    assert client.post(rating, json={"score": 4}, headers=bearer(came)).status_code == 409
+    slot.starts_at, slot.ends_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1)
+    commit()
+
+    assert client.post(attendance, json={"present": []}).status_code == 401
+    assert client.post(attendance, json={"present": [ids["Camille"]]},
+                       headers=bearer(came)).status_code == 404  # not the host
+    for bad in ({"present": "tous"}, {"present": [True]}, {}, [1],
+                {"present": [ids["Wanda"]]}, {"present": [999999]}):
+        answer = client.post(attendance, json=bad, headers=bearer(host))
+        assert answer.status_code == 422, (bad, answer.json)
+        assert "present" in answer.json["message"]
+    marked = client.post(attendance, json={"present": [ids["Camille"]]}, headers=bearer(host))
+    assert marked.status_code == 200
+    assert {r["name"]: r["attended"] for r in marked.json["items"]} == {
+        "Camille": True, "Abel": False, "Wanda": None}
+
+    assert client.post(rating, json={"score": 5}, headers=bearer(absent)).status_code == 409
+    assert client.post(rating, json={"score": 5}, headers=bearer(waiting)).status_code == 404
+    for bad in ({"score": 6}, {"score": "4"}, {"score": True}, {"score": 4, "comment": 3},
+                {"score": 4, "note": "x"}, {}):
+        answer = client.post(rating, json=bad, headers=bearer(came))
+        assert answer.status_code == 422, (bad, answer.json)
+    rated = client.post(rating, json={"score": 4, "comment": "Très utile"}, headers=bearer(came))
+    assert rated.status_code == 200
+    assert (rated.json["score"], rated.json["comment"]) == (4, "Très utile")
+    table = client.get(f"/api/v1/visits/{slot.id}/registrations", headers=bearer(host)).json
+    assert [(r["name"], r["rating"], r["comment"]) for r in table["items"]][0] == (
+        "Camille", 4, "Très utile")
+    assert operations.mean_rating(slot) == 4.0
+
+
+def test_a_campaigns_cap_holds_for_registrations_at_once_on_different_slots(
+        app: Flask, sheet, host, make_user, moderator):
+    # Each request locks its own slot: the cap is counted under the campaign's lock too.
+    campaign = _campaign(moderator, cap=2)
+    slots = [new_slot(sheet, host, campaign_id=campaign.id, capacity=10, min_participants=1)
+             for _ in range(5)]
+    people = [make_user() for _ in range(4)]
+    tokens = {person.id: token_for(person) for person in people}
+    commit()
+    calls = [(person_id, slot.id) for person_id in tokens for slot in slots]
+    clients: list[FlaskClient] = [app.test_client() for _ in calls]
+
+    responses = _at_once([
+        lambda c=c, p=p, s=s: c.post(f"/api/v1/visits/{s}/registrations", json={}, headers={
+            "Authorization": f"Bearer {tokens[p]}"})
+        for c, (p, s) in zip(clients, calls, strict=True)])
+
+    codes = [getattr(r, "status_code", r) for r in responses]
+    assert sorted(codes) == [201] * 8 + [409] * 12, codes
+    db.session.rollback()
+    per_person = {p: db.session.scalar(select(func.count(VisitRegistration.id)).where(
+        VisitRegistration.user_id == p, VisitRegistration.status == "registered"))
+        for p in tokens}
+    assert per_person == {p: 2 for p in tokens}

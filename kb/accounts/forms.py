@@ -60,6 +60,9 @@ class NotificationsForm(FlaskForm):
     section_moderation = BooleanField(LETTER_SECTIONS["moderation"],
                                       description="Propositions, signalements, doublons et "
                                                   "fiches en retard sans contributeur joignable.")
+    section_visites = BooleanField(LETTER_SECTIONS["visites"],
+                                   description="Les créneaux de visite que vous accueillez, "
+                                               "remplis à 50, 80 ou 100 %.")
     nothing = BooleanField("Ne recevoir aucun courriel facultatif",
                            description="Seuls restent les messages sur votre compte lui-même "
                                        "(confirmation d'adresse, mot de passe).")

@@ -58,8 +58,10 @@ OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
                                                     Capability.UPDATE_AVAILABILITY,
                                                     Capability.HOST_VISITS})
 # ...and to the active members of the verified structure that carries it (a sheet's
-# `structure_id`, issue 24): they publish their own changes to their structure's sheets.
-MEMBER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.PUBLISH})
+# `structure_id`, issue 24): they publish their own changes to their structure's sheets, and
+# host its visits with its contributors (the sheet's team, issue 22).
+MEMBER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.PUBLISH,
+                                                     Capability.HOST_VISITS})
 # ...and to the active members of the structure that carries it, verified or not: the freshness
 # letters ask the whole team, and their one-click "Confirmer" acts with the person's rights.
 TEAM_ON_OBJECT: frozenset[Capability] = frozenset({Capability.CONFIRM_FRESH})
@@ -79,7 +81,8 @@ DENIED: dict[Capability, str] = {
     Capability.REVIEW: "réservé aux modérateurs",
     Capability.CONFIRM_FRESH: "réservé aux contributeurs de la fiche et aux modérateurs",
     Capability.UPDATE_AVAILABILITY: "réservé aux contributeurs de la fiche et aux modérateurs",
-    Capability.HOST_VISITS: "réservé aux contributeurs de la fiche et aux modérateurs",
+    Capability.HOST_VISITS: "réservé aux contributeurs de la fiche, aux membres de sa "
+                            "structure et aux modérateurs",
     Capability.MODERATE: "réservé aux modérateurs",
     Capability.MANAGE_USERS: "réservé aux modérateurs",
     Capability.MANAGE_STAFF: "seul un administrateur peut agir sur un modérateur",

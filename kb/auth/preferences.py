@@ -48,6 +48,7 @@ LETTER_SECTIONS = {
     "suivis": "Vos suivis",
     "questions": "Questions en attente",
     "moderation": "Pour la modération",
+    "visites": "Vos visites",  # hosted slots filling up: 50, 80, 100 % (kb.visits)
 }
 LETTER_PERIODS = {"month": "chaque mois (le premier mercredi)", "week": "chaque semaine"}
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

@@ -37,6 +37,7 @@ from kb.letters.sections import (
     one_run,
     questions_section,
     verify_section,
+    visits_section,
     without_repeats,
 )
 from kb.questions.models import Question
@@ -148,6 +149,8 @@ def compose(user: User, now: datetime, since: datetime, shared: _Shared | None =
         if shared.work is None:
             shared.work = moderation_work()
         sections.append(moderation_section(user, now, shared.work))
+    if "visites" in wanted:
+        sections.append(visits_section(user, now))
     return without_repeats(sections)
 
 

@@ -1,4 +1,4 @@
-"""What goes in a person's letter: four sections read from the domains that own them, each
+"""What goes in a person's letter: the sections read from the domains that own them, each
 capped at CAP items plus "et N autres" (a link to the full list), and the same sheet never
 listed twice in one letter. Pure reads, except the single-use confirmation tokens the freshness
 links need (kb/freshness issues them, as its digest did)."""
@@ -224,6 +224,50 @@ def moderation_section(user: User, now: datetime, work: ModerationWork) -> Secti
     # queue, they stayed hidden behind the cap whenever 5 duplicates were open.
     items = [_freshness_item(i) for i in moderator_items(user, now)] + list(work.items)
     return Section("moderation", f"{_base()}/moderation", items)
+
+
+# --- visits: the hosts' alerts at 50/80/100 % of capacity (issue 22), not one mail each ------
+
+FILL_STEPS = (100, 80, 50)
+
+
+def visits_section(user: User, now: datetime) -> Section:
+    """The upcoming slots this person hosts (kb.visits.operations.hosts_of) whose seats are at
+    least half taken, with the step reached, registrants, capacity and minimum. Slots, not
+    sheets: never dropped as a repeat of a sheet listed above."""
+    from zoneinfo import ZoneInfo
+
+    from kb.visits import operations as visits
+
+    def filling() -> list[tuple[int, list[int]]]:  # (slot id, host ids), read once per run
+        return [(slot.id, [u.id for u in visits.hosts_of(slot)])
+                for slot in visits.filling_slots(now, min(FILL_STEPS))]
+
+    base = _base()
+    items = []
+    for slot_id, host_ids in _memo("visits_filling", filling):
+        if user.id not in host_ids:
+            continue
+        slot = db.session.get(visits.VisitSlot, slot_id)
+        if slot is None:
+            continue
+        percent = 100 * slot.seats_taken // slot.capacity
+        step = next(s for s in FILL_STEPS if percent >= s)
+        waiting = len(visits.registrations(slot, (visits.RegistrationStatus.WAITLISTED.value,)))
+        local = slot.starts_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(
+            ZoneInfo("Europe/Paris"))
+        detail = ("complet" if step == 100 else f"{step} % des places prises") + (
+            f" : {slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} sur "
+            f"{slot.capacity} places, minimum {slot.min_participants} "
+            + ("atteint" if slot.seats_taken >= slot.min_participants else "pas encore atteint"))
+        if waiting:
+            detail += f", {waiting} en liste d'attente"
+        items.append(Item(
+            f"{slot.sheet.title} — {slot.format_label.lower()} du {local:%d/%m/%Y à %H h %M}",
+            f"{base}/visites/{slot.id}/inscrits", detail,
+            (("Voir les inscrits", f"{base}/visites/{slot.id}/inscrits"),
+             ("Modifier le créneau", f"{base}/visites/{slot.id}/modifier"))))
+    return Section("visites", f"{base}/visites", items)
 
 
 def without_repeats(sections: list[Section]) -> list[Section]:

@@ -63,6 +63,28 @@ class VisitCampaign(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class CampaignStructure(db.Model):  # type: ignore[name-defined]
+    """A structure invited to a campaign: its active members count as invited professionals."""
+
+    __tablename__ = "visit_campaign_structures"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("visit_campaigns.id", ondelete="CASCADE"), primary_key=True)
+    structure_id: Mapped[int] = mapped_column(
+        ForeignKey("structures.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class CampaignInvitee(db.Model):  # type: ignore[name-defined]
+    """A professional (an account, named by its address) invited to a campaign."""
+
+    __tablename__ = "visit_campaign_invitees"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("visit_campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
 class VisitSlot(db.Model):  # type: ignore[name-defined]
     __tablename__ = "visit_slots"
     # Its seats and status show on the sheet's page and /visites: kb/transaction.py bumps

@@ -55,10 +55,17 @@ def visit_paths() -> dict[str, Any]:
         "bring": {"type": "string"}, "accessibility": {"type": "string"},
         "url": {"type": "string"}}}
     registrant = {"type": "object", "properties": {
+        "id": {"type": "integer", "description": "L'inscription (ce que nomme « present »)"},
         "name": {"type": "string"}, "structure": {"type": "string"},
         "phone": {"type": "string"}, "status": {"type": "string",
                                                 "enum": ["registered", "waitlisted"]},
-        "registered_at": TIME, "position": {"type": ["integer", "null"]}}}
+        "registered_at": TIME, "position": {"type": ["integer", "null"]},
+        "attended": {"type": ["boolean", "null"],
+                     "description": "Présent·e (null : pas encore noté)"},
+        "rating": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
+        "comment": {"type": "string"}}}
+    registrants = _json("Inscrits puis liste d'attente", {
+        "type": "object", "properties": {"items": {"type": "array", "items": registrant}}})
     refusals = {"401": _json("Sans jeton", ERROR), "404": _json("Introuvable", ERROR)}
     return {
         "/api/v1/sheets/{slug}/visits": {"post": {
@@ -118,9 +125,36 @@ def visit_paths() -> dict[str, Any]:
                     "422": _json("Champ invalide", ERROR)}},
             "get": {"summary": "Les inscrits (accueil et modérateurs ; 404 pour les autres)",
                     "security": [{"bearer": []}], "parameters": [SLOT_ID],
-                    "responses": {"200": _json("Inscrits puis liste d'attente", {
-                        "type": "object", "properties": {
-                            "items": {"type": "array", "items": registrant}}}), **refusals}}},
+                    "responses": {"200": registrants, **refusals}}},
+        "/api/v1/visits/{slot_id}/attendance": {"post": {
+            "summary": "Noter les présences (accueil et modérateurs ; 404 pour les autres)",
+            "description": "Une fois la visite commencée. Les inscrits non nommés sont notés "
+                           "absents ; les personnes en liste d'attente ne sont pas notées.",
+            "security": [{"bearer": []}], "parameters": [SLOT_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["present"], "properties": {
+                    "present": {"type": "array", "items": {"type": "integer"},
+                                "description": "Identifiants des inscriptions présentes"}}}}}},
+            "responses": {"200": registrants, **refusals,
+                          "409": _json("Visite pas encore commencée, ou annulée", ERROR),
+                          "422": _json("Liste invalide, ou inscription d'un autre créneau",
+                                       ERROR)}}},
+        "/api/v1/visits/{slot_id}/rating": {"post": {
+            "summary": "Noter une visite faite (1 à 5) et la commenter pour l'accueil",
+            "description": "Une fois la visite commencée, par une personne inscrite que "
+                           "l'accueil n'a pas notée absente ; peut être changé ensuite.",
+            "security": [{"bearer": []}], "parameters": [SLOT_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["score"], "additionalProperties": False,
+                "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5},
+                               "comment": {"type": "string", "maxLength": 2000}}}}}},
+            "responses": {"200": _json("L'avis enregistré", {
+                "type": "object", "properties": {
+                    "score": {"type": "integer"}, "comment": {"type": "string"},
+                    "rated_at": TIME}}),
+                **refusals, "409": _json("Visite pas encore commencée, annulée, ou noté·e "
+                                         "absent·e", ERROR),
+                "422": _json("Note ou commentaire invalide", ERROR)}}},
         "/api/v1/visits/{slot_id}/registrations.csv": {"get": {
             "summary": "Les inscrits en CSV pour tableur français (« ; », BOM UTF-8)",
             "security": [{"bearer": []}], "parameters": [SLOT_ID],

@@ -27,6 +27,8 @@ from kb.timeutil import parse_iso, utcnow
 from kb.transaction import begin_write
 from kb.visits import calendar
 from kb.visits.models import (
+    CampaignInvitee,
+    CampaignStructure,
     RegistrationStatus,
     SlotStatus,
     VisitCampaign,
@@ -131,8 +133,30 @@ def read_slot(data: Any, slot: VisitSlot | None = None) -> dict[str, Any]:
 
 
 def may_host(user: Any, sheet: Sheet) -> bool:
-    """Contributors of the sheet and moderators (kb.auth.permissions)."""
+    """The sheet's team (its contributors, the active members of the verified structure that
+    carries it) and moderators: capability HOST_VISITS (kb.auth.permissions)."""
     return can(user, Capability.HOST_VISITS, sheet)
+
+
+def hosts_of(slot: VisitSlot) -> list[User]:
+    """Who the host mails go to: the sheet's team (kb.structures.team) that may host, and the
+    slot's creator (a moderator, say) while they still may; confirmed addresses only. Other
+    moderators may act on every slot but are not mailed about each."""
+    from kb.structures.team import sheet_team
+
+    people = [u for u in sheet_team(slot.sheet) if may_host(u, slot.sheet)]
+    creator = slot.created_by
+    if creator is not None and all(u.id != creator.id for u in people) and may_host(
+            creator, slot.sheet):
+        people.insert(0, creator)
+    return [u for u in people if u.is_confirmed and u.deleted_at is None]
+
+
+def _host_key(kind: str, slot: VisitSlot, host: User) -> str:
+    # The creator keeps the key of the time when only the creator was mailed: a slot warned
+    # then is not warned again.
+    suffix = "" if host.id == slot.created_by_id else f":{host.id}"
+    return f"{kind}:{slot.id}{suffix}"
 
 
 def check_host(user: Any, sheet: Sheet) -> None:
@@ -232,14 +256,12 @@ def cancel_slot(slot: VisitSlot, reason: str) -> None:
         _mail(registration, "visit.cancelled", "Visite annulée",
               calendar.CANCEL if had_event else None, reason=reason)
     slot.seats_taken = 0
-    host = slot.created_by
-    if host is not None and host.is_confirmed:
+    body = render_template("mail/visit_host_cancelled.txt", slot=slot, reason=reason, told=told)
+    for host in hosts_of(slot):
         mail.queue(mail.Mail(
-            host.email, f"Visite annulée : {slot.sheet.title}",
-            render_template("mail/visit_host_cancelled.txt", slot=slot, reason=reason,
-                            told=told),
+            host.email, f"Visite annulée : {slot.sheet.title}", body,
             kind="visit.cancelled.host", transactional=True,
-            dedupe_key=f"visit.cancelled.host:{slot.id}"))
+            dedupe_key=_host_key("visit.cancelled.host", slot, host)))
 
 
 # --- registrations --------------------------------------------------------------------------
@@ -284,6 +306,12 @@ def register_user(slot_id: int, user: User, phone: Any = "", structure: Any = ""
         raise Conflict("vous êtes déjà inscrit·e à ce créneau")
     campaign = slot.campaign
     if campaign is not None and campaign.cap is not None:
+        # The slot's lock does not cover the person's other slots of the campaign: two
+        # registrations at once on two of them would both count below the cap. The campaign's
+        # row lock, taken after the slot's (always in that order: no deadlock), makes the count
+        # and the insert one step per campaign (SQLite: writers are serialised already).
+        db.session.execute(select(VisitCampaign.id).where(VisitCampaign.id == campaign.id)
+                           .with_for_update())
         booked = db.session.scalar(select(func.count(VisitRegistration.id)).join(VisitSlot).where(
             VisitSlot.campaign_id == campaign.id, VisitRegistration.user_id == user.id,
             VisitRegistration.status.in_(ACTIVE))) or 0
@@ -414,6 +442,17 @@ def registrants_for(slot: VisitSlot, user: Any) -> list[VisitRegistration]:
     return registrations(slot)
 
 
+def filling_slots(now: datetime, percent: int) -> list[VisitSlot]:
+    """Upcoming slots taking registrations, of published sheets, with at least `percent` % of
+    their seats taken (the hosts' letter alerts), soonest first."""
+    return list(db.session.scalars(select(VisitSlot).join(Sheet, Sheet.id == VisitSlot.sheet_id)
+                                   .where(VisitSlot.status.in_(TAKING), VisitSlot.starts_at > now,
+                                          VisitSlot.seats_taken * 100 >= VisitSlot.capacity * percent,
+                                          Sheet.state == "active",
+                                          Sheet.approved_revision_id.is_not(None))
+                                   .order_by(VisitSlot.starts_at, VisitSlot.id)))
+
+
 # --- after the visit: attendance and ratings -------------------------------------------------
 
 COMMENT_MAX = 2000
@@ -426,13 +465,19 @@ def _has_started(slot: VisitSlot) -> None:
         raise Conflict("cette visite a été annulée")
 
 
-def mark_attendance(slot: VisitSlot, user: Any, present: set[int]) -> None:
+def mark_attendance(slot: VisitSlot, user: Any, present: set[int], strict: bool = False) -> None:
     """The host marks who came among the registered (ids of registrations); the others
-    are marked absent."""
+    are marked absent. `strict` (the API): an id that is no registered person of this slot
+    is refused rather than ignored."""
     if not can(user, Capability.HOST_VISITS, slot.sheet):
         raise NotFound("ce créneau n'existe pas")
     _has_started(slot)
-    for registration in registrations(slot, (RegistrationStatus.REGISTERED.value,)):
+    registered = registrations(slot, (RegistrationStatus.REGISTERED.value,))
+    unknown = present - {r.id for r in registered}
+    if strict and unknown:
+        raise Invalid("« present » : pas des inscriptions de ce créneau : "
+                      + ", ".join(map(str, sorted(unknown)[:20])), field="present")
+    for registration in registered:
         registration.attended = registration.id in present
 
 
@@ -513,12 +558,94 @@ def campaign_or_404(slug: str) -> VisitCampaign:
     return campaign
 
 
+def campaigns() -> list[VisitCampaign]:
+    """Every campaign, the ones still running first (latest end first), then the past ones."""
+    rows = list(db.session.scalars(select(VisitCampaign).order_by(
+        VisitCampaign.ends_on.desc(), VisitCampaign.id.desc())))
+    now = utcnow()
+    return [c for c in rows if c.ends_on >= now] + [c for c in rows if c.ends_on < now]
+
+
+MAX_INVITED = 2000  # addresses in one form: a campaign's invitees, not a mailing list
+
+
+def set_invitations(campaign: VisitCampaign, user: User, structure_ids: Any,
+                    emails: Any) -> None:
+    """A moderator names the campaign's invited structures and professionals (accounts, by
+    address): the lists given replace the former ones. An unknown structure or an address no
+    account has is refused, all of them named, and nothing changes."""
+    from kb.structures.models import Structure
+
+    check(user, Capability.MODERATE)
+    if not isinstance(structure_ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in structure_ids):
+        raise Invalid("« structures » : une liste d'identifiants de structures",
+                      field="structures")
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        raise Invalid("« emails » : une liste d'adresses", field="emails")
+    addresses = sorted({e.strip().lower() for e in emails if e.strip()})
+    if len(addresses) > MAX_INVITED or len(structure_ids) > MAX_INVITED:
+        raise Invalid(f"{MAX_INVITED} invités au plus par liste", field="emails")
+    wanted = set(structure_ids)
+    known = set(db.session.scalars(select(Structure.id).where(Structure.id.in_(wanted)))
+                ) if wanted else set()
+    if wanted - known:
+        raise Invalid("structure inconnue : " + ", ".join(map(str, sorted(wanted - known))),
+                      field="structures")
+    accounts = {u.email.lower(): u for u in db.session.scalars(select(User).where(
+        func.lower(User.email).in_(addresses), User.deleted_at.is_(None)))} if addresses else {}
+    unknown = [a for a in addresses if a not in accounts]
+    if unknown:
+        raise Invalid("aucun compte n'a ces adresses (la personne crée d'abord son compte) : "
+                      + ", ".join(unknown[:20]) + (" …" if len(unknown) > 20 else ""),
+                      field="emails")
+    db.session.execute(CampaignStructure.__table__.delete().where(
+        CampaignStructure.campaign_id == campaign.id))
+    db.session.execute(CampaignInvitee.__table__.delete().where(
+        CampaignInvitee.campaign_id == campaign.id))
+    db.session.add_all([CampaignStructure(campaign_id=campaign.id, structure_id=i)
+                        for i in sorted(wanted)])
+    db.session.add_all([CampaignInvitee(campaign_id=campaign.id, user_id=u.id)
+                        for u in {u.id: u for u in accounts.values()}.values()])
+    db.session.flush()
+
+
+def invitations(campaign: VisitCampaign) -> tuple[list[Any], list[User]]:
+    """The invited structures and the accounts invited by address, by name."""
+    from kb.structures.models import Structure
+
+    structures = list(db.session.scalars(select(Structure).join(
+        CampaignStructure, CampaignStructure.structure_id == Structure.id).where(
+        CampaignStructure.campaign_id == campaign.id).order_by(Structure.name)))
+    people = list(db.session.scalars(select(User).join(
+        CampaignInvitee, CampaignInvitee.user_id == User.id).where(
+        CampaignInvitee.campaign_id == campaign.id).order_by(User.email)))
+    return structures, people
+
+
+def invited_ids(campaign: VisitCampaign) -> set[int]:
+    """Invited professionals: the accounts invited by address plus the active members of the
+    invited structures (accounts neither blocked nor deleted), each once."""
+    from kb.structures.models import Membership, MemberState
+
+    direct = set(db.session.scalars(select(CampaignInvitee.user_id).where(
+        CampaignInvitee.campaign_id == campaign.id)))
+    members = set(db.session.scalars(select(Membership.user_id).join(
+        CampaignStructure, CampaignStructure.structure_id == Membership.structure_id)
+        .join(User, User.id == Membership.user_id).where(
+        CampaignStructure.campaign_id == campaign.id,
+        Membership.state == MemberState.ACTIVE.value,
+        User.blocked.is_(False), User.deleted_at.is_(None))))
+    return direct | members
+
+
 LOCAL_SCALES = ("quartier", "commune", "intercommunalite")
 
 
 def campaign_stats(campaign: VisitCampaign) -> dict[str, Any]:
     """The campaign report's own figures, computed live from the slots and the attendance
-    the hosts marked: partners, actions visited, professionals, visits made, visits per
+    the hosts marked: partners, actions visited, professionals invited / registered / who
+    made at least one visit (and the invited among them), visits made, visits per
     professional, share by the action's scale, mean rating."""
     slots = list(db.session.scalars(select(VisitSlot).where(
         VisitSlot.campaign_id == campaign.id, VisitSlot.status != SlotStatus.CANCELLED.value)))
@@ -531,9 +658,12 @@ def campaign_stats(campaign: VisitCampaign) -> dict[str, Any]:
         per_person[r.user_id] = per_person.get(r.user_id, 0) + 1
     local = sum(1 for r in made if r.slot.sheet.scale in LOCAL_SCALES)
     ratings = [r.rating for r in rows if r.rating is not None]
+    invited = invited_ids(campaign)
     return {
         "partners": len({slot.sheet_id for slot in slots}),
         "actions_visited": len({r.slot.sheet_id for r in made}),
+        "professionals_invited": len(invited),
+        "invited_visited": len(invited & set(per_person)),
         "professionals_registered": len({r.user_id for r in rows}),
         "professionals_visited": len(per_person),
         "visits_made": len(made),
@@ -603,23 +733,21 @@ WARN_BEFORE = timedelta(days=2)
 
 
 def _warn_hosts(now: datetime) -> int:
-    """Two days before the decision, the host of a slot under its minimum gets "3 inscrits
-    sur 5 minimum" with the page where one click lowers the minimum or cancels. Once."""
+    """Two days before the decision, the hosts of a slot under its minimum get "3 inscrits
+    sur 5 minimum" with the page where one click lowers the minimum or cancels. Once each."""
     warned = 0
     for slot in db.session.scalars(select(VisitSlot).where(
             VisitSlot.status == SlotStatus.OPEN.value, VisitSlot.decide_by > now,
             VisitSlot.decide_by <= now + WARN_BEFORE,
             VisitSlot.seats_taken < VisitSlot.min_participants)):
-        host = slot.created_by
-        if host is None or not host.is_confirmed:
-            continue
-        row = mail.queue(mail.Mail(
-            host.email, f"{slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} sur "
-            f"{slot.min_participants} minimum : "
-            f"{slot.sheet.title}",
-            render_template("mail/visit_host_minimum.txt", slot=slot),
-            kind="visit.host_minimum", dedupe_key=f"visit.host_minimum:{slot.id}"))
-        warned += row is not None
+        body = render_template("mail/visit_host_minimum.txt", slot=slot)
+        for host in hosts_of(slot):
+            row = mail.queue(mail.Mail(
+                host.email, f"{slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} "
+                f"sur {slot.min_participants} minimum : {slot.sheet.title}", body,
+                kind="visit.host_minimum",
+                dedupe_key=_host_key("visit.host_minimum", slot, host)))
+            warned += row is not None
     if warned:
         from kb.transaction import commit
 

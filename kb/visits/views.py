@@ -25,7 +25,14 @@ from kb.territories.register import register
 from kb.timeutil import isoformat, parse_iso
 from kb.transaction import commit
 from kb.visits import operations
-from kb.visits.models import FORMAT_LABELS, SlotStatus, VisitFormat, VisitRegistration, VisitSlot
+from kb.visits.models import (
+    FORMAT_LABELS,
+    SlotStatus,
+    VisitCampaign,
+    VisitFormat,
+    VisitRegistration,
+    VisitSlot,
+)
 
 bp = Blueprint("visits", __name__)
 
@@ -149,10 +156,54 @@ def api_unregister(slot_id: int) -> Any:
 
 def _registrant_object(registration: VisitRegistration) -> dict[str, Any]:
     # No e-mail address: nobody's address is shown to anyone (the host calls or meets them).
-    return {"name": registration.user.name,
+    # `id` is what the attendance names; after the visit, who came and what they said.
+    return {"id": registration.id, "name": registration.user.name,
             "structure": registration.structure, "phone": registration.phone,
             "status": registration.status, "registered_at": isoformat(registration.registered_at),
-            "position": operations.waitlist_position(registration)}
+            "position": operations.waitlist_position(registration),
+            "attended": registration.attended, "rating": registration.rating,
+            "comment": registration.comment}
+
+
+@bp.post("/api/v1/visits/<int:slot_id>/attendance")
+@csrf.exempt
+@token_required
+def api_attendance(slot_id: int) -> Any:
+    """The host marks who came, as on the registrants page: `present` names registrations
+    (the `id` of the registrants list); the other registered people are marked absent."""
+    slot = operations.slot_or_404(slot_id)
+    body = request.get_json(silent=True)
+    present = body.get("present") if isinstance(body, dict) else None
+    if not isinstance(present, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in present):
+        raise Invalid("attendu : {\"present\": [identifiants des inscriptions présentes]}",
+                      field="present")
+    operations.mark_attendance(slot, _actor(), set(present), strict=True)
+    rows = operations.registrants_for(slot, _actor())
+    commit()
+    return jsonify({"items": [_registrant_object(r) for r in rows]})
+
+
+@bp.post("/api/v1/visits/<int:slot_id>/rating")
+@csrf.exempt
+@token_required
+def api_rating(slot_id: int) -> Any:
+    """A visitor's 1-5 score and comment, as on "Mes visites"."""
+    slot = operations.slot_or_404(slot_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("attendu : {\"score\": 1 à 5, \"comment\": \"…\"}")
+    unknown = sorted(set(body) - {"score", "comment"})
+    if unknown:
+        raise Invalid(f"champ inconnu : {', '.join(unknown)}", fields=unknown)
+    score = body.get("score")
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise Invalid("« score » : une note entière de 1 à 5", field="score")
+    registration = operations.rate(slot, _actor(), score, body.get("comment", ""))
+    result = {"score": registration.rating, "comment": registration.comment,
+              "rated_at": isoformat(registration.rated_at)}
+    commit()
+    return jsonify(result)
 
 
 def _api_registrants(slot_id: int) -> Any:
@@ -441,6 +492,46 @@ def campaign_create() -> Any:
         422 if error else 200
 
 
+@bp.get("/parcours")
+def campaigns() -> str:
+    from kb.timeutil import utcnow
+
+    return render_template("visits/campaigns.html", campaigns=operations.campaigns(),
+                           now=utcnow())
+
+
+def slots_map(campaign: VisitCampaign, filters: operations.SlotFilter) -> Any:
+    """The territories' map of France (inline SVG, no tiles) with the campaign's open slots per
+    département under the other filters; each département links to the list filtered on it.
+    Framed on the campaign's région when every slot is there."""
+    from dataclasses import replace
+
+    from kb.territories.map import departments_map
+
+    counts: dict[str, int] = {}
+    for slot in operations.public_slots(replace(filters, territory=""), campaign=campaign):
+        if slot.department:
+            counts[slot.department] = counts.get(slot.department, 0) + 1
+    reg = register()
+    home = reg.department(campaign.department) if campaign.department else None
+    region = home.region if home is not None and all(
+        (d := reg.department(code)) is not None and d.region == home.region
+        for code in counts) else None
+    kept: dict[str, Any] = {k: v for k, v in request.args.items()
+                            if k in ("from", "to", "format") and v}
+
+    def url(department: Any) -> str:
+        return url_for("visits.campaign", slug=campaign.slug, territory=department.code,
+                       **kept, _anchor="creneaux")
+
+    drawn = departments_map(counts, url, region=region)
+    # The map speaks of sheets: here its counts are slots.
+    legend = [(level, text.replace("aucune fiche", "aucun créneau")
+               .replace("fiches", "créneaux").replace("fiche", "créneau"))
+              for level, text in drawn.legend]
+    return replace(drawn, legend=legend)
+
+
 @bp.get("/parcours/<slug>")
 def campaign(slug: str) -> str:
     campaign = operations.campaign_or_404(slug)
@@ -450,15 +541,56 @@ def campaign(slug: str) -> str:
         flash(exc.message, "error")
         filters = operations.SlotFilter()
     slots = operations.public_slots(filters, campaign=campaign)
+    structures, people = operations.invitations(campaign)
     return render_template("visits/campaign.html", campaign=campaign, slots=slots,
                            filters=filters, formats=FORMAT_LABELS, args=request.args,
                            mine=_mine(slots), stats=operations.campaign_stats(campaign),
-                           departments=[d for d in department_choices() if d[0]])
+                           departments=[d for d in department_choices() if d[0]],
+                           map=slots_map(campaign, filters),
+                           invited_structures=structures, invited_people=people)
+
+
+@bp.route("/parcours/<slug>/invites", methods=["GET", "POST"])
+@require(Capability.MODERATE)
+def campaign_invitations(slug: str) -> Any:
+    """The moderator names the invited structures (chosen in the list) and professionals (one
+    address per line); both lists replace the former ones."""
+    from sqlalchemy import select
+
+    from kb.extensions import db
+    from kb.structures.models import Structure
+
+    campaign = operations.campaign_or_404(slug)
+    error = None
+    structures, people = operations.invitations(campaign)
+    chosen = {s.id for s in structures}
+    emails_text = "\n".join(u.email for u in people)
+    if request.method == "POST":
+        if not FlaskForm().validate_on_submit():
+            raise Invalid("formulaire expiré : rechargez la page")
+        chosen = {int(v) for v in request.form.getlist("structures")
+                  if v.isascii() and v.isdigit() and len(v) <= 9}  # ids, not 10**5000
+        emails_text = request.form.get("emails", "")
+        emails = [e for e in emails_text.replace(",", "\n").replace(";", "\n").split() if e]
+        try:
+            operations.set_invitations(campaign, current_user, sorted(chosen), emails)
+            commit()
+        except Invalid as exc:
+            error = exc.message
+        else:
+            flash("Invitations enregistrées.", "success")
+            return redirect(url_for("visits.campaign", slug=campaign.slug))
+    choices = list(db.session.scalars(select(Structure).order_by(Structure.name)))
+    return render_template("visits/campaign_invitations.html", campaign=campaign,
+                           choices=choices, chosen=chosen, emails=emails_text,
+                           error=error), 422 if error else 200
 
 
 STATS_LABELS = {
     "partners": "Partenaires impliqués (fiches ayant ouvert des créneaux)",
     "actions_visited": "Actions visitées",
+    "professionals_invited": "Professionnels invités",
+    "invited_visited": "Invités ayant fait au moins une visite",
     "professionals_registered": "Professionnels inscrits",
     "professionals_visited": "Professionnels ayant fait au moins une visite",
     "visits_made": "Visites réalisées",
