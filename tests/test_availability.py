@@ -164,3 +164,62 @@ def test_only_the_sheets_team_gets_the_links_and_a_forged_one_is_refused(
     forged = availability.link_url(sheet, outsider, "complet", utcnow())
     assert client.post(forged.removeprefix("http://kb.test")).status_code == 403
     assert db.session.scalar(select(Availability)) is None
+
+
+# --- in the API ---------------------------------------------------------------------------------
+
+def test_the_api_sheet_object_gives_the_availability_its_age_and_inconnue_after_30_days(
+        client: FlaskClient, make_user: Any, make_sheet: Any) -> None:
+    author = make_user("contributor", trusted=True)
+    sheet = make_sheet(author=author).sheet
+    assert client.get(f"/api/v1/sheets/{sheet.slug}").get_json()["availability"] is None
+    availability.set_availability(sheet, author, "attente", 15)
+    commit()
+    said = client.get(f"/api/v1/sheets/{sheet.slug}").get_json()["availability"]
+    assert said["status"] == "attente" and said["entry_delay"] == 15 and said["age_days"] == 0
+    assert said["updated_at"].startswith(utcnow().date().isoformat())
+    [item] = client.get("/api/v1/sheets").get_json()["items"]
+    assert item["availability"] == said
+    row = db.session.scalar(select(Availability))
+    assert row is not None
+    row.updated_at = utcnow() - timedelta(days=31)  # time travel: a month without news
+    commit()
+    said = client.get(f"/api/v1/sheets/{sheet.slug}").get_json()["availability"]
+    assert said["status"] == "inconnue" and said["age_days"] == 31 and "entry_delay" not in said
+    document = client.get("/api/openapi.json").get_json()
+    schema = document["components"]["schemas"]["Sheet"]["properties"]["availability"]
+    assert "inconnue" in schema["properties"]["status"]["enum"]
+    assert "put" in document["paths"]["/api/v1/sheets/{slug}/availability"]
+
+
+def test_a_contributor_puts_the_availability_through_the_api_without_review_others_cannot(
+        client: FlaskClient, make_user: Any, make_sheet: Any, bearer: Any) -> None:
+    author = make_user("contributor", trusted=True)
+    sheet = make_sheet(author=author).sheet
+    url = f"/api/v1/sheets/{sheet.slug}/availability"
+    assert client.put(url, json={"status": "complet"}).status_code == 401
+    stranger = bearer(make_user("contributor"))
+    response = client.put(url, json={"status": "complet"}, headers=stranger)
+    assert response.status_code == 403
+    assert client.put("/api/v1/sheets/nulle-part/availability", json={"status": "complet"},
+                      headers=stranger).status_code == 404
+    mine = bearer(author)
+    for body, field in (({"status": "bientot"}, None), ({}, "status"),
+                        ({"status": "places", "entry_delay": "15"}, "entry_delay"),
+                        ({"status": "places", "entry_delay": 999}, "entry_delay"),
+                        ({"status": "ferme", "until": "31/12/2030"}, None)):
+        response = client.put(url, json=body, headers=mine)
+        assert response.status_code == 422, body
+        if field:
+            assert field in response.get_json()["fields"]
+    assert db.session.scalar(select(Availability)) is None
+    response = client.put(url, json={"status": "ferme", "until": "2030-09-01",
+                                     "entry_delay": 10}, headers=mine)
+    assert response.status_code == 200
+    said = response.get_json()["availability"]
+    assert said["status"] == "ferme" and said["until"] == "2030-09-01" and said["entry_delay"] == 10
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "set_availability"))
+    assert entry is not None and entry.actor_id == author.id and entry.details["via"] == "API"
+    assert len(db.session.scalars(select(Revision).where(Revision.sheet_id == sheet.id)).all()) == 1
+    moderator = bearer(make_user("moderator"))
+    assert client.put(url, json={"status": "places"}, headers=moderator).status_code == 200
