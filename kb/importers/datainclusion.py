@@ -242,8 +242,9 @@ def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, i
     """Every row is checked first (the package's model, then our fields); one rejected row
     and nothing is imported, each rejection named with its line and reason. Then all rows
     are written in one transaction: drafts for review by default, published with `publish`.
-    A new row close to an existing sheet updates it (a proposal when drafts) rather than
-    making a second one (kb/duplicates)."""
+    A new row close to an existing sheet of ours (kb/duplicates) neither updates it nor is
+    published beside it: it becomes a draft paired with it in the moderators' duplicates queue,
+    who merge them or say they differ; re-importing it leaves it there."""
     from kb.importers.common import ImportFailed
     from kb.importers.upsert import Upserter
     from kb.sheets import operations
@@ -279,17 +280,45 @@ def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, i
     upserter = Upserter(author, "Import data·inclusion")
     counts = {"created": 0, "updated": 0, "unchanged": 0, "matched": 0, "distinct": 0}
     upserter.prefetch([slug for _, slug, _ in checked], [(slug, data) for _, slug, data in checked])
+    queue = upserter
+    if publish:  # near-duplicates wait for the moderators, even with --publish
+        queue = Upserter(_drafts_user(), upserter.comment)
+        queue.existing_upto = upserter.existing_upto
+    queue.pair_reason = ("Import data·inclusion : service très proche d'une fiche existante, "
+                         "importé en brouillon ; fusionner, ou dire que ce sont deux "
+                         "initiatives.")
     for line, slug, data in checked:
-        outcome, sheet = upserter.upsert(data, slug, "update")
+        match = upserter.matches.pop(slug, None)
+        known = upserter.known.get(slug)
+        if match is not None or (known is not None and _queued(known)):
+            if match is not None:
+                queue.matches[slug] = match
+            outcome, sheet = queue.upsert(data, slug, "distinct")
+            if match is not None:
+                other = db.session.get(Sheet, match.sheet_id)
+                echo(f"{path.name} ligne {line} : très proche de la fiche "
+                     f"« {other.slug if other else match.sheet_id} » : importée en brouillon, "
+                     "dans la file des doublons des modérateurs.")
+        else:
+            # Looked for at prefetch already: nothing close, no second lookup.
+            outcome, sheet = upserter.upsert(data, slug, "ignore")
         counts[outcome] += 1
-        if outcome == "matched":
-            echo(f"{path.name} ligne {line} : très proche de la fiche « {sheet.slug} » : "
-                 "rapprochée d'elle plutôt qu'importée deux fois.")
     commit()
     echo(f"{counts['created']} fiche(s) créée(s){'' if publish else ' (à relire)'}, "
          f"{counts['updated']} mise(s) à jour, {counts['unchanged']} inchangée(s), "
-         f"{counts['matched']} rapprochée(s) d'une fiche existante.")
+         f"{counts['distinct']} en double possible (file des doublons).")
     return counts
+
+
+def _queued(sheet: Sheet) -> bool:
+    """An imported draft waiting in the duplicates queue: a new import leaves it there."""
+    from kb.duplicates.models import CandidateStatus, DuplicateCandidate
+
+    return sheet.approved_revision_id is None and db.session.scalar(
+        select(DuplicateCandidate.id).where(
+            DuplicateCandidate.status == CandidateStatus.OPEN.value,
+            (DuplicateCandidate.sheet_a_id == sheet.id)
+            | (DuplicateCandidate.sheet_b_id == sheet.id)).limit(1)) is not None
 
 
 # --- quality ---------------------------------------------------------------------------------
