@@ -93,13 +93,13 @@ def data_inclusion_services() -> Any:
 
 @bp.get("/api/v1/data-inclusion/structures")
 def data_inclusion_structures() -> Any:
-    """Their carriers as data·inclusion structures, one per `actor_name`."""
+    """Their carriers as data·inclusion structures: the structures of kb/structures, then one
+    per `actor_name` of the sheets without one."""
     from kb.importers import datainclusion
 
     page, per_page = _page_args()
-    everything = datainclusion.structures()
-    return jsonify({"items": everything[(page - 1) * per_page:page * per_page],
-                    "total": len(everything), "page": page, "per_page": per_page})
+    items, total = datainclusion.structures_page((page - 1) * per_page, per_page)
+    return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
 
 
 def _page_args() -> tuple[int, int]:
