@@ -108,7 +108,7 @@ def test_the_search_page_filters_by_thematique_and_public(client: FlaskClient,
 def test_each_tile_counts_what_search_finds_for_its_family(client: FlaskClient,
                                                            corpus: None) -> None:
     home = client.get("/").get_data(as_text=True)
-    assert "Quel frein voulez-vous lever ?" in home
+    assert "Quel frein voulez-vous lever&nbsp;?" in home
     tiles = re.findall(r'href="/thematiques/([a-z-]+)"><span class="tile-label">[^<]+</span> '
                        r'<span class="count">(\d+) fiches?</span>', home)
     assert len(tiles) == 16
