@@ -145,15 +145,21 @@ def _actors() -> list[int]:
     """Published sheets without a structure, one per carrier's name (`actor_name`; a sheet
     without one is its own): the id of each name's most recently updated sheet, in the order
     of their structure ids. Three columns per sheet are read, no record is built."""
+    by_name: dict[str, tuple[datetime, int]] = {}  # names as written: slugified once each
     latest: dict[str, tuple[datetime, int]] = {}
     for sheet_id, updated, actor in db.session.execute(
             published_sheets().where(Sheet.structure_id.is_(None))
             .join(Revision, Revision.id == Sheet.approved_revision_id)
             .with_only_columns(Sheet.id, Sheet.updated_at,
                                Revision.data["actor_name"].as_string())):
-        key = _actor_key(actor, sheet_id)
-        if key not in latest or (updated, sheet_id) > latest[key]:
-            latest[key] = (updated, sheet_id)
+        if not (actor or "").strip():
+            latest[_actor_key("", sheet_id)] = (updated, sheet_id)
+        elif actor not in by_name or (updated, sheet_id) > by_name[actor]:
+            by_name[actor] = (updated, sheet_id)
+    for actor, seen in by_name.items():
+        key = _actor_key(actor, seen[1])
+        if key not in latest or seen > latest[key]:
+            latest[key] = seen
     return [latest[key][1] for key in sorted(latest)]
 
 
