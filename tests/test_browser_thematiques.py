@@ -71,6 +71,25 @@ def test_home_to_mobility_in_one_departement_in_three_clicks_at_most(site: str, 
     context.close()
 
 
+@pytest.mark.parametrize("width, on_first_screen", [(375, 14), (1280, 16)])
+def test_the_sixteen_tiles_are_compact_enough_to_fill_the_first_screen(
+        site: str, browser: Any, width: int, on_first_screen: int) -> None:
+    """On a phone (375 px) the tiles were two screens tall: most of them now show at once."""
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    page = context.new_page()
+    page.goto(site + "/")
+    boxes = [page.locator("ul.tiles a").nth(i).bounding_box() for i in range(16)]
+    assert all(box is not None for box in boxes)
+    shown = sum(1 for box in boxes if box["y"] + box["height"] <= 800)
+    assert shown >= on_first_screen, [round(box["y"] + box["height"]) for box in boxes]
+    # Two columns on a phone, and no tile runs into the one below it.
+    if width == 375:
+        assert len({round(box["x"]) for box in boxes}) == 2
+    for above, below in zip(boxes, boxes[2 if width == 375 else 6:], strict=False):
+        assert above["y"] + above["height"] <= below["y"] + 0.5
+    context.close()
+
+
 @pytest.mark.skipif(not os.environ.get("KB_SCREENSHOTS"), reason="KB_SCREENSHOTS non défini")
 @pytest.mark.parametrize("width", [375, 1280])
 def test_screenshots(site: str, browser: Any, width: int) -> None:

@@ -108,7 +108,7 @@ def test_the_search_page_filters_by_thematique_and_public(client: FlaskClient,
 def test_each_tile_counts_what_search_finds_for_its_family(client: FlaskClient,
                                                            corpus: None) -> None:
     home = client.get("/").get_data(as_text=True)
-    assert "Quel frein voulez-vous lever ?" in home
+    assert "Quel frein voulez-vous lever&nbsp;?" in home
     tiles = re.findall(r'href="/thematiques/([a-z-]+)"><span class="tile-label">[^<]+</span> '
                        r'<span class="count">(\d+) fiches?</span>', home)
     assert len(tiles) == 16
@@ -181,3 +181,41 @@ def test_a_thematique_page_orders_by_proximity_to_the_readers_commune(
     assert _slugs(client, "/thematiques/mobilite") == newest_first
     bad = client.get("/thematiques/mobilite?pres=Atlantide")
     assert bad.status_code == 400 and "commune inconnue" in bad.get_data(as_text=True)
+
+
+def test_a_signed_in_readers_commune_is_kept_on_the_account_and_orders_the_pages(
+        client: FlaskClient, make_sheet: Callable[..., Revision], make_user: Callable[..., Any],
+        login: Callable[..., None]) -> None:
+    from kb.auth.models import User
+    from kb.extensions import db
+    from kb.sheets.proximity import COOKIE
+
+    mobility = ["mobilite--preparer-un-permis"]
+    near = make_sheet(title="Garage de Guipavas", city="Guipavas", department="29",
+                      zone_eligibilite=["242900314"], thematiques=mobility).sheet.slug
+    far = make_sheet(title="Permis à Nantes", city="Nantes", department="44",
+                     zone_eligibilite=["44"], thematiques=mobility).sheet.slug
+    reader = make_user("contributor")
+    login(reader)
+    assert _slugs(client, "/thematiques/mobilite") == [far, near]  # newest first
+    # Chosen on /compte: no cookie, the account's commune orders the page.
+    response = client.post("/compte/commune", data={"commune-commune": "Brest"})
+    assert response.status_code == 302 and db.session.get(User, reader.id).commune_code == "29019"
+    assert client.get_cookie(COOKIE) is None
+    assert _slugs(client, "/thematiques/mobilite") == [near, far]
+    assert "Brest" in client.get("/compte").get_data(as_text=True)
+    # Chosen on the page (?pres=): kept on the account too, found again on another device.
+    client.get("/thematiques/mobilite?pres=Nantes")
+    assert db.session.get(User, reader.id).commune_code == "44109"
+    client.delete_cookie(COOKIE)
+    assert _slugs(client, "/thematiques/mobilite") == [far, near]
+    # A cookie says more recently what this browser chose: it comes before the account.
+    client.set_cookie(COOKIE, "29019")
+    assert _slugs(client, "/thematiques/mobilite") == [near, far]
+    client.get("/thematiques/mobilite?pres=-")  # forgotten everywhere
+    assert db.session.get(User, reader.id).commune_code == ""
+    assert _slugs(client, "/thematiques/mobilite") == [far, near]
+    bad = client.post("/compte/commune", data={"commune-commune": "Atlantide"})
+    assert bad.status_code == 422 and "Commune inconnue" in bad.get_data(as_text=True)
+    login(None)  # a reader without an account: only the cookie and ?pres=
+    assert _slugs(client, "/thematiques/mobilite") == [far, near]

@@ -107,3 +107,54 @@ def re_scores(page: str) -> list[str]:
     import re
 
     return re.findall(r"</a></td><td>(\d\.\d\d)</td>", page)
+
+
+def test_structures_come_from_kb_structures_paged_in_sql_then_the_carriers_names(
+        app: Flask, client: FlaskClient, make_sheet: Callable[..., Revision],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.extensions import db
+    from kb.importers import datainclusion
+    from kb.structures.models import Structure
+
+    carried = []
+    for n, (name, siret) in enumerate((("Mission locale du Pays de Brest", "73282932000074"),
+                                        ("Garage solidaire du Finistère", None),
+                                        ("Sans fiche publiée", None))):
+        structure = Structure(name=name, siret=siret, commune_code="29019" if n == 0 else "",
+                              website="https://ml-brest.example.org" if n == 0 else "",
+                              networks=["mission-locale"] if n == 0 else [])
+        db.session.add(structure)
+        carried.append(structure)
+    commit()
+    for n, structure in enumerate(carried[:2]):
+        for i in range(2):  # two sheets, one structure
+            sheet = make_sheet(title=f"Accompagnement {n}-{i}", actor_name=structure.name).sheet
+            sheet.structure_id = structure.id
+    make_sheet(title="Accueil en mairie", actor_name="Mairie de Brest")
+    make_sheet(title="Accueil en mairie, suite", actor_name="mairie de Brest")  # same carrier
+    make_sheet(title="Sans porteur", actor_name="")
+    commit()
+    built: list[int] = []
+    real = datainclusion.structure_row_record
+    monkeypatch.setattr(datainclusion, "structure_row_record",
+                        lambda s, updated: built.append(s.id) or real(s, updated))
+    first = client.get("/api/v1/data-inclusion/structures",
+                       query_string={"page": 1, "per_page": 1}).get_json()
+    assert first["total"] == 4 and len(first["items"]) == 1
+    assert built == [carried[0].id]  # the page's record only, not the whole list sliced
+    mission = first["items"][0]
+    assert mission["id"] == f"fiches-initiatives--structure-{carried[0].id}"
+    assert mission["nom"] == "Mission locale du Pays de Brest"
+    assert mission["siret"] == "73282932000074" and mission["code_insee"] == "29019"
+    assert mission["commune"] == "Brest" and mission["reseaux_porteurs"] == ["mission-locale"]
+    assert mission["site_web"].startswith("https://ml-brest.example.org")
+    everything = _all(client, "/api/v1/data-inclusion/structures")
+    ids = [s["id"] for s in everything]
+    assert len(ids) == len(set(ids)) == 4  # each once across the pages; no sheetless one
+    assert ids[1] == f"fiches-initiatives--structure-{carried[1].id}"
+    assert ids[2:] == ["fiches-initiatives--fiche-" + ids[2].rsplit("-", 1)[1],
+                       "fiches-initiatives--mairie-de-brest"]
+    for record in everything:
+        di.Structure.model_validate(record, context={"ignore_warnings": False})
+    services = _all(client, "/api/v1/data-inclusion/services")
+    assert {s["structure_id"] for s in services} == set(ids)

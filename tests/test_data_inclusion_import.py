@@ -1,6 +1,6 @@
 """`kb import --format data-inclusion` (issue 23): idempotent by (source, id), drafts for review
 by default, every rejected row named with its line and reason and then nothing imported,
-near-duplicates joined to the existing sheet rather than imported twice."""
+near-duplicates put in the duplicates queue rather than imported twice."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from kb import create_app
+from kb.duplicates.models import DuplicateCandidate
 from kb.extensions import db
 from kb.importers import ImportFailed, run_import
 from kb.sheets.models import Revision, Sheet
@@ -78,16 +79,38 @@ def test_a_bad_row_is_reported_with_its_line_and_nothing_is_imported(
     assert _count() == 0 and _count(Revision) == 0  # not even the good first row
 
 
-def test_a_near_duplicate_of_a_published_sheet_is_not_imported_twice(
-        app: Flask, make_sheet: Callable[..., Revision], tmp_path: Path) -> None:
+@pytest.mark.parametrize("publish", [False, True])
+def test_a_near_duplicate_goes_to_the_duplicates_queue_not_into_the_existing_sheet(
+        app: Flask, client: FlaskClient, make_sheet: Callable[..., Revision], tmp_path: Path,
+        publish: bool) -> None:
     existing = make_sheet(title="Atelier mobilité 9",
                           context=service("9")["description"], actor_name="", city="",
                           department="", tags=[], partners=[], website="", summary="",
                           stakes="", method="", results="").sheet
+    before = existing.approved_revision_id
     said: list[str] = []
-    counts = run_import(_write(tmp_path, [service("9")]), "data-inclusion", echo=said.append)
-    assert counts["matched"] == 1 and _count() == 1
-    assert any(existing.slug in m for m in said)
+    path = _write(tmp_path, [service("9"), service("10", nom="Garage solidaire",
+                                                   description="Des réparations à prix bas.")])
+    counts = run_import(path, "data-inclusion", echo=said.append, publish=publish)
+    assert counts["distinct"] == 1 and counts["created"] == 1 and counts["matched"] == 0
+    # The existing sheet is untouched: no new revision, no proposal.
+    assert db.session.scalar(select(func.count()).select_from(Revision).where(
+        Revision.sheet_id == existing.id)) == 1
+    assert db.session.get(Sheet, existing.id).approved_revision_id == before
+    # The row is a draft (even with --publish), paired with it in the moderators' queue.
+    [pair] = db.session.scalars(select(DuplicateCandidate)).all()
+    imported = db.session.get(Sheet, pair.sheet_b_id)
+    assert pair.sheet_a_id == existing.id and pair.status == "open" and pair.source == "import"
+    assert imported is not None and imported.approved_revision_id is None
+    assert "data·inclusion" in pair.reason
+    assert any(existing.slug in m and "file des doublons" in m for m in said), said
+    titles = [i["title"] for i in client.get("/api/v1/sheets").get_json()["items"]]
+    assert titles.count("Atelier mobilité 9") == 1  # not published twice
+    # Importing the same file again: the same (source, id), nothing new anywhere.
+    again = run_import(path, "data-inclusion", echo=lambda _: None, publish=publish)
+    assert again["unchanged"] == 2 and _count() == 3
+    assert _count(DuplicateCandidate) == 1 and _count(Revision) == 3
+    assert db.session.get(Sheet, imported.id).approved_revision_id is None
 
 
 def test_export_then_import_into_a_fresh_instance_gives_back_the_vocabulary(

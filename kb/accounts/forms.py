@@ -22,6 +22,13 @@ class NameForm(FlaskForm):
                                description="Il apparaît à côté de vos contributions.")
 
 
+class CommuneForm(FlaskForm):
+    commune = StringField("Votre commune", validators=[Length(max=120)],
+                          description="Les pages des thématiques montrent d'abord ce qui la "
+                                      "couvre. Son nom (Brest) ou son code INSEE ; vide pour "
+                                      "l'oublier.")
+
+
 class EmailChangeForm(FlaskForm):
     new_email = email_field("Nouvelle adresse e-mail")
     password = PasswordField("Mot de passe actuel",

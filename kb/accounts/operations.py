@@ -149,6 +149,7 @@ def delete_account(user: User, actor: User) -> None:
     user.deleted_at = utcnow()
     user.role = Role.CONTRIBUTOR.value
     user.trusted = False
+    user.commune_code = ""
     opt_out_of_everything(user)
     user.end_sessions()
     db.session.expire(user, ["tokens"])
@@ -184,6 +185,7 @@ def personal_data(user: User) -> dict[str, Any]:
                 "letter_weekday": user.letter_weekday,
                 "letter_sections_off": user.letter_sections_off,
             },
+            "commune_code": user.commune_code or None,
         },
         "api_tokens": [{"name": t.name, "created_at": _dt(t.created_at),
                         "last_used_at": _dt(t.last_used_at), "expires_at": _dt(t.expires_at)}

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from kb.accounts import operations
 from kb.accounts.forms import (
+    CommuneForm,
     DeleteForm,
     EmailChangeForm,
     NameForm,
@@ -23,11 +24,13 @@ from kb.auth import operations as auth
 from kb.auth.forms import ButtonForm
 from kb.auth.link_pages import link_refused
 from kb.auth.models import TokenPurpose, User
-from kb.auth.preferences import LETTER_SECTIONS, wants_moderation_section
+from kb.auth.preferences import LETTER_SECTIONS, set_commune, wants_moderation_section
 from kb.errors import LinkError
 from kb.extensions import db
 from kb.mail import outbox as mail_outbox
 from kb.sheets.models import Revision, RevisionStatus, Sheet
+from kb.territories.places import commune_key
+from kb.territories.register import register
 from kb.transaction import commit
 from kb.wording import plural
 
@@ -35,8 +38,8 @@ bp = Blueprint("accounts", __name__)
 bp.register_error_handler(LinkError, link_refused)
 
 FORM_PREFIXES = {"name": "nom", "email": "adresse", "password": "mdp", "notifications": "notif",
-                 "token": "jeton"}
-FORM_CLASSES: dict[str, Any] = {"name": NameForm, "email": EmailChangeForm,
+                 "token": "jeton", "commune": "commune"}
+FORM_CLASSES: dict[str, Any] = {"name": NameForm, "commune": CommuneForm, "email": EmailChangeForm,
                                 "password": PasswordChangeForm,
                                 "notifications": NotificationsForm, "token": TokenForm}
 
@@ -51,6 +54,8 @@ def _blank_forms(user: User) -> dict[str, Any]:
     forms = {key: cls(prefix=FORM_PREFIXES[key], formdata=None)
              for key, cls in FORM_CLASSES.items()}
     forms["name"].display_name.data = user.display_name
+    commune = register().commune(user.commune_code) if user.commune_code else None
+    forms["commune"].commune.data = commune.label if commune else ""
     notif = forms["notifications"]
     notif.contributions.data = user.notify_contributions
     notif.letter_period.data = user.letter_period
@@ -116,6 +121,26 @@ def rename() -> Any:
             flash("Nom enregistré.", "success")
             return redirect(url_for("accounts.index"))
     return _page(422, name=form)
+
+
+@bp.post("/compte/commune")
+@login_required
+def commune() -> Any:
+    form = _form("commune")
+    if form.validate_on_submit():
+        given = " ".join((form.commune.data or "").split())
+        try:
+            code = commune_key(given) if given else ""
+        except ValueError as exc:
+            _error(form, exc, "commune")
+        else:
+            set_commune(_user(), code)
+            commit()
+            chosen = register().commune(code) if code else None
+            flash(f"Commune enregistrée : {chosen.label}." if chosen else "Commune oubliée.",
+                  "success")
+            return redirect(url_for("accounts.index") + "#identite")
+    return _page(422, commune=form)
 
 
 @bp.post("/compte/adresse")

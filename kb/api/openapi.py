@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 
+from kb.availability.serialize import openapi_schema as availability_schema
 from kb.duplicates.openapi import similar_path
 from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, Field, Kind
 from kb.sheets.filters import PARAMS, openapi_parameters
@@ -192,6 +193,7 @@ def openapi_document() -> dict[str, Any]:
             "fresh": {"type": "boolean"},
             "state": {"type": "string", "enum": ["active", "hidden", "archived", "merged"]},
             **sheet_place_properties(),
+            "availability": availability_schema(),
         },
     }
     error = {"type": "object", "properties": {
@@ -275,6 +277,28 @@ def openapi_document() -> dict[str, Any]:
                             "application/json": {"schema": ref("SheetPatch")}}},
                         "responses": update_responses},
             },
+            "/api/v1/sheets/{slug}/availability": {"put": {
+                "summary": "Mettre à jour la disponibilité d'une fiche",
+                "description": "Ses contributeurs, les membres de sa structure et les "
+                               "modérateurs ; sans relecture, inscrit au journal de "
+                               "modération. `status` : places, attente, complet ou ferme ; "
+                               "`entry_delay` (jours) et `until` (date) facultatifs.",
+                "security": [{"bearer": []}], "parameters": [slug_param],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status"], "properties": {
+                        "status": {"type": "string",
+                                   "enum": ["places", "attente", "complet", "ferme"]},
+                        "entry_delay": {"type": ["integer", "null"], "minimum": 0,
+                                        "maximum": 365},
+                        "until": {"type": ["string", "null"], "format": "date"}}}}}},
+                "responses": {
+                    "200": json_response("Mise à jour", {"type": "object", "properties": {
+                        "slug": {"type": "string"}, "availability": availability_schema()}}),
+                    "401": json_response("Sans jeton", ref("Error")),
+                    "403": json_response("Ni de l'équipe de la fiche ni modérateur",
+                                         ref("Error")),
+                    "404": json_response("Introuvable", ref("Error")),
+                    "422": json_response("Invalide", ref("Error"))}}},
             "/api/v1/revisions/{id}/approve": {"post": {
                 "summary": "Approuver (modérateurs)",
                 "description": "Une proposition partie d'une version publiée plus ancienne est "

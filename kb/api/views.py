@@ -14,7 +14,10 @@ from kb.api.openapi import openapi_document
 from kb.auth.identity import api_user, token_required
 from kb.auth.models import User
 from kb.auth.permissions import Capability, require
-from kb.errors import NotFound
+from kb.availability import operations as availability
+from kb.availability.models import MAX_DELAY_DAYS, Availability
+from kb.availability.serialize import availability_by_sheet, availability_object
+from kb.errors import Invalid, NotFound
 from kb.extensions import csrf, db
 from kb.moderation import operations as moderation  # audit log + e-mail to the author
 from kb.sheets import operations
@@ -62,8 +65,19 @@ def list_sheets() -> Any:
     page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc())
                     .options(selectinload(Sheet.approved_revision)),
                     request.args.get("page"), per_page)
-    return jsonify({"items": [sheet_object(s) for s in page.items], "total": page.total,
-                    "page": page.page, "per_page": page.per_page})
+    rows = availability_by_sheet(s.id for s in page.items)
+    return jsonify({"items": [_sheet_object(s, rows=rows) for s in page.items],
+                    "total": page.total, "page": page.page, "per_page": page.per_page})
+
+
+def _sheet_object(sheet: Sheet, revision: Revision | None = None,
+                  rows: dict[int, Availability] | None = None) -> dict[str, Any]:
+    """The sheet object plus its availability (kb/availability: outside revisions); `rows`:
+    a page's availabilities, read at once."""
+    obj = sheet_object(sheet, revision)
+    obj["availability"] = availability_object(
+        availability.availability_of(sheet) if rows is None else rows.get(sheet.id))
+    return obj
 
 
 @bp.get("/api/v1/data-inclusion/services")
@@ -79,13 +93,13 @@ def data_inclusion_services() -> Any:
 
 @bp.get("/api/v1/data-inclusion/structures")
 def data_inclusion_structures() -> Any:
-    """Their carriers as data·inclusion structures, one per `actor_name`."""
+    """Their carriers as data·inclusion structures: the structures of kb/structures, then one
+    per `actor_name` of the sheets without one."""
     from kb.importers import datainclusion
 
     page, per_page = _page_args()
-    everything = datainclusion.structures()
-    return jsonify({"items": everything[(page - 1) * per_page:page * per_page],
-                    "total": len(everything), "page": page, "per_page": per_page})
+    items, total = datainclusion.structures_page((page - 1) * per_page, per_page)
+    return jsonify({"items": items, "total": total, "page": page, "per_page": per_page})
 
 
 def _page_args() -> tuple[int, int]:
@@ -100,7 +114,29 @@ def get_sheet(slug: str) -> Any:
             and not request.args.get("revision"):
         return Response(status=301, headers={
             "Location": url_for("api.get_sheet", slug=sheet.merged_into.slug)})
-    return jsonify(sheet_object(sheet, revision))
+    return jsonify(_sheet_object(sheet, revision))
+
+
+@bp.put("/api/v1/sheets/<slug>/availability")
+@token_required
+def put_availability(slug: str) -> Any:
+    """Its contributors, structure members and moderators; no review, journaled."""
+    sheet = get_sheet_or_404(slug, api_user())
+    body = json_body()
+    status, delay, until = body.get("status"), body.get("entry_delay"), body.get("until")
+    if not isinstance(status, str):
+        raise Invalid("« status » (texte) est obligatoire : places, attente, complet ou ferme.",
+                      fields={"status": "obligatoire"})
+    if delay is not None and (not isinstance(delay, int) or isinstance(delay, bool)
+                              or not 0 <= delay <= MAX_DELAY_DAYS):
+        raise Invalid(f"« entry_delay » : un nombre entier de jours entre 0 et {MAX_DELAY_DAYS}.",
+                      fields={"entry_delay": "invalide"})
+    if until is not None and not isinstance(until, str):
+        raise Invalid("« until » : une date au format AAAA-MM-JJ.", fields={"until": "invalide"})
+    row = availability.set_availability(sheet, _caller(), status, delay,
+                                        availability.parse_date(until), via="API")
+    commit()
+    return jsonify({"slug": sheet.slug, "availability": availability_object(row)})
 
 
 @bp.post("/api/v1/sheets")

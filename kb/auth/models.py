@@ -68,6 +68,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     letter_weekday: Mapped[int] = mapped_column(Integer, default=2, server_default="2")  # 0: lundi
     # Sections the person opted out of, comma-separated keys (kb/auth/preferences.py).
     letter_sections_off: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # The reader's commune (INSEE code, or ""): the proximity order of the thématique pages
+    # when neither ?pres= nor the cookie says one (kb/sheets/proximity.py).
+    commune_code: Mapped[str] = mapped_column(String(5), default="", server_default="")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

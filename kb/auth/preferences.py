@@ -92,6 +92,15 @@ def set_letter_period(user: User, period: str, weekday: int | None = None) -> No
         user.letter_weekday = weekday
 
 
+def set_commune(user: User, code: str) -> bool:
+    """The reader's commune on the account (an INSEE code already resolved, "" to forget it);
+    whether it changed."""
+    if (user.commune_code or "") == code:
+        return False
+    user.commune_code = code
+    return True
+
+
 def opt_out_of_everything(user: User) -> None:
     user.notify_contributions = False
     user.letter_sections_off = ",".join(LETTER_SECTIONS)

@@ -350,8 +350,9 @@ def import_match(data: Mapping[str, Any], upto: int | None = None) -> Match | No
     return matches[0] if matches else None
 
 
-def record_import_pair(sheet: Sheet, match: Match, author: User) -> None:
+def record_import_pair(sheet: Sheet, match: Match, author: User, reason: str = "") -> None:
     db.session.flush()
     add_candidate(sheet.id, match.sheet_id, match.score, "import",
-                  reason="Import : la source la déclare distincte d'une fiche existante.",
+                  reason=reason or "Import : la source la déclare distincte d'une fiche "
+                                   "existante.",
                   user=author)

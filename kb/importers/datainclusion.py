@@ -9,18 +9,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from data_inclusion.schema import v1 as di
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from kb.extensions import db
-from kb.sheets.models import Sheet, published_sheets
-from kb.sheets.serialize import sheet_url
+from kb.sheets.models import Revision, Sheet, published_sheets
+from kb.sheets.serialize import sheet_url, structure_url
+from kb.structures.models import Structure
 from kb.territories.places import derive
+from kb.territories.register import register
 from kb.text import slugify
 
 DEFAULT_SOURCE = "fiches-initiatives"
@@ -40,10 +43,16 @@ def _name(text: str, fallback: str) -> str:
 
 
 def structure_id(sheet: Sheet) -> str:
+    """Its structure (kb/structures) when it names one, else one per carrier's name."""
+    if sheet.structure_id is not None:
+        return f"{source()}--structure-{sheet.structure_id}"
     actor = str(sheet.approved_revision.data.get("actor_name") or "") \
         if sheet.approved_revision else ""
-    key = slugify(actor, 80) if actor.strip() else f"fiche-{sheet.id}"
-    return f"{source()}--{key}"
+    return f"{source()}--{_actor_key(actor, sheet.id)}"
+
+
+def _actor_key(actor: str | None, sheet_id: int) -> str:
+    return slugify(actor, 80) if actor and actor.strip() else f"fiche-{sheet_id}"
 
 
 def service_record(sheet: Sheet) -> dict[str, Any]:
@@ -92,6 +101,22 @@ def structure_record(sheet: Sheet) -> dict[str, Any]:
     return di.Structure.model_validate(record).model_dump(mode="json")
 
 
+def structure_row_record(structure: Structure, updated: datetime) -> dict[str, Any]:
+    """A structure of kb/structures that carries published sheets; `updated`: its last
+    sheet's update (or its creation)."""
+    commune = register().commune(structure.commune_code) if structure.commune_code else None
+    record: dict[str, Any] = {
+        "source": source(), "id": f"{source()}--structure-{structure.id}",
+        "nom": _name(structure.name, "Structure"), "date_maj": updated.date().isoformat(),
+        "lien_source": structure_url(structure), "siret": structure.siret or None,
+        "site_web": structure.website or None,
+        "commune": commune.name if commune else None,
+        "code_insee": commune.code if commune else None,
+        "reseaux_porteurs": list(structure.networks or []) or None,
+    }
+    return di.Structure.model_validate(record).model_dump(mode="json")
+
+
 def _sheets(offset: int = 0, limit: int | None = None) -> Iterator[Sheet]:
     query = (published_sheets().options(joinedload(Sheet.approved_revision))
              .order_by(Sheet.id).offset(offset).limit(limit).execution_options(yield_per=200))
@@ -106,15 +131,61 @@ def services(offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
     return [service_record(sheet) for sheet in _sheets(offset, limit)]
 
 
+def _carriers() -> Select[Any]:
+    """Structures (kb/structures) carrying published sheets, with their last sheet's update."""
+    carried = (published_sheets().where(Sheet.structure_id.is_not(None))
+               .with_only_columns(Sheet.structure_id.label("structure_id"),
+                                  func.max(Sheet.updated_at).label("updated"))
+               .group_by(Sheet.structure_id).subquery())
+    return (select(Structure, carried.c.updated)
+            .join(carried, carried.c.structure_id == Structure.id).order_by(Structure.id))
+
+
+def _actors() -> list[int]:
+    """Published sheets without a structure, one per carrier's name (`actor_name`; a sheet
+    without one is its own): the id of each name's most recently updated sheet, in the order
+    of their structure ids. Three columns per sheet are read, no record is built."""
+    by_name: dict[str, tuple[datetime, int]] = {}  # names as written: slugified once each
+    latest: dict[str, tuple[datetime, int]] = {}
+    for sheet_id, updated, actor in db.session.execute(
+            published_sheets().where(Sheet.structure_id.is_(None))
+            .join(Revision, Revision.id == Sheet.approved_revision_id)
+            .with_only_columns(Sheet.id, Sheet.updated_at,
+                               Revision.data["actor_name"].as_string())):
+        if not (actor or "").strip():
+            latest[_actor_key("", sheet_id)] = (updated, sheet_id)
+        elif actor not in by_name or (updated, sheet_id) > by_name[actor]:
+            by_name[actor] = (updated, sheet_id)
+    for actor, seen in by_name.items():
+        key = _actor_key(actor, seen[1])
+        if key not in latest or seen > latest[key]:
+            latest[key] = seen
+    return [latest[key][1] for key in sorted(latest)]
+
+
+def structures_page(offset: int = 0, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """A page of structures and how many there are: first the structures of kb/structures
+    (paged in SQL), then one per carrier's name for the sheets without a structure. Only the
+    page's records are built."""
+    carriers = db.session.scalar(select(func.count()).select_from(
+        _carriers().order_by(None).subquery())) or 0
+    actors = _actors()
+    items: list[dict[str, Any]] = []
+    if offset < carriers:
+        for structure, updated in db.session.execute(_carriers().offset(offset).limit(limit)):
+            items.append(structure_row_record(structure, updated))
+    if limit is None or len(items) < limit:
+        start = max(0, offset - carriers)
+        wanted = actors[start:None if limit is None else start + limit - len(items)]
+        by_id = {s.id: s for s in db.session.scalars(
+            select(Sheet).where(Sheet.id.in_(wanted)).options(joinedload(Sheet.approved_revision)))}
+        items += [structure_record(by_id[sheet_id]) for sheet_id in wanted]
+    return items, carriers + len(actors)
+
+
 def structures() -> list[dict[str, Any]]:
-    """One per structure id, from its most recently updated sheet."""
-    found: dict[str, dict[str, Any]] = {}
-    latest: dict[str, Any] = {}
-    for sheet in _sheets():
-        key = structure_id(sheet)
-        if key not in found or sheet.updated_at > latest[key]:
-            found[key], latest[key] = structure_record(sheet), sheet.updated_at
-    return sorted(found.values(), key=lambda r: r["id"])
+    """Every structure (the export)."""
+    return structures_page()[0]
 
 
 def export(out: IO[str]) -> int:
@@ -242,8 +313,9 @@ def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, i
     """Every row is checked first (the package's model, then our fields); one rejected row
     and nothing is imported, each rejection named with its line and reason. Then all rows
     are written in one transaction: drafts for review by default, published with `publish`.
-    A new row close to an existing sheet updates it (a proposal when drafts) rather than
-    making a second one (kb/duplicates)."""
+    A new row close to an existing sheet of ours (kb/duplicates) neither updates it nor is
+    published beside it: it becomes a draft paired with it in the moderators' duplicates queue,
+    who merge them or say they differ; re-importing it leaves it there."""
     from kb.importers.common import ImportFailed
     from kb.importers.upsert import Upserter
     from kb.sheets import operations
@@ -279,17 +351,45 @@ def import_services(path: Path, echo: Any, publish: bool = False) -> dict[str, i
     upserter = Upserter(author, "Import data·inclusion")
     counts = {"created": 0, "updated": 0, "unchanged": 0, "matched": 0, "distinct": 0}
     upserter.prefetch([slug for _, slug, _ in checked], [(slug, data) for _, slug, data in checked])
+    queue = upserter
+    if publish:  # near-duplicates wait for the moderators, even with --publish
+        queue = Upserter(_drafts_user(), upserter.comment)
+        queue.existing_upto = upserter.existing_upto
+    queue.pair_reason = ("Import data·inclusion : service très proche d'une fiche existante, "
+                         "importé en brouillon ; fusionner, ou dire que ce sont deux "
+                         "initiatives.")
     for line, slug, data in checked:
-        outcome, sheet = upserter.upsert(data, slug, "update")
+        match = upserter.matches.pop(slug, None)
+        known = upserter.known.get(slug)
+        if match is not None or (known is not None and _queued(known)):
+            if match is not None:
+                queue.matches[slug] = match
+            outcome, sheet = queue.upsert(data, slug, "distinct")
+            if match is not None:
+                other = db.session.get(Sheet, match.sheet_id)
+                echo(f"{path.name} ligne {line} : très proche de la fiche "
+                     f"« {other.slug if other else match.sheet_id} » : importée en brouillon, "
+                     "dans la file des doublons des modérateurs.")
+        else:
+            # Looked for at prefetch already: nothing close, no second lookup.
+            outcome, sheet = upserter.upsert(data, slug, "ignore")
         counts[outcome] += 1
-        if outcome == "matched":
-            echo(f"{path.name} ligne {line} : très proche de la fiche « {sheet.slug} » : "
-                 "rapprochée d'elle plutôt qu'importée deux fois.")
     commit()
     echo(f"{counts['created']} fiche(s) créée(s){'' if publish else ' (à relire)'}, "
          f"{counts['updated']} mise(s) à jour, {counts['unchanged']} inchangée(s), "
-         f"{counts['matched']} rapprochée(s) d'une fiche existante.")
+         f"{counts['distinct']} en double possible (file des doublons).")
     return counts
+
+
+def _queued(sheet: Sheet) -> bool:
+    """An imported draft waiting in the duplicates queue: a new import leaves it there."""
+    from kb.duplicates.models import CandidateStatus, DuplicateCandidate
+
+    return sheet.approved_revision_id is None and db.session.scalar(
+        select(DuplicateCandidate.id).where(
+            DuplicateCandidate.status == CandidateStatus.OPEN.value,
+            (DuplicateCandidate.sheet_a_id == sheet.id)
+            | (DuplicateCandidate.sheet_b_id == sheet.id)).limit(1)) is not None
 
 
 # --- quality ---------------------------------------------------------------------------------

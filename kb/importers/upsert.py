@@ -44,6 +44,7 @@ class Upserter:
         self.looked_up: set[str] = set()
         self.heads: dict[int, Revision] = {}
         self.matches: dict[str, Match | None] = {}  # slug -> duplicate found by prefetch
+        self.pair_reason = ""  # what the duplicates queue says of a "distinct" pair
         # Duplicates are looked for among the sheets that existed before this import: rows of
         # one file among themselves are left to `kb duplicates scan`, which keeps a bulk
         # import from matching every row against all the rows before it.
@@ -116,7 +117,7 @@ class Upserter:
                                                lenient_places=True)
             self.known[revision.sheet.slug] = revision.sheet
             if match is not None:
-                record_import_pair(revision.sheet, match, self.author)
+                record_import_pair(revision.sheet, match, self.author, self.pair_reason)
                 return "distinct", revision.sheet
             return "created", revision.sheet
         head = self._head(sheet)

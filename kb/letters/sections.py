@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from kb.auth.models import User
 from kb.auth.preferences import LETTER_SECTIONS
+from kb.availability import operations as availability
 from kb.duplicates.models import CandidateStatus, DuplicateCandidate
 from kb.extensions import db
 from kb.follows.operations import SearchCache, unfollow_url, updates_for
@@ -161,9 +162,19 @@ def _freshness_item(item: FreshnessItem) -> Item:
     return Item(item.title, item.url, item.state, item.actions, item.sheet_id)
 
 
+def _with_availability(item: Item, user: User, now: datetime) -> Item:
+    """A sheet of the person's team also gets its availability in one click (kb/availability:
+    signed links; the page they open applies it on POST)."""
+    sheet = db.session.get(Sheet, item.sheet_id) if item.sheet_id is not None else None
+    if sheet is None or not availability.may_update(sheet, user):
+        return item
+    return replace(item, actions=item.actions + availability.letter_actions(sheet, user, now))
+
+
 def verify_section(user: User, now: datetime) -> Section:
     return Section("verifier", f"{_base()}/compte#contributions",
-                   [_freshness_item(i) for i in owner_items(user, now)])
+                   [_with_availability(_freshness_item(i), user, now)
+                    for i in owner_items(user, now)])
 
 
 def follows_section(user: User, since: datetime, cache: SearchCache | None = None) -> Section:

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from kb.auth.identity import login_required
 from kb.auth.permissions import Capability, can, require
+from kb.auth.preferences import set_commune
 from kb.duplicates.operations import check_before_create
 from kb.errors import Conflict, NotFound
 from kb.extensions import db
@@ -130,18 +131,30 @@ def thematique(value: str) -> str | Response:
 
 
 def _reader_commune() -> tuple[Commune | None, str | None]:
-    """The reader's commune (?pres=, else the cookie) and the cookie to set: a code, "" to
-    forget it, None to leave it. A commune that cannot be read is a 400 in French."""
+    """The reader's commune (?pres=, else the cookie, else the signed-in reader's account) and
+    the cookie to set: a code, "" to forget it, None to leave it. A commune that cannot be read
+    is a 400 in French. A signed-in reader's choice is kept on their account too."""
     given = " ".join(request.args.get("pres", "").split())[:120]
     if given == "-":
+        _keep_on_account("")
         return None, ""
     if given:
         try:
             code = commune_key(given)
         except ValueError as exc:
             abort(400, f"Votre commune : {exc}.")
+        _keep_on_account(code)
         return reader_commune(code), code
-    return reader_commune(request.cookies.get(COOKIE, "")[:5]), None
+    cookie = request.cookies.get(COOKIE, "")[:5]
+    if not cookie and current_user.is_authenticated:
+        cookie = current_user.commune_code or ""
+    return reader_commune(cookie), None
+
+
+def _keep_on_account(code: str) -> None:
+    # The reader's own preference, like the cookie set by the same GET (never cached: signed in).
+    if current_user.is_authenticated and set_commune(current_user, code):
+        commit()
 
 
 @bp.route("/echelle/<scale>")
