@@ -2,14 +2,14 @@
 thématique pages when no ?pres= nor cookie says one (issue 23)
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-07 21:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0028'
-down_revision = '0026'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
