@@ -575,7 +575,7 @@ def table(figures: dict[str, Any]) -> str:
         "only; the better estimate on a busy machine" + (", the PostgreSQL server excluded)"
                                                           if figures["backend"] == "postgres"
                                                           else ")"),
-        f"{'full rebuild (s)':34} {figures['rebuild_s']:>9}   FTS5 build {figures['fts5_build_s']} s"
+        f"{'full rebuild (s)':34} {figures['rebuild_s'] or '-':>9}   FTS5 build {figures['fts5_build_s']} s"
         f"  (ratio {figures['ratio_rebuild_vs_fts5_build']})",
         f"{'p95 ratio kb/FTS5':34} service {figures['ratio_service_p95_vs_fts5']}, "
         f"API {figures['ratio_http_api_p95_vs_fts5']}",
