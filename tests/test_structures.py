@@ -625,6 +625,25 @@ def test_a_member_whose_address_is_unconfirmed_is_not_reachable(app, make_sheet,
     assert [i.title for i in letter_items_for_moderator(moderator, utcnow())] == ["Accueil au CCAS"]
 
 
+def test_the_members_of_its_structure_say_where_places_stand_and_one_who_left_no_longer(
+        client, login, make_sheet, make_user, moderator):
+    from kb.availability.models import Availability
+
+    s = structure(moderator)  # not verified: availability is not a publication
+    agent = make_user()
+    member(s, agent, moderator)
+    sheet = carried(make_sheet, s, title="Accueil au CCAS")
+    login(agent)
+    assert client.post(f"/fiches/{sheet.slug}/disponibilite",
+                       data={"status": "complet"}).status_code == 302
+    assert db.session.scalar(select(Availability.status)) == "complet"
+    operations.leave(s, agent)
+    commit()
+    assert client.post(f"/fiches/{sheet.slug}/disponibilite",
+                       data={"status": "places"}).status_code == 403
+    assert db.session.scalar(select(Availability.status)) == "complet"
+
+
 # --- ProConnect: a shared webmail domain proves nothing -------------------------------------
 
 @pytest.mark.parametrize("domain", ["gmail.com", "orange.fr", "hotmail.fr", "outlook.com",

@@ -63,8 +63,10 @@ OWNER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.VIEW_REVISION,
 MEMBER_ON_OBJECT: frozenset[Capability] = frozenset({Capability.PUBLISH,
                                                      Capability.HOST_VISITS})
 # ...and to the active members of the structure that carries it, verified or not: the freshness
-# letters ask the whole team, and their one-click "Confirmer" acts with the person's rights.
-TEAM_ON_OBJECT: frozenset[Capability] = frozenset({Capability.CONFIRM_FRESH})
+# letters ask the whole team, and their one-click "Confirmer" and availability links act with
+# the person's rights (issues 23 and 24: availability goes to the team).
+TEAM_ON_OBJECT: frozenset[Capability] = frozenset({Capability.CONFIRM_FRESH,
+                                                   Capability.UPDATE_AVAILABILITY})
 # ...and to a structure's active administrators, on that structure (issue 24).
 ADMIN_ON_OBJECT: frozenset[Capability] = frozenset({Capability.MANAGE_STRUCTURE})
 # Capabilities that make an account "staff": acting on such an account needs more.
@@ -80,7 +82,7 @@ DENIED: dict[Capability, str] = {
     Capability.VIEW_REVISION: "cette révision n'est pas visible",
     Capability.REVIEW: "réservé aux modérateurs",
     Capability.CONFIRM_FRESH: "réservé aux contributeurs de la fiche et aux modérateurs",
-    Capability.UPDATE_AVAILABILITY: "réservé aux contributeurs de la fiche et aux modérateurs",
+    Capability.UPDATE_AVAILABILITY: "réservé à l'équipe de la fiche et aux modérateurs",
     Capability.HOST_VISITS: "réservé aux contributeurs de la fiche, aux membres de sa "
                             "structure et aux modérateurs",
     Capability.MODERATE: "réservé aux modérateurs",
