@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from sqlalchemy import select
@@ -94,6 +95,22 @@ def test_unknown_type_network_and_commune_are_refused(app, moderator):
         operations.create_structure({"name": "X", "type": "ovni", "networks": ["inconnu"],
                                      "commune_code": "00000"}, moderator)
     assert set(refused.value.extra["fields"]) == {"type", "networks", "commune_code"}
+
+
+def test_the_commune_is_given_by_its_name_and_the_form_shows_it_by_name(client, login, moderator):
+    s = operations.create_structure({"name": "CCAS", "commune_code": "Brest"}, moderator)
+    commit()
+    assert s.commune_code == "29019"
+    with pytest.raises(Invalid) as refused:  # a name several communes have: say which
+        operations.create_structure({"name": "Y", "commune_code": "Saint-Denis"}, moderator)
+    assert "plusieurs communes" in refused.value.extra["fields"]["commune_code"]
+    login(moderator)
+    form = unescape(client.get(f"/structures/{s.id}/modifier").get_data(as_text=True))
+    label = re.search(r'id="commune_code"[^>]*value="([^"]*)"', form).group(1)
+    assert label.startswith("Brest")
+    assert client.post(f"/structures/{s.id}/modifier",
+                       data={"name": "CCAS", "commune_code": label}).status_code == 302
+    assert db.session.get(Structure, s.id).commune_code == "29019"  # sent back as shown: kept
 
 
 def test_only_moderators_create_structures(client, login, contributor):

@@ -40,6 +40,7 @@ from kb.extensions import db
 from kb.sheets.fields import ACTOR_TYPES, FIELDS_BY_NAME, clean_value
 from kb.sheets.models import Sheet
 from kb.structures.models import Invitation, JoinedVia, MemberRole, Membership, MemberState, Structure
+from kb.territories.places import commune_key
 from kb.territories.register import register
 from kb.timeutil import utcnow
 from kb.urls import base_url
@@ -120,11 +121,13 @@ def clean(data: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         errors["networks"] = "réseau inconnu : " + ", ".join(unknown[:3])
     out["networks"] = list(dict.fromkeys(networks))
-    code = str(data.get("commune_code") or "").strip()
-    commune = register().commune(code) if code else None
-    if code and commune is None:
-        errors["commune_code"] = "commune inconnue (code INSEE attendu)"
-    out["commune_code"] = commune.code if commune else ""
+    # Its name as people write it ("Brest", "Saint-Denis (93)") or its INSEE code.
+    given = " ".join(str(data.get("commune_code") or "").split())
+    try:
+        out["commune_code"] = commune_key(given) if given else ""
+    except ValueError as exc:
+        errors["commune_code"] = str(exc)
+        out["commune_code"] = ""
     try:
         out["website"] = clean_value(FIELDS_BY_NAME["website"], data.get("website") or "")
     except ValueError as exc:
@@ -196,8 +199,10 @@ def update_structure(structure: Structure, data: Mapping[str, Any], user: User) 
 
 
 def form_values(structure: Structure) -> dict[str, Any]:
-    """Its fields as the edit form shows them ("" for no SIRET)."""
-    return {**_values(structure), "siret": structure.siret or ""}
+    """Its fields as the edit form shows them ("" for no SIRET, the commune by its name)."""
+    commune = register().commune(structure.commune_code) if structure.commune_code else None
+    return {**_values(structure), "siret": structure.siret or "",
+            "commune_code": commune.label if commune else ""}
 
 
 def _values(structure: Structure) -> dict[str, Any]:
