@@ -641,7 +641,7 @@ def test_a_moderator_creates_a_campaign_that_groups_slots_caps_visits_and_counts
     page = client.get(campaign_url).get_data(as_text=True)
     assert "Le parcours en chiffres" in page
     # French figures on the page: "1,5", shares in per cent.
-    assert "<dd>1,5</dd>" in page and "<dd>67 %</dd>" in page and "<dd>33 %</dd>" in page
+    assert "<dd>1,5</dd>" in page and "<dd>67&nbsp;%</dd>" in page and "<dd>33&nbsp;%</dd>" in page
 
 
 def _structure_with(moderator: User, *people: User, name: str = "CCAS de Brest") -> Any:
