@@ -449,6 +449,7 @@ def test_the_sheet_page_offers_its_slots_and_registers_from_the_form(
     [confirmation] = outbox("visit.registered", visitor.email)
     assert "Chaussures de sécurité" in confirmation.body_text
     assert "/visites/calendrier/" in confirmation.body_text  # the private feed's address
+    assert "au moins 3 personnes sont inscrites" in confirmation.body_text
     assert client.post(f"/visites/{slot.id}/inscription").status_code == 409
 
 
@@ -505,6 +506,15 @@ def test_a_contributor_opens_and_edits_a_slot_with_the_form_in_paris_time(
     assert 'value="Mairie"' in refused.get_data(as_text=True)  # nothing typed is lost
     edit = client.get(f"/visites/{slot.id}/modifier").get_data(as_text=True)
     assert 'value="2030-07-01T09:30"' in edit  # shown back in Paris time
+
+
+def test_a_minimum_of_one_is_written_in_the_singular(client, bearer, sheet, host, make_user):
+    slot = new_slot(sheet, host, min_participants=1)
+    visitor = make_user(email="seule@example.org")
+    operations.register_user(slot.id, visitor)
+    commit()
+    [confirmation] = outbox("visit.registered", visitor.email)
+    assert "au moins 1 personne est inscrite" in confirmation.body_text
 
 
 def test_after_the_visit_the_host_marks_who_came_and_visitors_rate_it(
