@@ -3,12 +3,9 @@ each change is in the journal (kb/moderation AuditEntry)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from kb.auth.models import User
@@ -18,6 +15,7 @@ from kb.errors import Invalid, LinkError
 from kb.extensions import db
 from kb.moderation.models import Action
 from kb.moderation.operations import audit
+from kb.sheets.links import SheetLink, make_token, read_token
 from kb.sheets.models import Sheet, SheetState
 from kb.timeutil import utcnow
 from kb.urls import base_url
@@ -73,10 +71,6 @@ def set_availability(sheet: Sheet, user: User, status: str, delay_days: int | No
 
 # --- one-click links of the letter ------------------------------------------------------------
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
-
-
 def _stamp(sheet: Sheet) -> str:
     """The availability a link was sent about: once it changes, the link is spent."""
     row = availability_of(sheet)
@@ -88,13 +82,9 @@ def may_update(sheet: Sheet, user: User) -> bool:
 
 
 def link_url(sheet: Sheet, user: User, status: str, now: datetime) -> str:
-    """A signed link saying `status` for `sheet` as `user`, without signing in. Nothing is
-    stored: the signature proves we issued it, the availability it was sent about makes it
-    single use, and it expires like the freshness links (KB_CONFIRM_TOKEN_DAYS)."""
-    expires = now + timedelta(days=current_app.config["KB_CONFIRM_TOKEN_DAYS"])
-    token = _serializer().dumps({"s": sheet.id, "u": user.id, "a": status, "c": _stamp(sheet),
-                                 "e": int(expires.replace(tzinfo=UTC).timestamp())})
-    return f"{base_url()}/disponibilite/{token}"
+    """A signed link saying `status` for `sheet` as `user`, without signing in
+    (kb/sheets/links.py): the availability it was sent about makes it single use."""
+    return f"{base_url()}/disponibilite/{make_token(_SALT, sheet, user, status, _stamp(sheet), now)}"
 
 
 def letter_actions(sheet: Sheet, user: User, now: datetime) -> tuple[tuple[str, str], ...]:
@@ -102,46 +92,21 @@ def letter_actions(sheet: Sheet, user: User, now: datetime) -> tuple[tuple[str, 
                  for status in LETTER_STATUSES)
 
 
-@dataclass
-class AvailabilityLink:
-    sheet: Sheet
-    user: User
-    status: str
-
-
-def load_link(token: str, viewer: object, now: datetime | None = None) -> AvailabilityLink:
-    """What a link says, or LinkError. `viewer` is whoever is signed in (or anonymous).
-    Reading it changes nothing: GET shows it, POST applies it (mail scanners open links)."""
-    now = now or utcnow()
-    try:
-        data = _serializer().loads(token)
-        sheet_id, user_id, status = int(data["s"]), int(data["u"]), str(data["a"])
-        stamp, expires = str(data["c"]), int(data["e"])
-    except (BadSignature, KeyError, TypeError, ValueError) as exc:
-        raise LinkError("Ce lien n'est pas valide.") from exc
-    if status not in LETTER_STATUSES:
-        raise LinkError("Ce lien n'est pas valide.")
-    if getattr(viewer, "is_authenticated", False) and getattr(viewer, "id", None) != user_id:
-        raise LinkError("Ce lien a été envoyé à une autre personne : il ne peut servir qu'à "
-                        "elle. Déconnectez-vous si c'est bien le vôtre.", 403)
-    if now.replace(tzinfo=UTC).timestamp() >= expires:
-        raise LinkError("Ce lien a expiré.", 410)
-    user, sheet = db.session.get(User, user_id), db.session.get(Sheet, sheet_id)
-    if user is None or sheet is None or user.blocked or user.deleted_at is not None:
-        raise LinkError("Ce lien n'est plus valide.", 410)
-    if not sheet.is_published:
-        raise LinkError("Cette fiche n'est plus publiée : ce lien ne sert plus.", 410)
-    if not can(user, Capability.UPDATE_AVAILABILITY, sheet):
+def load_link(token: str, viewer: object, now: datetime | None = None) -> SheetLink:
+    """What a link says (its `action` is the status), or LinkError. `viewer` is whoever is
+    signed in (or anonymous)."""
+    link = read_token(_SALT, token, LETTER_STATUSES, viewer, now or utcnow())
+    if not can(link.user, Capability.UPDATE_AVAILABILITY, link.sheet):
         raise LinkError("Vous ne faites plus partie de l'équipe de cette fiche : ce lien ne "
                         "sert plus.", 403)
-    if stamp != _stamp(sheet):
+    if link.stamp != _stamp(link.sheet):
         raise LinkError("Déjà fait : la disponibilité de la fiche a été mise à jour depuis "
                         "l'envoi de ce lien. Vous pouvez la changer depuis la page de la fiche.",
                         410)
-    return AvailabilityLink(sheet, user, status)
+    return link
 
 
-def use_link(token: str, viewer: object) -> AvailabilityLink:
+def use_link(token: str, viewer: object) -> SheetLink:
     link = load_link(token, viewer)
-    set_availability(link.sheet, link.user, link.status, via="lien de la lettre des fiches")
+    set_availability(link.sheet, link.user, link.action, via="lien de la lettre des fiches")
     return link

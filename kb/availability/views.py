@@ -63,10 +63,10 @@ def link(token: str) -> Any:
             db.session.rollback()
             return render_template("availability/link.html", error=exc.message, link=None), \
                 exc.status
-        sheet, label = found.sheet, STATUS_LABELS[found.status]
+        sheet, label = found.sheet, STATUS_LABELS[found.action]
         commit()
         return render_template("availability/link.html", error=None, link=None, done=sheet,
                                label=label)
     return render_template("availability/link.html", error=None, link=found,
-                           label=STATUS_LABELS[found.status],
+                           label=STATUS_LABELS[found.action],
                            current=operations.availability_of(found.sheet), form=FlaskForm())

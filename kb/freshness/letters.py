@@ -29,7 +29,6 @@ from hashlib import blake2b
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, func, select
 
 from kb.auth.models import User
@@ -40,6 +39,7 @@ from kb.extensions import db
 from kb.freshness.models import FreshnessState
 from kb.moderation.models import Action
 from kb.moderation.operations import audit
+from kb.sheets.links import SheetLink, make_token, read_token
 from kb.sheets.models import ACCEPTED, REVIEW_INTERVALS, Revision, Sheet, published_sheets
 from kb.structures.models import Membership, MemberState
 from kb.structures.team import members, reachable
@@ -265,22 +265,15 @@ def relaunch(sheet: Sheet, moderator: User, now: datetime | None = None) -> None
 
 # --- signed one-click links ------------------------------------------------------------------
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
-
-
 def _stamp(sheet: Sheet) -> int:
     """The review cycle a link belongs to: once the sheet is confirmed, its links are spent."""
     return int(sheet.last_reviewed_at.replace(tzinfo=UTC).timestamp())
 
 
 def action_url(sheet: Sheet, user: User, action: str, now: datetime) -> str:
-    """A link doing `action` on `sheet` as `user`, without signing in; it expires, and works
-    for nobody else (a signed-in other person is refused). Nothing is stored: the signature
-    proves we issued it, the review cycle in it makes it single use."""
-    expires = now + timedelta(days=current_app.config["KB_CONFIRM_TOKEN_DAYS"])
-    token = _serializer().dumps({"s": sheet.id, "u": user.id, "a": action, "c": _stamp(sheet),
-                                 "e": int(expires.replace(tzinfo=UTC).timestamp())})
+    """A link doing `action` on `sheet` as `user`, without signing in (kb/sheets/links.py);
+    the review cycle in it makes it single use."""
+    token = make_token(_SALT, sheet, user, action, _stamp(sheet), now)
     return f"{current_app.config['KB_BASE_URL']}/fraicheur/action/{token}"
 
 
@@ -292,34 +285,9 @@ def _item(sheet: Sheet, state: str, user: User, actions: tuple[str, ...],
         actions=tuple((ACTION_LABELS[a], action_url(sheet, user, a, now)) for a in actions))
 
 
-@dataclass
-class ActionLink:
-    sheet: Sheet
-    user: User
-    action: str
-
-
-def load_action(token: str, viewer: object, now: datetime | None = None) -> ActionLink:
+def load_action(token: str, viewer: object, now: datetime | None = None) -> SheetLink:
     """What a link allows, or LinkError. `viewer` is whoever is signed in (or anonymous)."""
-    now = now or utcnow()
-    try:
-        data = _serializer().loads(token)
-        sheet_id, user_id, action = int(data["s"]), int(data["u"]), str(data["a"])
-        stamp, expires = int(data["c"]), int(data["e"])
-    except (BadSignature, KeyError, TypeError, ValueError) as exc:
-        raise LinkError("Ce lien n'est pas valide.") from exc
-    if action not in ACTION_LABELS:
-        raise LinkError("Ce lien n'est pas valide.")
-    if getattr(viewer, "is_authenticated", False) and getattr(viewer, "id", None) != user_id:
-        raise LinkError("Ce lien a été envoyé à une autre personne : il ne peut servir qu'à "
-                        "elle. Déconnectez-vous si c'est bien le vôtre.", 403)
-    if now.replace(tzinfo=UTC).timestamp() >= expires:
-        raise LinkError("Ce lien a expiré.", 410)
-    user, sheet = db.session.get(User, user_id), db.session.get(Sheet, sheet_id)
-    if user is None or sheet is None or user.blocked or user.deleted_at is not None:
-        raise LinkError("Ce lien n'est plus valide.", 410)
-    if not sheet.is_published:
-        raise LinkError("Cette fiche n'est plus publiée : ce lien ne sert plus.", 410)
-    if stamp != _stamp(sheet):
+    link = read_token(_SALT, token, ACTION_LABELS, viewer, now or utcnow())
+    if link.stamp != _stamp(link.sheet):
         raise LinkError("Déjà fait : la fiche a été confirmée depuis l'envoi de ce lien.", 410)
-    return ActionLink(sheet, user, action)
+    return link
