@@ -219,3 +219,13 @@ def test_a_signed_in_readers_commune_is_kept_on_the_account_and_orders_the_pages
     assert bad.status_code == 422 and "Commune inconnue" in bad.get_data(as_text=True)
     login(None)  # a reader without an account: only the cookie and ?pres=
     assert _slugs(client, "/thematiques/mobilite") == [far, near]
+
+
+def test_the_home_tiles_count_the_thematique_facet_only(app, make_sheet):
+    from kb.sheets.filters import count_facets, published_ids
+
+    make_sheet(thematiques=["mobilite--preparer-un-permis"])
+    total, counts = count_facets(published_ids(), only={"thematique"})
+    assert total == 1 and counts["thematique"].get("mobilite") == 1
+    assert all(not keys for param, keys in counts.items() if param != "thematique")
+    assert count_facets(published_ids())[1]["scale"]  # every facet when none is named

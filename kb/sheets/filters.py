@@ -18,7 +18,7 @@ lists, feeds, widget.js and the configurator, and the OpenAPI document.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,9 +319,11 @@ def facet_columns(sheets: FromClause) -> list[ColumnElement[Any]]:
 
 
 def facet_counts_query(matched: FromClause, carried: bool = False,
-                       join: Callable[..., FromClause] | None = None) -> Select[Any]:
-    """Rows (param, key, count) for every facet over `matched` (a subquery or CTE with a
-    `sheet_id` column, and the `facet_columns()` when `carried`), plus one row ('', '', total).
+                       join: Callable[..., FromClause] | None = None,
+                       only: Collection[str] | None = None) -> Select[Any]:
+    """Rows (param, key, count) for every facet (or those named in `only`) over `matched` (a
+    subquery or CTE with a `sheet_id` column, and the `facet_columns()` when `carried`), plus
+    one row ('', '', total).
     Tags are counted per tag id, then named: one join per matched sheet, not two. `join(left,
     right, on)` joins `matched` to `sheet_tags` (SQLite's planner, which has no statistics, is
     told to keep `matched` as the outer loop)."""
@@ -330,6 +332,8 @@ def facet_counts_query(matched: FromClause, carried: bool = False,
         select(literal("", String).label("param"), literal("", String).label("key"),
                func.count().label("n")).select_from(matched)]
     for spec in FACETS:
+        if only is not None and spec.param not in only:
+            continue
         name = literal(spec.param, String)
         if spec.through_tags:
             per_tag = (select(sheet_tags.c.tag_id, func.count().label("n"))
@@ -364,14 +368,15 @@ def _join(left: FromClause, right: FromClause, on: ColumnElement[bool]) -> FromC
     return left.join(right, on)
 
 
-def count_facets(matched: FromClause, connection: Any = None, carried: bool = False
-                 ) -> tuple[int, dict[str, dict[str, int]]]:
+def count_facets(matched: FromClause, connection: Any = None, carried: bool = False,
+                 only: Collection[str] | None = None) -> tuple[int, dict[str, dict[str, int]]]:
     """Total and facet counts (param -> key -> count) of the sheet ids in `matched` (which
-    selects the `facet_columns()` too when `carried`)."""
+    selects the `facet_columns()` too when `carried`); only the facets named in `only`, when
+    given (the home page's tiles need one)."""
     reader = connection if connection is not None else db.session
     counts: dict[str, dict[str, int]] = {spec.param: {} for spec in FACETS}
     total = 0
-    for param, key, count in reader.execute(facet_counts_query(matched, carried)):
+    for param, key, count in reader.execute(facet_counts_query(matched, carried, only=only)):
         if not param:
             total = int(count)
         elif key:

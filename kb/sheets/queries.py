@@ -62,7 +62,7 @@ def family_counts() -> list[tuple[str, str, int]]:
     from kb.sheets.fields import FAMILIES
     from kb.sheets.filters import count_facets, published_ids
 
-    _, counts = count_facets(published_ids())
+    _, counts = count_facets(published_ids(), only={"thematique"})
     found = counts.get("thematique", {})
     return [(value, label, found.get(value, 0)) for value, label in FAMILIES]
 
