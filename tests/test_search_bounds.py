@@ -75,6 +75,20 @@ def test_beyond_the_bound_the_best_sheet_still_comes_first(gardens: list[Revisio
     assert len(seen) == len(set(seen)) == 12
 
 
+def test_with_the_word_in_every_title_each_sheet_shows_once_over_the_pages(
+        make_sheet: Callable[..., Revision]) -> None:
+    """Stage one ranks a bounded sample of the sheets with the word in a short field (more
+    of them than the sample here): the same sample for every page."""
+    for n in range(12):
+        make_sheet(**plain(title=f"Jardin partagé {n}", context=f"Un jardin, numéro {n}."))
+    first = search_sheets("jardin", per_page=2)
+    assert first["total_is_estimate"] is True
+    seen = [item["title"] for page in range(1, 7)
+            for item in search_sheets("jardin", per_page=2, page=page)["items"]]
+    assert len(seen) == len(set(seen)) == 12
+    assert seen[:2] == [item["title"] for item in first["items"]]  # page 1 asked again: same
+
+
 def test_by_date_beyond_the_bound_is_the_newest_matches(app: Flask,
                                                       gardens: list[Revision]) -> None:
     result = search_sheets("jardin", sort="updated", per_page=3)
