@@ -128,3 +128,30 @@ def test_a_new_backend_whose_first_read_is_a_search_answers(app: Flask,
     # No words (a follow of a territory): nothing else reads the index before the search.
     result = search_sheets("", {"department": "44"})
     assert not result["unavailable"] and len(result["items"]) == 4
+
+
+def test_postgresql_matches_a_phrase_once_when_every_match_is_counted(
+        app: Flask, gardens: list[Revision], make_sheet: Callable[..., Revision]) -> None:
+    """A phrase rechecks every vector holding its words: the counts read the matches, and the
+    page ranks those rows rather than matching again."""
+    if app.config["KB_SEARCH_BACKEND"] != "postgres":
+        pytest.skip("PostgreSQL's own search")
+    from sqlalchemy import event
+
+    from kb.extensions import db
+
+    make_sheet(**plain(title="Atelier", context="Un jardin partagé et un verger."))
+    matching: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "d.tsv @@" in statement:
+            matching.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        result = search_sheets('"jardin partagé et un verger"')
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert result["total"] == 1 and result["total_is_estimate"] is False
+    assert [item["title"] for item in result["items"]] == ["Atelier"]
+    assert len(matching) == 1
