@@ -214,6 +214,29 @@ def test_the_escalated_sheets_are_shared_among_the_moderators_each_to_one(escala
     assert shares == [moderator_items(m) for m in moderators]  # the same from letter to letter
 
 
+def test_an_escalated_sheet_goes_to_the_moderators_of_its_territory(make_user, make_sheet,
+                                                                    contributor, moderator):
+    """A moderator whose account names a commune moderates its département; one who names
+    none, every territory; a territory nobody covers falls to them all."""
+    moderator.commune_code = "29019"  # Brest: the Finistère
+    nantes = make_user("moderator", name="Modo Nantes")
+    nantes.commune_code = "44109"
+    sheets = {}
+    for title, city, department in (("Fiche du 29", "Brest", "29"), ("Fiche du 44", "Nantes", "44"),
+                                    ("Fiche du 13", "Marseille", "13")):
+        sheet = due_in(owned(make_sheet, contributor, moderator, title=title, city=city,
+                             department=department), -5)
+        letters_sent(sheet, 4)
+        sheets[title] = sheet
+    commit()
+    assert set(moderator_items(moderator)) >= {"Fiche du 29"}
+    assert set(moderator_items(nantes)) >= {"Fiche du 44"}
+    assert "Fiche du 44" not in moderator_items(moderator)
+    assert "Fiche du 29" not in moderator_items(nantes)
+    shares = set(moderator_items(moderator)) | set(moderator_items(nantes))
+    assert shares == {"Fiche du 29", "Fiche du 44", "Fiche du 13"}  # the 13 reaches someone
+
+
 @pytest.mark.parametrize("leaves", ["blocked", "opted out"])
 def test_a_moderator_who_gets_no_moderation_section_has_his_share_go_to_the_others(
         escalated_nine, leaves):

@@ -43,6 +43,7 @@ from kb.sheets.links import SheetLink, make_token, read_token
 from kb.sheets.models import ACCEPTED, REVIEW_INTERVALS, Revision, Sheet, published_sheets
 from kb.structures.models import Membership, MemberState
 from kb.structures.team import members, reachable
+from kb.territories.register import register
 from kb.timeutil import utcnow
 
 SOON, DUE, LATE = "bientôt", "à vérifier", "en retard"
@@ -96,10 +97,14 @@ def people_to_ask(sheet_ids: Iterable[int]) -> dict[int, list[User]]:
     return result
 
 
-def _moderates(user: User, _sheet: Sheet) -> bool:
-    """Whether this moderator may hear of this sheet: every moderator, until moderators have a
-    territory of their own (then: the sheet's territory, when known)."""
-    return can(user, Capability.MODERATE)
+def _moderates(user: User, sheet: Sheet) -> bool:
+    """Whether this moderator hears of this sheet: the moderators of its territory, that is
+    those whose account names a commune (« Mon compte ») of the sheet's département, and
+    those who name none (they cover every territory)."""
+    if not can(user, Capability.MODERATE):
+        return False
+    commune = register().commune(user.commune_code) if user.commune_code else None
+    return commune is None or not sheet.department or commune.department == sheet.department
 
 
 def _letter_moderators() -> list[User]:
@@ -120,7 +125,8 @@ def _assignee(sheet: Sheet, moderators: list[User]) -> User | None:
     only on the sheet and who may take it, so a sheet stays with the same person from one
     letter to the next, and when a moderator leaves or opts out only their sheets move (a
     modulo over the list would reshuffle everyone's)."""
-    able = [u for u in moderators if _moderates(u, sheet)]
+    # A territory no moderator covers falls to them all: a sheet never reaches nobody.
+    able = [u for u in moderators if _moderates(u, sheet)] or moderators
     return max(able, key=lambda u: _weight(sheet.id, u.id), default=None)
 
 
