@@ -97,3 +97,16 @@ def test_the_campaign_map_leads_to_its_slots_in_a_departement_without_breaking_t
     assert page.locator(f"#visite-{site['slot_id']}").is_visible()
     assert page.locator("#territory").input_value() == "29"
     assert not [m for m in messages if "Content Security Policy" in m], messages
+
+
+@pytest.mark.parametrize("path", ["/visites", "/parcours/{campaign}"])
+def test_on_a_phone_the_first_slot_is_on_the_first_screen_and_the_filters_one_tap_away(
+        site, browser, path):
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.goto(site["base"] + path.format(campaign=site["campaign"]))
+    slot = page.locator(f"#visite-{site['slot_id']}").bounding_box()
+    assert slot is not None and slot["y"] < 800  # the answer, not three screens of filters
+    assert not page.locator("#territory").is_visible()
+    page.click("text=Filtrer par date, département ou format")
+    assert page.locator("#territory").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
