@@ -15,8 +15,8 @@ from kb.auth.identity import api_user, token_required
 from kb.auth.models import User
 from kb.auth.permissions import Capability, require
 from kb.availability import operations as availability
-from kb.availability.models import MAX_DELAY_DAYS, Availability
-from kb.availability.serialize import availability_by_sheet, availability_object
+from kb.availability.models import MAX_DELAY_DAYS
+from kb.availability.serialize import availability_object, sheet_objects
 from kb.errors import Invalid, NotFound
 from kb.extensions import csrf, db
 from kb.moderation import operations as moderation  # audit log + e-mail to the author
@@ -65,18 +65,15 @@ def list_sheets() -> Any:
     page = paginate(query.order_by(Sheet.updated_at.desc(), Sheet.id.desc())
                     .options(selectinload(Sheet.approved_revision)),
                     request.args.get("page"), per_page)
-    rows = availability_by_sheet(s.id for s in page.items)
-    return jsonify({"items": [_sheet_object(s, rows=rows) for s in page.items],
+    return jsonify({"items": sheet_objects(page.items),
                     "total": page.total, "page": page.page, "per_page": page.per_page})
 
 
-def _sheet_object(sheet: Sheet, revision: Revision | None = None,
-                  rows: dict[int, Availability] | None = None) -> dict[str, Any]:
-    """The sheet object plus its availability (kb/availability: outside revisions); `rows`:
-    a page's availabilities, read at once."""
+def _sheet_object(sheet: Sheet, revision: Revision | None = None) -> dict[str, Any]:
+    """The sheet object (of `revision`, when given) plus its availability (kb/availability:
+    outside revisions)."""
     obj = sheet_object(sheet, revision)
-    obj["availability"] = availability_object(
-        availability.availability_of(sheet) if rows is None else rows.get(sheet.id))
+    obj["availability"] = availability_object(availability.availability_of(sheet))
     return obj
 
 

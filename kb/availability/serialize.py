@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from kb.availability.models import UNKNOWN, Availability
 from kb.extensions import db
+from kb.sheets.models import Sheet
+from kb.sheets.serialize import sheet_object
 from kb.timeutil import isoformat, utcnow
 
 
@@ -56,3 +58,11 @@ def openapi_schema() -> dict[str, Any]:
                           "description": "Réouverture (fermé) ou prochaines places."},
                 "updated_at": {"type": "string", "format": "date-time"},
                 "age_days": {"type": "integer", "minimum": 0}}}
+
+
+def sheet_objects(sheets: Sequence[Sheet]) -> list[dict[str, Any]]:
+    """The API's sheet objects, as the exports give them too: the fields (kb.sheets.serialize)
+    and the availability, read for all of `sheets` at once."""
+    rows = availability_by_sheet(s.id for s in sheets)
+    return [{**sheet_object(s), "availability": availability_object(rows.get(s.id))}
+            for s in sheets]

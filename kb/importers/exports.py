@@ -9,18 +9,19 @@ from typing import IO, Any
 
 from sqlalchemy.orm import joinedload
 
+from kb.availability.serialize import sheet_objects
 from kb.extensions import db
 from kb.importers.backup import write_backup
 from kb.importers.tabular import LIST_SEPARATOR, spreadsheet_safe
 from kb.sheets.fields import FIELD_NAMES, FIELDS_BY_NAME, Kind
 from kb.sheets.models import Sheet, published_sheets
-from kb.sheets.serialize import sheet_object
 
 CSV_COLUMNS = ("slug", *FIELD_NAMES, "url", "updated_at")
 # `csv-excel`: what a spreadsheet set up for French opens as columns on a double click
 # (Excel reads ";" there, and UTF-8 only after a byte order mark). Same rows otherwise.
 EXCEL_BOM = "\ufeff"
 CSV_DELIMITERS = {"csv": ",", "csv-excel": ";"}
+EXPORT_BATCH = 200
 
 
 def csv_writer(out: IO[str], fmt: str = "csv") -> Any:
@@ -33,8 +34,13 @@ def published_objects() -> Iterator[dict[str, Any]]:
     # in the same row, not one query per sheet.
     query = (published_sheets().options(joinedload(Sheet.approved_revision), joinedload(Sheet.structure))
              .order_by(Sheet.id).execution_options(yield_per=200))
+    batch: list[Sheet] = []
     for sheet in db.session.scalars(query):
-        yield sheet_object(sheet)
+        batch.append(sheet)
+        if len(batch) == EXPORT_BATCH:  # the availabilities of a batch in one query
+            yield from sheet_objects(batch)
+            batch = []
+    yield from sheet_objects(batch)
 
 
 def csv_row(obj: dict[str, Any]) -> list[str]:

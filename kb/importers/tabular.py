@@ -37,8 +37,10 @@ def from_spreadsheet(value: str) -> str:
         else value
 
 
+# Members of the API's sheet objects that an import reads past (computed, or kept outside the
+# sheet's text: the availability is said by its team, never imported).
 READ_ONLY = {"url", "structure", "status", "revision", "created_at", "updated_at", "last_reviewed_at",
-             "review_due_at", "fresh", "state", *PLACE_NAMES}
+             "review_due_at", "fresh", "state", "availability", *PLACE_NAMES}
 
 
 def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
