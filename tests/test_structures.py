@@ -683,3 +683,21 @@ def test_the_webmail_list_spares_employers_domains():
     for domain in ("ccas-brest.fr", "laposte.fr", "mail.mairie-brest.fr",
                    "outlook.ccas-brest.fr", "live-brest.fr", "beta.gouv.fr"):
         assert not operations.is_webmail(domain), domain
+
+
+def test_mon_compte_lists_my_structures_and_my_waiting_request(client, login, make_user,
+                                                                 moderator):
+    s = structure(moderator)
+    other = structure(moderator, name="Mission locale du Pays de Brest")
+    agent = make_user()
+    member(s, agent, moderator, MemberRole.ADMIN)
+    operations.request_to_join(other, agent)
+    commit()
+    login(agent)
+    page = unescape(client.get("/compte").get_data(as_text=True))
+    assert "Mes structures" in page
+    assert f'href="/structures/{s.id}-{s.slug}">CCAS de Brest</a> : administrateur' in page
+    assert "Mission locale du Pays de Brest</a> : demande en attente" in page
+    operations.leave(s, agent)
+    commit()
+    assert "CCAS de Brest" not in client.get("/compte").get_data(as_text=True)

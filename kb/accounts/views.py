@@ -29,6 +29,7 @@ from kb.errors import LinkError
 from kb.extensions import db
 from kb.mail import outbox as mail_outbox
 from kb.sheets.models import Revision, RevisionStatus, Sheet
+from kb.structures import operations as structures
 from kb.territories.places import commune_key
 from kb.territories.register import register
 from kb.transaction import commit
@@ -85,6 +86,7 @@ def _page(status: int = 200, new_token: str | None = None, **forms: Any) -> tupl
     sheets, pending = _my_work(user)
     return render_template("accounts/index.html", user=user, forms=all_forms,
                            tokens=auth.list_tokens(user), sheets=sheets, pending=pending,
+                           memberships=list(structures.structures_of(user)),
                            new_token=new_token, button=ButtonForm(),
                            suppressed=mail_outbox.suppression(user.email)), status
 
