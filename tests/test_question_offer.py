@@ -38,6 +38,28 @@ def test_a_sheet_with_a_contact_address_offers_the_question(client: FlaskClient,
     assert UNREACHABLE not in page
 
 
+def test_a_contact_address_answers_without_reading_the_team(client: FlaskClient, make_user: Any,
+                                                            make_sheet: Any) -> None:
+    """Every uncached sheet page asks whether someone can be reached: the sheet's own address
+    answers, the team (contributors, structure members) is not read."""
+    from sqlalchemy import event
+
+    author = make_user("contributor", trusted=True)
+    slug = make_sheet(author=author, contacts="Écrire à accueil@mairie.example.org").sheet.slug
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        page = _page(client, f"/fiches/{slug}")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert ASK in page
+    assert not [s for s in statements if "structure_members" in s]
+
+
 def test_a_sheet_with_a_reachable_contributor_offers_the_question(client: FlaskClient,
                                                                   make_user: Any,
                                                                   make_sheet: Any) -> None:

@@ -94,8 +94,15 @@ def recipients(question: Question) -> Recipients:
 def reachable(sheet: Sheet, asker: Any = None) -> bool:
     """Whether someone would receive a question about this sheet: the sheet page offers
     "Poser une question" only then, and "Signaler un contact introuvable" otherwise."""
+    if not sheet.is_published:
+        return False
+    # The sheet's own contact addresses answer first (one query): every uncached sheet page
+    # asks, and the whole team is read only when they are missing. The same answer as
+    # bool(team_of(...)): its contacts are these addresses minus the team's.
+    if contact_addresses(sheet):
+        return True
     asker_id = asker.id if getattr(asker, "is_authenticated", False) else None
-    return sheet.is_published and bool(team_of(sheet, asker_id))
+    return bool(team_of(sheet, asker_id))
 
 
 # --- links ----------------------------------------------------------------------------------
