@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
@@ -16,37 +14,7 @@ from kb.sheets.fields import FIELDS, FIELDS_BY_NAME, SCALES, Kind, sections
 from kb.territories.register import department_label
 from kb.text import plain_text, render_markdown, slugify
 from kb.urls import base_url
-from kb.wording import french_number, plural
-
-PARIS = ZoneInfo("Europe/Paris")
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-          "septembre", "octobre", "novembre", "décembre")
-
-
-def local_time(value: datetime) -> datetime:
-    """A stored time (naive UTC) as a reader in France reads it, summer time included."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(PARIS)
-
-
-def french_date(value: datetime | date | None) -> str:
-    """'3 mars 2026', '1er avril 2026': the day in Paris."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = local_time(value)
-    day = "1er" if value.day == 1 else str(value.day)
-    return f"{day} {MONTHS[value.month - 1]} {value.year}"
-
-
-def french_datetime(value: datetime | None) -> str:
-    """'3 mars 2026 à 14 h 05' in Paris time (templates write 'le …' where French needs it).
-    Times are stored in UTC; this filter is where every page turns them into French time."""
-    if value is None:
-        return ""
-    local = local_time(value)
-    return f"{french_date(local)} à {local.hour} h {local.minute:02d}"
+from kb.wording import french_date, french_datetime, french_number, plural
 
 
 def public_name(user: Any) -> str:

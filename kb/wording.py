@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.numbers import NumberPattern, get_group_symbol, parse_pattern
@@ -41,3 +43,34 @@ def plural(n: int | None, singular: str, plural_form: str | None = None,
     count = int(n or 0)
     word = singular if abs(count) < 2 else (plural_form or singular + "s")
     return f"{french_number(count)} {word}" if with_number else word
+
+
+PARIS = ZoneInfo("Europe/Paris")
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+          "septembre", "octobre", "novembre", "décembre")
+
+
+def local_time(value: datetime) -> datetime:
+    """A stored time (naive UTC) as a reader in France reads it, summer time included."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(PARIS)
+
+
+def french_date(value: datetime | date | None) -> str:
+    """'3 mars 2026', '1er avril 2026': the day in Paris."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = local_time(value)
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def french_datetime(value: datetime | None) -> str:
+    """'3 mars 2026 à 14 h 05' in Paris time (templates write 'le …' where French needs it).
+    Times are stored in UTC; this filter is where every page turns them into French time."""
+    if value is None:
+        return ""
+    local = local_time(value)
+    return f"{french_date(local)} à {local.hour} h {local.minute:02d}"

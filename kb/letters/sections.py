@@ -30,6 +30,7 @@ from kb.moderation.queries import reachable_contributors
 from kb.questions.models import Question
 from kb.questions.operations import answer_url
 from kb.sheets.models import Sheet
+from kb.wording import french_datetime, plural
 
 CAP = 5
 SOON = timedelta(days=30)  # a sheet enters its owner's letter up to 30 days before it falls due
@@ -246,8 +247,6 @@ def visits_section(user: User, now: datetime) -> Section:
     """The upcoming slots this person hosts (kb.visits.operations.hosts_of) whose seats are at
     least half taken, with the step reached, registrants, capacity and minimum. Slots, not
     sheets: never dropped as a repeat of a sheet listed above."""
-    from zoneinfo import ZoneInfo
-
     from kb.visits import operations as visits
 
     def filling() -> list[tuple[int, list[int]]]:  # (slot id, host ids), read once per run
@@ -265,16 +264,14 @@ def visits_section(user: User, now: datetime) -> Section:
         percent = 100 * slot.seats_taken // slot.capacity
         step = next(s for s in FILL_STEPS if percent >= s)
         waiting = len(visits.registrations(slot, (visits.RegistrationStatus.WAITLISTED.value,)))
-        local = slot.starts_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(
-            ZoneInfo("Europe/Paris"))
         detail = ("complet" if step == 100 else f"{step} % des places prises") + (
-            f" : {slot.seats_taken} inscrit{'s' if slot.seats_taken > 1 else ''} sur "
-            f"{slot.capacity} places, minimum {slot.min_participants} "
+            f" : {plural(slot.seats_taken, 'inscrit')} sur {plural(slot.capacity, 'place')}, "
+            f"minimum {slot.min_participants} "
             + ("atteint" if slot.seats_taken >= slot.min_participants else "pas encore atteint"))
         if waiting:
             detail += f", {waiting} en liste d'attente"
         items.append(Item(
-            f"{slot.sheet.title} — {slot.format_label.lower()} du {local:%d/%m/%Y à %H h %M}",
+            f"{slot.sheet.title} — {slot.format_label.lower()} du {french_datetime(slot.starts_at)}",
             f"{base}/visites/{slot.id}/inscrits", detail,
             (("Voir les inscrits", f"{base}/visites/{slot.id}/inscrits"),
              ("Modifier le créneau", f"{base}/visites/{slot.id}/modifier"))))

@@ -219,7 +219,7 @@ STATUS_LABELS = {"registered": "inscrit·e", "waitlisted": "en attente"}
 
 def registrants_csv(slot: VisitSlot, rows: list[VisitRegistration]) -> Response:
     """French spreadsheet-safe: ";" between cells, a byte order mark, no cell a formula."""
-    from kb.templating import french_datetime
+    from kb.wording import french_datetime
 
     out = io.StringIO()
     out.write(EXCEL_BOM)
@@ -383,7 +383,7 @@ class SlotForm(FlaskForm):
 
 def _form_data(form: SlotForm) -> dict[str, Any]:
     """The form as the API's JSON: local times in Paris become ISO times with their offset."""
-    from kb.templating import PARIS
+    from kb.wording import PARIS
 
     data: dict[str, Any] = {}
     for name in ("starts_at", "ends_at", "decide_by"):
@@ -398,7 +398,7 @@ def _form_data(form: SlotForm) -> dict[str, Any]:
 
 
 def _local(value: Any) -> Any:
-    from kb.templating import local_time
+    from kb.wording import local_time
 
     return local_time(value).replace(tzinfo=None) if value is not None else None
 
@@ -465,7 +465,7 @@ def campaign_create() -> Any:
     if request.method == "POST":
         if not FlaskForm().validate_on_submit():
             raise Invalid("formulaire expiré : rechargez la page")
-        from kb.templating import PARIS
+        from kb.wording import PARIS
 
         form = request.form
         data: dict[str, Any] = {"name": form.get("name", ""),
