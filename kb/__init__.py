@@ -59,11 +59,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    if app.config["KB_PROXIES"]:
-        # Behind a reverse proxy, the client address (rate limits, distinct reporters) and the
-        # scheme come from X-Forwarded-* headers, trusted only from the configured hops.
-        proxies = app.config["KB_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -88,6 +83,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     init_cache(app)  # last before_request hook: requests refused above never reach the store
     app.after_request(_security_headers)
+    if app.config["KB_PROXIES"]:
+        # Behind a reverse proxy, the client address (rate limits, distinct reporters) and the
+        # scheme come from X-Forwarded-* headers, trusted only from the configured hops.
+        # Outermost: the readers' cache (kb/cache) keys answers on the scheme and host it gives.
+        proxies = app.config["KB_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
 
 

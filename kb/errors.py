@@ -7,7 +7,20 @@ Messages are written lower-case without a final period (they are also used insid
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any
+
+from werkzeug.datastructures import Headers
+
+REQUEST_ID = "X-Request-Id"
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{8,80}")
+
+
+def request_id_from(headers: Headers) -> str:
+    """The id an answer and its log lines share: the proxy's when it sent a sane one."""
+    incoming = headers.get(REQUEST_ID, "")
+    return incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 class KbError(Exception):

@@ -191,6 +191,58 @@ def test_embeds_keep_their_frame_headers_when_served_from_the_cache(client, bres
     assert "Set-Cookie" not in hit.headers
 
 
+def test_a_cached_answer_is_served_before_flask_with_the_same_headers(app, client, brest):
+    """The front door answers a hit without a request context: no hook, no session, no view;
+    the answer is the miss's, byte for byte, headers included (a request id of its own)."""
+    url = f"/api/v1/sheets/{brest.slug}"
+    miss = _read(client, url, headers={"X-Request-Id": "lecteur-0001"})
+    hooks: list[str] = []
+    app.before_request_funcs[None].insert(0, lambda: hooks.append("before") and None)
+    hit = _read(client, url)
+    assert hit.headers["X-Cache"] == "hit" and hooks == []
+    assert hit.get_data() == miss.get_data()
+    for header in ("Content-Type", "ETag", "Access-Control-Allow-Origin",
+                   "Content-Security-Policy", "X-Content-Type-Options"):
+        assert hit.headers[header] == miss.headers[header], header
+    assert miss.headers["X-Request-Id"] == "lecteur-0001"
+    assert len(hit.headers["X-Request-Id"]) == 32 and "Set-Cookie" not in hit.headers
+    head = client.head(url)
+    assert head.status_code == 200 and head.headers["X-Cache"] == "hit" and head.get_data() == b""
+
+
+def test_a_signed_in_reader_passes_the_front_door_to_flask(app, client, login, contributor,
+                                                           brest):
+    url = f"/fiches/{brest.slug}"
+    _read(client, url)
+    login(contributor)
+    hooks: list[str] = []
+    app.before_request_funcs[None].insert(0, lambda: hooks.append("before") and None)
+    response = _read(client, url)
+    assert "X-Cache" not in response.headers and hooks == ["before"]
+    assert "private" in response.headers["Cache-Control"]
+
+
+def test_behind_a_proxy_each_scheme_has_its_own_answer(app_config, brest):
+    """ProxyFix sits outside the front door: an https page never answers an http request."""
+    from kb import create_app
+
+    app = create_app({**app_config, "KB_PROXIES": 1})
+    client = app.test_client()
+    https = {"X-Forwarded-Proto": "https"}
+    url = f"/embed/sheets/{brest.slug}"
+    assert client.get(url, headers=https).headers["X-Cache"] == "miss"
+    assert client.get(url).headers["X-Cache"] == "miss"
+    assert client.get(url, headers=https).headers["X-Cache"] == "hit"
+
+
+@pytest.mark.parametrize("url", ["/fiches/a%00b", "/recherche?q=a%00b", "/fiches/inconnue",
+                                 "/fiches/{slug}/nulle-part"])
+def test_odd_reads_pass_the_front_door_to_flask_answers(client, brest, url):
+    response = client.get(url.format(slug=brest.slug))
+    assert response.status_code in (200, 400, 404), response.status_code
+    assert response.headers.get("X-Cache") != "hit"
+
+
 def test_a_redis_that_is_down_serves_answers_uncached(app_config, brest):
     from kb import create_app
 

@@ -16,20 +16,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachelib import BaseCache, FileSystemCache, NullCache, RedisCache, SimpleCache
-from flask import Flask, current_app, g, request, session
-from sqlalchemy import DateTime, Integer, text
+from flask import Config, Flask, Request, current_app, g, request, session
+from sqlalchemy import DateTime, Engine, Integer, text
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from kb.embed.http import is_stateless
+from kb.errors import REQUEST_ID, request_id_from
 from kb.extensions import db
 from kb.timeutil import utcnow
 from kb.transaction import Version
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +142,13 @@ def make_store(app: Flask) -> Store:
 
 def signed_in() -> bool:
     """A request that may belong to someone: a session or remember cookie, or a token."""
-    cookies = request.cookies
-    return bool(request.headers.get("Authorization")
-                or current_app.config.get("SESSION_COOKIE_NAME", "session") in cookies
-                or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies)
+    return _signed_in(current_app, request.headers.get("Authorization"), request.cookies)
+
+
+def _signed_in(app: Flask, authorization: str | None, cookies: Mapping[str, str]) -> bool:
+    return bool(authorization
+                or app.config.get("SESSION_COOKIE_NAME", "session") in cookies
+                or app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies)
 
 
 # Plain SQL, typed once: an answer from the cache costs this one query, not an ORM round.
@@ -151,67 +161,100 @@ _LISTING_VERSION = text(
 ).columns(version=Integer, changed_at=DateTime)
 
 
-def _sheet_version(slug: str) -> tuple[int, Version] | None:
-    """The sheet with this slug and its version (None: no such slug)."""
-    row = db.session.connection().execute(_SHEET_VERSION, {"slug": slug}).first()
-    if row is None:
-        return None
-    return row[0], (row[1] or 0, row[2])
-
-
-def _listing_version() -> Version:
-    row = db.session.connection().execute(_LISTING_VERSION).first()
-    return (row[0], row[1]) if row is not None else (0, None)
-
-
-def dependency() -> tuple[str, Version]:
+def dependency(connection: Connection, endpoint: str, view_args: Mapping[str, Any]
+               ) -> tuple[str, Version]:
     """What the answer depends on, as a key part, and its version."""
-    if CACHED[request.endpoint or ""] == SHEET_PAGE:
-        found = _sheet_version(str((request.view_args or {}).get("slug", "")))
-        if found is not None:
-            sheet_id, version = found
-            return f"sheet:{sheet_id}", version
+    if CACHED[endpoint] == SHEET_PAGE:
+        row = connection.execute(_SHEET_VERSION, {"slug": str(view_args.get("slug", ""))}).first()
+        if row is not None:
+            return f"sheet:{row[0]}", (row[1] or 0, row[2])
     # Unknown slug (an old one redirects, or 404): the listing version covers renames.
-    return "listing", _listing_version()
+    row = connection.execute(_LISTING_VERSION).first()
+    return "listing", ((row[0], row[1]) if row is not None else (0, None))
 
 
-def cache_key() -> tuple[str, datetime | None]:
-    depends, (version, changed_at) = dependency()
-    query = sorted(request.args.items(multi=True))
+def cache_key(connection: Connection, endpoint: str, view_args: Mapping[str, Any],
+              incoming: Request) -> tuple[str, datetime | None]:
+    depends, (version, changed_at) = dependency(connection, endpoint, view_args)
+    query = sorted(incoming.args.items(multi=True))
     # changed_at in the key: a base recreated from scratch restarts its counters at 0.
-    raw = repr((request.endpoint, request.host_url, request.path, query, depends, version,
+    raw = repr((endpoint, incoming.host_url, incoming.path, query, depends, version,
                 changed_at, date.today()))
     return hashlib.sha256(raw.encode()).hexdigest(), changed_at
 
 
-def _public(response: Response, etag: str, last_modified: datetime | None) -> Response:
-    config = current_app.config
+def _public(response: Response, etag: str, last_modified: datetime | None, config: Config,
+            stateless: bool) -> Response:
     response.cache_control.public = True
     response.cache_control.max_age = int(config.get("KB_CACHE_MAX_AGE", 10))
     response.cache_control.stale_while_revalidate = int(
         config.get("KB_CACHE_STALE_WHILE_REVALIDATE", 30))
     response.set_etag(etag)  # strong: a hash of the exact bytes
     response.last_modified = (last_modified or utcnow()).replace(tzinfo=UTC)
-    if not is_stateless():  # widgets and feeds are the same for everyone
+    if not stateless:  # widgets and feeds are the same for everyone
         response.vary.add("Cookie")
         response.vary.add("Authorization")
     return response
 
 
-def serve_cached() -> Response | None:
-    """before_request: answer an anonymous read from the store, or note its key for after."""
-    if request.method not in ("GET", "HEAD") or request.endpoint not in CACHED or signed_in():
-        return None
-    store: Store = current_app.extensions[_STORE]
-    key, changed_at = cache_key()
-    entry = store.call("get", key)
-    if not entry:
-        g.setdefault(_PENDING, (key, changed_at))
-        return None
-    response = Response(entry["body"], status=entry["status"], headers=entry["headers"])
-    _public(response, entry["etag"], entry["last_modified"])
-    response.headers["X-Cache"] = "hit"
-    return response.make_conditional(request)
+class Front:
+    """WSGI middleware before Flask: an anonymous read whose answer is in the store is served
+    from there without entering Flask (no request context, session, user, nor hooks: the
+    entry holds the headers those added). Otherwise it notes the request's key in the environ
+    for `store_answer`, so that the versions are read once per request, before anything else:
+    what the view reads afterwards is at least as new as the key says."""
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApplication):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self.app.app_context():  # the engine of this app (its config, its pool)
+                self._engine = db.engine
+        return self._engine
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        response = self.cached(environ) if environ.get("REQUEST_METHOD") in ("GET", "HEAD") \
+            else None
+        if response is None:
+            return self.wsgi_app(environ, start_response)
+        return response(environ, start_response)
+
+    def cached(self, environ: WSGIEnvironment) -> Response | None:
+        incoming = self.app.request_class(environ)
+        if "\x00" in incoming.full_path or _signed_in(
+                self.app, incoming.headers.get("Authorization"), incoming.cookies):
+            return None  # a NUL is refused further in (kb/limits.py), and no database takes it
+        try:
+            endpoint, view_args = self.app.create_url_adapter(incoming).match()  # type: ignore[union-attr]
+        except HTTPException:  # 404, 405, a redirect: Flask answers
+            return None
+        if endpoint not in CACHED:
+            return None
+        store: Store = self.app.extensions[_STORE]
+        with self.engine.connect() as connection:
+            key, changed_at = cache_key(connection, endpoint, view_args, incoming)
+        entry = store.call("get", key)
+        if not entry:
+            environ[_PENDING] = (key, changed_at)
+            return None
+        response = Response(entry["body"], status=entry["status"], headers=entry["headers"])
+        _public(response, entry["etag"], entry["last_modified"], self.app.config,
+                entry.get("stateless", False))
+        response.headers["X-Cache"] = "hit"
+        response.headers[REQUEST_ID] = request_id_from(incoming.headers)
+        return response.make_conditional(incoming)
+
+
+def note_pending() -> None:
+    """before_request: the key `Front` computed for this request, for `store_answer`."""
+    pending = request.environ.get(_PENDING)
+    if pending is not None:
+        g.setdefault(_PENDING, pending)
 
 
 def store_answer(response: Response) -> Response:
@@ -235,14 +278,17 @@ def store_answer(response: Response) -> Response:
                and not k.lower().startswith("x-ratelimit")]
     store: Store = current_app.extensions[_STORE]
     store.call("set", key, {"body": body, "status": response.status_code, "headers": headers,
-                            "etag": etag, "last_modified": changed_at})
+                            "etag": etag, "last_modified": changed_at,
+                            "stateless": is_stateless()})
     response.headers["X-Cache"] = "miss"
-    return _public(response, etag, changed_at).make_conditional(request)
+    return _public(response, etag, changed_at, current_app.config,
+                   is_stateless()).make_conditional(request)
 
 
 def init_app(app: Flask) -> None:
     app.extensions[_STORE] = make_store(app)
-    app.before_request(serve_cached)
+    app.wsgi_app = Front(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(note_pending)
     # Registered first among the app's hooks, it runs after the others (CORS, frame headers
     # are set by then; Flask runs after_request hooks in reverse order).
     app.after_request_funcs.setdefault(None, []).insert(0, store_answer)

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
+from kb.errors import REQUEST_ID, request_id_from
+
 log = logging.getLogger("kb.errors")
-REQUEST_ID = "X-Request-Id"
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{8,80}")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Keys whose values are secrets or what people typed, wherever they appear in an event:
 # whole keys ("data", "vars") or a word of one ("api_token", "X-Csrf-Token", "user_email").
@@ -30,8 +29,7 @@ def request_id() -> str:
     if not has_request_context():
         return ""
     if "request_id" not in g:
-        incoming = request.headers.get(REQUEST_ID, "")
-        g.request_id = incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers)
     return str(g.request_id)
 
 
