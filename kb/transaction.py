@@ -97,8 +97,23 @@ class PublicationVersion(db.Model):  # type: ignore[name-defined]
     changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PublicationChange(db.Model):  # type: ignore[name-defined]
+    """The sheets whose change moved the listing to `listing_version` (`sheet_id` 0: too many
+    to name, as an import; any listing may have changed). The last KEPT_CHANGES versions are
+    kept: a cached listing that shows none of them stays valid (kb/cache)."""
+
+    __tablename__ = "publication_changes"
+
+    listing_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sheet_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 SHEET, LISTING = "sheet", "listing"
 Version = tuple[int, datetime | None]
+EVERY_SHEET = 0  # a `PublicationChange.sheet_id`: more sheets changed than NAMED_CHANGES
+NAMED_CHANGES = 100
+KEPT_CHANGES = 1000
 
 
 def _bump(sheet_ids: Iterable[int]) -> None:
@@ -111,12 +126,22 @@ def _bump(sheet_ids: Iterable[int]) -> None:
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     table = PublicationVersion.__table__
     now = utcnow()
-    rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in sorted(sheet_ids)]
+    ids = sorted(set(sheet_ids))
+    rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in ids]
     rows.append({"scope": LISTING, "ref": 0, "version": 1, "changed_at": now})
     statement = insert(table)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=[table.c.scope, table.c.ref],
         set_={"version": table.c.version + 1, "changed_at": statement.excluded.changed_at}), rows)
+    # Which sheets moved the listing to its new version (its row is ours until the commit).
+    listing = db.session.scalar(select(PublicationVersion.version).where(
+        PublicationVersion.scope == LISTING, PublicationVersion.ref == 0)) or 0
+    named = ids if 0 < len(ids) <= NAMED_CHANGES else [EVERY_SHEET]
+    changes = PublicationChange.__table__
+    db.session.execute(insert(changes), [
+        {"listing_version": listing, "sheet_id": i, "changed_at": now} for i in named])
+    db.session.execute(changes.delete().where(
+        changes.c.listing_version <= listing - KEPT_CHANGES))
 
 
 def versions(sheet_ids: Iterable[int] = ()) -> dict[tuple[str, int], Version]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,8 +32,10 @@ from werkzeug.wrappers import Response
 from kb.embed.http import is_stateless
 from kb.errors import REQUEST_ID, request_id_from
 from kb.extensions import db
+from kb.search.service import words_admit
+from kb.sheets.queries import tag_admits
 from kb.timeutil import utcnow
-from kb.transaction import Version
+from kb.transaction import EVERY_SHEET, Version
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -173,14 +176,73 @@ def dependency(connection: Connection, endpoint: str, view_args: Mapping[str, An
     return "listing", ((row[0], row[1]) if row is not None else (0, None))
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A request's key, and the version its answer depends on (entries hold it)."""
+
+    key: str
+    listing: bool
+    version: Version
+
+
 def cache_key(connection: Connection, endpoint: str, view_args: Mapping[str, Any],
-              incoming: Request) -> tuple[str, datetime | None]:
-    depends, (version, changed_at) = dependency(connection, endpoint, view_args)
+              incoming: Request) -> Pending:
+    depends, version = dependency(connection, endpoint, view_args)
     query = sorted(incoming.args.items(multi=True))
-    # changed_at in the key: a base recreated from scratch restarts its counters at 0.
-    raw = repr((endpoint, incoming.host_url, incoming.path, query, depends, version,
-                changed_at, date.today()))
-    return hashlib.sha256(raw.encode()).hexdigest(), changed_at
+    listing = depends == "listing"
+    # A sheet's answers are keyed on its version (and its time: a base recreated from scratch
+    # restarts its counters at 0). A listing's entry holds the version it was rendered at
+    # instead: a narrowed listing may outlive the versions after it (`still_valid`).
+    raw = repr((endpoint, incoming.host_url, incoming.path, query, depends,
+                None if listing else version, date.today()))
+    return Pending(hashlib.sha256(raw.encode()).hexdigest(), listing, version)
+
+
+# --- narrowed listings ---------------------------------------------------------------------
+# Each publish moves the listing version, which a listing's answer would otherwise not
+# survive. A view whose answer depends on a known set of sheets, plus those a probe finds,
+# says so (`narrow_to`); its entry then stays valid across the versions whose changed sheets
+# (kb.transaction.PublicationChange) are none of its members and none of which the probe
+# finds now. Probes read the search index, so they hold only where the index is written in
+# the data's own transaction (the SQLite engine: kb.search.service.words_members).
+PROBES: dict[str, Callable[[str, set[int]], bool]] = {
+    "words": words_admit,  # a search: the sheets with any of its words
+    "tag": tag_admits,  # a tag page: the sheets with the tag
+}
+MAX_VALIDATED = 200  # versions an entry may be checked across; past them it is rendered again
+_NARROW = "kb.cache.narrow"
+_CHANGES = text(
+    "SELECT listing_version, sheet_id, changed_at FROM publication_changes "
+    "WHERE listing_version >= :since AND listing_version <= :until"
+).columns(listing_version=Integer, sheet_id=Integer, changed_at=DateTime)
+
+
+def storing() -> bool:
+    """This request's answer will be kept: worth its view's work to narrow it."""
+    store: Store = current_app.extensions[_STORE]
+    return _PENDING in request.environ and not isinstance(store.cache, NullCache)
+
+
+def narrow_to(members: Iterable[int], probe: tuple[str, str]) -> None:
+    """The answer depends only on these sheets and on those `probe` finds (PROBES). Read
+    them before the answer's data: a change committed in between is then either among them
+    or in the answer and found by the probe."""
+    request.environ[_NARROW] = (array("q", sorted(members)).tobytes(), probe)
+
+
+def changed_since(connection: Connection, version: Version, until: int) -> set[int] | None:
+    """The sheets changed after `version` up to the listing version `until`, or None when the
+    record does not cover them all (pruned, an import, a base recreated since)."""
+    since, at = version
+    if not since < until <= since + MAX_VALIDATED:
+        return None
+    rows = connection.execute(_CHANGES, {"since": since, "until": until}).all()
+    if not any(v == since and changed_at == at for v, _, changed_at in rows):
+        return None  # not the version this entry was rendered at
+    if {v for v, _, _ in rows} != set(range(since, until + 1)):
+        return None
+    changed = {sheet_id for v, sheet_id, _ in rows if v > since}
+    return None if EVERY_SHEET in changed else changed
 
 
 def _public(response: Response, etag: str, last_modified: datetime | None, config: Config,
@@ -237,17 +299,36 @@ class Front:
             return None
         store: Store = self.app.extensions[_STORE]
         with self.engine.connect() as connection:
-            key, changed_at = cache_key(connection, endpoint, view_args, incoming)
-        entry = store.call("get", key)
-        if not entry:
-            environ[_PENDING] = (key, changed_at)
-            return None
+            pending = cache_key(connection, endpoint, view_args, incoming)
+            entry = store.call("get", pending.key)
+            if not entry or not self.valid(entry, pending, connection):
+                environ[_PENDING] = pending
+                return None
         response = Response(entry["body"], status=entry["status"], headers=entry["headers"])
         _public(response, entry["etag"], entry["last_modified"], self.app.config,
                 entry.get("stateless", False))
         response.headers["X-Cache"] = "hit"
         response.headers[REQUEST_ID] = request_id_from(incoming.headers)
         return response.make_conditional(incoming)
+
+    def valid(self, entry: dict[str, Any], pending: Pending, connection: Connection) -> bool:
+        """Rendered at this version, or a narrowed listing that no change since concerns."""
+        if tuple(entry.get("version", ())) == pending.version:
+            return True
+        if not pending.listing or entry.get("narrow") is None:
+            return False
+        changed = changed_since(connection, entry["version"], pending.version[0])
+        if changed is None:
+            return False
+        members, (kind, value) = entry["narrow"]
+        if not changed.isdisjoint(array("q", members)):
+            return False
+        with self.app.app_context():
+            try:
+                return not PROBES[kind](value, changed)
+            except Exception:  # noqa: BLE001  (an index being rebuilt: render again)
+                log.warning("narrowed listing not checked: rendered again", exc_info=True)
+                return False
 
 
 def note_pending() -> None:
@@ -271,15 +352,16 @@ def store_answer(response: Response) -> Response:
         # Only a complete answer that names nobody: a session touched during the request
         # (a form's CSRF token, a flash message) makes it personal.
         return response
-    key, changed_at = pending
     body = response.get_data()
     etag = hashlib.sha256(body).hexdigest()[:32]
     headers = [(k, v) for k, v in response.headers.items() if k.lower() not in NOT_STORED
                and not k.lower().startswith("x-ratelimit")]
     store: Store = current_app.extensions[_STORE]
-    store.call("set", key, {"body": body, "status": response.status_code, "headers": headers,
-                            "etag": etag, "last_modified": changed_at,
-                            "stateless": is_stateless()})
+    changed_at = pending.version[1]
+    store.call("set", pending.key, {
+        "body": body, "status": response.status_code, "headers": headers, "etag": etag,
+        "last_modified": changed_at, "stateless": is_stateless(), "version": pending.version,
+        "narrow": request.environ.get(_NARROW) if pending.listing else None})
     response.headers["X-Cache"] = "miss"
     return _public(response, etag, changed_at, current_app.config,
                    is_stateless()).make_conditional(request)

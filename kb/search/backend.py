@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -146,6 +146,11 @@ class SearchBackend(Protocol):
 
         Raises SearchUnavailable when the index cannot answer.
         """
+
+    def matching(self, query: ParsedQuery, among: Collection[int] | None, bound: int
+                 ) -> set[int] | None:
+        """Indexed sheets with any group of the query, among `among` (else all); None past
+        `bound` of them, or when the engine cannot say."""
 
     def known_words(self, candidates: list[str]) -> set[str]:
         """The candidates that occur in some indexed document."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -272,6 +272,10 @@ class PostgresBackend(DatabaseIndex):
                 text("SELECT sheet_id, stamp FROM search_documents"))}
 
     # -- reading ----------------------------------------------------------------------------
+    def matching(self, parsed: ParsedQuery, among: Collection[int] | None, bound: int
+                 ) -> set[int] | None:
+        return None  # written after the commit: it cannot say what a commit just changed
+
     def known_words(self, candidates: list[str]) -> set[str]:
         with self._reading() as conn:
             return set(conn.scalars(text("SELECT word FROM search_words WHERE word = ANY(:w)"),

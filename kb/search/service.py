@@ -356,7 +356,37 @@ def search_sheets(q: str | None = "", filters: Filters | dict[str, Any] | None =
     if result.estimated:
         response["pages"] = min(response["pages"], MAX_PAGE)
     response["facets"], response["facet_labels"] = _facets(result)
+    # What the answer shows follows from the sheets with any of its words (kb.cache keeps it
+    # across publishes that touch none of them): not when the vocabulary chose something (a
+    # corrected typo, a suggestion looked for, another search offered) or counts are estimates.
+    response["narrowable"] = bool(parsed.groups) and result.total >= SUGGEST_BELOW \
+        and not result.estimated and not response["elsewhere"] and not response["message"] \
+        and not any(t.corrections for t in parsed.terms())
     return response
+
+
+NARROW_BOUND = 5000  # past this many sheets with a word of the query, a search is not narrowed
+
+
+def words_members(q: str) -> set[int] | None:
+    """The sheets whose indexed text has any word of `q` (none past NARROW_BOUND), when the
+    engine writes its index in the data's own transaction: then a committed change is in the
+    index as soon as it is in the data, and `words_admit` sees it."""
+    backend = get_backend()
+    if not getattr(backend, "inline", False):
+        return None
+    try:
+        return backend.matching(parse(q), None, NARROW_BOUND)
+    except (SearchUnavailable, IndexBusy):
+        return None  # the search says so; nothing to keep
+
+
+def words_admit(q: str, sheet_ids: set[int]) -> bool:
+    """Whether any of these sheets has a word of `q` now (True when the engine cannot say)."""
+    backend = get_backend()
+    found = backend.matching(parse(q), sheet_ids, len(sheet_ids)) \
+        if getattr(backend, "inline", False) else None
+    return found is None or bool(found)
 
 
 def _freshness(slugs: list[str]) -> dict[str, bool]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -656,6 +656,24 @@ class SqliteBackend(DatabaseIndex):
         order = {sheet_id: n for n, sheet_id in enumerate(scores)}
         return BackendResult(sorted(hits, key=lambda h: order[h.sheet_id]), total, facets,
                              estimated=estimated)
+
+    def matching(self, parsed: ParsedQuery, among: Collection[int] | None, bound: int
+                 ) -> set[int] | None:
+        positive, _ = match_expression(parsed, match_all=False)
+        if not positive:
+            return None
+        with self._reading() as conn:
+            if among is None:
+                rows = conn.exec_driver_sql(
+                    f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? LIMIT ?",
+                    (positive, bound + 1)).all()
+            else:  # a few ids: reached from sheets, as in _hits
+                ids = sorted(among)[:bound + 1]
+                rows = conn.exec_driver_sql(
+                    f"SELECT s.id FROM sheets s CROSS JOIN {FTS} f ON f.rowid = s.id "
+                    f"WHERE s.id IN ({', '.join('?' * len(ids))}) AND {FTS} MATCH ?",
+                    (*ids, positive)).all() if ids else []
+        return {int(r[0]) for r in rows} if len(rows) <= bound else None
 
     @staticmethod
     def _ranked(conn: Connection, parsed: ParsedQuery, expression: str | None,

@@ -10,9 +10,10 @@ from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, r
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from kb import cache
 from kb.extensions import csrf, db
 from kb.params import query_url
-from kb.search.service import index_changed, search_sheets
+from kb.search.service import index_changed, search_sheets, words_members
 from kb.sheets.filters import ACCEPTED_PARAMS, FilterError, Filters, facet_blocks, parse_filters
 from kb.sheets.models import Sheet, published_sheets
 from kb.sheets.queries import parse_page, thematiques_named
@@ -76,17 +77,32 @@ def _offer_url(offer: dict[str, Any]) -> str:
     return query_url("search.results", {"q": offer["q"], **offer["filters"]})
 
 
+def _members() -> set[int] | None:
+    """The sheets with a word of the query, read before the search reads anything: a change
+    committed between the two is then either in the search's answer or after these."""
+    return words_members(request.args.get("q", "")) if cache.storing() else None
+
+
+def _narrow(result: dict[str, Any], members: set[int] | None) -> None:
+    """A search that depends only on the sheets with its words: the cache may keep it across
+    publishes of other sheets."""
+    if result.get("narrowable") and members is not None:
+        cache.narrow_to(members, ("words", request.args.get("q", "")))
+
+
 @bp.get("/recherche")
 def results() -> str | Response:
     try:
         filters = parse_filters(request.args)
     except FilterError as exc:
         abort(400, exc.message)
+    members = _members()
     result = _search(filters, PER_PAGE)
     if result["total"] and result["page"] > result["pages"]:
         # ?page=999 must not say "15 fiches" then "Aucune fiche": go to the last page.
         last = result["pages"]
         return redirect(_link(page=str(last) if last > 1 else None))
+    _narrow(result, members)
     return render_template("search/results.html", result=result, sheets=_cards(result),
                            elsewhere=[(offer, _offer_url(offer)) for offer in result["elsewhere"]],
                            facets=facet_blocks(filters, result["facets"], _filters_linker(),
@@ -103,9 +119,11 @@ def api_search() -> Any:
     except FilterError as exc:
         return jsonify({"error": "validation", "message": exc.message,
                         "fields": {exc.param: exc.message}}), 400
+    members = _members()
     result = _search(filters, parse_page(request.args.get("per_page"), PER_PAGE, 100))
     if result["unavailable"]:
         return jsonify({"error": "search_unavailable", "message": result["message"]}), 503
+    _narrow(result, members)
     body = {key: result[key] for key in (
         "items", "total", "facets", "facet_labels", "suggestion", "page", "per_page", "message",
         "unmatched_terms", "total_is_estimate")}

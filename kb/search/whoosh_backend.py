@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -400,6 +400,10 @@ class WhooshBackend:
             ix.close()
 
     # -- reading ----------------------------------------------------------------------------
+    def matching(self, parsed: ParsedQuery, among: Collection[int] | None, bound: int
+                 ) -> set[int] | None:
+        return None  # written after the commit: it cannot say what a commit just changed
+
     def known_words(self, candidates: list[str]) -> set[str]:
         state = self._reader_state()
         vocabulary = self._vocabulary(state.directory)

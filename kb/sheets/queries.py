@@ -42,6 +42,19 @@ def paginate(query: Select[Any], page: Any, per_page: int) -> Page:
     return Page(list(items), total, number, per_page)
 
 
+def tagged_ids(slug: str) -> set[int]:
+    """The sheets that carry this tag, whatever their state (a tag page's members)."""
+    return set(db.session.scalars(select(sheet_tags.c.sheet_id).join(
+        Tag, Tag.id == sheet_tags.c.tag_id).where(Tag.slug == slug)))
+
+
+def tag_admits(slug: str, sheet_ids: set[int]) -> bool:
+    """Whether any of these sheets carries the tag now."""
+    return db.session.scalar(select(sheet_tags.c.sheet_id).join(
+        Tag, Tag.id == sheet_tags.c.tag_id).where(
+        Tag.slug == slug, sheet_tags.c.sheet_id.in_(sorted(sheet_ids))).limit(1)) is not None
+
+
 def tag_counts() -> list[tuple[Tag, int]]:
     """Tags of published sheets with their counts, most used first."""
     published_ids = published_sheets().with_only_columns(Sheet.id).subquery()
