@@ -116,10 +116,11 @@ NAMED_CHANGES = 100
 KEPT_CHANGES = 1000
 
 
-def _bump(sheet_ids: Iterable[int]) -> None:
-    """+1 on each sheet's version and on the listing version, inside the current transaction.
-    One upsert sent for all rows (an import's thousands included), in a fixed order (ids,
-    then the listing): two writers never wait on each other's rows crosswise (PostgreSQL)."""
+def _bump(sheet_ids: Iterable[int], sheets: bool = True) -> None:
+    """+1 on each sheet's version (unless `sheets` is False) and on the listing version,
+    inside the current transaction. One upsert sent for all rows (an import's thousands
+    included), in a fixed order (ids, then the listing): two writers never wait on each
+    other's rows crosswise (PostgreSQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     connection = db.session.connection()
@@ -127,7 +128,7 @@ def _bump(sheet_ids: Iterable[int]) -> None:
     table = PublicationVersion.__table__
     now = utcnow()
     ids = sorted(set(sheet_ids))
-    rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in ids]
+    rows = [{"scope": SHEET, "ref": i, "version": 1, "changed_at": now} for i in ids if sheets]
     rows.append({"scope": LISTING, "ref": 0, "version": 1, "changed_at": now})
     statement = insert(table)
     db.session.execute(statement.on_conflict_do_update(
@@ -142,6 +143,18 @@ def _bump(sheet_ids: Iterable[int]) -> None:
         {"listing_version": listing, "sheet_id": i, "changed_at": now} for i in named])
     db.session.execute(changes.delete().where(
         changes.c.listing_version <= listing - KEPT_CHANGES))
+
+
+def bump_listing(sheet_ids: Iterable[int]) -> None:
+    """The listing version again, in a commit of its own. A search index written after the
+    data's commit (PostgreSQL's, Whoosh) calls it once written: a search rendered in between,
+    from the older index, is then not served past it."""
+    try:
+        _bump(sheet_ids, sheets=False)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def versions(sheet_ids: Iterable[int] = ()) -> dict[tuple[str, int], Version]:

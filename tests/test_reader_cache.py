@@ -44,7 +44,8 @@ def test_a_publish_bumps_the_sheet_and_listing_versions_in_its_commit(app, brest
     before = versions([brest.id])
     other = make_sheet(title="Numérique à Quimper").sheet
     after = versions([brest.id, other.id])
-    assert after[(LISTING, 0)][0] == before[(LISTING, 0)][0] + 1
+    # + 1 in the commit; an index written after it (PostgreSQL) moves it once more.
+    assert after[(LISTING, 0)][0] > before[(LISTING, 0)][0]
     assert after[(SHEET, brest.id)] == before[(SHEET, brest.id)]  # untouched sheet: same
     assert after[(SHEET, other.id)][0] == 1
 
@@ -429,3 +430,42 @@ def test_a_full_file_cache_frees_room_for_many_entries_at_once(tmp_path, monkeyp
     for number in range(52, 60):  # room was made: no scan of the folder for these
         cache.set(f"page-{number}", b"x")
     assert scans == []
+
+
+def test_a_search_cached_while_an_index_follows_a_commit_is_not_served_once_it_has(
+        app_config, tmp_path, make_user, monkeypatch):
+    """Whoosh and PostgreSQL write the index after the data's commit: a search rendered in
+    between (the new listing version, the older index) ends when the index is written."""
+    from kb import create_app
+    from kb.search.service import get_backend
+    from kb.sheets import operations
+
+    backend = "postgres" if app_config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") \
+        else "whoosh"
+    app = create_app({**app_config, "KB_SEARCH_BACKEND": backend,
+                      "KB_INDEX_DIR": str(tmp_path / "whoosh")})
+    client = app.test_client()
+    with app.app_context():
+        author = make_user("moderator", email="indexeur@example.org")
+        sheet = operations.create_sheet({**_plain_sheet(), "title": "Potager partagé"},
+                                        author).sheet
+        commit()
+        index = get_backend(app).index
+        between: list[str] = []
+
+        def late_index(load: Any, ids: list[int]) -> None:
+            between.append(client.get("/recherche?q=verger").headers["X-Cache"])
+            index(load, ids)
+
+        monkeypatch.setattr(get_backend(app), "index", late_index)
+        operations.edit_sheet(sheet, {"title": "Potager et verger"}, author,
+                              base_revision_id=sheet.approved_revision_id)
+        commit()
+    assert between == ["miss"]  # rendered from the older index: no sheet has "verger" yet
+    assert "Potager et verger" in _read(client, "/recherche?q=verger").get_data(as_text=True)
+
+
+def _plain_sheet() -> dict[str, Any]:
+    from tests.conftest import sheet_data
+
+    return sheet_data()

@@ -40,6 +40,7 @@ EXCLUDED = {
     "duplicate_features": "tables de recherche des doublons : recalculées à la publication",
     "duplicate_fingerprints": "tables de recherche des doublons : recalculées à la publication",
     "command_runs": "exécutions des tâches planifiées de cette installation",
+    "publication_changes": "ce que chaque version a changé (cache des lecteurs) : repart de zéro",
 }
 BATCH = 500
 

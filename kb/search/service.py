@@ -39,6 +39,7 @@ from kb.sheets.filters import facet_labels, parse_filters
 from kb.sheets.models import Revision, Sheet
 from kb.territories.register import register
 from kb.timeutil import utcnow
+from kb.transaction import bump_listing
 from kb.urls import base_url
 from kb.wording import plural
 
@@ -408,12 +409,13 @@ def index_changed(app: Flask, sheet_ids: Iterable[int]) -> None:
     ids = sorted(set(sheet_ids))
     try:
         backend = get_backend(app)
-        if not backend.exists():
-            update_index()  # first write, or a lost index: build it from the database
-            return
-        if getattr(backend, "inline", False):
+        if getattr(backend, "inline", False) and backend.exists():
             return  # written in the commit itself
-        backend.index(load_documents, ids)
+        if backend.exists():
+            backend.index(load_documents, ids)
+        else:
+            update_index()  # first write, or a lost index: build it from the database
+        bump_listing(ids)  # searches cached from the index before this write are over
     except Exception:  # noqa: BLE001 - the commit stands; `kb index update` repairs the drift
         log.exception("search index not updated for sheets %s; run `kb index update`", ids[:20])
 
