@@ -270,6 +270,7 @@ class Front:
         self.app = app
         self.wsgi_app = wsgi_app
         self._engine: Engine | None = None
+        self._checked: dict[tuple[Any, ...], bool] = {}  # narrowed entries checked (`valid`)
 
     @property
     def engine(self) -> Engine:
@@ -313,10 +314,21 @@ class Front:
 
     def valid(self, entry: dict[str, Any], pending: Pending, connection: Connection) -> bool:
         """Rendered at this version, or a narrowed listing that no change since concerns."""
-        if tuple(entry.get("version", ())) == pending.version:
+        rendered_at = tuple(entry.get("version", ()))
+        if rendered_at == pending.version:
             return True
         if not pending.listing or entry.get("narrow") is None:
             return False
+        # Once per worker and listing version: until the next one, the answer cannot change.
+        checked = (pending.key, rendered_at, pending.version)
+        if checked not in self._checked:
+            if len(self._checked) >= 4096:
+                self._checked.clear()
+            self._checked[checked] = self._narrowed_valid(entry, pending, connection)
+        return self._checked[checked]
+
+    def _narrowed_valid(self, entry: dict[str, Any], pending: Pending,
+                        connection: Connection) -> bool:
         changed = changed_since(connection, entry["version"], pending.version[0])
         if changed is None:
             return False
