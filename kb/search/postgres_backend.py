@@ -272,9 +272,23 @@ class PostgresBackend(DatabaseIndex):
                 text("SELECT sheet_id, stamp FROM search_documents"))}
 
     # -- reading ----------------------------------------------------------------------------
+    # Written after the data's commit, then the listing version moves once more
+    # (kb.search.service.index_changed): a change is checked again once it is in the index.
+    narrowable = True
+
     def matching(self, parsed: ParsedQuery, among: Collection[int] | None, bound: int
                  ) -> set[int] | None:
-        return None  # written after the commit: it cannot say what a commit just changed
+        with self._reading() as conn, conn.begin():
+            params: dict[str, Any] = {"bound": bound + 1}
+            _, _, any_word = self._tsquery(conn, parsed, False, params)
+            if not any_word:
+                return None
+            where = "d.sheet_id = ANY(:among) AND " if among is not None else ""
+            params["among"] = sorted(among or ())
+            rows = conn.execute(text(
+                f"SELECT d.sheet_id FROM search_documents d "
+                f"WHERE {where}d.tsv @@ ({any_word}) LIMIT :bound"), params).all()
+        return {int(r[0]) for r in rows} if len(rows) <= bound else None
 
     def known_words(self, candidates: list[str]) -> set[str]:
         with self._reading() as conn:

@@ -371,10 +371,11 @@ NARROW_BOUND = 5000  # past this many sheets with a word of the query, a search 
 
 def words_members(q: str) -> set[int] | None:
     """The sheets whose indexed text has any word of `q` (none past NARROW_BOUND), when the
-    engine writes its index in the data's own transaction: then a committed change is in the
-    index as soon as it is in the data, and `words_admit` sees it."""
+    engine's index is `narrowable`: written in the data's own transaction (SQLite), or
+    followed by one more move of the listing version once written (PostgreSQL: a search
+    checked in between reads what a fresh one would, the older index, until then)."""
     backend = get_backend()
-    if not getattr(backend, "inline", False):
+    if not getattr(backend, "narrowable", False):
         return None
     try:
         return backend.matching(parse(q), None, NARROW_BOUND)
@@ -386,7 +387,7 @@ def words_admit(q: str, sheet_ids: set[int]) -> bool:
     """Whether any of these sheets has a word of `q` now (True when the engine cannot say)."""
     backend = get_backend()
     found = backend.matching(parse(q), sheet_ids, len(sheet_ids)) \
-        if getattr(backend, "inline", False) else None
+        if getattr(backend, "narrowable", False) else None
     return found is None or bool(found)
 
 
@@ -464,6 +465,8 @@ def update_index(progress: Progress | None = None) -> Drift:
         backend.index(load_documents, chunk)
         if progress:
             progress(len(chunk))
+    if ids:
+        bump_listing(ids)  # searches cached from the index before the repair are over
     return drift
 
 
@@ -487,6 +490,7 @@ def rebuild_index(progress: Progress | None = None, background: bool = False) ->
     ids = drift.missing + drift.stale + drift.extra
     for start in range(0, len(ids), BATCH):
         backend.index(load_documents, ids[start:start + BATCH])
+    bump_listing([])  # a new index: every cached search is over
     return count
 
 

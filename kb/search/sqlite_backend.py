@@ -430,6 +430,7 @@ class SqliteBackend(DatabaseIndex):
     label = "SQLite"
     name = "sqlite"
     inline = True  # written in the data's own transaction: nothing to do after commit
+    narrowable = True  # a committed change is in the index as soon as in the data
 
     def __init__(self) -> None:
         self._schema_seen: int | None = None  # PRAGMA schema_version when last checked
