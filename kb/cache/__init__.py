@@ -1,10 +1,11 @@
 """Cached answers for anonymous readers, keyed on the publication versions (issue 27).
 
 A GET/HEAD with no session cookie, remember cookie nor bearer token, on a route of `CACHED`,
-is answered from the store when an entry exists for its key: the endpoint, the host, the path,
-the normalised query, today's date and the versions it depends on (kb/transaction.py bumps
-them in the commit that changes what readers see; nothing here decides when an entry is
-stale). Signed-in requests never read nor write the store and are marked `private`.
+is answered from the store, before Flask (`Front`), when an entry exists for its key (the
+endpoint, the host, the path, the normalised query, today's date, and a sheet's version) and
+was rendered at the version it depends on (kb/transaction.py bumps them in the commit that
+changes what readers see), or is a narrowed listing that no change since concerns
+(`narrow_to`). Signed-in requests never read nor write the store and are marked `private`.
 
 The store is cachelib's: Redis when KB_REDIS_URL is set, otherwise a bounded file cache that
 the workers of one machine share (KB_CACHE_DIR, at most KB_CACHE_THRESHOLD entries). A store
@@ -192,7 +193,7 @@ def cache_key(connection: Connection, endpoint: str, view_args: Mapping[str, Any
     listing = depends == "listing"
     # A sheet's answers are keyed on its version (and its time: a base recreated from scratch
     # restarts its counters at 0). A listing's entry holds the version it was rendered at
-    # instead: a narrowed listing may outlive the versions after it (`still_valid`).
+    # instead: a narrowed listing may outlive the versions after it (`Front.valid`).
     raw = repr((endpoint, incoming.host_url, incoming.path, query, depends,
                 None if listing else version, date.today()))
     return Pending(hashlib.sha256(raw.encode()).hexdigest(), listing, version)
@@ -203,8 +204,8 @@ def cache_key(connection: Connection, endpoint: str, view_args: Mapping[str, Any
 # survive. A view whose answer depends on a known set of sheets, plus those a probe finds,
 # says so (`narrow_to`); its entry then stays valid across the versions whose changed sheets
 # (kb.transaction.PublicationChange) are none of its members and none of which the probe
-# finds now. Probes read the search index, so they hold only where the index is written in
-# the data's own transaction (the SQLite engine: kb.search.service.words_members).
+# finds now. A search's probe reads the index: only engines whose index holds a change by
+# the time the listing version says so narrow searches (kb.search.service.words_members).
 PROBES: dict[str, Callable[[str, set[int]], bool]] = {
     "words": words_admit,  # a search: the sheets with any of its words
     "tag": tag_admits,  # a tag page: the sheets with the tag
