@@ -469,3 +469,19 @@ def _plain_sheet() -> dict[str, Any]:
     from tests.conftest import sheet_data
 
     return sheet_data()
+
+
+def test_a_search_page_reads_no_revision_text_when_every_result_has_an_extract(app, client,
+                                                                               make_sheet):
+    """The cards' summaries are replaced by the extracts: the whole texts are not loaded."""
+    app.config["KB_CACHE"] = "none"
+    from kb.cache import make_store
+
+    app.extensions["kb.cache"] = make_store(app)
+    for n in range(3):
+        make_sheet(title=f"Accueil numéro {n}")
+    _read(client, "/recherche?q=accueil")
+    with counted_queries() as statements:
+        page = _read(client, "/recherche?q=accueil").get_data(as_text=True)
+    assert "Accueil numéro 2" in page and "<mark>" in page
+    assert not [s for s in statements if "FROM revisions" in s], statements

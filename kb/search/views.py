@@ -66,9 +66,12 @@ def _cards(result: dict[str, Any]) -> dict[str, Sheet]:
     slugs = [item["slug"] for item in result["items"]]
     if not slugs:
         return {}
+    # The summary (in the approved revision's data) only where no extract replaces it: a
+    # revision's data is the whole text, its decoding a third of the cards' cost.
+    summaries = [selectinload(Sheet.approved_revision)] \
+        if any(not item["snippet"] for item in result["items"]) else []
     found = db.session.scalars(published_sheets().where(Sheet.slug.in_(slugs))
-                               .options(selectinload(Sheet.tags),
-                                        selectinload(Sheet.approved_revision))).all()
+                               .options(selectinload(Sheet.tags), *summaries)).all()
     return {sheet.slug: sheet for sheet in found}
 
 
