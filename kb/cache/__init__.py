@@ -34,7 +34,7 @@ from kb.embed.http import is_stateless
 from kb.errors import REQUEST_ID, request_id_from
 from kb.extensions import db
 from kb.search.service import words_admit
-from kb.sheets.queries import tag_admits
+from kb.sheets.queries import tag_admits, tagged_ids
 from kb.timeutil import utcnow
 from kb.transaction import EVERY_SHEET, Version
 
@@ -229,6 +229,12 @@ def narrow_to(members: Iterable[int], probe: tuple[str, str]) -> None:
     them before the answer's data: a change committed in between is then either among them
     or in the answer and found by the probe."""
     request.environ[_NARROW] = (array("q", sorted(members)).tobytes(), probe)
+
+
+def narrow_to_tag(slug: str) -> None:
+    """A tag page or a tag's list: the sheets that carry the tag, or come to."""
+    if storing():
+        narrow_to(tagged_ids(slug), ("tag", slug))
 
 
 def changed_since(connection: Connection, version: Version, until: int) -> set[int] | None:

@@ -38,7 +38,6 @@ from kb.extensions import db
 from kb.params import db_id
 from kb.sheets.filters import FACETS, count_facets, facet_labels, published_ids
 from kb.sheets.models import Sheet, SheetState, published_sheets
-from kb.sheets.queries import tagged_ids
 from kb.sheets.visibility import PUBLISHED, find_sheet
 from kb.territories.register import register
 from kb.text import fold
@@ -99,8 +98,8 @@ def sheet_list() -> Response:
     except ValueError as exc:  # shown inside the partner's frame, in French
         return _frame_error(str(exc), 400)
     tag = params.filters.active().get("tag")
-    if tag and "," not in tag and not params.q and cache.storing():
-        cache.narrow_to(tagged_ids(tag), ("tag", tag))  # as the tag page (kb/sheets/views.py)
+    if tag and "," not in tag and not params.q:
+        cache.narrow_to_tag(tag)  # as the tag page
     sheets, total = list_sheets(params)
     body = render_template("embed/list.html", sheets=sheets, total=total, params=params,
                            more_url=_more_url(params))

@@ -283,8 +283,9 @@ class PostgresBackend(DatabaseIndex):
             _, _, any_word = self._tsquery(conn, parsed, False, params)
             if not any_word:
                 return None
-            where = "d.sheet_id = ANY(:among) AND " if among is not None else ""
-            params["among"] = sorted(among or ())
+            where = ""
+            if among is not None:
+                where, params["among"] = "d.sheet_id = ANY(:among) AND ", sorted(among)
             rows = conn.execute(text(
                 f"SELECT d.sheet_id FROM search_documents d "
                 f"WHERE {where}d.tsv @@ ({any_word}) LIMIT :bound"), params).all()

@@ -410,12 +410,12 @@ def index_changed(app: Flask, sheet_ids: Iterable[int]) -> None:
     ids = sorted(set(sheet_ids))
     try:
         backend = get_backend(app)
-        if getattr(backend, "inline", False) and backend.exists():
+        if not backend.exists():
+            update_index()  # first write, or a lost index: built, and the listing moved
+            return
+        if getattr(backend, "inline", False):
             return  # written in the commit itself
-        if backend.exists():
-            backend.index(load_documents, ids)
-        else:
-            update_index()  # first write, or a lost index: build it from the database
+        backend.index(load_documents, ids)
         bump_listing(ids)  # searches cached from the index before this write are over
     except Exception:  # noqa: BLE001 - the commit stands; `kb index update` repairs the drift
         log.exception("search index not updated for sheets %s; run `kb index update`", ids[:20])

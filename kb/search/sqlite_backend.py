@@ -669,7 +669,7 @@ class SqliteBackend(DatabaseIndex):
                     f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? LIMIT ?",
                     (positive, bound + 1)).all()
             else:  # a few ids: reached from sheets, as in _hits
-                ids = sorted(among)[:bound + 1]
+                ids = sorted(among)
                 rows = conn.exec_driver_sql(
                     f"SELECT s.id FROM sheets s CROSS JOIN {FTS} f ON f.rowid = s.id "
                     f"WHERE s.id IN ({', '.join('?' * len(ids))}) AND {FTS} MATCH ?",

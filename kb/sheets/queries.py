@@ -42,17 +42,20 @@ def paginate(query: Select[Any], page: Any, per_page: int) -> Page:
     return Page(list(items), total, number, per_page)
 
 
+def _tagged(slug: str) -> Select[Any]:
+    return select(sheet_tags.c.sheet_id).join(Tag, Tag.id == sheet_tags.c.tag_id).where(
+        Tag.slug == slug)
+
+
 def tagged_ids(slug: str) -> set[int]:
     """The sheets that carry this tag, whatever their state (a tag page's members)."""
-    return set(db.session.scalars(select(sheet_tags.c.sheet_id).join(
-        Tag, Tag.id == sheet_tags.c.tag_id).where(Tag.slug == slug)))
+    return set(db.session.scalars(_tagged(slug)))
 
 
 def tag_admits(slug: str, sheet_ids: set[int]) -> bool:
     """Whether any of these sheets carries the tag now."""
-    return db.session.scalar(select(sheet_tags.c.sheet_id).join(
-        Tag, Tag.id == sheet_tags.c.tag_id).where(
-        Tag.slug == slug, sheet_tags.c.sheet_id.in_(sorted(sheet_ids))).limit(1)) is not None
+    return db.session.scalar(_tagged(slug).where(
+        sheet_tags.c.sheet_id.in_(sorted(sheet_ids))).limit(1)) is not None
 
 
 def tag_counts() -> list[tuple[Tag, int]]:

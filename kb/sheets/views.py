@@ -35,7 +35,7 @@ from kb.sheets.models import (
     sheet_tags,
 )
 from kb.sheets.proximity import COOKIE, COOKIE_DAYS, proximity_rank, reader_commune
-from kb.sheets.queries import contributions, family_counts, tag_counts, tagged_ids
+from kb.sheets.queries import contributions, family_counts, tag_counts
 from kb.sheets.visibility import (
     SHEET_NOT_FOUND,
     awaiting_first_review,
@@ -88,8 +88,7 @@ def tag_page(slug: str) -> str | Response:
     if tag is None:
         abort(404, f"Aucune fiche ne porte le mot-clé « {slug[:80]} ». "
                    "Retrouvez les mots-clés existants sur la page d'accueil.")
-    if cache.storing():  # kept across publishes of sheets that neither carry nor carried it
-        cache.narrow_to(tagged_ids(tag.slug), ("tag", tag.slug))
+    cache.narrow_to_tag(tag.slug)  # kept across publishes of sheets that neither carry nor carried it
     return render_listing(Listing(
         heading=f"Mot-clé : {tag.name}",
         description=f"Les fiches publiées avec le mot-clé « {tag.name} ».",
